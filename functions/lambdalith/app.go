@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/trigger"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
+	"github.com/switchboard-dev/switchboard/modules/tenancy"
+)
+
+// App is the production wiring of the one binary. Tests build it with Build,
+// exactly as main does, and drive its Server (HTTP) or Router (Lambda).
+type App struct {
+	Config Config
+	Logger *slog.Logger
+	Store  eventstore.Store
+	Server *rpc.Server     // the HTTP edge (local mode serves it; Lambda mode reaches it through Router)
+	Router *trigger.Router // the Lambda entry: API Gateway, SQS, EventBridge
+	Work   *work.Registry
+	Jobs   *work.Jobs
+	Events *work.Subscriptions
+	Relay  *work.Relay
+	Worker *work.LocalWorker // local mode only: runs work in-process
+
+	// OperatorKey is the generated (or configured) operator key in local mode;
+	// empty when only its hash is configured.
+	OperatorKey          string
+	OperatorKeyGenerated bool
+
+	closers []func() error
+}
+
+// Deps are what tests may replace; zero values mean production defaults.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	IDs    ids.Generator
+}
+
+// Build wires the application from configuration. It makes no network call in
+// Lambda mode (cold start); in local mode with SWITCHBOARD_STORE=dynamodb it
+// creates the table when missing.
+func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = clock.System{}
+	}
+	if d.IDs == nil {
+		d.IDs = ids.NewULIDs()
+	}
+	a := &App{Config: cfg, Logger: d.Logger, Work: work.NewRegistry(), Jobs: work.NewJobs(), Events: work.NewSubscriptions()}
+
+	var awsCfg *aws.Config
+	if cfg.Store == "dynamodb" || cfg.Lambda {
+		c, err := loadAWS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		awsCfg = &c
+	}
+	if err := a.openStore(ctx, awsCfg); err != nil {
+		return nil, err
+	}
+
+	// Credentials.
+	keyHash := cfg.OperatorKeyHash
+	if cfg.OperatorKey != "" {
+		a.OperatorKey = cfg.OperatorKey
+		keyHash = auth.HashSecret(cfg.OperatorKey)
+	} else if keyHash == "" && !cfg.Lambda {
+		key, generated, err := localOperatorKey(cfg.DataDir)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.OperatorKey, a.OperatorKeyGenerated, keyHash = key, generated, auth.HashSecret(key)
+	}
+	if keyHash == "" {
+		d.Logger.Warn("no operator key configured: onboard-tenant answers 503 until SWITCHBOARD_OPERATOR_KEY_SHA256 is set")
+	}
+
+	// Modules.
+	tenancyMod := tenancy.New(tenancy.Deps{Store: a.Store, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger})
+	tenancyMod.RegisterWork(a.Work)
+
+	// The work path.
+	a.Relay = &work.Relay{Store: a.Store, Clock: d.Clock, Logger: d.Logger}
+	switch {
+	case !cfg.Lambda:
+		a.Worker = &work.LocalWorker{Handler: a.Work, Store: a.Store, Clock: d.Clock, Logger: d.Logger, Workers: cfg.Workers}
+		a.Relay.Transport = a.Worker
+	case cfg.WorkQueueURL != "":
+		a.Relay.Transport = sqstransport.New(sqs.NewFromConfig(*awsCfg), cfg.WorkQueueURL)
+		a.Relay.Grace = 10 * time.Second
+	default:
+		d.Logger.Warn("SWITCHBOARD_WORK_QUEUE_URL is not set: asynchronous work runs inline in the invocation that causes it and in the outbox sweep")
+		a.Relay.Transport = &work.Inline{Handler: a.Work, Store: a.Store, Clock: d.Clock, Logger: d.Logger}
+	}
+	a.Jobs.Register(work.SweepJob, a.Relay.SweepJobFunc())
+
+	// The edge.
+	a.Server = rpc.NewServer(rpc.Config{
+		Auth:                &auth.Authenticator{OperatorKeyHash: keyHash, Keys: tenancyMod.APIKeys()},
+		Store:               a.Store,
+		IDs:                 d.IDs,
+		Clock:               d.Clock,
+		Logger:              d.Logger,
+		AfterCommit:         a.Relay.AfterCommit,
+		AllowLogLevelHeader: !cfg.Lambda,
+	})
+	a.Server.Register(tenancyMod.Endpoints()...)
+	a.Router = &trigger.Router{HTTP: a.Server, Work: a.Work, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
+	return a, nil
+}
+
+// openStore opens the embedded or the DynamoDB store.
+func (a *App) openStore(ctx context.Context, awsCfg *aws.Config) error {
+	cfg := a.Config
+	if cfg.Store == "embedded" {
+		path := filepath.Join(cfg.DataDir, "switchboard.db")
+		s, err := boltstore.Open(path)
+		if err != nil {
+			return fmt.Errorf("open embedded store %s: %w", path, err)
+		}
+		a.Store = s
+		a.closers = append(a.closers, s.Close)
+		return nil
+	}
+	client := dynamodb.NewFromConfig(*awsCfg)
+	if !cfg.Lambda {
+		if err := dynamostore.EnsureTable(ctx, client, cfg.Table); err != nil {
+			return fmt.Errorf("dynamodb table %s: %w", cfg.Table, err)
+		}
+	}
+	a.Store = dynamostore.New(client, cfg.Table)
+	return nil
+}
+
+// loadAWS reads the standard AWS configuration (environment, shared files; no
+// network). Against an emulator endpoint without credentials it uses dummy
+// ones, and a default region when none is set.
+func loadAWS(ctx context.Context) (aws.Config, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if os.Getenv("AWS_REGION") == "" && os.Getenv("AWS_DEFAULT_REGION") == "" {
+		opts = append(opts, awsconfig.WithRegion("us-east-1"))
+	}
+	emulated := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	if emulated && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return c, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return c, nil
+}
+
+// localOperatorKey reads the operator key kept in the data dir, or makes one.
+func localOperatorKey(dir string) (key string, generated bool, err error) {
+	path := filepath.Join(dir, "operator.key")
+	b, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("read operator key %s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	key = "sbo_" + auth.NewSecret()
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("write operator key %s: %w", path, err)
+	}
+	return key, true, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/logging"
+)
+
+// Config is the whole configuration: plain environment variables, the same in
+// local and Lambda mode (see the README's configuration table).
+type Config struct {
+	Lambda          bool       // AWS_LAMBDA_RUNTIME_API is set
+	Port            int        // PORT (local mode), default 8080
+	DataDir         string     // SWITCHBOARD_DATA_DIR, default ./.data
+	Store           string     // SWITCHBOARD_STORE: embedded | dynamodb (always dynamodb in Lambda mode)
+	Table           string     // SWITCHBOARD_TABLE, default switchboard
+	OperatorKey     string     // SWITCHBOARD_OPERATOR_KEY (secret; never logged)
+	OperatorKeyHash string     // SWITCHBOARD_OPERATOR_KEY_SHA256 (hex), preferred in Lambda mode
+	PublicURL       string     // SWITCHBOARD_PUBLIC_URL, default http://127.0.0.1:$PORT
+	WorkQueueURL    string     // SWITCHBOARD_WORK_QUEUE_URL (Lambda mode work queue)
+	LogLevel        slog.Level // SWITCHBOARD_LOG_LEVEL, default info
+	SweepEvery      int        // SWITCHBOARD_SWEEP_SECONDS, local mode outbox sweep period, default 1
+	Workers         int        // SWITCHBOARD_WORKERS, local mode work goroutines, default 4; 0 pauses work (it stays in the store)
+}
+
+// LoadConfig reads the configuration through getenv.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		Lambda:          getenv("AWS_LAMBDA_RUNTIME_API") != "",
+		DataDir:         or(getenv("SWITCHBOARD_DATA_DIR"), "./.data"),
+		Store:           strings.ToLower(or(getenv("SWITCHBOARD_STORE"), "embedded")),
+		Table:           or(getenv("SWITCHBOARD_TABLE"), "switchboard"),
+		OperatorKey:     getenv("SWITCHBOARD_OPERATOR_KEY"),
+		OperatorKeyHash: strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
+		WorkQueueURL:    getenv("SWITCHBOARD_WORK_QUEUE_URL"),
+		LogLevel:        logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
+		Port:            8080,
+		SweepEvery:      1,
+		Workers:         4,
+	}
+	if p := getenv("PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return c, fmt.Errorf("PORT %q is not a port number", p)
+		}
+		c.Port = n
+	}
+	if s := getenv("SWITCHBOARD_SWEEP_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("SWITCHBOARD_SWEEP_SECONDS %q is not a positive number", s)
+		}
+		c.SweepEvery = n
+	}
+	if s := getenv("SWITCHBOARD_WORKERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 64 {
+			return c, fmt.Errorf("SWITCHBOARD_WORKERS %q: use 0 to 64", s)
+		}
+		c.Workers = n
+	}
+	if c.Lambda {
+		c.Store = "dynamodb"
+	}
+	if c.Store != "embedded" && c.Store != "dynamodb" {
+		return c, fmt.Errorf("SWITCHBOARD_STORE %q: use embedded or dynamodb", c.Store)
+	}
+	if c.OperatorKeyHash != "" && len(c.OperatorKeyHash) != 64 {
+		return c, fmt.Errorf("SWITCHBOARD_OPERATOR_KEY_SHA256 must be 64 hex characters")
+	}
+	c.PublicURL = strings.TrimRight(or(getenv("SWITCHBOARD_PUBLIC_URL"), "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))), "/")
+	return c, nil
+}
+
+func or(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return v
+}

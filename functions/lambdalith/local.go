@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// serveLocal runs local mode until ctx ends (SIGTERM/SIGINT): the HTTP server
+// on 127.0.0.1:$PORT, the in-process worker and the outbox sweep. Work accepted
+// before a stop, even kill -9, is in the store and runs after the next start.
+func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
+	cfg := a.Config
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w (set PORT to use another port)", cfg.Port, err)
+	}
+	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	sweepDone := make(chan struct{})
+	if cfg.Workers > 0 {
+		a.Worker.Start()
+		go func() {
+			defer close(sweepDone)
+			a.sweepLoop(sweepCtx, time.Duration(cfg.SweepEvery)*time.Second)
+		}()
+	} else {
+		close(sweepDone)
+		fmt.Fprintln(stdout, "Work is paused (SWITCHBOARD_WORKERS=0): accepted work waits in the store.")
+	}
+
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "Switchboard local mode on http://%s (store: %s", addr, cfg.Store)
+	if cfg.Store == "embedded" {
+		fmt.Fprintf(stdout, " in %s", cfg.DataDir)
+	} else {
+		fmt.Fprintf(stdout, ", table %s", cfg.Table)
+	}
+	fmt.Fprintln(stdout, ")")
+	if a.OperatorKey != "" && cfg.OperatorKey == "" {
+		how := "kept in"
+		if a.OperatorKeyGenerated {
+			how = "generated, saved to"
+		}
+		fmt.Fprintf(stdout, "Operator key (%s %s/operator.key):\n  %s\n", how, cfg.DataDir, a.OperatorKey)
+	}
+	fmt.Fprintf(stdout, "Ready: curl http://%s/healthz\n", addr)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	fmt.Fprintln(stdout, "Stopping: draining requests and running work...")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	stopSweep()
+	<-sweepDone
+	a.Worker.Stop(shutdownCtx)
+	if cerr := a.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	fmt.Fprintln(stdout, "Stopped.")
+	return err
+}
+
+// sweepLoop runs the outbox sweep now (recovering work accepted before a
+// crash) and then every period.
+func (a *App) sweepLoop(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		if err := a.Jobs.Run(ctx, "outbox-sweep"); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "outbox sweep failed", "error", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,137 @@
+// Package auth turns bearer credentials into principals.
+//
+// Credentials (contract section 3):
+//   - the operator key, compared in constant time with its SHA-256;
+//   - API keys "sbk_<keyId>_<secret>": only SHA-256(secret) is stored; the key
+//     id finds the stored record in one read, the secret is compared in
+//     constant time. Secrets are 256 random bits, so a fast hash is safe (as
+//     for GitHub or Stripe tokens); a slow KDF would only add latency.
+//   - access tokens (EdDSA JWTs) come with issue-token; the Authenticator is the
+//     seam where they plug in.
+//
+// Secrets never appear in logs or errors.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+)
+
+// APIKeyPrefix starts every API key.
+const APIKeyPrefix = "sbk_"
+
+// ErrUnauthenticated is the one answer to any bad credential: callers never
+// learn which part was wrong.
+var ErrUnauthenticated = errors.New("auth: unauthenticated")
+
+// ErrNotConfigured is returned when the operator key is not configured.
+var ErrNotConfigured = errors.New("auth: operator key not configured")
+
+// NewSecret returns 32 random bytes, base64url without padding (43 chars).
+func NewSecret() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("auth: crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashSecret returns the hex SHA-256 of a secret, the only form that is stored.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// EqualHash compares a secret with a stored hex hash in constant time.
+func EqualHash(secret, storedHash string) bool {
+	want, err := hex.DecodeString(storedHash)
+	if err != nil || len(want) != sha256.Size {
+		return false
+	}
+	got := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(got[:], want) == 1
+}
+
+// FormatAPIKey builds the credential shown once to the caller.
+func FormatAPIKey(keyID, secret string) string { return APIKeyPrefix + keyID + "_" + secret }
+
+// ParseAPIKey splits "sbk_key_<ULID>_<secret>" into key id and secret.
+func ParseAPIKey(cred string) (keyID, secret string, ok bool) {
+	rest, ok := strings.CutPrefix(cred, APIKeyPrefix)
+	if !ok {
+		return "", "", false
+	}
+	// key id is "key_" + 26-char ULID; the secret follows the next "_".
+	const idLen = len(ids.APIKey) + 1 + 26
+	if len(rest) < idLen+2 || rest[idLen] != '_' {
+		return "", "", false
+	}
+	keyID, secret = rest[:idLen], rest[idLen+1:]
+	if !ids.Valid(ids.APIKey, keyID) || secret == "" {
+		return "", "", false
+	}
+	return keyID, secret, true
+}
+
+// APIKeyRecord is what the key store knows of an API key.
+type APIKeyRecord struct {
+	KeyID            string                   `json:"apiKeyId"`
+	TenantID         string                   `json:"tenantId"`
+	ServiceAccountID string                   `json:"serviceAccountId"`
+	SecretHash       string                   `json:"secretHash"`
+	Roles            []invocation.RoleBinding `json:"roles"`
+	Revoked          bool                     `json:"revoked"`
+}
+
+// APIKeyResolver finds API keys by id. Implemented by the tenancy module, which
+// owns service accounts and keys. Returns ErrUnauthenticated for unknown ids.
+type APIKeyResolver interface {
+	ResolveAPIKey(ctx context.Context, keyID string) (APIKeyRecord, error)
+}
+
+// Authenticator turns a bearer credential into a principal.
+type Authenticator struct {
+	// OperatorKeyHash is the hex SHA-256 of the operator key; empty: not configured.
+	OperatorKeyHash string
+	Keys            APIKeyResolver
+}
+
+// Authenticate checks a bearer credential. Errors: ErrUnauthenticated,
+// ErrNotConfigured (operator key unset and nothing else matched), or a store error.
+func (a *Authenticator) Authenticate(ctx context.Context, credential string) (invocation.Principal, error) {
+	if credential == "" {
+		return invocation.Principal{}, ErrUnauthenticated
+	}
+	if keyID, secret, ok := ParseAPIKey(credential); ok {
+		if a.Keys == nil {
+			return invocation.Principal{}, ErrUnauthenticated
+		}
+		rec, err := a.Keys.ResolveAPIKey(ctx, keyID)
+		if err != nil {
+			return invocation.Principal{}, err
+		}
+		if !EqualHash(secret, rec.SecretHash) || rec.Revoked || rec.KeyID != keyID {
+			return invocation.Principal{}, ErrUnauthenticated
+		}
+		return invocation.Principal{
+			Kind: invocation.KindServiceAccount, ID: rec.ServiceAccountID,
+			TenantID: rec.TenantID, CredentialID: keyID, Roles: rec.Roles,
+		}, nil
+	}
+	if a.OperatorKeyHash == "" {
+		return invocation.Principal{}, ErrNotConfigured
+	}
+	if EqualHash(credential, a.OperatorKeyHash) {
+		return invocation.Principal{Kind: invocation.KindOperator, ID: string(invocation.KindOperator)}, nil
+	}
+	return invocation.Principal{}, ErrUnauthenticated
+}

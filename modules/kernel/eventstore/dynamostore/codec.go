@@ -1,0 +1,302 @@
+package dynamostore
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+)
+
+// Key parts. Persisted: changing any of them is a data migration.
+const (
+	keySep      = "#"
+	skHead      = "HEAD"
+	skIdem      = "I"
+	skOutbox    = "W"
+	eventSKMax  = "E#99999999999999999999"
+	gsi1Prefix  = "OUTBOX#"
+	dueAtLayout = "2006-01-02T15:04:05.000000000Z" // fixed width, sorts as text
+)
+
+// Attribute names of the items (besides the keys of schema.go). Persisted.
+const (
+	attrVersion       = "version"       // head: the stream's version (N)
+	attrEventID       = "eventId"       // event (S)
+	attrType          = "type"          // event, outbox (S)
+	attrSchemaVersion = "schemaVersion" // event (N)
+	attrOccurredAt    = "occurredAt"    // event (S, RFC 3339 nano UTC)
+	attrData          = "data"          // event, record (B: the JSON bytes)
+	attrInvocationID  = "invocationId"  // event, outbox (S)
+	attrActionID      = "actionId"      // event, outbox (S)
+	attrTraceID       = "traceId"       // event, outbox (S)
+	attrPrincipal     = "principal"     // event, outbox (S)
+	attrFingerprint   = "fingerprint"   // idempotency (S)
+	attrStatus        = "status"        // idempotency (N)
+	attrBody          = "body"          // idempotency (B)
+	attrCreatedAt     = "createdAt"     // idempotency (S, RFC 3339 nano UTC)
+	attrExpiresAtNs   = "expiresAtNs"   // idempotency (N, unix nanoseconds; exact expiry)
+	attrWorkID        = "id"            // outbox (S)
+	attrTenantID      = "tenantId"      // outbox (S)
+	attrPayload       = "payload"       // outbox (B)
+	attrDueAt         = "dueAt"         // outbox (S, fixed-width UTC)
+	attrAttempt       = "attempt"       // outbox (N)
+)
+
+func streamPK(tenant, stream string) string { return "T#" + tenant + "#S#" + stream }
+func recordPK(tenant, coll string) string   { return "T#" + tenant + "#R#" + coll }
+func globalPK(coll string) string           { return "G#R#" + coll }
+func idemPK(tenant, key string) string      { return "T#" + tenant + "#I#" + key }
+func outboxPK(tenant, id string) string     { return "T#" + tenant + "#W#" + id }
+func eventSK(version int64) string          { return fmt.Sprintf("E#%020d", version) }
+
+// outboxShard spreads outbox entries over the OutboxShards partitions of gsi1.
+func outboxShard(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return int(h.Sum32() % OutboxShards)
+}
+
+func outboxGSI1PK(id string) string { return gsi1Prefix + strconv.Itoa(outboxShard(id)) }
+
+func fmtDueAt(t time.Time) string { return t.UTC().Format(dueAtLayout) }
+
+func outboxGSI1SK(due time.Time, id string) string { return fmtDueAt(due) + keySep + id }
+
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: str(pk), AttrSK: str(sk)}
+}
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+// putS, putB set an attribute unless the value is empty (an absent attribute
+// reads back as the zero value).
+func putS(m map[string]types.AttributeValue, name, v string) {
+	if v != "" {
+		m[name] = str(v)
+	}
+}
+
+func putB(m map[string]types.AttributeValue, name string, v []byte) {
+	if len(v) > 0 {
+		m[name] = &types.AttributeValueMemberB{Value: v}
+	}
+}
+
+func putTime(m map[string]types.AttributeValue, name string, t time.Time) {
+	m[name] = str(t.UTC().Format(time.RFC3339Nano))
+}
+
+func putInvocation(m map[string]types.AttributeValue, inv invocation.Meta) {
+	putS(m, attrInvocationID, inv.InvocationID)
+	putS(m, attrActionID, inv.ActionID)
+	putS(m, attrTraceID, inv.TraceID)
+	putS(m, attrPrincipal, inv.Principal)
+}
+
+func getS(m map[string]types.AttributeValue, name string) string {
+	if v, ok := m[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getB(m map[string]types.AttributeValue, name string) []byte {
+	switch v := m[name].(type) {
+	case *types.AttributeValueMemberB:
+		return v.Value
+	case *types.AttributeValueMemberS: // tolerated: JSON written as a string
+		return []byte(v.Value)
+	}
+	return nil
+}
+
+func getN(m map[string]types.AttributeValue, name string) (int64, error) {
+	v, ok := m[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("attribute %s: %w", name, err)
+	}
+	return n, nil
+}
+
+func getTime(m map[string]types.AttributeValue, name, layout string) (time.Time, error) {
+	s := getS(m, name)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("attribute %s: %w", name, err)
+	}
+	return t.UTC(), nil
+}
+
+func getInvocation(m map[string]types.AttributeValue) invocation.Meta {
+	return invocation.Meta{
+		InvocationID: getS(m, attrInvocationID),
+		ActionID:     getS(m, attrActionID),
+		TraceID:      getS(m, attrTraceID),
+		Principal:    getS(m, attrPrincipal),
+	}
+}
+
+func encodeEvent(pk string, version int64, e *eventstore.Event) map[string]types.AttributeValue {
+	m := make(map[string]types.AttributeValue, 12)
+	m[AttrPK] = str(pk)
+	m[AttrSK] = str(eventSK(version))
+	putS(m, attrEventID, e.ID)
+	m[attrType] = str(e.Type)
+	m[attrSchemaVersion] = num(int64(e.SchemaVersion))
+	putTime(m, attrOccurredAt, e.OccurredAt)
+	putInvocation(m, e.Invocation)
+	putB(m, attrData, e.Data)
+	return m
+}
+
+func decodeEvent(m map[string]types.AttributeValue, tenant, stream string) (eventstore.Event, error) {
+	sk := getS(m, AttrSK)
+	if len(sk) != len(eventSKMax) {
+		return eventstore.Event{}, fmt.Errorf("event item with sort key %q", sk)
+	}
+	version, err := strconv.ParseInt(sk[2:], 10, 64)
+	if err != nil {
+		return eventstore.Event{}, fmt.Errorf("event item with sort key %q: %w", sk, err)
+	}
+	schema, err := getN(m, attrSchemaVersion)
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	occurred, err := getTime(m, attrOccurredAt, time.RFC3339Nano)
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	return eventstore.Event{
+		ID:            getS(m, attrEventID),
+		TenantID:      tenant,
+		StreamID:      stream,
+		Version:       version,
+		Type:          getS(m, attrType),
+		SchemaVersion: int(schema),
+		OccurredAt:    occurred,
+		Invocation:    getInvocation(m),
+		Data:          getB(m, attrData),
+	}, nil
+}
+
+func encodeRecord(pk string, r *eventstore.Record) map[string]types.AttributeValue {
+	m := itemKey(pk, r.Key)
+	putB(m, attrData, r.Data)
+	return m
+}
+
+func encodeIdem(tenant string, rec *eventstore.Idempotency) map[string]types.AttributeValue {
+	m := itemKey(idemPK(tenant, rec.Key), skIdem)
+	putS(m, attrFingerprint, rec.Fingerprint)
+	m[attrStatus] = num(int64(rec.Status))
+	putB(m, attrBody, rec.Body)
+	putTime(m, attrCreatedAt, rec.CreatedAt)
+	if !rec.ExpiresAt.IsZero() {
+		// TTL in whole seconds, rounded up so that DynamoDB never deletes
+		// early; expiresAtNs is the exact expiry that reads and the commit
+		// condition use. A zero ExpiresAt never expires.
+		sec := rec.ExpiresAt.Unix()
+		if rec.ExpiresAt.Nanosecond() > 0 {
+			sec++
+		}
+		m[AttrExpiresAt] = num(sec)
+		m[attrExpiresAtNs] = num(rec.ExpiresAt.UnixNano())
+	}
+	return m
+}
+
+// decodeIdem returns the record and its exact expiry in unix nanoseconds (0: none).
+func decodeIdem(m map[string]types.AttributeValue, key string) (eventstore.Idempotency, int64, error) {
+	status, err := getN(m, attrStatus)
+	if err != nil {
+		return eventstore.Idempotency{}, 0, err
+	}
+	created, err := getTime(m, attrCreatedAt, time.RFC3339Nano)
+	if err != nil {
+		return eventstore.Idempotency{}, 0, err
+	}
+	expiresNs, err := getN(m, attrExpiresAtNs)
+	if err != nil {
+		return eventstore.Idempotency{}, 0, err
+	}
+	rec := eventstore.Idempotency{
+		Key:         key,
+		Fingerprint: getS(m, attrFingerprint),
+		Status:      int(status),
+		Body:        getB(m, attrBody),
+		CreatedAt:   created,
+	}
+	if expiresNs != 0 {
+		rec.ExpiresAt = time.Unix(0, expiresNs).UTC()
+	}
+	return rec, expiresNs, nil
+}
+
+func encodeOutbox(e *eventstore.OutboxEntry) map[string]types.AttributeValue {
+	m := itemKey(outboxPK(e.TenantID, e.ID), skOutbox)
+	m[AttrGSI1PK] = str(outboxGSI1PK(e.ID))
+	m[AttrGSI1SK] = str(outboxGSI1SK(e.DueAt, e.ID))
+	m[attrWorkID] = str(e.ID)
+	m[attrTenantID] = str(e.TenantID)
+	m[attrType] = str(e.Type)
+	putB(m, attrPayload, e.Payload)
+	m[attrDueAt] = str(fmtDueAt(e.DueAt))
+	m[attrAttempt] = num(int64(e.Attempt))
+	putInvocation(m, e.Invocation)
+	return m
+}
+
+func decodeOutbox(m map[string]types.AttributeValue) (eventstore.OutboxEntry, error) {
+	due, err := getTime(m, attrDueAt, dueAtLayout)
+	if err != nil {
+		return eventstore.OutboxEntry{}, err
+	}
+	attempt, err := getN(m, attrAttempt)
+	if err != nil {
+		return eventstore.OutboxEntry{}, err
+	}
+	return eventstore.OutboxEntry{
+		ID:         getS(m, attrWorkID),
+		TenantID:   getS(m, attrTenantID),
+		Type:       getS(m, attrType),
+		Payload:    getB(m, attrPayload),
+		DueAt:      due,
+		Attempt:    int(attempt),
+		Invocation: getInvocation(m),
+	}, nil
+}
+
+// itemSize approximates DynamoDB's item size (attribute names plus values).
+func itemSize(m map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range m {
+		n += len(name)
+		switch v := v.(type) {
+		case *types.AttributeValueMemberS:
+			n += len(v.Value)
+		case *types.AttributeValueMemberB:
+			n += len(v.Value)
+		case *types.AttributeValueMemberN:
+			n += len(v.Value)/2 + 1
+		default:
+			n += 8
+		}
+	}
+	return n
+}

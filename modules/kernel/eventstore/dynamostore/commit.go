@@ -1,0 +1,330 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+)
+
+// DynamoDB limits checked before a commit is sent.
+const (
+	maxItemSize        = 400 * 1024      // one item
+	maxTransactionSize = 4 * 1024 * 1024 // all items of one TransactWriteItems
+	maxPKBytes         = 2048            // partition key value
+	maxSKBytes         = 1024            // sort key value
+)
+
+// conflictRetries bounds the re-sends of a transaction cancelled only by a
+// concurrent transaction (TransactionConflict): after it, the loser sees the
+// winner's items and fails its conditions with the right error.
+const conflictRetries = 4
+
+// itemKind tells what one transaction item is, to map its cancellation reason.
+type itemKind int
+
+const (
+	kindHead itemKind = iota
+	kindEvent
+	kindRecord
+	kindOutbox
+	kindIdem
+)
+
+type planItem struct {
+	kind itemKind
+	what string // for error messages: "stream x at version 3", "record c/k", ...
+}
+
+// plan is a validated commit, ready to send.
+type plan struct {
+	items []types.TransactWriteItem
+	about []planItem // parallel to items
+}
+
+// Commit implements eventstore.Appender with exactly one TransactWriteItems
+// call (re-sent only when cancelled by a concurrent transaction). An empty
+// commit writes nothing and makes no call. On success the events of c.Appends
+// carry their tenant, stream and assigned versions.
+func (s *Store) Commit(ctx context.Context, c *eventstore.Commit) error {
+	if c == nil {
+		return fmt.Errorf("commit: nil commit: %w", eventstore.ErrInvalid)
+	}
+	if c.Empty() {
+		return nil
+	}
+	p, err := s.plan(c)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		// A fresh input each time: the SDK fills in ClientRequestToken, which
+		// must differ between our re-sends (its own retries keep it).
+		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: p.items})
+		if err == nil {
+			break
+		}
+		mapped, retry := p.mapError(err)
+		if !retry || attempt >= conflictRetries {
+			return fmt.Errorf("commit: %w", mapped)
+		}
+		backoff := time.Duration(5<<attempt)*time.Millisecond + rand.N(5*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("commit: %w", errors.Join(mapped, ctx.Err()))
+		case <-time.After(backoff):
+		}
+	}
+	for i := range c.Appends {
+		a := &c.Appends[i]
+		for j := range a.Events {
+			a.Events[j].TenantID = c.TenantID
+			a.Events[j].StreamID = a.StreamID
+			a.Events[j].Version = a.ExpectedVersion + int64(j) + 1
+		}
+	}
+	return nil
+}
+
+// plan validates c and builds its transaction items. It makes no call.
+func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
+	if err := checkTenant(c.TenantID); err != nil {
+		return nil, err
+	}
+	n := len(c.Records) + len(c.Outbox)
+	if c.Idempotency != nil {
+		n++
+	}
+	for _, a := range c.Appends {
+		n += 1 + len(a.Events)
+	}
+	if n > eventstore.MaxCommitItems {
+		return nil, fmt.Errorf("%d items (appends count one more each), more than %d: %w", n, eventstore.MaxCommitItems, eventstore.ErrInvalid)
+	}
+	p := &plan{items: make([]types.TransactWriteItem, 0, n), about: make([]planItem, 0, n)}
+	seen := make(map[[2]string]bool, n)
+	size := 0
+	add := func(kind itemKind, what string, it types.TransactWriteItem, key map[string]types.AttributeValue, item map[string]types.AttributeValue) error {
+		pk, sk := getS(key, AttrPK), getS(key, AttrSK)
+		if len(pk) > maxPKBytes || len(sk) > maxSKBytes {
+			return fmt.Errorf("%s: key longer than DynamoDB allows: %w", what, eventstore.ErrInvalid)
+		}
+		k := [2]string{pk, sk}
+		if seen[k] {
+			return fmt.Errorf("%s: written twice in one commit: %w", what, eventstore.ErrInvalid)
+		}
+		seen[k] = true
+		if item != nil {
+			sz := itemSize(item)
+			if sz > maxItemSize {
+				return fmt.Errorf("%s: item of %d bytes: %w", what, sz, eventstore.ErrTooLarge)
+			}
+			size += sz
+		} else {
+			size += itemSize(key)
+		}
+		p.items = append(p.items, it)
+		p.about = append(p.about, planItem{kind: kind, what: what})
+		return nil
+	}
+
+	streams := make(map[string]bool, len(c.Appends))
+	for i := range c.Appends {
+		a := &c.Appends[i]
+		if a.StreamID == "" {
+			return nil, fmt.Errorf("append %d: empty stream id: %w", i, eventstore.ErrInvalid)
+		}
+		if streams[a.StreamID] {
+			return nil, fmt.Errorf("append %s: stream appended twice: %w", a.StreamID, eventstore.ErrInvalid)
+		}
+		streams[a.StreamID] = true
+		if a.ExpectedVersion < 0 {
+			return nil, fmt.Errorf("append %s: negative expected version %d: %w", a.StreamID, a.ExpectedVersion, eventstore.ErrInvalid)
+		}
+		if len(a.Events) == 0 {
+			return nil, fmt.Errorf("append %s: no events: %w", a.StreamID, eventstore.ErrInvalid)
+		}
+		for j := range a.Events {
+			e := &a.Events[j]
+			if e.Type == "" {
+				return nil, fmt.Errorf("append %s: event %d without type: %w", a.StreamID, j, eventstore.ErrInvalid)
+			}
+			if len(e.Data) > eventstore.MaxItemBytes {
+				return nil, fmt.Errorf("append %s: event %d data of %d bytes: %w", a.StreamID, j, len(e.Data), eventstore.ErrTooLarge)
+			}
+		}
+		pk := streamPK(c.TenantID, a.StreamID)
+		newVersion := a.ExpectedVersion + int64(len(a.Events))
+		head := itemKey(pk, skHead)
+		head[attrVersion] = num(newVersion)
+		put := &types.Put{TableName: &s.table, Item: head}
+		if a.ExpectedVersion == 0 {
+			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		} else {
+			put.ConditionExpression = aws.String("#v = :expected")
+			put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+			put.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": num(a.ExpectedVersion)}
+		}
+		what := fmt.Sprintf("stream %s expected at version %d", a.StreamID, a.ExpectedVersion)
+		if err := add(kindHead, what, types.TransactWriteItem{Put: put}, head, head); err != nil {
+			return nil, err
+		}
+		for j := range a.Events {
+			v := a.ExpectedVersion + int64(j) + 1
+			item := encodeEvent(pk, v, &a.Events[j])
+			put := &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
+			if err := add(kindEvent, fmt.Sprintf("stream %s event %d", a.StreamID, v), types.TransactWriteItem{Put: put}, item, item); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	for i := range c.Records {
+		r := &c.Records[i]
+		if r.Collection == "" || r.Key == "" {
+			return nil, fmt.Errorf("record %d: empty collection or key: %w", i, eventstore.ErrInvalid)
+		}
+		what := "record " + r.Collection + "/" + r.Key
+		pk := recordPK(c.TenantID, r.Collection)
+		if r.Global {
+			pk = globalPK(r.Collection)
+			what = "global " + what
+		}
+		if r.Delete {
+			if r.IfAbsent {
+				return nil, fmt.Errorf("%s: delete with IfAbsent: %w", what, eventstore.ErrInvalid)
+			}
+			key := itemKey(pk, r.Key)
+			del := &types.Delete{TableName: &s.table, Key: key}
+			if err := add(kindRecord, what, types.TransactWriteItem{Delete: del}, key, nil); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if len(r.Data) > eventstore.MaxItemBytes {
+			return nil, fmt.Errorf("%s: data of %d bytes: %w", what, len(r.Data), eventstore.ErrTooLarge)
+		}
+		item := encodeRecord(pk, r)
+		put := &types.Put{TableName: &s.table, Item: item}
+		if r.IfAbsent {
+			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		}
+		if err := add(kindRecord, what, types.TransactWriteItem{Put: put}, item, item); err != nil {
+			return nil, err
+		}
+	}
+
+	for i := range c.Outbox {
+		e := c.Outbox[i] // a copy: the tenant is filled in below
+		if e.TenantID == "" {
+			e.TenantID = c.TenantID
+		}
+		if e.TenantID != c.TenantID {
+			return nil, fmt.Errorf("outbox %s: tenant %q in a commit of tenant %q: %w", e.ID, e.TenantID, c.TenantID, eventstore.ErrInvalid)
+		}
+		if e.ID == "" || e.Type == "" {
+			return nil, fmt.Errorf("outbox %d: empty id or type: %w", i, eventstore.ErrInvalid)
+		}
+		if len(e.Payload) > eventstore.MaxItemBytes {
+			return nil, fmt.Errorf("outbox %s: payload of %d bytes: %w", e.ID, len(e.Payload), eventstore.ErrTooLarge)
+		}
+		item := encodeOutbox(&e)
+		put := &types.Put{TableName: &s.table, Item: item}
+		if err := add(kindOutbox, "outbox "+e.ID, types.TransactWriteItem{Put: put}, item, item); err != nil {
+			return nil, err
+		}
+	}
+
+	if rec := c.Idempotency; rec != nil {
+		if rec.Key == "" {
+			return nil, fmt.Errorf("idempotency: empty key: %w", eventstore.ErrInvalid)
+		}
+		if len(rec.Body) > eventstore.MaxItemBytes {
+			return nil, fmt.Errorf("idempotency %s: body of %d bytes: %w", rec.Key, len(rec.Body), eventstore.ErrTooLarge)
+		}
+		item := encodeIdem(c.TenantID, rec)
+		put := &types.Put{
+			TableName: &s.table,
+			Item:      item,
+			// An expired record may be replaced; expiresAtNs is absent on
+			// records that never expire, which makes the comparison false.
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #exp <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#exp": attrExpiresAtNs},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(s.clock.Now().UnixNano())},
+		}
+		if err := add(kindIdem, "idempotency "+rec.Key, types.TransactWriteItem{Put: put}, item, item); err != nil {
+			return nil, err
+		}
+	}
+
+	if size > maxTransactionSize {
+		return nil, fmt.Errorf("%d bytes in one transaction, more than %d: %w", size, maxTransactionSize, eventstore.ErrTooLarge)
+	}
+	return p, nil
+}
+
+// reasonList finds the "[A, B, ...]" list in a TransactionCanceledException
+// message, for servers that send no structured CancellationReasons.
+var reasonList = regexp.MustCompile(`\[([A-Za-z, ]*)\]`)
+
+// mapError turns a failed TransactWriteItems into the port's errors, and tells
+// whether the transaction was cancelled only by a concurrent transaction
+// (worth re-sending).
+func (p *plan) mapError(err error) (mapped error, retry bool) {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		if isCode[*types.TransactionConflictException](err) {
+			return fmt.Errorf("%w (%w)", eventstore.ErrConflict, err), true
+		}
+		return err, false
+	}
+	codes := make([]string, len(tce.CancellationReasons))
+	for i, r := range tce.CancellationReasons {
+		codes[i] = aws.ToString(r.Code)
+	}
+	if len(codes) == 0 {
+		if m := reasonList.FindStringSubmatch(tce.ErrorMessage()); m != nil {
+			for c := range strings.SplitSeq(m[1], ",") {
+				codes = append(codes, strings.TrimSpace(c))
+			}
+		}
+	}
+	var dup, conflict *planItem
+	txConflict := false
+	for i, code := range codes {
+		if i >= len(p.about) {
+			break
+		}
+		switch code {
+		case "ConditionalCheckFailed":
+			if p.about[i].kind == kindIdem {
+				dup = &p.about[i]
+			} else if conflict == nil {
+				conflict = &p.about[i]
+			}
+		case "TransactionConflict":
+			txConflict = true
+		case "", "None":
+		default:
+			return err, false
+		}
+	}
+	switch {
+	case dup != nil:
+		return fmt.Errorf("%s: %w", dup.what, eventstore.ErrDuplicate), false
+	case conflict != nil:
+		return fmt.Errorf("%s: %w", conflict.what, eventstore.ErrConflict), false
+	case txConflict:
+		return fmt.Errorf("concurrent transaction: %w", eventstore.ErrConflict), true
+	}
+	return err, false
+}

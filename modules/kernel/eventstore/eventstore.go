@@ -1,0 +1,200 @@
+// Package eventstore is the port to Switchboard's source of truth: per-entity
+// event streams in one store (one DynamoDB table in AWS, one bbolt file in
+// local mode), with the records that must change atomically with them.
+//
+// # The commit
+//
+// Everything one invocation changes is one Commit, written atomically (one
+// DynamoDB TransactWriteItems, one bbolt transaction):
+//
+//   - Appends: events for one or more streams, each with the version the writer
+//     expects the stream to be at (optimistic concurrency). 0 means "new stream".
+//   - Records: read-model rows derived from those events (CQRS views kept in
+//     step synchronously) and lookup rows (API key -> tenant).
+//   - Outbox: work items to hand to the asynchronous work path after commit.
+//   - Idempotency: the record of the invocation's response under its key.
+//
+// Either all of it is written or none of it. Errors:
+//
+//   - ErrConflict: a stream is not at its expected version (another writer
+//     won), or a record written with IfAbsent exists. Re-read and retry.
+//   - ErrDuplicate: the idempotency record already exists (a concurrent
+//     duplicate committed first). Read it and replay its response.
+//   - ErrTooLarge: an event or record exceeds MaxItemBytes.
+//   - ErrInvalid: the commit is malformed (empty tenant, duplicate stream, ...).
+//
+// # Keys and tenancy
+//
+// Every key contains the tenant id: no read can return another tenant's data.
+// The only exception is Global records, lookups that resolve a tenant from a
+// globally unique credential id before the tenant is known (API keys).
+//
+// # Ordering
+//
+// A stream's events have versions 1, 2, 3, ... without gaps, in append order.
+// Reads of one stream are strongly consistent. Lists of records are ordered by
+// key; ids are ULIDs, so descending key order is newest first.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+)
+
+// Errors of the store. Adapters wrap them with an operation prefix; test with errors.Is.
+var (
+	ErrConflict  = errors.New("eventstore: version conflict")
+	ErrDuplicate = errors.New("eventstore: idempotency record exists")
+	ErrNotFound  = errors.New("eventstore: not found")
+	ErrTooLarge  = errors.New("eventstore: item too large")
+	ErrInvalid   = errors.New("eventstore: invalid commit")
+)
+
+// OperatorNamespace is the tenant id under which operator invocations keep
+// their idempotency records. It is not a valid tnt_ id, so no tenant can collide.
+const OperatorNamespace = "_operator"
+
+// MaxItemBytes bounds one event's or one record's payload (Data). DynamoDB's item
+// limit is 400 KB; the rest is headroom for keys and attributes.
+const MaxItemBytes = 350 * 1024
+
+// MaxCommitItems bounds the items of one commit (DynamoDB transactions take 100;
+// one is the stream head of each append).
+const MaxCommitItems = 100
+
+// Event is one fact in a stream. Type is an explicit, stable string
+// ("tenancy.tenant-onboarded"); never derived by reflection.
+type Event struct {
+	ID            string          `json:"eventId"`  // evt_<ULID>
+	TenantID      string          `json:"tenantId"` // set by the store from the commit
+	StreamID      string          `json:"streamId"` // e.g. "tenant", "scope-scp_..."; set by the store
+	Version       int64           `json:"version"`  // set by the store: expected+1, +2, ...
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schemaVersion"`
+	OccurredAt    time.Time       `json:"occurredAt"`
+	Invocation    invocation.Meta `json:"invocation"`
+	Data          json.RawMessage `json:"data"`
+}
+
+// StreamAppend appends events to one stream.
+type StreamAppend struct {
+	StreamID        string
+	ExpectedVersion int64 // the stream's current version; 0 for a new stream
+	Events          []Event
+}
+
+// Record is a read-model or lookup row written with the commit.
+type Record struct {
+	Collection string          // e.g. "scopes"; with Key, the row's identity
+	Key        string          // sort key within the collection (ids sort by time)
+	Global     bool            // a tenant-less lookup row (credential -> tenant); use sparingly
+	IfAbsent   bool            // fail the commit with ErrConflict if the row exists
+	Delete     bool            // remove the row instead of writing it
+	Data       json.RawMessage // the row (ignored for Delete)
+}
+
+// OutboxEntry is a unit of asynchronous work, committed with the events that
+// cause it and handed to the work path after commit. See package work.
+type OutboxEntry struct {
+	ID         string          `json:"id"` // wrk_<ULID>; consumers dedupe by it
+	TenantID   string          `json:"tenantId"`
+	Type       string          `json:"type"` // stable work type, e.g. "tenancy.provision-tenant"
+	Payload    json.RawMessage `json:"payload"`
+	DueAt      time.Time       `json:"dueAt"` // not handed over before this time
+	Attempt    int             `json:"attempt"`
+	Invocation invocation.Meta `json:"invocation"`
+}
+
+// Idempotency is the stored outcome of an invocation under an Idempotency-Key.
+//
+// TenantID is the namespace of the record: "" means the commit's tenant. The
+// operator, who has no tenant, keeps its records under OperatorNamespace while
+// the commit (onboard-tenant) writes a new tenant's streams.
+type Idempotency struct {
+	TenantID    string          `json:"tenantId,omitempty"`
+	Key         string          `json:"key"`         // scope + key, e.g. "sva_...:01J..."; unique per tenant
+	Fingerprint string          `json:"fingerprint"` // hash of command name + body
+	Status      int             `json:"status"`      // HTTP status of the first response
+	Body        json.RawMessage `json:"body"`        // body of the first response
+	CreatedAt   time.Time       `json:"createdAt"`
+	ExpiresAt   time.Time       `json:"expiresAt"` // kept at least until then
+}
+
+// Commit is everything one invocation writes, atomically.
+type Commit struct {
+	TenantID    string
+	Appends     []StreamAppend
+	Records     []Record
+	Outbox      []OutboxEntry
+	Idempotency *Idempotency
+}
+
+// Empty reports whether the commit writes nothing.
+func (c *Commit) Empty() bool {
+	return len(c.Appends) == 0 && len(c.Records) == 0 && len(c.Outbox) == 0 && c.Idempotency == nil
+}
+
+// Page asks for one page of a list.
+type Page struct {
+	Limit      int    // 1..100; adapters treat <=0 as 50
+	Cursor     string // opaque, from a previous page's NextCursor; "" for the first page
+	Descending bool   // newest first when keys are ULIDs
+}
+
+// Appender commits.
+type Appender interface {
+	// Commit writes c atomically. See the package doc for errors.
+	// On success, the events in c.Appends carry their assigned versions.
+	Commit(ctx context.Context, c *Commit) error
+}
+
+// StreamReader reads streams.
+type StreamReader interface {
+	// ReadStream returns up to limit events of a stream with version >= from,
+	// oldest first (limit <= 0: all). A missing stream is no events, no error.
+	ReadStream(ctx context.Context, tenantID, streamID string, from int64, limit int) ([]Event, error)
+}
+
+// RecordReader reads read-model rows.
+type RecordReader interface {
+	// GetRecord returns one row, or ErrNotFound.
+	GetRecord(ctx context.Context, tenantID, collection, key string) (Record, error)
+	// GetGlobalRecord returns one Global row, or ErrNotFound.
+	GetGlobalRecord(ctx context.Context, collection, key string) (Record, error)
+	// ListRecords returns one page of a collection ordered by key, and the cursor
+	// of the next page ("" when there is none). It never reads past the page.
+	ListRecords(ctx context.Context, tenantID, collection string, p Page) (rows []Record, next string, err error)
+}
+
+// IdempotencyReader reads idempotency records.
+type IdempotencyReader interface {
+	// GetIdempotency returns the record under key, or ErrNotFound (also when expired).
+	GetIdempotency(ctx context.Context, tenantID, key string) (Idempotency, error)
+}
+
+// Outbox is the store side of the work path.
+type Outbox interface {
+	// PendingOutbox returns up to limit entries, across all tenants, due at or
+	// before dueBy, earliest first. It uses an index, never a table scan.
+	PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]OutboxEntry, error)
+	// AckOutbox removes entries that were handed over (or processed).
+	// Acknowledging a missing entry is not an error (acks are idempotent).
+	AckOutbox(ctx context.Context, entries []OutboxEntry) error
+	// RescheduleOutbox sets a pending entry's DueAt and Attempt (local retries).
+	// A missing entry is not an error.
+	RescheduleOutbox(ctx context.Context, e OutboxEntry) error
+}
+
+// Store is the whole port; application code should depend on the narrow
+// interfaces above.
+type Store interface {
+	Appender
+	StreamReader
+	RecordReader
+	IdempotencyReader
+	Outbox
+}

@@ -1,0 +1,88 @@
+package problem
+
+// The message catalogs: code -> title and detail templates per language.
+// {name} placeholders are filled from errs.Error.Params. A code missing from a
+// language falls back to English; a code missing from English gets a generic text.
+// Adding a language is adding a map here and a line in Languages.
+
+type message struct{ title, detail string }
+
+// Languages are the supported languages, in preference order for ties.
+var Languages = []string{"en", "de"}
+
+var catalogs = map[string]map[string]message{
+	"en": {
+		"errors.internal":                       {"Internal error", "Something went wrong on our side. Quote invocation {invocationId} if you contact support."},
+		"errors.validation.failed":              {"Invalid request", "One or more fields are invalid; see errors."},
+		"errors.request.malformed_json":         {"Malformed JSON", "The body is not a valid JSON object: {reason}."},
+		"errors.request.unknown_field":          {"Unknown field", "The body has a field this operation does not accept: {field}."},
+		"errors.request.too_large":              {"Request too large", "The body exceeds {limit} bytes."},
+		"errors.request.unsupported_media_type": {"Unsupported media type", "Send the body as application/json."},
+		"errors.request.unknown_command":        {"Unknown command", "There is no command named {name}."},
+		"errors.request.unknown_query":          {"Unknown query", "There is no query named {name}."},
+		"errors.request.route_not_found":        {"Not found", "There is no route {method} {path}."},
+		"errors.request.method_not_allowed":     {"Method not allowed", "{path} does not accept {method}."},
+		"errors.request.batch_size":             {"Invalid batch", "A batch holds 1 to {max} commands."},
+		"errors.resource.not_found":             {"Not found", "The {resource} does not exist."},
+		"errors.auth.unauthenticated":           {"Unauthenticated", "Missing or invalid credentials."},
+		"errors.auth.forbidden":                 {"Forbidden", "You are not allowed to {action}."},
+		"errors.concurrency.conflict":           {"Conflict", "The resource was changed concurrently; retry the request."},
+		"errors.idempotency.key_reused":         {"Idempotency key reused", "This Idempotency-Key was used with another command or body."},
+		"errors.idempotency.in_progress":        {"Request in progress", "A request with this Idempotency-Key is still being processed; retry later."},
+		"errors.idempotency.key_invalid":        {"Invalid idempotency key", "Idempotency-Key must be 1 to 255 printable ASCII characters."},
+		"errors.service.unavailable":            {"Service unavailable", "A dependency is unavailable; retry later."},
+		"errors.service.not_configured":         {"Not configured", "This feature is not configured on this deployment: {setting} is not set."},
+		"errors.quota.exceeded":                 {"Too many requests", "Slow down and retry after the Retry-After delay."},
+		"errors.header.invalid":                 {"Invalid header", "The {header} header is invalid."},
+		"errors.tenancy.scope_name_taken":       {"Scope name taken", "A sibling scope already has this name."},
+		"errors.tenancy.invalid_tier":           {"Invalid tier", "The tier must be pooled or siloed."},
+		"errors.validation.required":            {"", "is required"},
+		"errors.validation.too_short":           {"", "is too short (at least {min})"},
+		"errors.validation.too_long":            {"", "is too long (at most {max})"},
+		"errors.validation.out_of_range":        {"", "is out of range"},
+		"errors.validation.one_of":              {"", "must be one of: {allowed}"},
+		"errors.validation.id":                  {"", "must be an id of type {prefix}"},
+		"errors.validation.e164":                {"", "must be a phone number in E.164 form"},
+		"errors.validation.email":               {"", "must be an email address"},
+		"errors.validation.url":                 {"", "must be a URL"},
+		"errors.validation.type":                {"", "has the wrong type (expected {expected})"},
+		"errors.validation.invalid":             {"", "is invalid"},
+	},
+	"de": {
+		"errors.internal":                       {"Interner Fehler", "Bei uns ist etwas schiefgelaufen. Nennen Sie dem Support den Aufruf {invocationId}."},
+		"errors.validation.failed":              {"Ungültige Anfrage", "Ein oder mehrere Felder sind ungültig; siehe errors."},
+		"errors.request.malformed_json":         {"Fehlerhaftes JSON", "Der Inhalt ist kein gültiges JSON-Objekt: {reason}."},
+		"errors.request.unknown_field":          {"Unbekanntes Feld", "Der Inhalt hat ein Feld, das diese Operation nicht annimmt: {field}."},
+		"errors.request.too_large":              {"Anfrage zu groß", "Der Inhalt überschreitet {limit} Bytes."},
+		"errors.request.unsupported_media_type": {"Nicht unterstützter Medientyp", "Senden Sie den Inhalt als application/json."},
+		"errors.request.unknown_command":        {"Unbekannter Befehl", "Es gibt keinen Befehl namens {name}."},
+		"errors.request.unknown_query":          {"Unbekannte Abfrage", "Es gibt keine Abfrage namens {name}."},
+		"errors.request.route_not_found":        {"Nicht gefunden", "Es gibt keine Route {method} {path}."},
+		"errors.request.method_not_allowed":     {"Methode nicht erlaubt", "{path} nimmt {method} nicht an."},
+		"errors.request.batch_size":             {"Ungültiger Stapel", "Ein Stapel enthält 1 bis {max} Befehle."},
+		"errors.resource.not_found":             {"Nicht gefunden", "Die Ressource {resource} existiert nicht."},
+		"errors.auth.unauthenticated":           {"Nicht authentifiziert", "Anmeldedaten fehlen oder sind ungültig."},
+		"errors.auth.forbidden":                 {"Verboten", "Sie dürfen {action} nicht ausführen."},
+		"errors.concurrency.conflict":           {"Konflikt", "Die Ressource wurde gleichzeitig geändert; wiederholen Sie die Anfrage."},
+		"errors.idempotency.key_reused":         {"Idempotenzschlüssel wiederverwendet", "Dieser Idempotency-Key wurde mit einem anderen Befehl oder Inhalt verwendet."},
+		"errors.idempotency.in_progress":        {"Anfrage in Bearbeitung", "Eine Anfrage mit diesem Idempotency-Key wird noch bearbeitet; versuchen Sie es später erneut."},
+		"errors.idempotency.key_invalid":        {"Ungültiger Idempotenzschlüssel", "Idempotency-Key muss aus 1 bis 255 druckbaren ASCII-Zeichen bestehen."},
+		"errors.service.unavailable":            {"Dienst nicht verfügbar", "Eine Abhängigkeit ist nicht verfügbar; versuchen Sie es später erneut."},
+		"errors.service.not_configured":         {"Nicht konfiguriert", "Diese Funktion ist hier nicht konfiguriert: {setting} ist nicht gesetzt."},
+		"errors.quota.exceeded":                 {"Zu viele Anfragen", "Bitte langsamer; wiederholen Sie nach der Retry-After-Wartezeit."},
+		"errors.header.invalid":                 {"Ungültiger Header", "Der Header {header} ist ungültig."},
+		"errors.tenancy.scope_name_taken":       {"Bereichsname vergeben", "Ein Geschwisterbereich hat bereits diesen Namen."},
+		"errors.tenancy.invalid_tier":           {"Ungültige Stufe", "Die Stufe muss pooled oder siloed sein."},
+		"errors.validation.required":            {"", "ist erforderlich"},
+		"errors.validation.too_short":           {"", "ist zu kurz (mindestens {min})"},
+		"errors.validation.too_long":            {"", "ist zu lang (höchstens {max})"},
+		"errors.validation.out_of_range":        {"", "liegt außerhalb des erlaubten Bereichs"},
+		"errors.validation.one_of":              {"", "muss einer der Werte sein: {allowed}"},
+		"errors.validation.id":                  {"", "muss eine ID vom Typ {prefix} sein"},
+		"errors.validation.e164":                {"", "muss eine Telefonnummer im E.164-Format sein"},
+		"errors.validation.email":               {"", "muss eine E-Mail-Adresse sein"},
+		"errors.validation.url":                 {"", "muss eine URL sein"},
+		"errors.validation.type":                {"", "hat den falschen Typ (erwartet {expected})"},
+		"errors.validation.invalid":             {"", "ist ungültig"},
+	},
+}

@@ -1,0 +1,114 @@
+package problem
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+)
+
+func TestNegotiate(t *testing.T) {
+	cases := map[string]string{
+		"":                       "en",
+		"de":                     "de",
+		"de-CH, en;q=0.5":        "de",
+		"fr, de;q=0.8, en;q=0.9": "en",
+		"fr":                     "en",
+		"en;q=0.1, DE-at;q=0.9":  "de",
+		"de;q=0":                 "en",
+		"garbage;;;q=x, ,":       "en",
+	}
+	for h, want := range cases {
+		if got := Negotiate(h); got != want {
+			t.Errorf("Negotiate(%q) = %q, want %q", h, got, want)
+		}
+	}
+}
+
+func TestWriteRendersProblemJSON(t *testing.T) {
+	w := httptest.NewRecorder()
+	err := errs.Invalid(errs.FieldError{Field: "name", Code: "errors.validation.too_long", Params: map[string]any{"max": 200}})
+	Write(w, err, "de", "inv_1")
+	if w.Code != 400 || w.Header().Get("Content-Type") != ContentType {
+		t.Fatalf("status %d, type %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var p Problem
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Code != errs.CodeValidation || p.Title != "Ungültige Anfrage" || p.InvocationID != "inv_1" ||
+		len(p.Errors) != 1 || p.Errors[0].Message != "ist zu lang (höchstens 200)" {
+		t.Fatalf("problem: %+v", p)
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	w := httptest.NewRecorder()
+	Write(w, errs.New(errs.KindRateLimited, errs.CodeRateLimited).With("retryAfter", 7), "en", "inv_1")
+	if w.Code != 429 || w.Header().Get("Retry-After") != "7" {
+		t.Fatalf("got %d %v", w.Code, w.Header())
+	}
+}
+
+func TestInternalErrorsHideTheirCause(t *testing.T) {
+	p := From(os.ErrPermission, "en", "inv_9")
+	if p.Status != 500 || strings.Contains(p.Detail, "permission") || !strings.Contains(p.Detail, "inv_9") {
+		t.Fatalf("problem: %+v", p)
+	}
+}
+
+func TestEveryLanguageHasEveryCode(t *testing.T) {
+	en := Codes("en")
+	for _, lang := range Languages {
+		have := map[string]bool{}
+		for _, c := range Codes(lang) {
+			have[c] = true
+		}
+		for _, c := range en {
+			if !have[c] {
+				t.Errorf("%s lacks %s", lang, c)
+			}
+		}
+	}
+}
+
+// TestEveryCodeInTheCodeBaseHasAMessage scans the Go sources for error codes
+// ("errors.<area>.<reason>") and fails for any without an English message.
+func TestEveryCodeInTheCodeBaseHasAMessage(t *testing.T) {
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("repo root not found from %s", root)
+	}
+	re := regexp.MustCompile(`"(errors\.[a-z_]+\.[a-z_]+)"`)
+	seen := 0
+	err = filepath.WalkDir(filepath.Join(root, "modules"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			if !Known(m[1]) {
+				t.Errorf("%s: code %s has no message in problem/catalog.go", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen < 20 {
+		t.Fatalf("found only %d codes: the scan is broken", seen)
+	}
+}

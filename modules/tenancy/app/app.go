@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+)
+
+// Application is everything the tenancy context can do.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+	Work     WorkHandlers
+}
+
+// Commands change state.
+type Commands struct {
+	OnboardTenant OnboardTenantHandler
+	CreateScope   CreateScopeHandler
+}
+
+// Queries read state.
+type Queries struct {
+	GetTenant  GetTenantHandler
+	ListScopes ListScopesHandler
+}
+
+// WorkHandlers run asynchronous work items.
+type WorkHandlers struct {
+	ProvisionTenant ProvisionTenantHandler
+}
+
+// Deps are the application's dependencies.
+type Deps struct {
+	Repo   Repository
+	Reads  ReadModel
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger // nil: discard
+}
+
+// New wires the handlers.
+func New(d Deps) *Application {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Application{
+		Commands: Commands{
+			OnboardTenant: OnboardTenantHandler{repo: d.Repo, ids: d.IDs, clock: d.Clock, log: log},
+			CreateScope:   CreateScopeHandler{repo: d.Repo, reads: d.Reads, ids: d.IDs, log: log},
+		},
+		Queries: Queries{
+			GetTenant:  GetTenantHandler{repo: d.Repo},
+			ListScopes: ListScopesHandler{reads: d.Reads},
+		},
+		Work: WorkHandlers{
+			ProvisionTenant: ProvisionTenantHandler{repo: d.Repo, log: log},
+		},
+	}
+}
+
+// TimeFormat is how responses render times: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// errNoTenant answers a tenant command or query called without a tenant
+// principal (the edge lets only tenant principals through; this is the backstop).
+var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
+
+// tenantOf returns the tenant of the invocation.
+func tenantOf(ctx context.Context) (string, error) {
+	if id := invocation.From(ctx).TenantID(); id != "" {
+		return id, nil
+	}
+	return "", errNoTenant
+}

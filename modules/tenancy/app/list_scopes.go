@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+)
+
+// Page sizes of lists.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 100
+)
+
+// ListScopesInput is the body of list-scopes.
+type ListScopesInput struct {
+	Limit  int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Cursor string `json:"cursor" validate:"omitempty,max=1024"`
+}
+
+// ScopeItem is one scope in a list.
+type ScopeItem struct {
+	ScopeID       string   `json:"scopeId"`
+	ParentScopeID *string  `json:"parentScopeId"` // null for the root scope
+	Name          string   `json:"name"`
+	Path          []string `json:"path"`
+	CreatedAt     string   `json:"createdAt"`
+}
+
+// ListScopesOutput is one page of scopes.
+type ListScopesOutput struct {
+	Items      []ScopeItem `json:"items"`
+	NextCursor *string     `json:"nextCursor"` // null on the last page
+}
+
+// ListScopesHandler runs list-scopes: the caller's tenant's scopes, newest
+// first, from the "scopes" read model.
+type ListScopesHandler struct {
+	reads ReadModel
+}
+
+// Handle implements the query. Errors: 400 for a limit outside 1..100 or a
+// cursor that was not issued by this list.
+func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (ListScopesOutput, error) {
+	tenantID, err := tenantOf(ctx)
+	if err != nil {
+		return ListScopesOutput{}, err
+	}
+	limit := in.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 1 || limit > MaxLimit:
+		return ListScopesOutput{}, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
+			Params: map[string]any{"min": 1, "max": MaxLimit}})
+	}
+	views, next, err := h.reads.ListScopes(ctx, tenantID, limit, in.Cursor)
+	if err != nil {
+		return ListScopesOutput{}, fmt.Errorf("list scopes: %w", err)
+	}
+	out := ListScopesOutput{Items: make([]ScopeItem, 0, len(views))}
+	for _, v := range views {
+		it := ScopeItem{ScopeID: v.ScopeID, Name: v.Name, Path: v.Path, CreatedAt: formatTime(v.CreatedAt)}
+		if v.ParentScopeID != "" {
+			p := v.ParentScopeID
+			it.ParentScopeID = &p
+		}
+		out.Items = append(out.Items, it)
+	}
+	if next != "" {
+		out.NextCursor = &next
+	}
+	return out, nil
+}

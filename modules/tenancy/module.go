@@ -1,0 +1,84 @@
+// Package tenancy is the tenancy bounded context: tenants, their scope trees,
+// service accounts and API keys.
+//
+// # Context map
+//
+//   - Upstream of every other context: each command runs in a tenant, and
+//     roles are granted at scopes; other contexts keep scope ids (and check
+//     that a scope exists) but never own scopes.
+//   - Supplier to the kernel's authenticator (conformist to auth's port): the
+//     API key lookup (APIKeys) turns a key id into tenant, service account and
+//     role bindings.
+//   - Published language: the events "tenancy.*" (events/contracts/tenancy.md)
+//     and the work type "tenancy.provision-tenant".
+//
+// # Layout
+//
+//   - domain:   aggregates Tenant, Scope, ServiceAccount; events; rules (pure)
+//   - app:      one handler per command, query and work type; the ports it needs
+//   - adapters: event-store repository, read models, API key resolver
+//   - ports:    rpc endpoints and work registration
+//
+// Streams: "tenant", "scope-<scopeId>", "service-account-<svaId>". Read models
+// ("scopes", "scope-names", "service-accounts", global "api-keys") are written
+// with the events they derive from and can be rebuilt from the streams.
+package tenancy
+
+import (
+	"log/slog"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/tenancy/adapters"
+	"github.com/switchboard-dev/switchboard/modules/tenancy/app"
+	"github.com/switchboard-dev/switchboard/modules/tenancy/ports"
+)
+
+// Deps are what the tenancy module needs from the process.
+type Deps struct {
+	Store  eventstore.Store
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger // nil: discard
+}
+
+// Module is the wired tenancy context.
+type Module struct {
+	app  *app.Application
+	keys *adapters.APIKeyResolver
+}
+
+// New wires the module.
+func New(d Deps) *Module {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With(slog.String("module", "tenancy"))
+	return &Module{
+		app: app.New(app.Deps{
+			Repo:   adapters.NewRepository(d.Store, d.IDs, d.Clock),
+			Reads:  adapters.NewReadModel(d.Store),
+			IDs:    d.IDs,
+			Clock:  d.Clock,
+			Logger: log,
+		}),
+		keys: adapters.NewAPIKeyResolver(d.Store),
+	}
+}
+
+// App returns the application, for tests and for in-process callers.
+func (m *Module) App() *app.Application { return m.app }
+
+// Endpoints returns the module's commands and queries.
+func (m *Module) Endpoints() []rpc.Endpoint { return ports.Endpoints(m.app) }
+
+// RegisterWork registers the module's work types with r.
+func (m *Module) RegisterWork(r *work.Registry) { ports.RegisterWork(r, m.app) }
+
+// APIKeys returns the API key lookup for auth.Authenticator.
+func (m *Module) APIKeys() auth.APIKeyResolver { return m.keys }
