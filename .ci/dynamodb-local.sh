@@ -145,10 +145,18 @@ stop_instance() {
 	rm -f "$PID_FILE" "$ENDPOINT_FILE"
 }
 
-# launch PORT: start java, wait until it answers. Returns 2 when the port was taken.
+# bind_failed: the server could not listen (it keeps running when that happens).
+bind_failed() { grep -qiE 'BindException|address already in use' "$LOG_FILE" 2>/dev/null; }
+
+# launch PORT: start java, wait until it answers. Returns 2 when the port is taken.
 launch() {
 	local port="$1" ep="http://127.0.0.1:$1"
+	if ! port_free "$port"; then
+		say "port $port is in use"
+		return 2
+	fi
 	say "starting on $ep (log: ${LOG_FILE#"$ROOT"/})"
+	: >"$LOG_FILE" # no stale lines for bind_failed
 	# fd 9 (the lock) is closed so that the server does not hold it.
 	(exec 9>&-; cd "$INSTALL_DIR" && exec nohup java -Djava.library.path="$LIB_DIR" -jar "$JAR" -inMemory -port "$port" \
 		>"$LOG_FILE" 2>&1 </dev/null) &
@@ -157,11 +165,13 @@ launch() {
 	echo "$ep" >"$ENDPOINT_FILE"
 	local deadline=$((SECONDS + START_TIMEOUT_SECONDS))
 	while ((SECONDS < deadline)); do
+		if bind_failed; then
+			say "port $port was taken meanwhile"
+			stop_instance
+			return 2
+		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
 			rm -f "$PID_FILE" "$ENDPOINT_FILE"
-			if grep -qi 'address already in use' "$LOG_FILE"; then
-				return 2
-			fi
 			say "java exited before answering; log tail:"
 			tail -n 40 "$LOG_FILE" >&2 || true
 			return 1
@@ -195,8 +205,6 @@ cmd_start() {
 	if [[ -n "${DYNAMODB_LOCAL_PORT:-}" ]]; then
 		[[ "$DYNAMODB_LOCAL_PORT" =~ ^[0-9]+$ ]] || die "DYNAMODB_LOCAL_PORT must be a port number"
 		launch "$DYNAMODB_LOCAL_PORT" && return 0
-		rc=$?
-		[[ $rc == 2 ]] && say "port $DYNAMODB_LOCAL_PORT is in use"
 		exit 1
 	fi
 	for attempt in 1 2 3; do

@@ -22,8 +22,6 @@ import (
 const StackID = "Switchboard"
 
 func main() {
-	defer jsii.Close()
-
 	app := awscdk.NewApp(nil)
 	cfg, err := ConfigFromContext(app.Node())
 	if err == nil {
@@ -31,11 +29,25 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "infra: %v\n", err)
-		jsii.Close()
+		closeJSII()
 		os.Exit(1)
 	}
 	// Environment-agnostic on purpose: the same template deploys to any
 	// account/region (and to LocalStack); nothing here needs lookups.
 	NewSwitchboardStack(app, StackID, &SwitchboardStackProps{Config: cfg})
 	app.Synth(nil)
+	closeJSII()
+}
+
+// closeJSII stops the node child process and removes its temp dir.
+// jsii-runtime-go v1.116.0 waits for the child twice (in Close and in a
+// watcher goroutine); the loser of that race prints a spurious "Runtime
+// process exited abnormally: waitid: no child processes" after a successful
+// synth. The template is already written, so stderr is muted for the
+// shutdown.
+func closeJSII() {
+	if devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		os.Stderr = devNull
+	}
+	jsii.Close()
 }

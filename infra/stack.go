@@ -15,10 +15,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/trigger"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
 
 // Lambda environment variables the lambdalith reads in Lambda mode.
@@ -31,7 +34,8 @@ const (
 	EnvPublicURL         = "SWITCHBOARD_PUBLIC_URL"
 )
 
-// Sizing and the scheduled job. FunctionTimeoutSeconds drives the queue's
+// Sizing and the scheduled job (names shared with the code, so they cannot
+// drift). FunctionTimeoutSeconds drives the queue's
 // visibility timeout (6x, the AWS recommendation for SQS event sources).
 const (
 	FunctionMemoryMB       = 256
@@ -43,11 +47,11 @@ const (
 	// http://localhost:4566/restapis/<id>/prod/_user_request_/healthz
 	RestStageName = "prod"
 	// ScheduleSource and ScheduleDetailType mark the minute tick the rule
-	// sends; the lambdalith routes on them (not on "aws.events").
-	ScheduleSource     = "switchboard.scheduler"
-	ScheduleDetailType = "switchboard.job"
+	// sends; the lambdalith's trigger router recognizes them.
+	ScheduleSource     = trigger.SchedulerSource
+	ScheduleDetailType = trigger.JobDetailType
 	// JobOutboxSweep is the job the minute tick runs.
-	JobOutboxSweep = "outbox-sweep"
+	JobOutboxSweep = work.SweepJob
 )
 
 // SwitchboardStackProps configures NewSwitchboardStack.
@@ -106,6 +110,8 @@ func NewSwitchboardStack(scope constructs.Construct, id string, props *Switchboa
 			StageName: jsii.String(RestStageName),
 		},
 	})
+	// RestApi adds its own "Endpoint" output; RestApiUrl below is the stable name.
+	restAPI.Node().TryRemoveChild(jsii.String("Endpoint"))
 	awscdk.NewCfnOutput(stack, jsii.String("RestApiUrl"), &awscdk.CfnOutputProps{
 		Value:       restAPI.Url(),
 		Description: jsii.String("REST API (v1) base URL"),
@@ -118,12 +124,11 @@ func NewSwitchboardStack(scope constructs.Construct, id string, props *Switchboa
 	if cfg.HTTPAPI {
 		httpAPI := awsapigatewayv2.NewHttpApi(stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
 			Description: jsii.String("Switchboard API (HTTP v2, Lambda proxy)"),
-			// Payload format 1.0 on purpose: both APIs deliver the same
-			// events.APIGatewayProxyRequest shape, so the lambdalith has one
-			// HTTP event decoder.
+			// Payload format 2.0 (explicit): the lambdalith's trigger router
+			// decodes it, and the REST API's 1.0 proxy events, natively.
 			DefaultIntegration: awsapigatewayv2integrations.NewHttpLambdaIntegration(
 				jsii.String("Lambdalith"), fn, &awsapigatewayv2integrations.HttpLambdaIntegrationProps{
-					PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_1_0(),
+					PayloadFormatVersion: awsapigatewayv2.PayloadFormatVersion_VERSION_2_0(),
 				}),
 		})
 		awscdk.NewCfnOutput(stack, jsii.String("HttpApiUrl"), &awscdk.CfnOutputProps{
@@ -142,15 +147,21 @@ func NewSwitchboardStack(scope constructs.Construct, id string, props *Switchboa
 	return stack
 }
 
-// newTable is the single table. Key names come from dynamostore so the
-// code and the infrastructure cannot drift. The physical name is left to
-// CloudFormation (a fixed name plus RETAIN would block re-creating the
-// stack); the function learns it from SWITCHBOARD_TABLE.
+// newTable is the single table, built from dynamostore.TableInput (the one
+// definition local mode creates too) so the code and the infrastructure
+// cannot drift; TTL uses dynamostore.AttrExpiresAt. The physical name is
+// left to CloudFormation (a fixed name plus RETAIN would block re-creating
+// the stack); the function learns it from SWITCHBOARD_TABLE.
 func newTable(stack awscdk.Stack, cfg Config) awsdynamodb.Table {
+	def := dynamostore.TableInput("unused")
+	if def.BillingMode != ddbtypes.BillingModePayPerRequest {
+		panic(fmt.Sprintf("new table: billing mode %q: infra supports only on-demand", def.BillingMode))
+	}
+	pk, sk := keyAttributes(def.KeySchema, def.AttributeDefinitions)
 	table := awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrPK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrSK), Type: awsdynamodb.AttributeType_STRING},
-		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PartitionKey:        pk,
+		SortKey:             sk,
+		BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		TimeToLiveAttribute: jsii.String(dynamostore.AttrExpiresAt),
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
@@ -158,13 +169,61 @@ func newTable(stack awscdk.Stack, cfg Config) awsdynamodb.Table {
 		DeletionProtection: jsii.Bool(cfg.RetainData),
 		RemovalPolicy:      cfg.RemovalPolicy(),
 	})
-	table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String(dynamostore.IndexOutbox),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrGSI1PK), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(dynamostore.AttrGSI1SK), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
+	for _, gsi := range def.GlobalSecondaryIndexes {
+		gpk, gsk := keyAttributes(gsi.KeySchema, def.AttributeDefinitions)
+		props := &awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:    gsi.IndexName,
+			PartitionKey: gpk,
+			SortKey:      gsk,
+		}
+		if p := gsi.Projection; p != nil {
+			switch p.ProjectionType {
+			case ddbtypes.ProjectionTypeAll, "":
+				props.ProjectionType = awsdynamodb.ProjectionType_ALL
+			case ddbtypes.ProjectionTypeKeysOnly:
+				props.ProjectionType = awsdynamodb.ProjectionType_KEYS_ONLY
+			case ddbtypes.ProjectionTypeInclude:
+				props.ProjectionType = awsdynamodb.ProjectionType_INCLUDE
+				props.NonKeyAttributes = jsii.Strings(p.NonKeyAttributes...)
+			}
+		}
+		table.AddGlobalSecondaryIndex(props)
+	}
 	return table
+}
+
+// keyAttributes returns the HASH and RANGE (nil if none) attributes of a key
+// schema with their types from defs. It panics on a schema CDK cannot
+// express, which only a broken dynamostore.TableInput can produce.
+func keyAttributes(schema []ddbtypes.KeySchemaElement, defs []ddbtypes.AttributeDefinition) (hash, rng *awsdynamodb.Attribute) {
+	attrTypes := map[string]ddbtypes.ScalarAttributeType{}
+	for _, d := range defs {
+		attrTypes[*d.AttributeName] = d.AttributeType
+	}
+	for _, k := range schema {
+		var t awsdynamodb.AttributeType
+		switch attrTypes[*k.AttributeName] {
+		case ddbtypes.ScalarAttributeTypeS:
+			t = awsdynamodb.AttributeType_STRING
+		case ddbtypes.ScalarAttributeTypeN:
+			t = awsdynamodb.AttributeType_NUMBER
+		case ddbtypes.ScalarAttributeTypeB:
+			t = awsdynamodb.AttributeType_BINARY
+		default:
+			panic(fmt.Sprintf("key attribute %s: no or unknown attribute definition", *k.AttributeName))
+		}
+		a := &awsdynamodb.Attribute{Name: k.AttributeName, Type: t}
+		switch k.KeyType {
+		case ddbtypes.KeyTypeHash:
+			hash = a
+		case ddbtypes.KeyTypeRange:
+			rng = a
+		}
+	}
+	if hash == nil {
+		panic("key schema has no HASH key")
+	}
+	return hash, rng
 }
 
 // newWorkQueues is the shared (pooled) work queue and its DLQ.

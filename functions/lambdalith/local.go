@@ -23,6 +23,7 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
 	sweepDone := make(chan struct{})
 	if cfg.Workers > 0 {
 		a.Worker.Start()

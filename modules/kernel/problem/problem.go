@@ -66,6 +66,10 @@ func Status(k errs.Kind) int {
 // From builds the problem of err in language lang.
 func From(err error, lang, invocationID string) Problem {
 	e := errs.As(err)
+	if e.Kind == errs.KindInternal && e.Code != errs.CodeInternal {
+		// Internal codes stay in the logs; clients see the one internal code.
+		e = &errs.Error{Kind: errs.KindInternal, Code: errs.CodeInternal, Err: e}
+	}
 	params := map[string]any{"invocationId": invocationID}
 	for k, v := range e.Params {
 		params[k] = v

@@ -81,9 +81,6 @@ type Router struct {
 	Events EventDeliverer
 	Logger *slog.Logger
 	IDs    ids.Generator
-
-	defaultIDs     ids.Generator
-	defaultIDsOnce sync.Once
 }
 
 // Invocation triggers, as recorded in invocation.Context.Trigger.
@@ -346,9 +343,11 @@ func (r *Router) ids() ids.Generator {
 	if r.IDs != nil {
 		return r.IDs
 	}
-	r.defaultIDsOnce.Do(func() { r.defaultIDs = ids.NewULIDs() })
-	return r.defaultIDs
+	return defaultIDs()
 }
+
+// defaultIDs is made on first use, not at init.
+var defaultIDs = sync.OnceValue(func() ids.Generator { return ids.NewULIDs() })
 
 // newContext builds the invocation context the router owns, continuing the
 // invocation and trace of the cause when known.

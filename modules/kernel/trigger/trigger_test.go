@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -203,4 +204,26 @@ type ctxSeen struct {
 func seenOf(ctx context.Context) ctxSeen {
 	c := invocation.From(ctx)
 	return ctxSeen{c.InvocationID, c.TraceID, c.Trigger, c.TenantID(), c.Principal.String()}
+}
+
+// The samples are fixtures of other tests too: every Switchboard id in them
+// must be a valid id of its type.
+func TestSampleIDsAreValid(t *testing.T) {
+	re := regexp.MustCompile(`\b(wrk|tnt|inv|scp|sva|key|chn|msg|sub|evt|dlv)_[0-9A-Za-z]{26}\b`)
+	entries, err := os.ReadDir(samplesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		for _, m := range re.FindAllStringSubmatch(string(sample(t, e.Name())), -1) {
+			n++
+			if !ids.Valid(m[1], m[0]) {
+				t.Errorf("%s: %s is not a valid id", e.Name(), m[0])
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no ids found in the samples")
+	}
 }

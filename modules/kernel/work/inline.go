@@ -15,10 +15,12 @@ import (
 // is rescheduled with backoff. It is the Lambda-mode fallback when no work
 // queue is configured (the sweep then does the work), and handy in tests.
 type Inline struct {
-	Handler interface{ Handle(context.Context, Item) error }
-	Store   eventstore.Outbox
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	Handler interface {
+		Handle(context.Context, Item) error
+	}
+	Store  eventstore.Outbox
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Durable implements Transport.

@@ -201,8 +201,8 @@ func encodeRecord(pk string, r *eventstore.Record) map[string]types.AttributeVal
 	return m
 }
 
-func encodeIdem(tenant string, rec *eventstore.Idempotency) map[string]types.AttributeValue {
-	m := itemKey(idemPK(tenant, rec.Key), skIdem)
+func encodeIdem(namespace string, rec *eventstore.Idempotency) map[string]types.AttributeValue {
+	m := itemKey(idemPK(namespace, rec.Key), skIdem)
 	putS(m, attrFingerprint, rec.Fingerprint)
 	m[attrStatus] = num(int64(rec.Status))
 	putB(m, attrBody, rec.Body)
@@ -222,7 +222,7 @@ func encodeIdem(tenant string, rec *eventstore.Idempotency) map[string]types.Att
 }
 
 // decodeIdem returns the record and its exact expiry in unix nanoseconds (0: none).
-func decodeIdem(m map[string]types.AttributeValue, key string) (eventstore.Idempotency, int64, error) {
+func decodeIdem(m map[string]types.AttributeValue, namespace, key string) (eventstore.Idempotency, int64, error) {
 	status, err := getN(m, attrStatus)
 	if err != nil {
 		return eventstore.Idempotency{}, 0, err
@@ -236,6 +236,7 @@ func decodeIdem(m map[string]types.AttributeValue, key string) (eventstore.Idemp
 		return eventstore.Idempotency{}, 0, err
 	}
 	rec := eventstore.Idempotency{
+		TenantID:    namespace,
 		Key:         key,
 		Fingerprint: getS(m, attrFingerprint),
 		Status:      int(status),

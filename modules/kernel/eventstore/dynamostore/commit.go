@@ -248,10 +248,17 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		if rec.Key == "" {
 			return nil, fmt.Errorf("idempotency: empty key: %w", eventstore.ErrInvalid)
 		}
+		ns := rec.TenantID // the record's namespace; "" is the commit's tenant
+		if ns == "" {
+			ns = c.TenantID
+		}
+		if err := checkTenant(ns); err != nil {
+			return nil, fmt.Errorf("idempotency %s: namespace: %w", rec.Key, err)
+		}
 		if len(rec.Body) > eventstore.MaxItemBytes {
 			return nil, fmt.Errorf("idempotency %s: body of %d bytes: %w", rec.Key, len(rec.Body), eventstore.ErrTooLarge)
 		}
-		item := encodeIdem(c.TenantID, rec)
+		item := encodeIdem(ns, rec)
 		put := &types.Put{
 			TableName: &s.table,
 			Item:      item,

@@ -11,8 +11,11 @@
 //	event         pk "T#<tenant>#S#<stream>"     sk "E#<20-digit version>"  eventId, type, ...
 //	record        pk "T#<tenant>#R#<collection>" sk <key>                   data
 //	global record pk "G#R#<collection>"          sk <key>                   data
-//	idempotency   pk "T#<tenant>#I#<key>"        sk "I"                     ..., expiresAt (TTL)
+//	idempotency   pk "T#<namespace>#I#<key>"     sk "I"                     ..., expiresAt (TTL)
 //	outbox entry  pk "T#<tenant>#W#<work id>"    sk "W"                     ..., gsi1pk, gsi1sk
+//
+// The idempotency namespace is the record's TenantID, else the commit's
+// tenant (the operator uses eventstore.OperatorNamespace).
 //
 // Outbox entries are also in the sparse index gsi1: gsi1pk "OUTBOX#<shard>"
 // (shard = FNV-1a of the work id modulo OutboxShards) and gsi1sk
@@ -206,8 +209,10 @@ func (s *Store) ListRecords(ctx context.Context, tenantID, collection string, p 
 	}
 }
 
-// GetIdempotency implements eventstore.IdempotencyReader (consistent read); a
-// record whose ExpiresAt is not after the clock's now is ErrNotFound.
+// GetIdempotency implements eventstore.IdempotencyReader (consistent read);
+// tenantID is the record's namespace (a tenant or eventstore.OperatorNamespace)
+// and is set on the result. A record whose ExpiresAt is not after the clock's
+// now is ErrNotFound.
 func (s *Store) GetIdempotency(ctx context.Context, tenantID, key string) (eventstore.Idempotency, error) {
 	if err := checkTenant(tenantID); err != nil {
 		return eventstore.Idempotency{}, fmt.Errorf("get idempotency %s: %w", key, err)
@@ -226,7 +231,7 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, key string) (event
 	if res.Item == nil {
 		return eventstore.Idempotency{}, fmt.Errorf("get idempotency %s: %w", key, eventstore.ErrNotFound)
 	}
-	rec, expiresNs, err := decodeIdem(res.Item, key)
+	rec, expiresNs, err := decodeIdem(res.Item, tenantID, key)
 	if err != nil {
 		return eventstore.Idempotency{}, fmt.Errorf("get idempotency %s: %w", key, err)
 	}

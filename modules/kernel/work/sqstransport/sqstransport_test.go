@@ -1,0 +1,307 @@
+package sqstransport_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
+)
+
+const queueURL = "https://sqs.eu-central-1.amazonaws.com/123456789012/switchboard-work"
+
+var now = time.Date(2025, 11, 3, 9, 15, 0, 0, time.UTC)
+
+// wireEntry is one SendMessageBatch request entry in the AWS JSON 1.0 protocol.
+type wireEntry struct {
+	ID                string `json:"Id"`
+	MessageBody       string `json:"MessageBody"`
+	DelaySeconds      int32  `json:"DelaySeconds"`
+	MessageAttributes map[string]struct {
+		DataType    string `json:"DataType"`
+		StringValue string `json:"StringValue"`
+	} `json:"MessageAttributes"`
+	MessageDeduplicationID *string `json:"MessageDeduplicationId"`
+	MessageGroupID         *string `json:"MessageGroupId"`
+}
+
+type wireRequest struct {
+	QueueURL string      `json:"QueueUrl"`
+	Entries  []wireEntry `json:"Entries"`
+}
+
+// fakeSQS speaks the SQS JSON protocol for SendMessageBatch. fail decides,
+// per request number (from 1) and item, whether SQS rejects the entry.
+type fakeSQS struct {
+	t    *testing.T
+	fail func(request int, it work.Item) bool
+	// callError, when set, answers every request with this error type (HTTP 400).
+	callError string
+
+	mu       sync.Mutex
+	requests []wireRequest
+}
+
+func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := f.t
+	if got := r.Header.Get("X-Amz-Target"); got != "AmazonSQS.SendMessageBatch" {
+		t.Errorf("X-Amz-Target = %q", got)
+	}
+	if got := r.Header.Get("Content-Type"); got != "application/x-amz-json-1.0" {
+		t.Errorf("Content-Type = %q", got)
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=AKIDTEST/") {
+		t.Errorf("request not signed with the static credentials: %q", r.Header.Get("Authorization"))
+	}
+	var req wireRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		t.Errorf("decode request: %v", err)
+	}
+	f.mu.Lock()
+	f.requests = append(f.requests, req)
+	n := len(f.requests)
+	f.mu.Unlock()
+
+	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+	if f.callError != "" {
+		w.Header().Set("X-Amzn-ErrorType", f.callError)
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"__type":"com.amazonaws.sqs#%s","message":"The specified queue does not exist."}`, f.callError)
+		return
+	}
+	type ok struct{ Id, MessageId, MD5OfMessageBody string }
+	type failed struct {
+		Id, Code, Message string
+		SenderFault       bool
+	}
+	resp := struct {
+		Successful []ok     `json:"Successful"`
+		Failed     []failed `json:"Failed"`
+	}{Successful: []ok{}, Failed: []failed{}}
+	for _, e := range req.Entries {
+		var it work.Item
+		if err := json.Unmarshal([]byte(e.MessageBody), &it); err != nil {
+			t.Errorf("entry body %q: %v", e.MessageBody, err)
+		}
+		if f.fail != nil && f.fail(n, it) {
+			resp.Failed = append(resp.Failed, failed{Id: e.ID, Code: "InternalError", Message: "try again"})
+			continue
+		}
+		sum := md5.Sum([]byte(e.MessageBody))
+		resp.Successful = append(resp.Successful, ok{Id: e.ID, MessageId: "m-" + it.ID, MD5OfMessageBody: hex.EncodeToString(sum[:])})
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// batches returns the item ids of every request, in order.
+func (f *fakeSQS) batches(t *testing.T) [][]string {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out [][]string
+	for _, r := range f.requests {
+		var ids []string
+		for _, e := range r.Entries {
+			var it work.Item
+			_ = json.Unmarshal([]byte(e.MessageBody), &it)
+			ids = append(ids, it.ID)
+		}
+		out = append(out, ids)
+	}
+	return out
+}
+
+func newTransport(t *testing.T, f *fakeSQS) *sqstransport.Transport {
+	t.Helper()
+	f.t = t
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	client := sqs.New(sqs.Options{
+		Region:           "eu-central-1",
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		BaseEndpoint:     aws.String(srv.URL),
+		RetryMaxAttempts: 1,
+	})
+	tr := sqstransport.New(client, queueURL)
+	tr.Clock = clock.NewFixed(now)
+	return tr
+}
+
+func items(n int) []work.Item {
+	out := make([]work.Item, n)
+	for i := range out {
+		out[i] = work.Item{
+			ID:       fmt.Sprintf("wrk_%02d", i),
+			TenantID: "tnt_01K94G2D9E4H7J2K5M8N1P3Q6R",
+			Type:     "messaging.dispatch-message",
+			Payload:  json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
+			DueAt:    now.Add(-time.Second),
+			Invocation: invocation.Meta{
+				InvocationID: "inv_01K94G2D7Y5B8C1D4E7F0G3H6J", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Principal: "system",
+			},
+		}
+	}
+	return out
+}
+
+func TestSendChunksAndEncodes(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	if !tr.Durable() {
+		t.Error("an SQS transport is durable")
+	}
+	its := items(23)
+	its[0].DueAt = now.Add(90*time.Second + 500*time.Millisecond) // -> 91
+	its[1].DueAt = now.Add(2 * time.Hour)                         // -> 900
+	its[2].DueAt = time.Time{}                                    // -> 0
+	its[3].DueAt = now.Add(900 * time.Second)                     // -> 900
+	its[4].DueAt = now.Add(time.Millisecond)                      // -> 1
+	if err := tr.Send(context.Background(), its); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if len(f.requests) != 3 {
+		t.Fatalf("%d requests, want 3", len(f.requests))
+	}
+	var sizes []int
+	var got []work.Item
+	for _, r := range f.requests {
+		sizes = append(sizes, len(r.Entries))
+		if r.QueueURL != queueURL {
+			t.Errorf("QueueUrl = %q", r.QueueURL)
+		}
+		seen := map[string]bool{}
+		for _, e := range r.Entries {
+			if seen[e.ID] || e.ID == "" {
+				t.Errorf("entry id %q empty or repeated in a batch", e.ID)
+			}
+			seen[e.ID] = true
+			if a := e.MessageAttributes["type"]; a.DataType != "String" || a.StringValue != "messaging.dispatch-message" {
+				t.Errorf("type attribute = %+v", a)
+			}
+			if e.MessageDeduplicationID != nil || e.MessageGroupID != nil {
+				t.Error("a standard queue gets no deduplication or group id")
+			}
+			var it work.Item
+			if err := json.Unmarshal([]byte(e.MessageBody), &it); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, it)
+		}
+	}
+	if !reflect.DeepEqual(sizes, []int{10, 10, 3}) {
+		t.Errorf("batch sizes = %v, want [10 10 3]", sizes)
+	}
+	if len(got) != len(its) {
+		t.Fatalf("sent %d items", len(got))
+	}
+	for i := range its {
+		want, g := its[i], got[i]
+		if g.ID != want.ID || g.Type != want.Type || g.TenantID != want.TenantID || string(g.Payload) != string(want.Payload) ||
+			!g.DueAt.Equal(want.DueAt) || g.Invocation != want.Invocation {
+			t.Errorf("item %d = %+v, want %+v", i, g, want)
+		}
+	}
+	var delays []int32
+	for _, e := range f.requests[0].Entries[:6] {
+		delays = append(delays, e.DelaySeconds)
+	}
+	if want := []int32{91, 900, 0, 900, 1, 0}; !reflect.DeepEqual(delays, want) {
+		t.Errorf("delays = %v, want %v", delays, want)
+	}
+}
+
+func TestSendRetriesOnlyFailedEntriesOnce(t *testing.T) {
+	f := &fakeSQS{fail: func(req int, it work.Item) bool {
+		// The first attempt of each batch rejects two items.
+		return (req == 1 && (it.ID == "wrk_03" || it.ID == "wrk_07")) || (req == 3 && it.ID == "wrk_11")
+	}}
+	tr := newTransport(t, f)
+	if err := tr.Send(context.Background(), items(12)); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	want := [][]string{
+		{"wrk_00", "wrk_01", "wrk_02", "wrk_03", "wrk_04", "wrk_05", "wrk_06", "wrk_07", "wrk_08", "wrk_09"},
+		{"wrk_03", "wrk_07"},
+		{"wrk_10", "wrk_11"},
+		{"wrk_11"},
+	}
+	if got := f.batches(t); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests = %v, want %v", got, want)
+	}
+}
+
+func TestSendFailsNamingItemsThatFailedTwice(t *testing.T) {
+	f := &fakeSQS{fail: func(_ int, it work.Item) bool { return it.ID == "wrk_05" || it.ID == "wrk_12" }}
+	tr := newTransport(t, f)
+	err := tr.Send(context.Background(), items(15))
+	if err == nil {
+		t.Fatal("Send succeeded")
+	}
+	for _, s := range []string{queueURL, "2 of 15", "wrk_05 (InternalError)", "wrk_12 (InternalError)"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("err = %q, want it to contain %q", err, s)
+		}
+	}
+	// Every batch was still tried, each failed entry exactly twice.
+	want := [][]string{
+		{"wrk_00", "wrk_01", "wrk_02", "wrk_03", "wrk_04", "wrk_05", "wrk_06", "wrk_07", "wrk_08", "wrk_09"},
+		{"wrk_05"},
+		{"wrk_10", "wrk_11", "wrk_12", "wrk_13", "wrk_14"},
+		{"wrk_12"},
+	}
+	if got := f.batches(t); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests = %v, want %v", got, want)
+	}
+}
+
+func TestSendCallError(t *testing.T) {
+	f := &fakeSQS{callError: "QueueDoesNotExist"}
+	tr := newTransport(t, f)
+	err := tr.Send(context.Background(), items(25))
+	if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") || !strings.Contains(err.Error(), "wrk_00") {
+		t.Fatalf("err = %v, want the SQS error naming the batch", err)
+	}
+	if len(f.requests) != 1 {
+		t.Errorf("%d requests, want to stop after the failed call", len(f.requests))
+	}
+}
+
+func TestSendSplitsLargeBatches(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	its := items(4)
+	big := json.RawMessage(`{"text":"` + strings.Repeat("x", 100*1024) + `"}`)
+	for i := range its {
+		its[i].Payload = big
+	}
+	if err := tr.Send(context.Background(), its); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.batches(t); !reflect.DeepEqual(got, [][]string{{"wrk_00", "wrk_01"}, {"wrk_02", "wrk_03"}}) {
+		t.Errorf("requests = %v, want two batches under 256 KiB", got)
+	}
+}
+
+func TestSendNothing(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	if err := tr.Send(context.Background(), nil); err != nil || len(f.requests) != 0 {
+		t.Errorf("err %v, %d requests", err, len(f.requests))
+	}
+}
