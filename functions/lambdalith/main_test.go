@@ -157,7 +157,6 @@ func eventually(t testing.TB, d time.Duration, what string, f func() bool) {
 
 func str(v any) string { s, _ := v.(string); return s }
 
-
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
