@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -18,10 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore/dynamotest"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 )
 
@@ -67,14 +62,11 @@ func TestMain(m *testing.M) {
 // dynamoEndpoint returns the DynamoDB Local endpoint or fails the test.
 func dynamoEndpoint(t testing.TB) string {
 	t.Helper()
-	if e := os.Getenv("SWITCHBOARD_TEST_DYNAMODB_ENDPOINT"); e != "" {
-		return e
+	e, err := dynamotest.Endpoint()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if out, err := exec.Command("../../.ci/dynamodb-local.sh", "endpoint").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		return string(bytes.TrimSpace(out))
-	}
-	t.Fatal("DynamoDB Local is not running: run `make test` or `.ci/dynamodb-local.sh start`")
-	return ""
+	return e
 }
 
 // uniqueTable names a fresh table for one test.
@@ -160,17 +152,4 @@ func str(v any) string { s, _ := v.(string); return s }
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// mustAWS is an AWS config for DynamoDB Local.
-func mustAWS(t testing.TB, endpoint string) aws.Config {
-	t.Helper()
-	cfg, err := awsconfig.LoadDefaultConfig(context.Background(),
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		awsconfig.WithBaseEndpoint(endpoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }

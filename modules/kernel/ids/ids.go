@@ -56,10 +56,11 @@ func (g *ULIDs) New(prefix string) string {
 	return prefix + "_" + id.String()
 }
 
-// Valid reports whether s is a well-formed id of the given prefix.
+// Valid reports whether s is a well-formed id of the given prefix, in the
+// canonical upper case that New makes (ids are case-sensitive store keys).
 func Valid(prefix, s string) bool {
 	rest, ok := strings.CutPrefix(s, prefix+"_")
-	if !ok || len(rest) != ulid.EncodedSize {
+	if !ok || len(rest) != ulid.EncodedSize || strings.ToUpper(rest) != rest {
 		return false
 	}
 	_, err := ulid.ParseStrict(rest)

@@ -1,8 +1,11 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -58,9 +61,19 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }
 
-func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Context) batchResult {
+func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Context) (out batchResult) {
 	ep := s.commands[item.Name]
 	var err error
+	defer func() {
+		// A panic fails its item only; the rest of the batch runs.
+		if p := recover(); p != nil {
+			s.cfg.Logger.ErrorContext(r.Context(), "panic in batch item", "command", item.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			out = problemResult(errs.New(errs.KindInternal, errs.CodeInternal), ic)
+		}
+	}()
+	if bytes.Equal(bytes.TrimSpace(item.Input), []byte("null")) {
+		item.Input = nil
+	}
 	switch {
 	case ep == nil:
 		err = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
@@ -73,6 +86,10 @@ func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Contex
 			return batchResult{Status: res.status, Body: res.body}
 		}
 	}
+	return problemResult(err, ic)
+}
+
+func problemResult(err error, ic *invocation.Context) batchResult {
 	p := problem.From(err, ic.Locale, ic.InvocationID)
 	b, _ := json.Marshal(p)
 	return batchResult{Status: p.Status, Body: b}

@@ -304,11 +304,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 // sets the principal in the invocation context.
 func (s *Server) authenticate(r *http.Request, ep *Endpoint) error {
 	ic := invocation.From(r.Context())
-	cred, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || strings.TrimSpace(cred) == "" {
+	cred, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
 		return errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
 	}
-	p, err := s.cfg.Auth.Authenticate(r.Context(), strings.TrimSpace(cred))
+	p, err := s.cfg.Auth.Authenticate(r.Context(), cred)
 	switch {
 	case errors.Is(err, auth.ErrNotConfigured) && ep.Access == AccessOperator:
 		return errs.New(errs.KindUnavailable, errs.CodeNotConfigured).With("setting", "SWITCHBOARD_OPERATOR_KEY")
@@ -327,6 +327,17 @@ func (s *Server) authenticate(r *http.Request, ep *Endpoint) error {
 		}
 	}
 	return nil
+}
+
+// bearer extracts the credential of an "Authorization: Bearer <credential>"
+// header; the scheme is case-insensitive (RFC 9110).
+func bearer(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
+	cred = strings.TrimSpace(cred)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
+		return "", false
+	}
+	return cred, true
 }
 
 // permit checks the endpoint's access and the authorizer.

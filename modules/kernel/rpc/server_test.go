@@ -349,7 +349,9 @@ func TestBatch(t *testing.T) {
 		{"name":"create-note","input":{"title":"a"},"idempotencyKey":"b1"},
 		{"name":"create-note","input":{}},
 		{"name":"nope","input":{}},
-		{"name":"onboard","input":{"name":"x"}}
+		{"name":"onboard","input":{"name":"x"}},
+		{"name":"create-note","input":{"title":"p","panic":true}},
+		{"name":"create-note","input":null}
 	]}`
 	r := f.do(t, "POST", "/commands", "admin", body)
 	if r.status != 200 {
@@ -364,7 +366,7 @@ func TestBatch(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.raw), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []int{202, 202, 400, 404, 403}
+	want := []int{202, 202, 400, 404, 403, 500, 400}
 	if len(got.Results) != len(want) {
 		t.Fatalf("results: %s", r.raw)
 	}
@@ -377,5 +379,9 @@ func TestBatch(t *testing.T) {
 		t.Fatal("idempotent batch items differ")
 	}
 	wantProblem(t, f.do(t, "POST", "/commands", "admin", `{"commands":[]}`), 400, "errors.request.batch_size")
+	// The bearer scheme is case-insensitive.
+	if r := f.do(t, "POST", "/queries/count-notes", "", `{}`, "Authorization", "bearer admin"); r.status != 200 {
+		t.Fatalf("lowercase bearer: %d %s", r.status, r.raw)
+	}
 	wantProblem(t, f.do(t, "POST", "/commands", "", `{"commands":[{"name":"create-note"}]}`), 401, errs.CodeUnauthenticated)
 }

@@ -165,7 +165,7 @@ func (w *LocalWorker) done(id string) {
 // Backoff is the delay before attempt+1: exponential from 1 s, capped at 5
 // minutes, with full jitter in its upper half.
 func Backoff(attempt int) time.Duration {
-	d := time.Second << min(attempt-1, 9)
+	d := time.Second << min(max(attempt-1, 0), 9) // attempt < 1 reads as 1 (a negative shift panics)
 	if d > 5*time.Minute {
 		d = 5 * time.Minute
 	}

@@ -15,8 +15,6 @@ package work
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
@@ -30,33 +28,20 @@ type Handler func(ctx context.Context, it Item) error
 
 // Registry maps stable work types to handlers. Modules register at wiring time;
 // the registry is read-only afterwards.
-type Registry struct {
-	mu       sync.RWMutex
-	handlers map[string]Handler
-}
+type Registry struct{ t table[Handler] }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{handlers: map[string]Handler{}} }
+func NewRegistry() *Registry { return &Registry{t: newTable[Handler]("type")} }
 
-// Register adds the handler of a work type. Registering a type twice panics
-// (a wiring bug, found by every test that builds the app).
-func (r *Registry) Register(workType string, h Handler) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.handlers[workType]; dup {
-		panic(fmt.Sprintf("work: type %q registered twice", workType))
-	}
-	r.handlers[workType] = h
-}
+// Register adds the handler of a work type. Registering a type twice panics.
+func (r *Registry) Register(workType string, h Handler) { r.t.add(workType, h) }
 
 // ErrUnknownType is returned for an item whose type has no handler.
 var ErrUnknownType = fmt.Errorf("work: unknown type")
 
 // Handle runs the handler of it.Type.
 func (r *Registry) Handle(ctx context.Context, it Item) error {
-	r.mu.RLock()
-	h, ok := r.handlers[it.Type]
-	r.mu.RUnlock()
+	h, ok := r.t.get(it.Type)
 	if !ok {
 		return fmt.Errorf("handle %s %q: %w", it.ID, it.Type, ErrUnknownType)
 	}
@@ -64,16 +49,7 @@ func (r *Registry) Handle(ctx context.Context, it Item) error {
 }
 
 // Types lists the registered types, sorted.
-func (r *Registry) Types() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.handlers))
-	for t := range r.handlers {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
+func (r *Registry) Types() []string { return r.t.names() }
 
 // Transport hands items over to whatever runs them.
 //

@@ -8,27 +8,22 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore/dynamotest"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/storetest"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 )
-
-// endpointEnv names the DynamoDB endpoint of the tests (set by `make test`).
-const endpointEnv = "SWITCHBOARD_TEST_DYNAMODB_ENDPOINT"
 
 var (
 	endpoint string // DynamoDB Local of this run
@@ -39,13 +34,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	endpoint = os.Getenv(endpointEnv)
-	if endpoint == "" {
-		endpoint = scriptEndpoint()
-	}
-	if endpoint == "" {
-		fmt.Fprintf(os.Stderr, "DynamoDB Local is not running: run `make test` or `.ci/dynamodb-local.sh start` "+
-			"(or set %s to a DynamoDB endpoint)\n", endpointEnv)
+	var err error
+	if endpoint, err = dynamotest.Endpoint(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	client = newClient(nil)
@@ -63,46 +54,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// scriptEndpoint asks .ci/dynamodb-local.sh for a running instance ("" if none).
-func scriptEndpoint() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	out, err := exec.Command("bash", filepath.Join(dir, ".ci", "dynamodb-local.sh"), "endpoint").Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// newClient returns a client of the test endpoint with dummy credentials,
-// sending through hc when it is not nil.
-func newClient(hc *http.Client) *dynamodb.Client {
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(endpoint),
-		HTTPClient:   hcOrDefault(hc),
-	})
-}
-
-func hcOrDefault(hc *http.Client) aws.HTTPClient {
-	if hc == nil {
-		return nil
-	}
-	return hc
-}
+// newClient returns a client of the test endpoint, sending through hc when it is not nil.
+func newClient(hc *http.Client) *dynamodb.Client { return dynamotest.Client(endpoint, hc) }
 
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) eventstore.Store { return store })

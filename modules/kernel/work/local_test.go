@@ -1,0 +1,390 @@
+package work_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+)
+
+// worker returns a started LocalWorker that is stopped at cleanup.
+func (e *env) worker(h work.Handler, workers, maxAttempts int) *work.LocalWorker {
+	e.t.Helper()
+	w := &work.LocalWorker{
+		Handler: handlerFunc(h), Store: e.store, Clock: e.clock, Logger: e.logger,
+		Workers: workers, MaxAttempts: maxAttempts,
+	}
+	w.Start()
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Stop(ctx)
+	})
+	return w
+}
+
+type seen struct {
+	mu    sync.Mutex
+	items []work.Item
+	ctxs  []*invocation.Context
+}
+
+func (s *seen) add(ctx context.Context, it work.Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.items = append(s.items, it)
+	s.ctxs = append(s.ctxs, invocation.From(ctx))
+}
+
+func (s *seen) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
+
+func TestLocalWorkerRunsAndAcks(t *testing.T) {
+	e := newEnv(t)
+	var s seen
+	w := e.worker(func(ctx context.Context, it work.Item) error { s.add(ctx, it); return nil }, 2, 0)
+	if w.Durable() {
+		t.Fatal("the local worker must not be durable: the relay would ack before the work ran")
+	}
+	items := e.commit("test.work", 0, 0, 0)
+	if err := w.Send(e.ctx, items); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
+
+	if s.count() != 3 {
+		t.Fatalf("handler ran %d times, want 3", s.count())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := map[string]int{}
+	for i, it := range s.items {
+		byID[it.ID]++
+		if it.Attempt != 1 {
+			t.Errorf("item %s handled at attempt %d, want 1", it.ID, it.Attempt)
+		}
+		c := s.ctxs[i]
+		if c.Trigger != "worker" || c.Principal.Kind != invocation.KindSystem || c.TenantID() != e.tenant {
+			t.Errorf("handler ctx = %+v, want the system acting in %s from a worker", c, e.tenant)
+		}
+		if c.InvocationID != it.Invocation.InvocationID || c.TraceID != it.Invocation.TraceID {
+			t.Errorf("handler ctx ids (%s, %s), want the cause's (%s, %s)", c.InvocationID, c.TraceID, it.Invocation.InvocationID, it.Invocation.TraceID)
+		}
+	}
+	for _, it := range items {
+		if byID[it.ID] != 1 {
+			t.Errorf("item %s handled %d times, want 1", it.ID, byID[it.ID])
+		}
+	}
+}
+
+func TestLocalWorkerWithRegistry(t *testing.T) {
+	e := newEnv(t)
+	reg := work.NewRegistry()
+	var ran atomic.Int32
+	reg.Register("test.work", func(context.Context, work.Item) error { ran.Add(1); return nil })
+	w := &work.LocalWorker{Handler: reg, Store: e.store, Clock: e.clock, Logger: e.logger}
+	w.Start()
+	defer w.Stop(e.ctx)
+	items := e.commit("test.work", 0)
+	unknown := e.commit("test.unknown", 0)
+	if err := w.Send(e.ctx, append(items, unknown...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "known type acked, unknown rescheduled", func() bool {
+		_, known := e.stored(items[0].ID)
+		u, ok := e.stored(unknown[0].ID)
+		return !known && ok && u.Attempt == 1
+	})
+	if ran.Load() != 1 {
+		t.Fatalf("handler ran %d times, want 1", ran.Load())
+	}
+}
+
+// assertRescheduled checks that it is stored at attempt with a backoff DueAt from t0.
+func assertRescheduled(t *testing.T, it work.Item, attempt int) {
+	t.Helper()
+	if it.Attempt != attempt {
+		t.Fatalf("stored attempt = %d, want %d", it.Attempt, attempt)
+	}
+	d := min(time.Second<<(attempt-1), 5*time.Minute)
+	lo, hi := t0.Add(d/2), t0.Add(d)
+	if it.DueAt.Before(lo) || it.DueAt.After(hi) {
+		t.Fatalf("stored DueAt = %v, want in [%v, %v]", it.DueAt, lo, hi)
+	}
+}
+
+func TestLocalWorkerFailureReschedules(t *testing.T) {
+	e := newEnv(t)
+	w := e.worker(func(context.Context, work.Item) error { return errors.New("downstream 503") }, 1, 0)
+	items := e.commit("test.work", 0)
+	if err := w.Send(e.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	var got work.Item
+	waitFor(t, "entry rescheduled", func() bool {
+		var ok bool
+		got, ok = e.stored(items[0].ID)
+		return ok && got.Attempt == 1
+	})
+	assertRescheduled(t, got, 1)
+	if due := e.pendingBy(t0); len(due) != 0 {
+		t.Fatalf("rescheduled entry is due at once: %v", idsOf(due))
+	}
+	if got.Type != items[0].Type || string(got.Payload) != string(items[0].Payload) || got.TenantID != e.tenant {
+		t.Fatalf("rescheduled entry lost its content: %+v", got)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "will retry") || !strings.Contains(logs, "downstream 503") {
+		t.Fatalf("logs = %q, want the failure logged", logs)
+	}
+}
+
+func TestLocalWorkerParksAfterMaxAttempts(t *testing.T) {
+	e := newEnv(t)
+	w := e.worker(func(context.Context, work.Item) error { return errors.New("still failing") }, 1, 3)
+	items := e.commit("test.work", 0)
+	// Two attempts already failed: this is the last one.
+	items[0].Attempt = 2
+	if err := w.Send(e.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	var got work.Item
+	waitFor(t, "entry parked", func() bool {
+		var ok bool
+		got, ok = e.stored(items[0].ID)
+		return ok && got.Attempt == 3
+	})
+	if !got.DueAt.Equal(work.Parked) {
+		t.Fatalf("DueAt = %v, want Parked %v", got.DueAt, work.Parked)
+	}
+	if due := e.pendingBy(t0.AddDate(100, 0, 0)); len(due) != 0 {
+		t.Fatalf("a parked entry must not come back to a sweep: %v", idsOf(due))
+	}
+	if !strings.Contains(e.logs.String(), "parked") {
+		t.Fatalf("logs = %q, want the parked entry logged", e.logs.String())
+	}
+}
+
+func TestLocalWorkerDefaultMaxAttemptsIsEight(t *testing.T) {
+	e := newEnv(t)
+	w := e.worker(func(context.Context, work.Item) error { return errors.New("no") }, 0, 0)
+	seventh := e.commit("test.work", 0)
+	seventh[0].Attempt = 6
+	last := e.commit("test.work", 0)
+	last[0].Attempt = 7
+	if err := w.Send(e.ctx, append(seventh, last...)); err != nil {
+		t.Fatal(err)
+	}
+	var a, b work.Item
+	waitFor(t, "both entries failed", func() bool {
+		var ok1, ok2 bool
+		a, ok1 = e.stored(seventh[0].ID)
+		b, ok2 = e.stored(last[0].ID)
+		return ok1 && ok2 && a.Attempt == 7 && b.Attempt == 8
+	})
+	if a.DueAt.Equal(work.Parked) || !a.DueAt.After(t0) {
+		t.Fatalf("attempt 7 DueAt = %v, want a retry after %v", a.DueAt, t0)
+	}
+	if !b.DueAt.Equal(work.Parked) {
+		t.Fatalf("attempt 8 DueAt = %v, want Parked", b.DueAt)
+	}
+}
+
+func TestLocalWorkerRecoversPanics(t *testing.T) {
+	e := newEnv(t)
+	var ok atomic.Int32
+	w := e.worker(func(_ context.Context, it work.Item) error {
+		if it.Type == "test.panic" {
+			panic("nil map write")
+		}
+		ok.Add(1)
+		return nil
+	}, 1, 0)
+	bad := e.commit("test.panic", 0)
+	if err := w.Send(e.ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	var got work.Item
+	waitFor(t, "panicking entry rescheduled", func() bool {
+		var found bool
+		got, found = e.stored(bad[0].ID)
+		return found && got.Attempt == 1
+	})
+	assertRescheduled(t, got, 1)
+	if !strings.Contains(e.logs.String(), "work panicked") {
+		t.Fatalf("logs = %q, want the panic logged", e.logs.String())
+	}
+	// The worker survived: it still runs work.
+	good := e.commit("test.work", 0)
+	if err := w.Send(e.ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "next entry acked", func() bool { _, found := e.stored(good[0].ID); return !found })
+	if ok.Load() != 1 {
+		t.Fatalf("good handler ran %d times, want 1", ok.Load())
+	}
+}
+
+func TestLocalWorkerRunsAnInFlightIDOnce(t *testing.T) {
+	e := newEnv(t)
+	var blocked, sentinel atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	w := &work.LocalWorker{
+		Handler: handlerFunc(func(_ context.Context, it work.Item) error {
+			if it.Type == "test.sentinel" {
+				sentinel.Add(1)
+				return nil
+			}
+			if blocked.Add(1) == 1 {
+				close(started)
+			}
+			<-release
+			return nil
+		}),
+		Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 1,
+	}
+	items := e.commit("test.block", 0)
+	// Queued, not yet running: a second Send is dropped.
+	for i := 0; i < 2; i++ {
+		if err := w.Send(e.ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Start()
+	defer w.Stop(e.ctx)
+	select {
+	case <-started:
+	case <-e.ctx.Done():
+		t.Fatal("handler never started")
+	}
+	// Running: more Sends (as from the relay and a sweep at once) are dropped too.
+	for i := 0; i < 3; i++ {
+		if err := w.Send(e.ctx, items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	waitFor(t, "entry acked", func() bool { _, found := e.stored(items[0].ID); return !found })
+	// One worker runs the queue in order: once the sentinel ran, any queued
+	// duplicate would have run before it.
+	s := e.commit("test.sentinel", 0)
+	if err := w.Send(e.ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "sentinel ran", func() bool { return sentinel.Load() == 1 })
+	if n := blocked.Load(); n != 1 {
+		t.Fatalf("handler ran %d times for one id, want 1", n)
+	}
+	// Once finished, the same id is accepted again (a later retry). The ack is
+	// visible a moment before the id leaves the in-flight set: send until taken.
+	waitFor(t, "re-sent id ran again", func() bool {
+		if blocked.Load() >= 2 {
+			return true
+		}
+		if err := w.Send(e.ctx, items); err != nil {
+			t.Error(err)
+		}
+		return false
+	})
+}
+
+func TestLocalWorkerStopWaitsForRunningHandler(t *testing.T) {
+	e := newEnv(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	var finished atomic.Bool
+	w := &work.LocalWorker{
+		Handler: handlerFunc(func(context.Context, work.Item) error {
+			close(started)
+			<-release
+			finished.Store(true)
+			return nil
+		}),
+		Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 2,
+	}
+	w.Start()
+	items := e.commit("test.work", 0)
+	if err := w.Send(e.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	stopped := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Stop(ctx)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a handler was running")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-stopped:
+	case <-e.ctx.Done():
+		t.Fatal("Stop did not return after the handler finished")
+	}
+	if !finished.Load() {
+		t.Fatal("Stop returned before the handler finished")
+	}
+	if _, found := e.stored(items[0].ID); found {
+		t.Fatal("the running item was not acked before Stop returned")
+	}
+}
+
+func TestLocalWorkerStopGivesUpWithItsContext(t *testing.T) {
+	e := newEnv(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	w := &work.LocalWorker{
+		Handler: handlerFunc(func(context.Context, work.Item) error { close(started); <-release; return nil }),
+		Store:   e.store, Clock: e.clock, Logger: e.logger, Workers: 1,
+	}
+	w.Start()
+	items := e.commit("test.work", 0)
+	if err := w.Send(e.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Millisecond)
+	defer cancel()
+	w.Stop(ctx) // returns although the handler still runs
+	if ctx.Err() == nil {
+		t.Fatal("Stop returned before its context ended while a handler was running")
+	}
+	if _, found := e.stored(items[0].ID); !found {
+		t.Fatal("an unfinished item must stay in the store")
+	}
+}
+
+func TestRelayToLocalWorkerEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	var s seen
+	w := e.worker(func(ctx context.Context, it work.Item) error { s.add(ctx, it); return nil }, 2, 0)
+	r := e.relay(w)
+	items := e.commit("test.work", 0, 0, time.Minute)
+	r.AfterCommit(e.ctx, items)
+	waitFor(t, "due entries acked", func() bool { return len(e.pendingBy(t0)) == 0 })
+	if got := len(e.pending()); got != 1 {
+		t.Fatalf("pending = %d, want the future entry", got)
+	}
+	// After a "restart", the sweep hands what is left once it is due.
+	e.clock.Advance(time.Minute)
+	if n, err := r.Sweep(e.ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = (%d, %v), want (1, nil)", n, err)
+	}
+	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
+	if s.count() != 3 {
+		t.Fatalf("handler ran %d times, want 3", s.count())
+	}
+}
