@@ -30,8 +30,9 @@ build-lambda: ## Build the Lambda bootstrap (linux/arm64, lambda.norpc, stripped
 test: ## Run every test; starts DynamoDB Local for the DynamoDB adapter and stops it after
 	@echo ">> downloading Go modules"
 	@$(GO) mod download
-	@endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
-	trap '.ci/dynamodb-local.sh stop' EXIT; \
+	@running=$$(.ci/dynamodb-local.sh endpoint 2>/dev/null); \
+	endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
+	[ -n "$$running" ] || trap '.ci/dynamodb-local.sh stop' EXIT; \
 	echo ">> DynamoDB Local at $$endpoint"; \
 	echo ">> go test ./..."; \
 	SWITCHBOARD_TEST_DYNAMODB_ENDPOINT=$$endpoint $(GO) test -count=1 $(TESTFLAGS) ./...
@@ -40,8 +41,9 @@ test-race: TESTFLAGS = -race
 test-race: test ## Run every test with the race detector
 
 bench: ## Benchmarks: request path in-process and event append on both adapters, as a table
-	@endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
-	trap '.ci/dynamodb-local.sh stop' EXIT; \
+	@running=$$(.ci/dynamodb-local.sh endpoint 2>/dev/null); \
+	endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
+	[ -n "$$running" ] || trap '.ci/dynamodb-local.sh stop' EXIT; \
 	SWITCHBOARD_TEST_DYNAMODB_ENDPOINT=$$endpoint $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1s} \
 	  ./modules/kernel/rpc/ ./modules/kernel/eventstore/boltstore/ ./modules/kernel/eventstore/dynamostore/ ./functions/lambdalith/ \
 	  | tee .bench.out | .ci/benchtable.sh

@@ -36,7 +36,7 @@ type handler struct {
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool {
 	if ctx != nil {
 		if t := invocation.From(ctx).Toggles.LogLevel; t != nil {
-			return l >= *t
+			return l >= min(*t, h.level) // a toggle only ever adds detail
 		}
 	}
 	return l >= h.level

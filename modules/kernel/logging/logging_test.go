@@ -167,3 +167,13 @@ func TestParseLevel(t *testing.T) {
 		}
 	}
 }
+
+func TestToggleNeverHidesWhatTheProcessLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, slog.LevelInfo)
+	quiet := slog.LevelError
+	log.InfoContext(invCtx(&quiet), "still shown")
+	if got := lines(t, &buf); len(got) != 1 || got[0]["msg"] != "still shown" {
+		t.Fatalf("a toggle above the process level hid a line: %s", buf.String())
+	}
+}

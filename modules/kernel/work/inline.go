@@ -12,7 +12,7 @@ import (
 
 // Inline is a Transport that runs items synchronously in the caller's
 // goroutine and acknowledges each after its handler succeeded; a failed item
-// is rescheduled with backoff. It is the Lambda-mode fallback when no work
+// is rescheduled with backoff and parked after MaxAttempts. It is the Lambda-mode fallback when no work
 // queue is configured (the sweep then does the work), and handy in tests.
 type Inline struct {
 	Handler interface {
@@ -21,6 +21,8 @@ type Inline struct {
 	Store  eventstore.Outbox
 	Clock  clock.Clock
 	Logger *slog.Logger
+	// MaxAttempts before an item is parked (default 8), as in LocalWorker.
+	MaxAttempts int
 }
 
 // Durable implements Transport.
@@ -34,11 +36,11 @@ func (t *Inline) Send(ctx context.Context, items []Item) error {
 		wctx := invocation.With(ctx, invocation.FromMeta(it.Invocation, "worker", it.TenantID))
 		it.Attempt++
 		if err := t.Handler.Handle(wctx, it); err != nil {
-			it.DueAt = t.Clock.Now().Add(Backoff(it.Attempt))
-			t.Logger.WarnContext(wctx, "work failed; will retry", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "error", err.Error())
-			if rerr := t.Store.RescheduleOutbox(wctx, it); rerr != nil {
-				t.Logger.ErrorContext(wctx, "reschedule failed", "workId", it.ID, "error", rerr.Error())
+			maxAttempts := t.MaxAttempts
+			if maxAttempts <= 0 {
+				maxAttempts = 8
 			}
+			retryLater(wctx, t.Store, t.Clock, t.Logger, it, maxAttempts, err)
 			if first == nil {
 				first = fmt.Errorf("work %s: %w", it.ID, err)
 			}

@@ -122,3 +122,18 @@ func TestRelayWithInlineSweepRunsWork(t *testing.T) {
 		t.Fatalf("pending = %v, want the future item", idsOf(e.pending()))
 	}
 }
+
+func TestInlineParksAfterMaxAttempts(t *testing.T) {
+	e := newEnv(t)
+	tr := e.inline(func(context.Context, work.Item) error { return errors.New("poison") })
+	tr.MaxAttempts = 2
+	items := e.commit("test.work", 0)
+	items[0].Attempt = 1 // one attempt already failed: this is the last
+	if err := tr.Send(e.ctx, items); err == nil {
+		t.Fatal("Send of a failing item returned nil")
+	}
+	got, ok := e.stored(items[0].ID)
+	if !ok || got.Attempt != 2 || !got.DueAt.Equal(work.Parked) {
+		t.Fatalf("stored = %+v (found %v), want attempt 2 parked", got, ok)
+	}
+}

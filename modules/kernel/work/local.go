@@ -32,6 +32,7 @@ type LocalWorker struct {
 	MaxAttempts int // default 8
 
 	once     sync.Once
+	stopOnce sync.Once
 	queue    chan Item
 	mu       sync.Mutex
 	inflight map[string]bool
@@ -92,11 +93,11 @@ func (w *LocalWorker) Start() {
 	}
 }
 
-// Stop lets running items finish (queued ones stay in the store for the next
+// Stop lets running items finish (calling it again is harmless) (queued ones stay in the store for the next
 // start) and returns when the workers exited or ctx ends.
 func (w *LocalWorker) Stop(ctx context.Context) {
 	w.init()
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	select {
@@ -128,15 +129,21 @@ func (w *LocalWorker) run(it Item) {
 		}
 		return
 	}
-	if it.Attempt >= w.MaxAttempts {
+	retryLater(ctx, w.Store, w.Clock, w.Logger, it, w.MaxAttempts, err)
+}
+
+// retryLater reschedules a failed item with backoff, or parks it once it
+// used maxAttempts: kept in the store for inspection, never retried.
+func retryLater(ctx context.Context, store eventstore.Outbox, clk clock.Clock, log *slog.Logger, it Item, maxAttempts int, err error) {
+	if it.Attempt >= maxAttempts {
 		it.DueAt = Parked
-		w.Logger.ErrorContext(ctx, "work failed for good; parked in the outbox", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "error", err.Error())
+		log.ErrorContext(ctx, "work failed for good; parked in the outbox", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "error", err.Error())
 	} else {
-		it.DueAt = w.Clock.Now().Add(Backoff(it.Attempt))
-		w.Logger.WarnContext(ctx, "work failed; will retry", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "retryAt", it.DueAt, "error", err.Error())
+		it.DueAt = clk.Now().Add(Backoff(it.Attempt))
+		log.WarnContext(ctx, "work failed; will retry", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "retryAt", it.DueAt, "error", err.Error())
 	}
-	if rerr := w.Store.RescheduleOutbox(ctx, it); rerr != nil {
-		w.Logger.ErrorContext(ctx, "reschedule failed", "workId", it.ID, "error", rerr.Error())
+	if rerr := store.RescheduleOutbox(ctx, it); rerr != nil {
+		log.ErrorContext(ctx, "reschedule failed", "workId", it.ID, "error", rerr.Error())
 	}
 }
 

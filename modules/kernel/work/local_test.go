@@ -388,3 +388,10 @@ func TestRelayToLocalWorkerEndToEnd(t *testing.T) {
 		t.Fatalf("handler ran %d times, want 3", s.count())
 	}
 }
+
+func TestLocalWorkerStopTwiceIsHarmless(t *testing.T) {
+	e := newEnv(t)
+	w := e.worker(func(context.Context, work.Item) error { return nil }, 1, 3) // started; its cleanup stops it again
+	w.Stop(e.ctx)
+	w.Stop(e.ctx)
+}
