@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-run: build ## Run local mode on 127.0.0.1:$${PORT:-8080} (embedded store in ./.data; no AWS, no Docker)
+run: build ## Run local mode on 127.0.0.1:8080 (PORT overrides; embedded store in ./.data; no AWS, no Docker)
 	@./$(BIN)
 
 build: ## Build the binary for this machine into bin/
