@@ -9,7 +9,10 @@ package invocation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"strings"
 )
 
 // PrincipalKind says what kind of caller a Principal is. Persisted in events.
@@ -132,4 +135,39 @@ func FromMeta(m Meta, trigger, tenantID string) *Context {
 		Trigger:      trigger,
 		Principal:    Principal{Kind: KindSystem, ID: string(KindSystem), TenantID: tenantID},
 	}
+}
+
+// NewTraceID returns a random W3C trace id (32 lowercase hex digits).
+func NewTraceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ValidTraceID reports whether s is a W3C trace id: 32 lowercase hex digits,
+// not all zero.
+func ValidTraceID(s string) bool {
+	return len(s) == 32 && isLowerHex(s) && s != strings.Repeat("0", 32)
+}
+
+// ParseTraceparent reads a W3C traceparent "00-<trace id>-<span id>-<flags>";
+// both results are empty when the header is absent or malformed.
+func ParseTraceparent(h string) (traceID, spanID string) {
+	parts := strings.Split(strings.TrimSpace(h), "-")
+	if len(parts) != 4 || len(parts[0]) != 2 || len(parts[2]) != 16 || len(parts[3]) != 2 || parts[0] == "ff" {
+		return "", ""
+	}
+	if !ValidTraceID(parts[1]) || !isLowerHex(parts[2]) {
+		return "", ""
+	}
+	return parts[1], parts[2]
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

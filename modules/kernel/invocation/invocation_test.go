@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -186,5 +187,22 @@ func TestLogAttrs(t *testing.T) {
 	want = map[string]string{"invocationId": invID, "traceId": traceID}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("anonymous LogAttrs = %v, want %v", got, want)
+	}
+}
+
+func TestTraceparentAndTraceIDs(t *testing.T) {
+	const trace, span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	if gotT, gotS := invocation.ParseTraceparent("00-" + trace + "-" + span + "-01"); gotT != trace || gotS != span {
+		t.Fatalf("valid traceparent: %q %q", gotT, gotS)
+	}
+	for _, bad := range []string{"", "garbage", "00-" + strings.Repeat("0", 32) + "-" + span + "-01",
+		"ff-" + trace + "-" + span + "-01", "00-" + strings.ToUpper(trace) + "-" + span + "-01", "00-" + trace + "-xyz-01"} {
+		if gotT, _ := invocation.ParseTraceparent(bad); gotT != "" {
+			t.Errorf("ParseTraceparent(%q) = %q, want none", bad, gotT)
+		}
+	}
+	a, b := invocation.NewTraceID(), invocation.NewTraceID()
+	if !invocation.ValidTraceID(a) || a == b {
+		t.Fatalf("NewTraceID: %q %q", a, b)
 	}
 }

@@ -161,17 +161,12 @@ func (s *Server) newInvocation(r *http.Request) (*invocation.Context, error) {
 		Trigger:      "http",
 		Locale:       problem.Negotiate(r.Header.Get("Accept-Language")),
 	}
-	ic.TraceID, ic.ParentSpanID = parseTraceparent(r.Header.Get("traceparent"))
+	ic.TraceID, ic.ParentSpanID = invocation.ParseTraceparent(r.Header.Get("traceparent"))
 	if ic.TraceID == "" {
-		ic.TraceID = newTraceID(ic.InvocationID)
+		ic.TraceID = invocation.NewTraceID()
 	}
 	if s.cfg.AllowLogLevelHeader {
-		if v := r.Header.Get("X-Log-Level"); v != "" {
-			var l slog.Level
-			if l.UnmarshalText([]byte(v)) == nil {
-				ic.Toggles.LogLevel = &l
-			}
-		}
+		ic.Toggles.LogLevel = logLevelHeader(r)
 	}
 	if a := r.Header.Get("X-Action-Id"); a != "" {
 		if !ids.ValidULID(a) {
@@ -200,32 +195,13 @@ func validIdempotencyKey(k string) bool {
 	return true
 }
 
-// parseTraceparent reads a W3C traceparent "00-<32 hex>-<16 hex>-<2 hex>".
-func parseTraceparent(h string) (traceID, spanID string) {
-	parts := strings.Split(strings.TrimSpace(h), "-")
-	if len(parts) != 4 || len(parts[0]) != 2 || len(parts[1]) != 32 || len(parts[2]) != 16 || len(parts[3]) != 2 {
-		return "", ""
+// logLevelHeader reads the per-invocation log level toggle ("X-Log-Level: debug"), nil if absent or invalid.
+func logLevelHeader(r *http.Request) *slog.Level {
+	var l slog.Level
+	if v := r.Header.Get("X-Log-Level"); v == "" || l.UnmarshalText([]byte(v)) != nil {
+		return nil
 	}
-	if !isHex(parts[1]) || !isHex(parts[2]) || parts[1] == strings.Repeat("0", 32) || parts[0] == "ff" {
-		return "", ""
-	}
-	return parts[1], parts[2]
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// newTraceID derives a fresh 16-byte trace id from the (random) invocation id.
-func newTraceID(seed string) string {
-	sum := sha256.Sum256([]byte(seed))
-	return hex.EncodeToString(sum[:16])
+	return &l
 }
 
 func hashHex(s string) string {
@@ -319,12 +295,7 @@ func (s *Server) authenticate(r *http.Request, ep *Endpoint) error {
 	}
 	ic.Principal = p
 	if p.Kind == invocation.KindOperator && !s.cfg.AllowLogLevelHeader {
-		if v := r.Header.Get("X-Log-Level"); v != "" {
-			var l slog.Level
-			if l.UnmarshalText([]byte(v)) == nil {
-				ic.Toggles.LogLevel = &l
-			}
-		}
+		ic.Toggles.LogLevel = logLevelHeader(r)
 	}
 	return nil
 }

@@ -30,8 +30,6 @@ package trigger
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -356,28 +354,8 @@ func (r *Router) newContext(cause invocation.Meta, trigger, tenantID string) *in
 	if c.InvocationID == "" {
 		c.InvocationID = r.ids().New(ids.Invocation)
 	}
-	if !validTraceID(c.TraceID) {
-		c.TraceID = newTraceID()
+	if !invocation.ValidTraceID(c.TraceID) {
+		c.TraceID = invocation.NewTraceID()
 	}
 	return c
-}
-
-// newTraceID returns a random W3C trace id (32 lowercase hex digits).
-func newTraceID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func validTraceID(s string) bool {
-	if len(s) != 32 || s == strings.Repeat("0", 32) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
