@@ -40,13 +40,16 @@ test: ## Run every test; starts DynamoDB Local for the DynamoDB adapter and stop
 test-race: TESTFLAGS = -race
 test-race: test ## Run every test with the race detector
 
-bench: ## Benchmarks: request path in-process and event append on both adapters, as a table
+bench: ## Benchmarks: request path in-process and event append on both adapters (a table), then the DynamoDB capacity report
 	@running=$$(.ci/dynamodb-local.sh endpoint 2>/dev/null); \
 	endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
 	[ -n "$$running" ] || trap '.ci/dynamodb-local.sh stop' EXIT; \
-	SWITCHBOARD_TEST_DYNAMODB_ENDPOINT=$$endpoint $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1s} \
+	SWITCHBOARD_TEST_DYNAMODB_ENDPOINT=$$endpoint $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1s} -timeout=30m \
 	  ./modules/kernel/rpc/ ./modules/kernel/eventstore/boltstore/ ./modules/kernel/eventstore/dynamostore/ ./functions/lambdalith/ \
-	  | tee .bench.out | .ci/benchtable.sh
+	  | tee .bench.out | .ci/benchtable.sh; status=$$?; \
+	echo; sed -n '/^=== capacity report ===$$/,/^=== end capacity report ===$$/p' .bench.out; \
+	if [ $$status -ne 0 ]; then echo ">> failures (full output in .bench.out):"; grep -A8 -e '^--- FAIL' -e '^panic:' .bench.out; fi; \
+	exit $$status
 
 lint: ## gofmt and go vet
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './infra/node_modules/*')); \

@@ -15,6 +15,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 )
 
@@ -188,22 +189,37 @@ func TestStackAWS(t *testing.T) {
 		tp.eq("BillingMode", table["BillingMode"], "PAY_PER_REQUEST")
 		tp.eq("TimeToLiveSpecification", table["TimeToLiveSpecification"],
 			map[string]any{"AttributeName": dynamostore.AttrExpiresAt, "Enabled": true})
-		tp.eq("GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], []any{map[string]any{
+		// The outbox index and one list index per slot, all KEYS_ONLY.
+		wantGSIs := []any{map[string]any{
 			"IndexName": dynamostore.IndexOutbox,
 			"KeySchema": []any{
 				map[string]any{"AttributeName": dynamostore.AttrGSI1PK, "KeyType": "HASH"},
 				map[string]any{"AttributeName": dynamostore.AttrGSI1SK, "KeyType": "RANGE"},
 			},
-			"Projection": map[string]any{"ProjectionType": "ALL"},
-		}})
+			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+		}}
+		wantAttrs := map[string]any{
+			dynamostore.AttrPK: "S", dynamostore.AttrSK: "S", dynamostore.AttrGSI1PK: "S", dynamostore.AttrGSI1SK: "S",
+		}
+		for slot := 1; slot <= eventstore.MaxListSlots; slot++ {
+			wantGSIs = append(wantGSIs, map[string]any{
+				"IndexName": fmt.Sprintf("list%d", slot),
+				"KeySchema": []any{
+					map[string]any{"AttributeName": fmt.Sprintf("list%dpk", slot), "KeyType": "HASH"},
+					map[string]any{"AttributeName": fmt.Sprintf("list%dsk", slot), "KeyType": "RANGE"},
+				},
+				"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+			})
+			wantAttrs[fmt.Sprintf("list%dpk", slot)] = "S"
+			wantAttrs[fmt.Sprintf("list%dsk", slot)] = "S"
+		}
+		tp.eq("GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], wantGSIs)
 		attrs := map[string]any{}
 		for _, a := range table["AttributeDefinitions"].([]any) {
 			m := a.(map[string]any)
 			attrs[m["AttributeName"].(string)] = m["AttributeType"]
 		}
-		tp.eq("AttributeDefinitions", attrs, map[string]any{
-			dynamostore.AttrPK: "S", dynamostore.AttrSK: "S", dynamostore.AttrGSI1PK: "S", dynamostore.AttrGSI1SK: "S",
-		})
+		tp.eq("AttributeDefinitions", attrs, wantAttrs)
 		tp.eq("PITR", table["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
 		tp.eq("DeletionProtectionEnabled", table["DeletionProtectionEnabled"], true)
 		r := tp.resource(tableID)

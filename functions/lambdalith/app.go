@@ -14,6 +14,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
@@ -23,9 +24,12 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/trigger"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work/workrpc"
 	"github.com/switchboard-dev/switchboard/modules/tenancy"
 )
 
@@ -35,12 +39,15 @@ type App struct {
 	Config Config
 	Logger *slog.Logger
 	Store  eventstore.Store
+	Sealer secrets.Sealer  // the encryption port (KMS in Lambda mode, a key file in local mode)
+	Runner *uow.Runner     // the one commit path: edge, work, webhooks, jobs
 	Server *rpc.Server     // the HTTP edge (local mode serves it; Lambda mode reaches it through Router)
 	Router *trigger.Router // the Lambda entry: API Gateway, SQS, EventBridge
 	Work   *work.Registry
 	Jobs   *work.Jobs
 	Events *work.Subscriptions
 	Relay  *work.Relay
+	Parked *work.Parked      // operator tools for parked work
 	Worker *work.LocalWorker // local mode only: runs work in-process
 
 	// OperatorKey is the generated (or configured) operator key in local mode;
@@ -56,6 +63,9 @@ type Deps struct {
 	Logger *slog.Logger
 	Clock  clock.Clock
 	IDs    ids.Generator
+	// DynamoDBOptions tune the DynamoDB client (the capacity report records
+	// every request through them).
+	DynamoDBOptions []func(*dynamodb.Options)
 }
 
 // Build wires the application from configuration. It makes no network call in
@@ -81,7 +91,11 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		}
 		awsCfg = &c
 	}
-	if err := a.openStore(ctx, awsCfg); err != nil {
+	if err := a.openStore(ctx, awsCfg, d.DynamoDBOptions); err != nil {
+		return nil, err
+	}
+	if err := a.openSealer(awsCfg, d.Clock); err != nil {
+		a.Close()
 		return nil, err
 	}
 
@@ -106,38 +120,79 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	tenancyMod := tenancy.New(tenancy.Deps{Store: a.Store, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger})
 	tenancyMod.RegisterWork(a.Work)
 
-	// The work path.
+	// The one commit path, and the work path behind it: every unit of work
+	// hands its committed outbox entries to the relay.
+	a.Runner = &uow.Runner{Store: a.Store, Logger: d.Logger}
+	exec := &work.Executor{Handlers: a.Work, Runner: a.Runner, Clock: d.Clock, Logger: d.Logger}
 	a.Relay = &work.Relay{Store: a.Store, Clock: d.Clock, Logger: d.Logger}
+	var retry trigger.Retrier
 	switch {
 	case !cfg.Lambda:
-		a.Worker = &work.LocalWorker{Handler: a.Work, Store: a.Store, Clock: d.Clock, Logger: d.Logger, Workers: cfg.Workers}
+		a.Worker = &work.LocalWorker{Handler: exec, Store: a.Store, Clock: d.Clock, Logger: d.Logger, Workers: cfg.Workers}
 		a.Relay.Transport = a.Worker
 	case cfg.WorkQueueURL != "":
 		a.Relay.Transport = sqstransport.New(sqs.NewFromConfig(*awsCfg), cfg.WorkQueueURL)
 		a.Relay.Grace = 10 * time.Second
+		// A failed item goes back into the outbox with its backoff; the relay
+		// sends it to SQS with that delay.
+		retry = &work.Requeuer{Runner: a.Runner, Store: a.Store, Clock: d.Clock, Logger: d.Logger}
 	default:
 		d.Logger.Warn("SWITCHBOARD_WORK_QUEUE_URL is not set: asynchronous work runs inline in the invocation that causes it and in the outbox sweep")
-		a.Relay.Transport = &work.Inline{Handler: a.Work, Store: a.Store, Clock: d.Clock, Logger: d.Logger}
+		a.Relay.Transport = &work.Inline{Handler: exec, Store: a.Store, Clock: d.Clock, Logger: d.Logger}
 	}
+	a.Runner.AfterCommit = a.Relay.AfterCommit
+	a.Parked = &work.Parked{Store: a.Store, Relay: a.Relay, Clock: d.Clock}
 	a.Jobs.Register(work.SweepJob, a.Relay.SweepJobFunc())
 
 	// The edge.
+	keys := &auth.CachedResolver{Resolver: tenancyMod.APIKeys(), Clock: d.Clock}
 	a.Server = rpc.NewServer(rpc.Config{
-		Auth:                &auth.Authenticator{OperatorKeyHash: keyHash, Keys: tenancyMod.APIKeys()},
+		Auth:                &auth.Authenticator{OperatorKeyHash: keyHash, Keys: keys},
 		Store:               a.Store,
+		Sealer:              a.Sealer,
+		Runner:              a.Runner,
 		IDs:                 d.IDs,
 		Clock:               d.Clock,
 		Logger:              d.Logger,
-		AfterCommit:         a.Relay.AfterCommit,
 		AllowLogLevelHeader: !cfg.Lambda,
 	})
 	a.Server.Register(tenancyMod.Endpoints()...)
-	a.Router = &trigger.Router{HTTP: a.Server, Work: a.Work, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
+	a.Server.Register(workrpc.Endpoints(a.Parked)...)
+	a.Router = &trigger.Router{HTTP: a.Server, Work: exec, Retry: retry, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
 	return a, nil
 }
 
+// openSealer makes the encryption port: KMS when SWITCHBOARD_KMS_KEY_ID is
+// set (required in Lambda mode), else the master key file of the data dir.
+func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock) error {
+	cfg := a.Config
+	var wrapper secrets.KeyWrapper
+	switch {
+	case cfg.KMSKeyID != "":
+		if awsCfg == nil {
+			c, err := loadAWS(context.Background())
+			if err != nil {
+				return err
+			}
+			awsCfg = &c
+		}
+		wrapper = secrets.NewKMSKeyring(kms.NewFromConfig(*awsCfg), cfg.KMSKeyID)
+	case cfg.Lambda:
+		return errors.New("SWITCHBOARD_KMS_KEY_ID is not set: Lambda mode needs the KMS key that wraps the tenants' data keys")
+	default:
+		path := filepath.Join(cfg.DataDir, "master.key")
+		k, err := secrets.OpenKeyFile(path)
+		if err != nil {
+			return fmt.Errorf("local master key %s: %w", path, err)
+		}
+		wrapper = k
+	}
+	a.Sealer = secrets.NewEnvelope(wrapper, secrets.WithClock(clk))
+	return nil
+}
+
 // openStore opens the embedded or the DynamoDB store.
-func (a *App) openStore(ctx context.Context, awsCfg *aws.Config) error {
+func (a *App) openStore(ctx context.Context, awsCfg *aws.Config, opts []func(*dynamodb.Options)) error {
 	cfg := a.Config
 	if cfg.Store == "embedded" {
 		path := filepath.Join(cfg.DataDir, "switchboard.db")
@@ -146,16 +201,18 @@ func (a *App) openStore(ctx context.Context, awsCfg *aws.Config) error {
 			return fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		a.Store = s
-		a.closers = append(a.closers, s.Close)
+		purge, stop := context.WithCancel(context.Background())
+		s.StartPurger(purge, time.Minute) // removes expired idempotency records
+		a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
 		return nil
 	}
-	client := dynamodb.NewFromConfig(*awsCfg)
+	client := dynamodb.NewFromConfig(*awsCfg, opts...)
 	if !cfg.Lambda {
 		if err := dynamostore.EnsureTable(ctx, client, cfg.Table); err != nil {
 			return fmt.Errorf("dynamodb table %s: %w", cfg.Table, err)
 		}
 	}
-	a.Store = dynamostore.New(client, cfg.Table)
+	a.Store = dynamostore.New(client, cfg.Table, dynamostore.WithOutboxShards(cfg.OutboxShards))
 	return nil
 }
 

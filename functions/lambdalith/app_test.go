@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -103,5 +104,61 @@ func walkthrough(t *testing.T, c *client, operatorKey string) {
 	res, _ := b.Body["results"].([]any)
 	if len(res) != 2 || res[0].(map[string]any)["status"] != 200.0 || res[1].(map[string]any)["status"] != 409.0 {
 		t.Fatalf("batch: %s", b.Raw)
+	}
+}
+
+// TestConcurrentDuplicatesReplay: 20 concurrent create-scope calls with one
+// Idempotency-Key and the same body all answer the first 200, on both stores.
+// The handler has a precondition (the sibling name is free) that the first
+// commit breaks for its twins: they must replay, not answer 409.
+func TestConcurrentDuplicatesReplay(t *testing.T) {
+	for _, store := range []string{"embedded", "dynamodb"} {
+		t.Run(store, func(t *testing.T) {
+			env := map[string]string{"SWITCHBOARD_DATA_DIR": t.TempDir(), "SWITCHBOARD_STORE": store, "SWITCHBOARD_OPERATOR_KEY": "sbo_twins"}
+			if store == "dynamodb" {
+				t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(t))
+				env["SWITCHBOARD_TABLE"] = uniqueTable()
+			}
+			cfg, err := LoadConfig(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			app, err := Build(context.Background(), cfg, Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { app.Close() })
+			c := &client{t: t, h: app.Server}
+			on := c.must(200, "/commands/onboard-tenant", "sbo_twins", `{"name":"Acme","tier":"pooled"}`)
+			key, root := str(on.Body["apiKey"]), str(on.Body["rootScopeId"])
+
+			const n = 20
+			replies := make([]reply, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					replies[i] = c.call("/commands/create-scope", key, `{"parentScopeId":"`+root+`","name":"eu"}`, "Idempotency-Key", "twins-1")
+				}()
+			}
+			wg.Wait()
+			replayed := 0
+			for i, r := range replies {
+				if r.Status != 200 || r.Raw != replies[0].Raw {
+					t.Fatalf("answer %d: %d %s, want every answer to be the first 200 %s", i, r.Status, r.Raw, replies[0].Raw)
+				}
+				if r.Header.Get("Idempotent-Replayed") == "true" {
+					replayed++
+				}
+			}
+			if replayed != n-1 {
+				t.Fatalf("%d answers replayed, want %d", replayed, n-1)
+			}
+			list := c.must(200, "/queries/list-scopes", key, `{}`)
+			if items, _ := list.Body["items"].([]any); len(items) != 2 {
+				t.Fatalf("scopes after 20 duplicates: %s", list.Raw)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/logging"
 )
 
@@ -22,6 +23,8 @@ type Config struct {
 	OperatorKeyHash string     // SWITCHBOARD_OPERATOR_KEY_SHA256 (hex), preferred in Lambda mode
 	PublicURL       string     // SWITCHBOARD_PUBLIC_URL, default http://127.0.0.1:$PORT
 	WorkQueueURL    string     // SWITCHBOARD_WORK_QUEUE_URL (Lambda mode work queue)
+	KMSKeyID        string     // SWITCHBOARD_KMS_KEY_ID: KMS key wrapping tenant data keys (required in Lambda mode)
+	OutboxShards    int        // SWITCHBOARD_OUTBOX_SHARDS: outbox index partitions of the DynamoDB store, default 512; raise only
 	LogLevel        slog.Level // SWITCHBOARD_LOG_LEVEL, default info
 	SweepEvery      int        // SWITCHBOARD_SWEEP_SECONDS, local mode outbox sweep period, default 1
 	Workers         int        // SWITCHBOARD_WORKERS, local mode work goroutines, default 4; 0 pauses work (it stays in the store)
@@ -37,6 +40,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		OperatorKey:     getenv("SWITCHBOARD_OPERATOR_KEY"),
 		OperatorKeyHash: strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
 		WorkQueueURL:    getenv("SWITCHBOARD_WORK_QUEUE_URL"),
+		KMSKeyID:        getenv("SWITCHBOARD_KMS_KEY_ID"),
+		OutboxShards:    dynamostore.DefaultOutboxShards,
 		LogLevel:        logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
 		Port:            8080,
 		SweepEvery:      1,
@@ -55,6 +60,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_SWEEP_SECONDS %q is not a positive number", s)
 		}
 		c.SweepEvery = n
+	}
+	if s := getenv("SWITCHBOARD_OUTBOX_SHARDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10_000 {
+			return c, fmt.Errorf("SWITCHBOARD_OUTBOX_SHARDS %q: use 1 to 10000 (and never lower it on a table in use)", s)
+		}
+		c.OutboxShards = n
 	}
 	if s := getenv("SWITCHBOARD_WORKERS"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore/dynamotest"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets/kmstest"
 )
 
 // runtimeAPI is a fake Lambda Runtime API: it hands out queued payloads on
@@ -237,6 +238,8 @@ func TestLambdaMode(t *testing.T) {
 	sqsSrv := &fakeSQS{}
 	sqsHTTP := httptest.NewServer(sqsSrv)
 	defer sqsHTTP.Close()
+	kmsSrv := kmstest.NewServer() // the KMS that wraps the tenants' data keys
+	defer kmsSrv.Close()
 
 	rt := newRuntimeAPI(t)
 	startLambda(t, rt,
@@ -245,6 +248,8 @@ func TestLambdaMode(t *testing.T) {
 		"AWS_ENDPOINT_URL_SQS="+sqsHTTP.URL,
 		"SWITCHBOARD_WORK_QUEUE_URL="+sqsHTTP.URL+"/123456789012/switchboard-work",
 		"SWITCHBOARD_OPERATOR_KEY=sbop_sample-operator-key-not-a-secret",
+		"AWS_ENDPOINT_URL_KMS="+kmsSrv.URL,
+		"SWITCHBOARD_KMS_KEY_ID=alias/switchboard-test",
 	)
 
 	for _, name := range []string{"apigw-v2-healthz.json", "apigw-v1-healthz.json"} {
@@ -264,6 +269,10 @@ func TestLambdaMode(t *testing.T) {
 		t.Fatalf("onboard via v1: %+v", r)
 	}
 	key := str(on["apiKey"])
+	// The answers kept for replay were sealed with a data key from KMS.
+	if kmsSrv.Calls(kmstest.OpGenerateDataKey) == 0 {
+		t.Fatal("onboarding with an Idempotency-Key sealed nothing with KMS")
+	}
 
 	// The relay handed the provisioning work to SQS; the tenant waits for it.
 	var bodies []string
@@ -337,7 +346,8 @@ func TestLambdaInitMakesNoNetworkCall(t *testing.T) {
 		}
 	}()
 	rt := newRuntimeAPI(t)
-	startLambda(t, rt, "AWS_ENDPOINT_URL=http://"+ln.Addr().String(), "SWITCHBOARD_WORK_QUEUE_URL=http://"+ln.Addr().String()+"/q")
+	startLambda(t, rt, "AWS_ENDPOINT_URL=http://"+ln.Addr().String(), "SWITCHBOARD_WORK_QUEUE_URL=http://"+ln.Addr().String()+"/q",
+		"SWITCHBOARD_KMS_KEY_ID=alias/switchboard-test")
 	select {
 	case <-rt.firstNext:
 	case <-time.After(10 * time.Second):
@@ -358,7 +368,7 @@ func BenchmarkLambdaInit(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		rt := newRuntimeAPI(b)
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + rt.addr(), "AWS_REGION=eu-central-1", "SWITCHBOARD_TABLE=t", "HOME=" + b.TempDir()}
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + rt.addr(), "AWS_REGION=eu-central-1", "SWITCHBOARD_TABLE=t", "SWITCHBOARD_KMS_KEY_ID=k", "HOME=" + b.TempDir()}
 		b.StartTimer()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -20,7 +20,8 @@
 //     won), or a record written with IfAbsent exists. Re-read and retry.
 //   - ErrDuplicate: the idempotency record already exists (a concurrent
 //     duplicate committed first). Read it and replay its response.
-//   - ErrTooLarge: an event or record exceeds MaxItemBytes.
+//   - ErrTooLarge: an event or record exceeds MaxItemBytes, or an outbox
+//     payload MaxOutboxPayload.
 //   - ErrInvalid: the commit is malformed (empty tenant, duplicate stream, ...).
 //
 // # Keys and tenancy
@@ -87,14 +88,56 @@ type StreamAppend struct {
 	Events          []Event
 }
 
-// Record is a read-model or lookup row written with the commit.
+// Record is a read-model or lookup row written with the commit. Rows are keyed
+// by entity: each (tenant, collection, key) is an item of its own, so no
+// collection of rows shares one partition. Lists of rows are served by the
+// list indexes (Lists, ListRecords), never by reading a collection.
 type Record struct {
 	Collection string          // e.g. "scopes"; with Key, the row's identity
-	Key        string          // sort key within the collection (ids sort by time)
-	Global     bool            // a tenant-less lookup row (credential -> tenant); use sparingly
+	Key        string          // the entity's key within the collection
+	Global     bool            // a tenant-less lookup row (credential -> tenant), one item per key; use sparingly
 	IfAbsent   bool            // fail the commit with ErrConflict if the row exists
-	Delete     bool            // remove the row instead of writing it
+	Delete     bool            // remove the row (and its list entries) instead of writing it
 	Data       json.RawMessage // the row (ignored for Delete)
+	// Lists are the row's memberships in keyed lists. Every write of a row
+	// replaces its memberships with these (a row written without Lists leaves
+	// every list). At most one entry per slot; not for Global rows.
+	Lists []ListEntry
+}
+
+// MaxListSlots is how many list indexes the store has (one per slot, 1..MaxListSlots).
+const MaxListSlots = 6
+
+// List names a keyed list of rows: a list index slot, a stable name, and how
+// many write shards each of its partitions is spread over.
+//
+// One partition of a list (a tenant's whole list, or the rows of one scope,
+// one status, ...) takes about 1,000 writes/s on DynamoDB; a list expected to
+// take more gets Shards > 1: the store spreads its rows over that many
+// partitions by a hash of the row key and a query reads every shard in
+// parallel and merges them. Name, Slot and Shards are persisted: changing
+// them is a migration.
+type List struct {
+	Name   string // stable, e.g. "scopes"
+	Slot   int    // 1..MaxListSlots; the lists one row belongs to need distinct slots
+	Shards int    // write shards per partition; <= 1 means one
+}
+
+// ListEntry is a row's membership in one partition of a list.
+type ListEntry struct {
+	List      List
+	Partition string // "" for the whole tenant, else e.g. a scope id or a status
+	// Sort orders the rows of a partition (text order; use fixed-width
+	// values such as ULIDs or fixed-width times so newest first is descending).
+	// The row key breaks ties.
+	Sort string
+}
+
+// ListQuery asks for one page of one partition of a list.
+type ListQuery struct {
+	List      List
+	Partition string
+	Page
 }
 
 // OutboxEntry is a unit of asynchronous work, committed with the events that
@@ -107,7 +150,24 @@ type OutboxEntry struct {
 	DueAt      time.Time       `json:"dueAt"` // not handed over before this time
 	Attempt    int             `json:"attempt"`
 	Invocation invocation.Meta `json:"invocation"`
+	// LastError is the last failure of the entry (hand-off or handler),
+	// truncated to MaxLastError bytes; "" while it never failed.
+	LastError string `json:"lastError,omitempty"`
 }
+
+// ParkedAt is the DueAt of an outbox entry that exhausted its attempts: it is
+// kept in the outbox, never handed again until an operator replays it, and
+// listed by ParkedOutbox.
+var ParkedAt = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// MaxOutboxPayload bounds an outbox entry's Payload, so that the encoded entry
+// always fits the work transport (SQS takes 256 KiB per message). A larger
+// payload fails the commit with ErrTooLarge; store large data in an event or a
+// record and pass its key.
+const MaxOutboxPayload = 200 * 1024
+
+// MaxLastError bounds OutboxEntry.LastError.
+const MaxLastError = 500
 
 // Idempotency is the stored outcome of an invocation under an Idempotency-Key.
 //
@@ -159,15 +219,29 @@ type StreamReader interface {
 	ReadStream(ctx context.Context, tenantID, streamID string, from int64, limit int) ([]Event, error)
 }
 
+// ReadOption tunes a read.
+type ReadOption int
+
+// Eventually allows an eventually consistent read (DynamoDB: half the cost; a
+// write of the last second may not show yet). Reads are strongly consistent
+// without it.
+const Eventually ReadOption = 1
+
 // RecordReader reads read-model rows.
 type RecordReader interface {
-	// GetRecord returns one row, or ErrNotFound.
+	// GetRecord returns one row (strongly consistent), or ErrNotFound.
 	GetRecord(ctx context.Context, tenantID, collection, key string) (Record, error)
 	// GetGlobalRecord returns one Global row, or ErrNotFound.
-	GetGlobalRecord(ctx context.Context, collection, key string) (Record, error)
-	// ListRecords returns one page of a collection ordered by key, and the cursor
-	// of the next page ("" when there is none). It never reads past the page.
-	ListRecords(ctx context.Context, tenantID, collection string, p Page) (rows []Record, next string, err error)
+	GetGlobalRecord(ctx context.Context, collection, key string, opts ...ReadOption) (Record, error)
+	// ListRecords returns one page of one partition of a list, ordered by the
+	// entries' Sort (then row key), with the rows' current data, and the
+	// cursor of the next page ("" when there is none). It reads only the page
+	// (from every shard of the partition), never a whole collection. Lists
+	// are eventually consistent: a row written a moment ago may show on a
+	// later call, and a row whose membership just changed may still show
+	// (with its current data) for a moment; callers filter on the data when
+	// that matters. A cursor the list did not issue is ErrInvalid.
+	ListRecords(ctx context.Context, tenantID string, q ListQuery) (rows []Record, next string, err error)
 }
 
 // IdempotencyReader reads idempotency records.
@@ -184,9 +258,13 @@ type Outbox interface {
 	// AckOutbox removes entries that were handed over (or processed).
 	// Acknowledging a missing entry is not an error (acks are idempotent).
 	AckOutbox(ctx context.Context, entries []OutboxEntry) error
-	// RescheduleOutbox sets a pending entry's DueAt and Attempt (local retries).
-	// A missing entry is not an error.
+	// RescheduleOutbox sets a pending entry's DueAt, Attempt and LastError
+	// (retries, parking with DueAt = ParkedAt, replays). A missing entry is not
+	// an error and is not created.
 	RescheduleOutbox(ctx context.Context, e OutboxEntry) error
+	// ParkedOutbox returns up to limit parked entries (DueAt = ParkedAt), of
+	// all tenants, through the same index (never a scan).
+	ParkedOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
 }
 
 // Store is the whole port; application code should depend on the narrow

@@ -12,8 +12,9 @@ import (
 //
 // Handlers do not see their own staged writes when they read.
 type Unit struct {
-	mu     sync.Mutex
-	commit Commit
+	mu       sync.Mutex
+	commit   Commit
+	onCommit []func(context.Context)
 }
 
 // NewUnit returns an empty unit for a tenant.
@@ -50,6 +51,26 @@ func (u *Unit) Commit() *Commit {
 	return &c
 }
 
+// OnCommit registers f to run after the unit committed (not when it fails or
+// is re-run): log lines and metrics of what a handler did go here, so they
+// are written once and only for what was written.
+func (u *Unit) OnCommit(f func(context.Context)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.onCommit = append(u.onCommit, f)
+}
+
+// Committed runs the OnCommit functions (the committer calls it once).
+func (u *Unit) Committed(ctx context.Context) {
+	u.mu.Lock()
+	fs := u.onCommit
+	u.onCommit = nil
+	u.mu.Unlock()
+	for _, f := range fs {
+		f(ctx)
+	}
+}
+
 type unitKey struct{}
 
 // WithUnit returns ctx carrying u.
@@ -70,4 +91,14 @@ func Write(ctx context.Context, store Appender, c *Commit) error {
 		return u.Stage(c)
 	}
 	return store.Commit(ctx, c)
+}
+
+// OnCommit runs f after ctx's unit of work commits, or at once when there is
+// no unit (the write it follows committed directly).
+func OnCommit(ctx context.Context, f func(context.Context)) {
+	if u, ok := UnitFrom(ctx); ok {
+		u.OnCommit(f)
+		return
+	}
+	f(ctx)
 }

@@ -2,10 +2,9 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -29,13 +28,17 @@ type batchResult struct {
 }
 
 // serveBatch serves POST /commands: 1 to 100 commands, each run independently
-// (its own authorization, idempotency key, unit of work and commit), answered
-// 200 with one result per item, in order. The credential is checked once; an
-// Idempotency-Key header is ignored here (keys are per item).
+// through the call chain (its own authorization, idempotency key, unit of work
+// and commit), answered 200 with one result per item, in order. The credential
+// is checked once, before any item runs; an Idempotency-Key header is ignored
+// here (keys are per item).
 func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ic := invocation.From(ctx)
 	body, err := s.readBody(w, r)
+	if err == nil {
+		err = checkActionID(r)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -49,8 +52,12 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.New(errs.KindInvalid, "errors.request.batch_size").With("max", MaxBatch))
 		return
 	}
-	// Authenticate once, against any endpoint's access rules: the principal is the same for every item.
-	if err := s.authenticate(r, &Endpoint{Access: AccessTenant}); err != nil {
+	// Authenticate once (as the chain's first steps would, audited as "commands"):
+	// the principal is the same for every item, which then skip authentication.
+	batch := newCall(r, &Endpoint{Kind: KindCommand, Name: "commands", Action: "batch", Access: AccessTenant}, nil)
+	auth := Chain(func(context.Context, *Call) (Result, error) { return Result{}, nil },
+		Audit(auditFailuresOnly{s.cfg.Auditor}, s.cfg.Clock), Authenticate(s.cfg.Auth, s.cfg.AllowLogLevelHeader), CheckAccess())
+	if _, err := auth(ctx, batch); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -61,29 +68,34 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }
 
-func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Context) (out batchResult) {
+// auditFailuresOnly audits the batch's own authentication only when it fails;
+// each item is audited by the chain.
+type auditFailuresOnly struct{ Auditor }
+
+func (a auditFailuresOnly) Audit(ctx context.Context, e AuditEntry) {
+	if e.Outcome != OutcomeAllowed {
+		a.Auditor.Audit(ctx, e)
+	}
+}
+
+func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Context) batchResult {
 	ep := s.commands[item.Name]
-	var err error
-	defer func() {
-		// A panic fails its item only; the rest of the batch runs.
-		if p := recover(); p != nil {
-			s.cfg.Logger.ErrorContext(r.Context(), "panic in batch item", "command", item.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			out = problemResult(errs.New(errs.KindInternal, errs.CodeInternal), ic)
-		}
-	}()
 	if bytes.Equal(bytes.TrimSpace(item.Input), []byte("null")) {
 		item.Input = nil
 	}
+	var err error
 	switch {
 	case ep == nil:
 		err = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
 	case item.IdempotencyKey != "" && !validIdempotencyKey(item.IdempotencyKey):
 		err = errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
 	default:
-		var res result
-		res, err = s.invoke(r.Context(), ep, item.Input, item.IdempotencyKey)
+		call := newCall(r, ep, item.Input)
+		call.IdempotencyKey = item.IdempotencyKey
+		var res Result
+		res, err = s.call(r.Context(), call)
 		if err == nil {
-			return batchResult{Status: res.status, Body: res.body}
+			return batchResult{Status: res.Status, Body: res.Body}
 		}
 	}
 	return problemResult(err, ic)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -52,6 +53,9 @@ func BenchmarkRequestPath(b *testing.B) {
 		SecretHash: auth.HashSecret(secret), Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: gen.New(ids.Scope)}}}}
 	srv := rpc.NewServer(rpc.Config{Auth: &auth.Authenticator{Keys: keys}, Store: nopStore{}})
 	srv.Register(rpc.Command("send-message", "messaging:send-message", func(ctx context.Context, in sendIn) (map[string]string, error) {
+		if err := authz.Require(ctx, authz.Resource{Type: "channel", ID: in.ChannelID}); err != nil {
+			return nil, err
+		}
 		data := []byte(`{"to":"` + in.To + `"}`)
 		err := eventstore.Write(ctx, nopStore{}, &eventstore.Commit{TenantID: invocation.From(ctx).TenantID(),
 			Appends: []eventstore.StreamAppend{{StreamID: "message", Events: []eventstore.Event{{ID: gen.New(ids.Event), Type: "bench.sent", OccurredAt: time.Now(), Data: data}}}}})

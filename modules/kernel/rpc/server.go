@@ -2,26 +2,26 @@ package rpc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/problem"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
 // Defaults of Config.
@@ -29,31 +29,32 @@ const (
 	DefaultMaxBody        = 256 << 10
 	DefaultIdempotencyTTL = 24 * time.Hour
 	MaxBatch              = 100
-	maxCommitAttempts     = 3
 )
 
-// Authenticator turns a bearer credential into a principal (see package auth).
-type Authenticator interface {
-	Authenticate(ctx context.Context, credential string) (invocation.Principal, error)
-}
-
-// Store is what the edge needs of the event store: committing a unit of work
-// with its idempotency record, and reading idempotency records.
+// Store is what the edge needs of the event store: committing units of work
+// with their idempotency records, and reading idempotency records.
 type Store interface {
 	eventstore.Appender
 	eventstore.IdempotencyReader
 }
 
-// Config wires a Server. Every field but Logger, Clock, IDs and the limits is required.
+// Config wires a Server. Auth and Store are required.
 type Config struct {
 	Auth       Authenticator
-	Authorizer Authorizer // default RoleAuthorizer
+	Authorizer authz.Authorizer // default authz.Roles
+	Auditor    Auditor          // default LogAuditor over Logger
 	Store      Store
-	IDs        ids.Generator
-	Clock      clock.Clock
-	Logger     *slog.Logger
+	// Sealer encrypts idempotency replay bodies at rest. Production wiring
+	// always sets it; nil stores them as they are (tests of the edge only).
+	Sealer Sealer
+	// Runner commits units of work; default: a runner over Store whose
+	// AfterCommit is the field below.
+	Runner *uow.Runner
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// AfterCommit is called with the outbox entries of every successful commit
-	// (the work relay); it must not block for long and never fails the call.
+	// (the work relay) when Runner is nil.
 	AfterCommit func(ctx context.Context, entries []eventstore.OutboxEntry)
 	// AllowLogLevelHeader lets callers lower the log level of one invocation with
 	// "X-Log-Level: debug" (local mode; in Lambda mode only the operator may).
@@ -63,18 +64,28 @@ type Config struct {
 }
 
 // Server is the HTTP edge. It implements http.Handler and Registrar.
+//
+// Around every request (any route): recovery, the invocation context
+// (correlation headers) and the access log. For /commands and /queries: the
+// limits (method, content type, body size, headers), then the call chain,
+// the same for HTTP and API Gateway events:
+//
+//	Recover > Audit > Authenticate > CheckAccess > Authorize > Idempotency > UnitOfWork > endpoint
+//
+// and the response mapping (result or problem+json) at the end.
 type Server struct {
 	cfg       Config
 	validator *Validator
 	commands  map[string]*Endpoint
 	queries   map[string]*Endpoint
 	mux       *http.ServeMux
+	call      Handler
 }
 
 // NewServer returns a server with the built-in routes.
 func NewServer(cfg Config) *Server {
 	if cfg.Authorizer == nil {
-		cfg.Authorizer = RoleAuthorizer{}
+		cfg.Authorizer = authz.Roles{}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
@@ -85,6 +96,12 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Auditor == nil {
+		cfg.Auditor = LogAuditor{Logger: cfg.Logger}
+	}
+	if cfg.Runner == nil {
+		cfg.Runner = &uow.Runner{Store: cfg.Store, AfterCommit: cfg.AfterCommit, Logger: cfg.Logger}
+	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -92,6 +109,15 @@ func NewServer(cfg Config) *Server {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
 	s := &Server{cfg: cfg, validator: NewValidator(), commands: map[string]*Endpoint{}, queries: map[string]*Endpoint{}, mux: http.NewServeMux()}
+	s.call = Chain(s.endpoint,
+		Recover(cfg.Logger),
+		Audit(cfg.Auditor, cfg.Clock),
+		Authenticate(cfg.Auth, cfg.AllowLogLevelHeader),
+		CheckAccess(),
+		Authorize(cfg.Authorizer),
+		Idempotency(cfg.Store, cfg.Sealer, cfg.Clock, cfg.IdempotencyTTL),
+		UnitOfWork(cfg.Runner),
+	)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -120,14 +146,18 @@ func (s *Server) Register(eps ...Endpoint) {
 }
 
 // Handle mounts another route (provider webhooks, JWKS) behind the same
-// invocation context, recovery and logging.
+// invocation context, recovery and access log. Such routes commit through
+// Runner, like commands.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Runner is the unit-of-work runner of the edge, for routes mounted with Handle.
+func (s *Server) Runner() *uow.Runner { return s.cfg.Runner }
 
 // ServeHTTP implements http.Handler: invocation context, recovery and the
 // access log around every route.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.Clock.Now()
-	ic, headerErr := s.newInvocation(r)
+	ic := s.newInvocation(r)
 	ctx := invocation.With(r.Context(), ic)
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Invocation-Id", ic.InvocationID)
@@ -147,15 +177,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.Log(ctx, level, "http request", "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "durationMs", float64(s.cfg.Clock.Now().Sub(start).Microseconds())/1000)
 	}()
-	if headerErr != nil {
-		s.fail(rec, r, headerErr)
-		return
-	}
 	s.mux.ServeHTTP(rec, r)
 }
 
-// newInvocation builds the invocation context from the request headers.
-func (s *Server) newInvocation(r *http.Request) (*invocation.Context, error) {
+// newInvocation builds the invocation context from the request headers. It
+// never fails: header checks belong to the routes that use the headers.
+func (s *Server) newInvocation(r *http.Request) *invocation.Context {
 	ic := &invocation.Context{
 		InvocationID: s.cfg.IDs.New(ids.Invocation),
 		Trigger:      "http",
@@ -168,19 +195,32 @@ func (s *Server) newInvocation(r *http.Request) (*invocation.Context, error) {
 	if s.cfg.AllowLogLevelHeader {
 		ic.Toggles.LogLevel = logLevelHeader(r)
 	}
-	if a := r.Header.Get("X-Action-Id"); a != "" {
-		if !ids.ValidULID(a) {
-			return ic, errs.New(errs.KindInvalid, "errors.header.invalid").With("header", "X-Action-Id")
-		}
-		ic.ActionID = a
+	return ic
+}
+
+// checkActionID validates X-Action-Id (RPC routes) and puts it in the invocation context.
+func checkActionID(r *http.Request) error {
+	a := r.Header.Get("X-Action-Id")
+	if a == "" {
+		return nil
 	}
-	if k, ok := r.Header["Idempotency-Key"]; ok {
-		if len(k) != 1 || !validIdempotencyKey(k[0]) {
-			return ic, errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
-		}
-		ic.IdempotencyKey = k[0]
+	if !ids.ValidULID(a) {
+		return errs.New(errs.KindInvalid, "errors.header.invalid").With("header", "X-Action-Id")
 	}
-	return ic, nil
+	invocation.From(r.Context()).ActionID = a
+	return nil
+}
+
+// idempotencyKey reads the Idempotency-Key header of a single command.
+func idempotencyKey(r *http.Request) (string, error) {
+	k, ok := r.Header["Idempotency-Key"]
+	if !ok {
+		return "", nil
+	}
+	if len(k) != 1 || !validIdempotencyKey(k[0]) {
+		return "", errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
+	}
+	return k[0], nil
 }
 
 func validIdempotencyKey(k string) bool {
@@ -204,15 +244,21 @@ func logLevelHeader(r *http.Request) *slog.Level {
 	return &l
 }
 
-func hashHex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+// newCall makes the call of a request to ep.
+func newCall(r *http.Request, ep *Endpoint, body []byte) *Call {
+	host := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return &Call{
+		Endpoint: ep, Body: body, Credential: bearer(r.Header.Get("Authorization")),
+		Source: Source{IP: host, UserAgent: r.UserAgent()}, LogLevel: logLevelHeader(r),
+	}
 }
 
 // serveCall serves POST /commands/{name} and POST /queries/{name}.
 func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
 		name := r.PathValue("name")
 		ep := s.lookup(kind, name)
 		if ep == nil {
@@ -224,23 +270,26 @@ func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 			return
 		}
 		body, err := s.readBody(w, r)
+		if err == nil {
+			err = checkActionID(r)
+		}
+		call := newCall(r, ep, body)
+		if err == nil && kind == KindCommand {
+			call.IdempotencyKey, err = idempotencyKey(r)
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.authenticate(r, ep); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		res, err := s.invoke(ctx, ep, body, invocation.From(ctx).IdempotencyKey)
+		res, err := s.call(r.Context(), call)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if res.replayed {
+		if res.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
-		writeRaw(w, res.status, res.body)
+		writeRaw(w, res.Status, res.Body)
 	}
 }
 
@@ -252,7 +301,7 @@ func (s *Server) lookup(kind Kind, name string) *Endpoint {
 	return s.commands[name]
 }
 
-// readBody enforces method, content type and size.
+// readBody enforces method, content type and size (the limits).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -276,174 +325,31 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return body, nil
 }
 
-// authenticate checks the bearer credential and the endpoint's access, and
-// sets the principal in the invocation context.
-func (s *Server) authenticate(r *http.Request, ep *Endpoint) error {
-	ic := invocation.From(r.Context())
-	cred, ok := bearer(r.Header.Get("Authorization"))
-	if !ok {
-		return errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
-	}
-	p, err := s.cfg.Auth.Authenticate(r.Context(), cred)
-	switch {
-	case errors.Is(err, auth.ErrNotConfigured) && ep.Access == AccessOperator:
-		return errs.New(errs.KindUnavailable, errs.CodeNotConfigured).With("setting", "SWITCHBOARD_OPERATOR_KEY")
-	case errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrNotConfigured):
-		return errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
-	case err != nil:
-		return errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(fmt.Errorf("authenticate: %w", err))
-	}
-	ic.Principal = p
-	if p.Kind == invocation.KindOperator && !s.cfg.AllowLogLevelHeader {
-		ic.Toggles.LogLevel = logLevelHeader(r)
-	}
-	return nil
-}
-
-// bearer extracts the credential of an "Authorization: Bearer <credential>"
-// header; the scheme is case-insensitive (RFC 9110).
-func bearer(h string) (string, bool) {
-	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
-	cred = strings.TrimSpace(cred)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || cred == "" {
-		return "", false
-	}
-	return cred, true
-}
-
-// permit checks the endpoint's access and the authorizer.
-func (s *Server) permit(ctx context.Context, ep *Endpoint) error {
-	p := invocation.From(ctx).Principal
-	operator := p.Kind == invocation.KindOperator
-	if (ep.Access == AccessOperator) != operator {
-		return errs.New(errs.KindForbidden, errs.CodeForbidden).With("action", ep.Action)
-	}
-	if operator {
-		return nil
-	}
-	return s.cfg.Authorizer.Authorize(ctx, p, ep)
-}
-
-// result is the outcome of one call.
-type result struct {
-	status   int
-	body     []byte
-	replayed bool
-}
-
-// invoke runs one endpoint: authorization, idempotency, decoding and
-// validation, the handler inside a unit of work, and the commit.
-func (s *Server) invoke(ctx context.Context, ep *Endpoint, body []byte, idemKey string) (result, error) {
-	if err := s.permit(ctx, ep); err != nil {
-		return result{}, err
-	}
-	if ep.Kind == KindQuery {
-		out, err := s.decodeAndCall(ctx, ep, body)
-		if err != nil {
-			return result{}, err
-		}
-		return s.encode(ep, out)
-	}
-	ic := invocation.From(ctx)
-	var idem *eventstore.Idempotency
-	if idemKey != "" {
-		idem = &eventstore.Idempotency{TenantID: ic.TenantID(), Key: ic.Principal.String() + ":" + idemKey, Fingerprint: fingerprint(ep.Name, body)}
-		if idem.TenantID == "" {
-			idem.TenantID = eventstore.OperatorNamespace
-		}
-		prev, err := s.cfg.Store.GetIdempotency(ctx, idem.TenantID, idem.Key)
-		switch {
-		case err == nil:
-			return replay(prev, idem)
-		case !errors.Is(err, eventstore.ErrNotFound):
-			return result{}, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(fmt.Errorf("read idempotency: %w", err))
-		}
-	}
-	for attempt := 1; ; attempt++ {
-		res, err := s.runCommand(ctx, ep, body, idem)
-		if errors.Is(err, eventstore.ErrConflict) && attempt < maxCommitAttempts {
-			s.cfg.Logger.DebugContext(ctx, "commit conflict, retrying", "command", ep.Name, "attempt", attempt)
-			continue
-		}
-		if errors.Is(err, eventstore.ErrDuplicate) && idem != nil {
-			prev, rerr := s.cfg.Store.GetIdempotency(ctx, idem.TenantID, idem.Key)
-			if rerr != nil {
-				return result{}, errs.New(errs.KindConflict, errs.CodeIdempotencyInFlight).Wrap(rerr)
-			}
-			return replay(prev, idem)
-		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			return result{}, errs.New(errs.KindConflict, errs.CodeConcurrency).Wrap(err)
-		}
-		return res, err
-	}
-}
-
-// replay answers a repeated idempotency key.
-func replay(prev eventstore.Idempotency, now *eventstore.Idempotency) (result, error) {
-	if prev.Fingerprint != now.Fingerprint {
-		return result{}, errs.New(errs.KindIdempotency, errs.CodeIdempotencyReused)
-	}
-	return result{status: prev.Status, body: prev.Body, replayed: true}, nil
-}
-
-// runCommand runs the handler once in a fresh unit of work and commits it.
-func (s *Server) runCommand(ctx context.Context, ep *Endpoint, body []byte, idem *eventstore.Idempotency) (result, error) {
-	unit := eventstore.NewUnit(invocation.From(ctx).TenantID())
-	out, err := s.decodeAndCall(eventstore.WithUnit(ctx, unit), ep, body)
-	if err != nil {
-		return result{}, err
-	}
-	res, err := s.encode(ep, out)
-	if err != nil {
-		return result{}, err
-	}
-	c := unit.Commit()
-	if idem != nil {
-		now := s.cfg.Clock.Now()
-		rec := *idem
-		rec.Status, rec.Body, rec.CreatedAt, rec.ExpiresAt = res.status, res.body, now, now.Add(s.cfg.IdempotencyTTL)
-		if c.TenantID == "" {
-			c.TenantID = rec.TenantID
-		}
-		c.Idempotency = &rec
-	}
-	if c.Empty() {
-		return res, nil
-	}
-	if err := s.cfg.Store.Commit(ctx, c); err != nil {
-		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrDuplicate) {
-			return result{}, err
-		}
-		if errors.Is(err, eventstore.ErrTooLarge) {
-			return result{}, errs.New(errs.KindTooLarge, errs.CodeTooLarge).With("limit", eventstore.MaxItemBytes).Wrap(err)
-		}
-		return result{}, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(fmt.Errorf("commit %s: %w", ep.Name, err))
-	}
-	if len(c.Outbox) > 0 && s.cfg.AfterCommit != nil {
-		s.cfg.AfterCommit(ctx, c.Outbox)
-	}
-	return res, nil
-}
-
-// decodeAndCall decodes and validates the input and calls the handler.
-func (s *Server) decodeAndCall(ctx context.Context, ep *Endpoint, body []byte) (any, error) {
+// endpoint is the innermost step of the chain: decode and validate the
+// input, call the handler, fail closed when it made no authorization
+// decision, encode the answer.
+func (s *Server) endpoint(ctx context.Context, call *Call) (Result, error) {
+	ep := call.Endpoint
 	in := ep.newInput()
-	if err := decodeStrict(body, in); err != nil {
-		return nil, err
+	if err := decodeStrict(call.Body, in); err != nil {
+		return Result{}, err
 	}
 	if err := s.validator.Validate(in); err != nil {
-		return nil, err
+		return Result{}, err
 	}
-	return ep.call(ctx, in)
-}
-
-func (s *Server) encode(ep *Endpoint, out any) (result, error) {
+	out, err := ep.call(ctx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	if g, ok := authz.GuardFrom(ctx); ok && !g.Decided() {
+		s.cfg.Logger.ErrorContext(ctx, "endpoint made no authorization decision; denied", "endpoint", ep.Name)
+		return Result{}, errs.New(errs.KindForbidden, errs.CodeForbidden).With("action", ep.Action)
+	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return result{}, fmt.Errorf("encode %s response: %w", ep.Name, err)
+		return Result{}, fmt.Errorf("encode %s response: %w", ep.Name, err)
 	}
-	return result{status: ep.Status, body: b}, nil
+	return Result{Status: ep.Status, Body: b}, nil
 }
 
 // fail writes err as problem+json and logs it (internal errors at error level

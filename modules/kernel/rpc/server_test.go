@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
@@ -62,6 +63,9 @@ func (n *notes) create(ctx context.Context, in noteIn) (noteOut, error) {
 		panic("boom")
 	}
 	tenant := invocation.From(ctx).TenantID()
+	if err := authz.Require(ctx, authz.Tenant(tenant)); err != nil {
+		return noteOut{}, err
+	}
 	evs, err := n.store.ReadStream(ctx, tenant, "notes", 1, 0)
 	if err != nil {
 		return noteOut{}, err
@@ -77,6 +81,9 @@ func (n *notes) create(ctx context.Context, in noteIn) (noteOut, error) {
 }
 
 func (n *notes) count(ctx context.Context, _ struct{}) (map[string]int, error) {
+	if err := authz.Require(ctx, authz.Tenant(invocation.From(ctx).TenantID())); err != nil {
+		return nil, err
+	}
 	evs, err := n.store.ReadStream(ctx, invocation.From(ctx).TenantID(), "notes", 1, 0)
 	return map[string]int{"count": len(evs)}, err
 }

@@ -28,13 +28,39 @@ type BatchItemFailure struct {
 // errUndecodable marks a record body that is not a work item.
 var errUndecodable = errors.New("undecodable work item")
 
+// DefaultDeadlineMargin is the default of Router.DeadlineMargin.
+const DefaultDeadlineMargin = 5 * time.Second
+
+// handleSQS runs the records of a batch in order.
+//
+// Deadline: before each record, when ctx has a deadline and less than the
+// margin (Router.DeadlineMargin, default 5 s) remains, the router stops
+// taking records and reports the rest as failures without running them (SQS
+// redelivers them after the visibility timeout; their receive count grows).
+// The margin leaves time to answer; the function's timeout must be well above
+// it, or nothing runs.
 func (r *Router) handleSQS(ctx context.Context, recs []sqsRecord) ([]byte, error) {
 	if r.Work == nil {
 		return nil, fmt.Errorf("%w: SQS batch of %d records received but no work handler is configured",
 			ErrNotConfigured, len(recs))
 	}
+	margin := r.DeadlineMargin
+	if margin <= 0 {
+		margin = DefaultDeadlineMargin
+	}
+	deadline, hasDeadline := ctx.Deadline()
 	resp := BatchResponse{BatchItemFailures: []BatchItemFailure{}}
 	for i := range recs {
+		if hasDeadline {
+			if left := deadline.Sub(r.now()); left < margin {
+				for _, rec := range recs[i:] {
+					resp.BatchItemFailures = append(resp.BatchItemFailures, BatchItemFailure{ItemIdentifier: rec.MessageID})
+				}
+				r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs batch out of time; records left to SQS",
+					slog.Int("records", len(recs)-i), slog.Int("ran", i), slog.Duration("timeLeft", left), slog.Duration("margin", margin))
+				break
+			}
+		}
 		if err := r.handleRecord(ctx, &recs[i]); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, BatchItemFailure{ItemIdentifier: recs[i].MessageID})
 		}
@@ -46,9 +72,21 @@ func (r *Router) handleSQS(ctx context.Context, recs []sqsRecord) ([]byte, error
 	return b, nil
 }
 
-// handleRecord runs one record and logs its outcome. Every failure (decode,
-// handler error, panic, no time left) is returned, so the record is retried.
-func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord) (err error) {
+func (r *Router) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock.Now()
+	}
+	return time.Now()
+}
+
+// handleRecord runs one record and logs its outcome (one line). It returns an
+// error when the record must stay in SQS: undecodable, no time left, or a
+// handler failure (error or panic) that the Retry hook did not take.
+//
+// The item's attempt is its Attempt in the body (attempts before it was last
+// put into the outbox) plus the record's ApproximateReceiveCount (1 on the
+// first delivery).
+func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord) error {
 	start := time.Now()
 	var it work.Item
 	decodeErr := decodeItem(rec.Body, &it)
@@ -73,22 +111,43 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord) (err error) {
 			append(attrs, slog.String("error", err.Error()))...)
 		return err
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("work item %s panicked: %v", it.ID, v)
-			r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record panicked",
-				append(attrs, slog.Any("panic", v), slog.Duration("duration", time.Since(start)),
-					slog.String("stack", string(debug.Stack())))...)
-		}
-	}()
-	if err := r.Work.Handle(ctx, it); err != nil {
-		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed",
-			append(attrs, slog.Duration("duration", time.Since(start)), slog.String("error", err.Error()))...)
+	panicked, err := r.runWork(ctx, it)
+	attrs = append(attrs, slog.Duration("duration", time.Since(start)))
+	if err == nil {
+		r.logger().LogAttrs(ctx, slog.LevelInfo, "trigger: sqs record done", attrs...)
+		return nil
+	}
+	if panicked != nil {
+		attrs = append(attrs, slog.Any("panic", panicked.value), slog.String("stack", panicked.stack))
+	}
+	attrs = append(attrs, slog.String("error", err.Error()))
+	if r.Retry == nil {
+		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed", attrs...)
 		return err
 	}
-	r.logger().LogAttrs(ctx, slog.LevelInfo, "trigger: sqs record done",
-		append(attrs, slog.Duration("duration", time.Since(start)))...)
+	if rerr := r.Retry.RetryLater(ctx, it, err); rerr != nil {
+		r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record failed and could not be put back; left to SQS",
+			append(attrs, slog.String("retryError", rerr.Error()))...)
+		return fmt.Errorf("%w (retry: %v)", err, rerr)
+	}
+	r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed; put back into the outbox for a later attempt", attrs...)
 	return nil
+}
+
+type panicInfo struct {
+	value any
+	stack string
+}
+
+// runWork runs the work handler, turning a panic into an error.
+func (r *Router) runWork(ctx context.Context, it work.Item) (p *panicInfo, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			p = &panicInfo{value: v, stack: string(debug.Stack())}
+			err = fmt.Errorf("work item %s panicked: %v", it.ID, v)
+		}
+	}()
+	return nil, r.Work.Handle(ctx, it)
 }
 
 // decodeItem decodes a record body into a work item; an item needs an id and

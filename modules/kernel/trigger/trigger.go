@@ -8,7 +8,11 @@
 //   - SQS events (ReportBatchItemFailures): every record body is a JSON work
 //     item (work.Item); the answer names only the records that failed
 //     ({"batchItemFailures":[{"itemIdentifier":"<messageId>"}]}). A record that
-//     does not decode, whose handler fails or panics fails alone.
+//     does not decode fails alone. A record whose handler fails or panics is
+//     put back into the outbox with a backoff delay by the Retry hook and
+//     reported done (without a hook, or when that fails, it fails alone).
+//     Records left when the invocation's deadline is near are not run and
+//     reported failed (see Router.DeadlineMargin).
 //   - EventBridge events: scheduled jobs (a rule "…job-<name>" or our own
 //     {"source":"switchboard.scheduler","detail-type":"switchboard.job"} form)
 //     and integration events (source "switchboard.<module>"). Errors fail the
@@ -39,14 +43,17 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
 
-// WorkHandler runs one work item (satisfied by *work.Registry). An error asks
-// for a retry: the record is reported in batchItemFailures.
+// WorkHandler runs one work item (satisfied by *work.Executor in production,
+// and by *work.Registry). An error asks for a retry: through Router.Retry when
+// set, else the record is reported in batchItemFailures.
 type WorkHandler interface {
 	Handle(ctx context.Context, it work.Item) error
 }
@@ -79,6 +86,23 @@ type Router struct {
 	Events EventDeliverer
 	Logger *slog.Logger
 	IDs    ids.Generator
+	// Retry, when set, takes a work item whose handler failed back into the
+	// outbox for a later attempt with backoff (work.Requeuer); the record is
+	// then reported done. Nil: the record is reported failed and SQS
+	// redelivers it after the visibility timeout.
+	Retry Retrier
+	// DeadlineMargin: an SQS batch stops taking records when less than this
+	// remains before the invocation's deadline (default DefaultDeadlineMargin).
+	DeadlineMargin time.Duration
+	// Clock tells the time for the deadline margin; nil means the system clock.
+	Clock clock.Clock
+}
+
+// Retrier puts a failed work item back into the outbox, due after a backoff
+// (or parked after its last attempt); satisfied by *work.Requeuer. it.Attempt
+// is the attempt that failed. An error means the item was not kept.
+type Retrier interface {
+	RetryLater(ctx context.Context, it work.Item, cause error) error
 }
 
 // Invocation triggers, as recorded in invocation.Context.Trigger.

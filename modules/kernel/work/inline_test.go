@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
@@ -24,9 +25,7 @@ func TestInlineSuccessAcks(t *testing.T) {
 		t.Fatal("Inline must not be durable: it acks after the handler itself")
 	}
 	items := e.commit("test.work", 0, 0)
-	if err := tr.Send(e.ctx, items); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
+	send(t, e.ctx, tr, items)
 	// Synchronous: done when Send returns.
 	if got := e.pending(); len(got) != 0 {
 		t.Fatalf("pending after Send = %v, want none", idsOf(got))
@@ -56,9 +55,9 @@ func TestInlineFailureReschedules(t *testing.T) {
 	})
 	bad := e.commit("test.fail", 0)
 	good := e.commit("test.work", 0)
-	err := tr.Send(e.ctx, append(append([]work.Item{}, bad...), good...))
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), bad[0].ID) {
-		t.Fatalf("Send: err = %v, want the handler error naming %s", err, bad[0].ID)
+	results := tr.Send(e.ctx, append(append([]work.Item{}, bad...), good...))
+	if len(results) != 2 || !errors.Is(results[0], boom) || !strings.Contains(results[0].Error(), bad[0].ID) || results[1] != nil {
+		t.Fatalf("Send = %v, want the handler error naming %s, then nil", results, bad[0].ID)
 	}
 	// The items after a failed one still ran and were acked.
 	if _, found := e.stored(good[0].ID); found {
@@ -77,8 +76,11 @@ func TestInlineFailureReschedules(t *testing.T) {
 	}
 	// A second failure moves it on with a longer backoff.
 	e.clock.Set(got.DueAt)
-	if err := tr.Send(e.ctx, []work.Item{got}); !errors.Is(err, boom) {
-		t.Fatalf("second Send: err = %v", err)
+	if results := tr.Send(e.ctx, []work.Item{got}); !errors.Is(results[0], boom) {
+		t.Fatalf("second Send = %v", results)
+	}
+	if again, _ := e.stored(bad[0].ID); again.LastError != "boom" {
+		t.Fatalf("LastError = %q, want the handler's error", again.LastError)
 	}
 	again, _ := e.stored(bad[0].ID)
 	if again.Attempt != 2 || again.DueAt.Before(got.DueAt.Add(time.Second)) || again.DueAt.After(got.DueAt.Add(2*time.Second)) {
@@ -86,7 +88,7 @@ func TestInlineFailureReschedules(t *testing.T) {
 	}
 }
 
-func TestInlineReturnsFirstError(t *testing.T) {
+func TestInlineResultsPerItem(t *testing.T) {
 	e := newEnv(t)
 	first, second := errors.New("first"), errors.New("second")
 	n := 0
@@ -98,9 +100,9 @@ func TestInlineReturnsFirstError(t *testing.T) {
 		return second
 	})
 	items := e.commit("test.work", 0, 0)
-	err := tr.Send(e.ctx, items)
-	if !errors.Is(err, first) || errors.Is(err, second) || n != 2 {
-		t.Fatalf("Send = %v after %d runs, want the first error after both ran", err, n)
+	results := tr.Send(e.ctx, items)
+	if len(results) != 2 || !errors.Is(results[0], first) || !errors.Is(results[1], second) || n != 2 {
+		t.Fatalf("Send = %v after %d runs, want each item's error after both ran", results, n)
 	}
 	for _, it := range items {
 		if got, found := e.stored(it.ID); !found || got.Attempt != 1 {
@@ -129,11 +131,11 @@ func TestInlineParksAfterMaxAttempts(t *testing.T) {
 	tr.MaxAttempts = 2
 	items := e.commit("test.work", 0)
 	items[0].Attempt = 1 // one attempt already failed: this is the last
-	if err := tr.Send(e.ctx, items); err == nil {
+	if results := tr.Send(e.ctx, items); results[0] == nil {
 		t.Fatal("Send of a failing item returned nil")
 	}
 	got, ok := e.stored(items[0].ID)
-	if !ok || got.Attempt != 2 || !got.DueAt.Equal(work.Parked) {
+	if !ok || got.Attempt != 2 || !got.DueAt.Equal(eventstore.ParkedAt) {
 		t.Fatalf("stored = %+v (found %v), want attempt 2 parked", got, ok)
 	}
 }

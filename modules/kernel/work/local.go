@@ -2,8 +2,8 @@ package work
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -18,18 +18,20 @@ import (
 // succeeded, so a crash (kill -9) at any point leaves the entry in the store,
 // and the sweep hands it again after the restart.
 //
-// A failed item is rescheduled in the store with exponential backoff and
-// jitter; after MaxAttempts it is parked (DueAt far in the future) and logged,
-// kept in the store for inspection rather than dropped.
+// Handler is the Executor in production (unit of work, dedupe by work id,
+// panics recovered); a panic of another handler is recovered here too.
+//
+// A failed item is rescheduled in the store (Attempt, LastError, exponential
+// backoff with jitter); after MaxAttempts it is parked (DueAt =
+// eventstore.ParkedAt) and logged at error level, kept in the store for an
+// operator (Parked) rather than dropped.
 type LocalWorker struct {
-	Handler interface {
-		Handle(context.Context, Item) error
-	}
+	Handler     ItemHandler
 	Store       eventstore.Outbox
 	Clock       clock.Clock
 	Logger      *slog.Logger
 	Workers     int // default 4
-	MaxAttempts int // default 8
+	MaxAttempts int // default DefaultMaxAttempts
 
 	once     sync.Once
 	stopOnce sync.Once
@@ -40,16 +42,13 @@ type LocalWorker struct {
 	stop     chan struct{}
 }
 
-// Parked is the DueAt of entries that exhausted their attempts.
-var Parked = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
 func (w *LocalWorker) init() {
 	w.once.Do(func() {
 		if w.Workers <= 0 {
 			w.Workers = 4
 		}
 		if w.MaxAttempts <= 0 {
-			w.MaxAttempts = 8
+			w.MaxAttempts = DefaultMaxAttempts
 		}
 		w.queue = make(chan Item, 1024)
 		w.inflight = map[string]bool{}
@@ -60,12 +59,16 @@ func (w *LocalWorker) init() {
 // Durable implements Transport.
 func (w *LocalWorker) Durable() bool { return false }
 
+// MaxDelay implements Transport: the worker runs what it gets at once.
+func (w *LocalWorker) MaxDelay() time.Duration { return 0 }
+
 // Send implements Transport: it queues items that are not already queued or
-// running. A full queue is not an error: the store keeps the items and the
-// next sweep hands them again.
-func (w *LocalWorker) Send(_ context.Context, items []Item) error {
+// running (nil for them: the worker has them). A full queue fails the items
+// that did not fit; the store keeps them and the next sweep hands them again.
+func (w *LocalWorker) Send(_ context.Context, items []Item) []error {
 	w.init()
-	for _, it := range items {
+	results := make([]error, len(items))
+	for i, it := range items {
 		w.mu.Lock()
 		busy := w.inflight[it.ID]
 		if !busy {
@@ -79,10 +82,13 @@ func (w *LocalWorker) Send(_ context.Context, items []Item) error {
 		case w.queue <- it:
 		default:
 			w.done(it.ID)
+			results[i] = errQueueFull
 		}
 	}
-	return nil
+	return results
 }
+
+var errQueueFull = fmt.Errorf("work: local worker queue full")
 
 // Start runs the workers until Stop.
 func (w *LocalWorker) Start() {
@@ -93,8 +99,9 @@ func (w *LocalWorker) Start() {
 	}
 }
 
-// Stop lets running items finish (calling it again is harmless) (queued ones stay in the store for the next
-// start) and returns when the workers exited or ctx ends.
+// Stop lets running items finish (queued ones stay in the store for the next
+// start) and returns when the workers exited or ctx ends. Calling it again is
+// harmless.
 func (w *LocalWorker) Stop(ctx context.Context) {
 	w.init()
 	w.stopOnce.Do(func() { close(w.stop) })
@@ -120,61 +127,45 @@ func (w *LocalWorker) loop() {
 
 func (w *LocalWorker) run(it Item) {
 	defer w.done(it.ID)
-	ctx := invocation.With(context.Background(), invocation.FromMeta(it.Invocation, "worker", it.TenantID))
+	ctx := invocation.With(context.Background(), invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
+	runItem(ctx, w.Handler, w.Store, w.Clock, orDiscard(w.Logger), it, w.MaxAttempts)
+}
+
+// runItem runs one item of a non-durable transport (it.Attempt is the number
+// of attempts before this one): on success it acknowledges the outbox entry,
+// on failure it reschedules or parks it. It returns the handler's error.
+func runItem(ctx context.Context, h ItemHandler, store eventstore.Outbox, clk clock.Clock, log *slog.Logger, it Item, maxAttempts int) error {
 	it.Attempt++
-	err := w.safeHandle(ctx, it)
+	err := safeHandle(ctx, h, log, it)
 	if err == nil {
-		if aerr := w.Store.AckOutbox(ctx, []Item{it}); aerr != nil {
-			w.Logger.WarnContext(ctx, "work done but not acknowledged; it will run again", "workId", it.ID, "error", aerr.Error())
+		if aerr := store.AckOutbox(ctx, []Item{it}); aerr != nil {
+			log.WarnContext(ctx, "work done but not acknowledged; it will run again", "workId", it.ID, "error", aerr.Error())
+			return fmt.Errorf("ack %s: %w", it.ID, aerr)
 		}
-		return
+		return nil
 	}
-	retryLater(ctx, w.Store, w.Clock, w.Logger, it, w.MaxAttempts, err)
+	retryLater(ctx, store, systemClock(clk), log, it, maxAttempts, err)
+	return fmt.Errorf("work %s: %w", it.ID, err)
 }
 
-// retryLater reschedules a failed item with backoff, or parks it once it
-// used maxAttempts: kept in the store for inspection, never retried.
-func retryLater(ctx context.Context, store eventstore.Outbox, clk clock.Clock, log *slog.Logger, it Item, maxAttempts int, err error) {
-	if it.Attempt >= maxAttempts {
-		it.DueAt = Parked
-		log.ErrorContext(ctx, "work failed for good; parked in the outbox", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "error", err.Error())
-	} else {
-		it.DueAt = clk.Now().Add(Backoff(it.Attempt))
-		log.WarnContext(ctx, "work failed; will retry", "workId", it.ID, "type", it.Type, "attempt", it.Attempt, "retryAt", it.DueAt, "error", err.Error())
-	}
-	if rerr := store.RescheduleOutbox(ctx, it); rerr != nil {
-		log.ErrorContext(ctx, "reschedule failed", "workId", it.ID, "error", rerr.Error())
-	}
-}
-
-func (w *LocalWorker) safeHandle(ctx context.Context, it Item) (err error) {
+// safeHandle runs h, turning a panic into an error (the Executor recovers its
+// handlers' panics itself; this covers any other ItemHandler).
+func safeHandle(ctx context.Context, h ItemHandler, log *slog.Logger, it Item) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			w.Logger.ErrorContext(ctx, "work panicked", "workId", it.ID, "panic", p, "stack", string(debug.Stack()))
-			err = errPanic
+			log.ErrorContext(ctx, "work panicked", "workId", it.ID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
 		}
 	}()
-	return w.Handler.Handle(ctx, it)
+	return h.Handle(ctx, it)
 }
 
-var errPanic = &panicError{}
-
-type panicError struct{}
-
-func (*panicError) Error() string { return "work: handler panicked" }
+// ErrPanic is wrapped by the error of an item whose handler panicked outside
+// an Executor (the Executor's errors wrap uow.ErrPanic).
+var ErrPanic = fmt.Errorf("work: handler panicked")
 
 func (w *LocalWorker) done(id string) {
 	w.mu.Lock()
 	delete(w.inflight, id)
 	w.mu.Unlock()
-}
-
-// Backoff is the delay before attempt+1: exponential from 1 s, capped at 5
-// minutes, with full jitter in its upper half.
-func Backoff(attempt int) time.Duration {
-	d := time.Second << min(max(attempt-1, 0), 9) // attempt < 1 reads as 1 (a negative shift panics)
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
@@ -56,9 +57,7 @@ func TestLocalWorkerRunsAndAcks(t *testing.T) {
 		t.Fatal("the local worker must not be durable: the relay would ack before the work ran")
 	}
 	items := e.commit("test.work", 0, 0, 0)
-	if err := w.Send(e.ctx, items); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
+	send(t, e.ctx, w, items)
 	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
 
 	if s.count() != 3 {
@@ -97,9 +96,7 @@ func TestLocalWorkerWithRegistry(t *testing.T) {
 	defer w.Stop(e.ctx)
 	items := e.commit("test.work", 0)
 	unknown := e.commit("test.unknown", 0)
-	if err := w.Send(e.ctx, append(items, unknown...)); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, append(items, unknown...))
 	waitFor(t, "known type acked, unknown rescheduled", func() bool {
 		_, known := e.stored(items[0].ID)
 		u, ok := e.stored(unknown[0].ID)
@@ -127,9 +124,7 @@ func TestLocalWorkerFailureReschedules(t *testing.T) {
 	e := newEnv(t)
 	w := e.worker(func(context.Context, work.Item) error { return errors.New("downstream 503") }, 1, 0)
 	items := e.commit("test.work", 0)
-	if err := w.Send(e.ctx, items); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, items)
 	var got work.Item
 	waitFor(t, "entry rescheduled", func() bool {
 		var ok bool
@@ -154,17 +149,15 @@ func TestLocalWorkerParksAfterMaxAttempts(t *testing.T) {
 	items := e.commit("test.work", 0)
 	// Two attempts already failed: this is the last one.
 	items[0].Attempt = 2
-	if err := w.Send(e.ctx, items); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, items)
 	var got work.Item
 	waitFor(t, "entry parked", func() bool {
 		var ok bool
 		got, ok = e.stored(items[0].ID)
 		return ok && got.Attempt == 3
 	})
-	if !got.DueAt.Equal(work.Parked) {
-		t.Fatalf("DueAt = %v, want Parked %v", got.DueAt, work.Parked)
+	if !got.DueAt.Equal(eventstore.ParkedAt) {
+		t.Fatalf("DueAt = %v, want Parked %v", got.DueAt, eventstore.ParkedAt)
 	}
 	if due := e.pendingBy(t0.AddDate(100, 0, 0)); len(due) != 0 {
 		t.Fatalf("a parked entry must not come back to a sweep: %v", idsOf(due))
@@ -181,9 +174,7 @@ func TestLocalWorkerDefaultMaxAttemptsIsEight(t *testing.T) {
 	seventh[0].Attempt = 6
 	last := e.commit("test.work", 0)
 	last[0].Attempt = 7
-	if err := w.Send(e.ctx, append(seventh, last...)); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, append(seventh, last...))
 	var a, b work.Item
 	waitFor(t, "both entries failed", func() bool {
 		var ok1, ok2 bool
@@ -191,10 +182,10 @@ func TestLocalWorkerDefaultMaxAttemptsIsEight(t *testing.T) {
 		b, ok2 = e.stored(last[0].ID)
 		return ok1 && ok2 && a.Attempt == 7 && b.Attempt == 8
 	})
-	if a.DueAt.Equal(work.Parked) || !a.DueAt.After(t0) {
+	if a.DueAt.Equal(eventstore.ParkedAt) || !a.DueAt.After(t0) {
 		t.Fatalf("attempt 7 DueAt = %v, want a retry after %v", a.DueAt, t0)
 	}
-	if !b.DueAt.Equal(work.Parked) {
+	if !b.DueAt.Equal(eventstore.ParkedAt) {
 		t.Fatalf("attempt 8 DueAt = %v, want Parked", b.DueAt)
 	}
 }
@@ -210,9 +201,7 @@ func TestLocalWorkerRecoversPanics(t *testing.T) {
 		return nil
 	}, 1, 0)
 	bad := e.commit("test.panic", 0)
-	if err := w.Send(e.ctx, bad); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, bad)
 	var got work.Item
 	waitFor(t, "panicking entry rescheduled", func() bool {
 		var found bool
@@ -225,9 +214,7 @@ func TestLocalWorkerRecoversPanics(t *testing.T) {
 	}
 	// The worker survived: it still runs work.
 	good := e.commit("test.work", 0)
-	if err := w.Send(e.ctx, good); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, good)
 	waitFor(t, "next entry acked", func() bool { _, found := e.stored(good[0].ID); return !found })
 	if ok.Load() != 1 {
 		t.Fatalf("good handler ran %d times, want 1", ok.Load())
@@ -255,9 +242,7 @@ func TestLocalWorkerRunsAnInFlightIDOnce(t *testing.T) {
 	items := e.commit("test.block", 0)
 	// Queued, not yet running: a second Send is dropped.
 	for i := 0; i < 2; i++ {
-		if err := w.Send(e.ctx, items); err != nil {
-			t.Fatal(err)
-		}
+		send(t, e.ctx, w, items)
 	}
 	w.Start()
 	defer w.Stop(e.ctx)
@@ -268,18 +253,14 @@ func TestLocalWorkerRunsAnInFlightIDOnce(t *testing.T) {
 	}
 	// Running: more Sends (as from the relay and a sweep at once) are dropped too.
 	for i := 0; i < 3; i++ {
-		if err := w.Send(e.ctx, items); err != nil {
-			t.Fatal(err)
-		}
+		send(t, e.ctx, w, items)
 	}
 	close(release)
 	waitFor(t, "entry acked", func() bool { _, found := e.stored(items[0].ID); return !found })
 	// One worker runs the queue in order: once the sentinel ran, any queued
 	// duplicate would have run before it.
 	s := e.commit("test.sentinel", 0)
-	if err := w.Send(e.ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, s)
 	waitFor(t, "sentinel ran", func() bool { return sentinel.Load() == 1 })
 	if n := blocked.Load(); n != 1 {
 		t.Fatalf("handler ran %d times for one id, want 1", n)
@@ -290,8 +271,10 @@ func TestLocalWorkerRunsAnInFlightIDOnce(t *testing.T) {
 		if blocked.Load() >= 2 {
 			return true
 		}
-		if err := w.Send(e.ctx, items); err != nil {
-			t.Error(err)
+		for _, err := range w.Send(e.ctx, items) {
+			if err != nil {
+				t.Error(err)
+			}
 		}
 		return false
 	})
@@ -312,9 +295,7 @@ func TestLocalWorkerStopWaitsForRunningHandler(t *testing.T) {
 	}
 	w.Start()
 	items := e.commit("test.work", 0)
-	if err := w.Send(e.ctx, items); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, items)
 	<-started
 	stopped := make(chan struct{})
 	go func() {
@@ -352,9 +333,7 @@ func TestLocalWorkerStopGivesUpWithItsContext(t *testing.T) {
 	}
 	w.Start()
 	items := e.commit("test.work", 0)
-	if err := w.Send(e.ctx, items); err != nil {
-		t.Fatal(err)
-	}
+	send(t, e.ctx, w, items)
 	<-started
 	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Millisecond)
 	defer cancel()

@@ -2,6 +2,7 @@ package work
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,7 +14,17 @@ import (
 // SweepJob is the name of the scheduled job that re-hands pending outbox entries.
 const SweepJob = "outbox-sweep"
 
+// DefaultMaxPages bounds the pages one Sweep hands to a durable transport.
+const DefaultMaxPages = 100
+
 // Relay moves committed outbox entries to the transport.
+//
+// Outcomes are per item. With a durable transport the relay acknowledges
+// exactly the entries the transport took; an entry it refused is rescheduled
+// alone (Attempt+1, LastError, DueAt = now + Backoff(Attempt)) and parked
+// (DueAt = eventstore.ParkedAt, logged at error level) once it used
+// MaxAttempts, so it never holds back the entries behind it. A non-durable
+// transport acknowledges and reschedules entries itself.
 type Relay struct {
 	Store     eventstore.Outbox
 	Transport Transport
@@ -24,37 +35,68 @@ type Relay struct {
 	Grace time.Duration
 	// BatchSize bounds one sweep page (default 100).
 	BatchSize int
+	// MaxAttempts before an entry the transport keeps refusing is parked
+	// (default DefaultMaxAttempts).
+	MaxAttempts int
+	// MaxPages bounds the pages of one Sweep to a durable transport (default
+	// DefaultMaxPages); the next run goes on.
+	MaxPages int
 }
 
-// AfterCommit hands the entries of a fresh commit that are already due.
-// Failures are logged, not returned: the entries stay in the outbox and the
-// sweep hands them later, so the caller's response never depends on this.
+// AfterCommit hands the entries of a fresh commit that are due within the
+// transport's MaxDelay (SQS holds them back until due). Failures are logged
+// and recorded on the entries, not returned: the caller's response never
+// depends on this, and the sweep hands what is left later.
 func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
-	now := r.Clock.Now()
+	horizon := r.Clock.Now().Add(r.Transport.MaxDelay())
 	due := make([]Item, 0, len(entries))
 	for _, e := range entries {
-		if !e.DueAt.After(now) {
+		if !e.DueAt.After(horizon) {
 			due = append(due, e)
 		}
 	}
 	if len(due) == 0 {
 		return
 	}
-	if err := r.hand(ctx, due); err != nil {
-		r.Logger.WarnContext(ctx, "relay failed; the sweep will retry", "error", err.Error(), "items", len(due))
+	out := r.hand(ctx, due)
+	if out.failed > 0 || out.storeErr != nil {
+		args := []any{"items", len(due), "handed", out.handed, "failed", out.failed}
+		if out.firstSendErr != nil {
+			args = append(args, "error", out.firstSendErr.Error())
+		}
+		if out.storeErr != nil {
+			args = append(args, "storeError", out.storeErr.Error())
+		}
+		r.logger().WarnContext(ctx, "relay failed for some items; the sweep will retry", args...)
 	}
 }
 
-// Sweep hands every pending entry that is due (minus Grace), page by page, and
-// returns how many it handed. It is the job SweepJob.
+// Sweep hands the pending entries that are due (by now - Grace), page by
+// page, earliest first, and returns how many the transport took. It is the
+// job SweepJob.
+//
+// It stops when the store has no more due entries, after one page for a
+// non-durable transport (it acknowledges only after running, so the same
+// entries would come back), when a page handed nothing (the transport is
+// down: the error names its first failure), after MaxPages pages, when the
+// store fails (acknowledge, reschedule: the error says so), or when ctx ends.
+// Handed entries are acknowledged and refused ones rescheduled, so every page
+// of a durable transport moves on to entries not seen before.
 func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	size := r.BatchSize
 	if size <= 0 {
 		size = 100
 	}
+	maxPages := r.MaxPages
+	if maxPages <= 0 {
+		maxPages = DefaultMaxPages
+	}
 	total := 0
 	dueBy := r.Clock.Now().Add(-r.Grace)
-	for {
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("sweep: %w", err)
+		}
 		items, err := r.Store.PendingOutbox(ctx, dueBy, size)
 		if err != nil {
 			return total, fmt.Errorf("sweep: %w", err)
@@ -62,13 +104,22 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		if len(items) == 0 {
 			return total, nil
 		}
-		if err := r.hand(ctx, items); err != nil {
-			return total, fmt.Errorf("sweep: %w", err)
+		out := r.hand(ctx, items)
+		total += out.handed
+		switch {
+		case out.storeErr != nil:
+			return total, fmt.Errorf("sweep: %w", out.storeErr)
+		case out.handed == 0:
+			return total, fmt.Errorf("sweep: none of %d items handed: %w", len(items), out.firstSendErr)
+		case out.failed > 0:
+			r.logger().WarnContext(ctx, "outbox sweep: some items not handed", "items", len(items), "failed", out.failed,
+				"error", out.firstSendErr.Error())
 		}
-		total += len(items)
-		// A non-durable transport acks only after processing: the same entries
-		// would come back on the next page. One page per sweep is enough then.
 		if len(items) < size || !r.Transport.Durable() {
+			return total, nil
+		}
+		if page >= maxPages {
+			r.logger().InfoContext(ctx, "outbox sweep: page limit reached; the next run goes on", "pages", page, "items", total)
 			return total, nil
 		}
 	}
@@ -79,22 +130,74 @@ func (r *Relay) SweepJobFunc() Job {
 	return func(ctx context.Context) error {
 		n, err := r.Sweep(ctx)
 		if n > 0 {
-			r.Logger.InfoContext(ctx, "outbox sweep handed work", "items", n)
+			r.logger().InfoContext(ctx, "outbox sweep handed work", "items", n)
 		}
 		return err
 	}
 }
 
-func (r *Relay) hand(ctx context.Context, items []Item) error {
-	if err := r.Transport.Send(ctx, items); err != nil {
-		return fmt.Errorf("send %d items: %w", len(items), err)
-	}
-	if !r.Transport.Durable() {
-		return nil
-	}
-	if err := r.Store.AckOutbox(ctx, items); err != nil {
-		// Sent but not acked: they will be sent again; consumers are idempotent.
-		return fmt.Errorf("ack %d items: %w", len(items), err)
-	}
-	return nil
+// outcome is what one hand-off did.
+type outcome struct {
+	handed, failed int
+	firstSendErr   error // the first item's error from the transport
+	storeErr       error // acknowledging or rescheduling failed
 }
+
+// hand sends items and records the per-item outcome: for a durable transport
+// it acknowledges the handed entries and reschedules (or parks) the others.
+func (r *Relay) hand(ctx context.Context, items []Item) outcome {
+	results := r.Transport.Send(ctx, items)
+	if len(results) != len(items) {
+		// A transport bug: trust none of it (sending again is harmless).
+		err := fmt.Errorf("transport answered %d results for %d items", len(results), len(items))
+		results = make([]error, len(items))
+		for i := range results {
+			results[i] = err
+		}
+	}
+	var out outcome
+	handed := make([]Item, 0, len(items))
+	var refused []int
+	for i, err := range results {
+		if err == nil {
+			handed = append(handed, items[i])
+			continue
+		}
+		if out.firstSendErr == nil {
+			out.firstSendErr = fmt.Errorf("work %s: %w", items[i].ID, err)
+		}
+		refused = append(refused, i)
+	}
+	out.handed, out.failed = len(handed), len(refused)
+	if !r.Transport.Durable() {
+		return out // it acknowledges and reschedules entries itself
+	}
+	if len(handed) > 0 {
+		if err := r.Store.AckOutbox(ctx, handed); err != nil {
+			// Sent but not acked: they will be sent again; consumers dedupe.
+			out.storeErr = fmt.Errorf("ack %d items: %w", len(handed), err)
+		}
+	}
+	now := r.Clock.Now()
+	var firstErr error
+	failedReschedules := 0
+	for _, i := range refused {
+		it := items[i]
+		it.Attempt++
+		it, parked := failed(it, now, r.MaxAttempts, results[i])
+		logFailure(ctx, r.logger(), it, parked, "work hand-off failed", results[i])
+		if err := r.Store.RescheduleOutbox(ctx, it); err != nil {
+			failedReschedules++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("reschedule %s: %w", it.ID, err)
+			}
+		}
+	}
+	if failedReschedules > 0 {
+		err := fmt.Errorf("%d of %d refused items not rescheduled, first: %w", failedReschedules, len(refused), firstErr)
+		out.storeErr = errors.Join(out.storeErr, err)
+	}
+	return out
+}
+
+func (r *Relay) logger() *slog.Logger { return orDiscard(r.Logger) }

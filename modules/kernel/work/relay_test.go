@@ -14,20 +14,33 @@ import (
 
 // recorder is a Transport that records what it is handed.
 type recorder struct {
-	mu      sync.Mutex
-	durable bool
-	err     error
-	batches [][]work.Item
+	mu       sync.Mutex
+	durable  bool
+	maxDelay time.Duration
+	err      error                 // refuses every item with it
+	refuse   func(work.Item) error // else refuses the items it answers an error for
+	batches  [][]work.Item
 }
 
-func (r *recorder) Send(_ context.Context, items []work.Item) error {
+func (r *recorder) Send(_ context.Context, items []work.Item) []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches = append(r.batches, append([]work.Item(nil), items...))
-	return r.err
+	results := make([]error, len(items))
+	for i, it := range items {
+		switch {
+		case r.err != nil:
+			results[i] = r.err
+		case r.refuse != nil:
+			results[i] = r.refuse(it)
+		}
+	}
+	return results
 }
 
 func (r *recorder) Durable() bool { return r.durable }
+
+func (r *recorder) MaxDelay() time.Duration { return r.maxDelay }
 
 func (r *recorder) sent() [][]string {
 	r.mu.Lock()
@@ -95,8 +108,14 @@ func TestAfterCommitSendFailureLogsAndKeeps(t *testing.T) {
 	if len(tr.sent()) != 1 {
 		t.Fatalf("sent %v, want one attempt", tr.sent())
 	}
-	if got := idsOf(e.pending()); !reflect.DeepEqual(got, idsOf(items)) {
+	if got := sortedIDs(e.pending()); !reflect.DeepEqual(got, sortedIDs(items)) {
 		t.Fatalf("pending = %v, want every entry kept for the sweep", got)
+	}
+	for _, it := range e.pending() {
+		assertRescheduled(t, it, 1)
+		if it.LastError != "queue unavailable" {
+			t.Fatalf("LastError = %q, want the transport's error", it.LastError)
+		}
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "relay failed") || !strings.Contains(logs, "queue unavailable") {
 		t.Fatalf("logs = %q, want the relay failure logged", logs)
@@ -196,8 +215,15 @@ func TestSweepSendFailure(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "sweep: ") {
 		t.Fatalf("error %q lacks the operation prefix", err)
 	}
-	if got := idsOf(e.pending()); !reflect.DeepEqual(got, idsOf(items)) {
+	if got := sortedIDs(e.pending()); !reflect.DeepEqual(got, sortedIDs(items)) {
 		t.Fatalf("pending = %v, want every entry kept", got)
+	}
+	// Kept, with the failed hand-off recorded: not due again before the backoff.
+	for _, it := range e.pending() {
+		assertRescheduled(t, it, 1)
+		if it.LastError != "queue unavailable" {
+			t.Fatalf("LastError = %q", it.LastError)
+		}
 	}
 }
 

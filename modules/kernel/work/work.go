@@ -2,19 +2,39 @@
 //
 // A command that causes work commits an eventstore.OutboxEntry together with its
 // events (one transaction). After the commit, the Relay hands the entries to a
-// Transport (SQS in Lambda mode; the in-process Worker in local mode). A
-// scheduled Sweep re-hands whatever is still pending, so an entry committed
-// before a crash (even kill -9) is never lost: the store is the only source of
-// truth, the transport only an accelerator.
+// Transport (SQS in Lambda mode; the in-process LocalWorker in local mode;
+// Inline when Lambda mode has no queue). A scheduled Sweep re-hands whatever
+// is still pending, so an entry committed before a crash (even kill -9) is
+// never lost: the store is the only source of truth, the transport only an
+// accelerator.
 //
-// Delivery is at least once: a Handler may see the same item more than once
-// (relay and sweep race, SQS redelivers) and must be idempotent, keyed by Item.ID
-// or by the state it moves forward (expected versions).
+// # Outcomes are per item
+//
+// Transport.Send answers one result per item. A durable transport's outbox
+// entries are acknowledged exactly for the items it took; an item it refused
+// is rescheduled alone (Attempt+1, LastError, DueAt = now + Backoff), and
+// parked (DueAt = eventstore.ParkedAt, kept for an operator: see Parked) after
+// MaxAttempts. So one poisoned entry never blocks the entries behind it.
+//
+// # Running an item
+//
+// The Executor runs the handler of an item in a unit of work (package uow)
+// and commits what it staged together with an idempotency record keyed by the
+// work id, so an item that runs twice (relay and sweep race, SQS redelivers, a
+// crash between the commit and the acknowledgement) commits its writes once.
+// A handler failure is retried with Backoff and parked after MaxAttempts:
+// LocalWorker and Inline reschedule the outbox entry; the SQS consumer
+// (package trigger) puts the item back into the outbox through the Requeuer,
+// and the relay sends it to SQS again with a delay.
+//
+// Delivery is at least once: side effects outside the store (provider calls)
+// may happen twice and must be idempotent themselves (keyed by Item.ID).
 package work
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
@@ -22,9 +42,21 @@ import (
 // Item is one unit of work, as persisted in the outbox and sent over SQS.
 type Item = eventstore.OutboxEntry
 
-// Handler does one item of work. Returning an error asks for a retry (with
-// backoff; after the transport's limit the item goes to its dead-letter queue).
+// DefaultMaxAttempts is how often an item is tried (hand-offs and runs
+// together) before it is parked.
+const DefaultMaxAttempts = 8
+
+// Handler does one item of work. It reads what it needs and writes through
+// eventstore.Write, which stages the writes in the Executor's unit of work.
+// Returning an error asks for a retry with backoff; after MaxAttempts the item
+// is parked.
 type Handler func(ctx context.Context, it Item) error
+
+// ItemHandler runs one item: *Executor in production (unit of work, dedupe by
+// work id, panics recovered), *Registry in tests.
+type ItemHandler interface {
+	Handle(ctx context.Context, it Item) error
+}
 
 // Registry maps stable work types to handlers. Modules register at wiring time;
 // the registry is read-only afterwards.
@@ -39,11 +71,21 @@ func (r *Registry) Register(workType string, h Handler) { r.t.add(workType, h) }
 // ErrUnknownType is returned for an item whose type has no handler.
 var ErrUnknownType = fmt.Errorf("work: unknown type")
 
-// Handle runs the handler of it.Type.
-func (r *Registry) Handle(ctx context.Context, it Item) error {
+// Lookup returns the handler of a work type, or an error wrapping
+// ErrUnknownType that names the item and the type.
+func (r *Registry) Lookup(it Item) (Handler, error) {
 	h, ok := r.t.get(it.Type)
 	if !ok {
-		return fmt.Errorf("handle %s %q: %w", it.ID, it.Type, ErrUnknownType)
+		return nil, fmt.Errorf("handle %s %q: %w", it.ID, it.Type, ErrUnknownType)
+	}
+	return h, nil
+}
+
+// Handle runs the handler of it.Type (no unit of work, no dedupe: see Executor).
+func (r *Registry) Handle(ctx context.Context, it Item) error {
+	h, err := r.Lookup(it)
+	if err != nil {
+		return err
 	}
 	return h(ctx, it)
 }
@@ -53,10 +95,22 @@ func (r *Registry) Types() []string { return r.t.names() }
 
 // Transport hands items over to whatever runs them.
 //
-// Durable transports (SQS) own an item once Send returns nil: the relay then
-// acknowledges the outbox entry. A transport that is not durable (the local
-// in-process worker) acknowledges entries itself after their handler succeeded.
+// Send returns one result per item, in order (len(results) == len(items)): nil
+// means the transport took the item; an error means it did not, and the item's
+// outbox entry is as it was.
+//
+// Durable transports (SQS) own every item with a nil result: the relay
+// acknowledges exactly those outbox entries, and reschedules the others
+// (Attempt+1, LastError, backoff; parked after MaxAttempts). A transport that
+// is not durable (LocalWorker, Inline) acknowledges an entry itself after its
+// handler succeeded and reschedules it itself when the handler failed; the
+// relay only logs its errors.
+//
+// MaxDelay is how far ahead of its DueAt the transport may be handed an item
+// (it holds the item back until due): SQS 15 minutes (DelaySeconds), 0 for
+// transports that run what they get at once.
 type Transport interface {
-	Send(ctx context.Context, items []Item) error
+	Send(ctx context.Context, items []Item) []error
 	Durable() bool
+	MaxDelay() time.Duration
 }

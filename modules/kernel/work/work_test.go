@@ -10,6 +10,7 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
+	clk := clock.NewFixed(t0)
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	seq := ids.NewSequence(t0)
 	logs := &lockedBuffer{}
 	return &env{
-		t: t, ctx: ctx, store: s, clock: clock.NewFixed(t0), ids: seq, tenant: seq.New(ids.Tenant),
+		t: t, ctx: ctx, store: s, clock: clk, ids: seq, tenant: seq.New(ids.Tenant),
 		logs: logs, logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -91,10 +93,14 @@ func (e *env) commit(typ string, due ...time.Duration) []work.Item {
 	return items
 }
 
-// pending lists every stored outbox entry, parked ones included.
+// pending lists every stored outbox entry, parked ones (last) included.
 func (e *env) pending() []work.Item {
 	e.t.Helper()
-	return e.pendingBy(work.Parked)
+	parked, err := e.store.ParkedOutbox(e.ctx, 1000)
+	if err != nil {
+		e.t.Fatalf("parked outbox: %v", err)
+	}
+	return append(e.pendingBy(eventstore.ParkedAt), parked...)
 }
 
 func (e *env) pendingBy(dueBy time.Time) []work.Item {
@@ -137,10 +143,56 @@ func idsOf(items []work.Item) []string {
 	return out
 }
 
+func sortedIDs(items []work.Item) []string {
+	out := idsOf(items)
+	sort.Strings(out)
+	return out
+}
+
 // handlerFunc adapts a function to the Handler interface of the transports.
 type handlerFunc func(context.Context, work.Item) error
 
 func (f handlerFunc) Handle(ctx context.Context, it work.Item) error { return f(ctx, it) }
+
+// send hands items to tr and fails the test unless every result is nil.
+func send(t *testing.T, ctx context.Context, tr work.Transport, items []work.Item) {
+	t.Helper()
+	results := tr.Send(ctx, items)
+	if len(results) != len(items) {
+		t.Fatalf("Send answered %d results for %d items", len(results), len(items))
+	}
+	for i, err := range results {
+		if err != nil {
+			t.Fatalf("Send: item %s: %v", items[i].ID, err)
+		}
+	}
+}
+
+// faultyStore is the real store with injected outbox failures.
+type faultyStore struct {
+	*boltstore.Store
+	rescheduleErr error
+	ackNoop       bool // AckOutbox succeeds without removing anything
+	mu            sync.Mutex
+	reschedules   int
+}
+
+func (f *faultyStore) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) error {
+	f.mu.Lock()
+	f.reschedules++
+	f.mu.Unlock()
+	if f.rescheduleErr != nil {
+		return f.rescheduleErr
+	}
+	return f.Store.RescheduleOutbox(ctx, e)
+}
+
+func (f *faultyStore) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {
+	if f.ackNoop {
+		return nil
+	}
+	return f.Store.AckOutbox(ctx, entries)
+}
 
 // ---- Registry ----
 

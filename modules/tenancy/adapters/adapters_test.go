@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
@@ -143,5 +145,139 @@ func TestAPIKeyRowOfAnExistingServiceAccount(t *testing.T) {
 	}
 	if _, err := repo.ServiceAccount(ctx, "tnt_2", "sva_1"); err == nil {
 		t.Fatal("another tenant's service account was found")
+	}
+}
+
+func TestProjectScopeCreatedJoinsScopesList(t *testing.T) {
+	recs, err := ProjectScopeCreated(domain.ScopeCreated{ScopeID: "scp_2", ParentScopeID: "scp_1", Name: "EU", Path: []string{"scp_1", "scp_2"}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []eventstore.ListEntry{{List: eventstore.List{Name: "scopes", Slot: 1, Shards: 1}, Partition: "", Sort: "scp_2"}}
+	if !reflect.DeepEqual(recs[0].Lists, want) || !reflect.DeepEqual(ScopesList, want[0].List) {
+		t.Fatalf("scope row lists = %+v, want %+v", recs[0].Lists, want)
+	}
+	if len(recs[1].Lists) != 0 {
+		t.Fatalf("scope name row lists = %+v, want none", recs[1].Lists)
+	}
+}
+
+// globalReader is an eventstore.RecordReader of global rows whose
+// eventually consistent reads lag: rows in lagging are found only by
+// consistent reads.
+type globalReader struct {
+	eventstore.RecordReader
+	rows    map[string]eventstore.Record
+	lagging map[string]bool
+	fail    error
+	calls   []bool // per read: eventually consistent?
+}
+
+func (g *globalReader) GetGlobalRecord(_ context.Context, collection, key string, opts ...eventstore.ReadOption) (eventstore.Record, error) {
+	eventually := len(opts) == 1 && opts[0] == eventstore.Eventually
+	g.calls = append(g.calls, eventually)
+	if g.fail != nil {
+		return eventstore.Record{}, g.fail
+	}
+	r, ok := g.rows[collection+"/"+key]
+	if !ok || (eventually && g.lagging[key]) {
+		return eventstore.Record{}, fmt.Errorf("get: %w", eventstore.ErrNotFound)
+	}
+	return r, nil
+}
+
+func TestAPIKeyResolverReadsEventuallyThenConsistently(t *testing.T) {
+	ctx := context.Background()
+	data := func(tenant string) json.RawMessage {
+		b, _ := json.Marshal(auth.APIKeyRecord{KeyID: "k", TenantID: tenant})
+		return b
+	}
+	g := &globalReader{
+		rows: map[string]eventstore.Record{
+			CollectionAPIKeys + "/key_old": {Collection: CollectionAPIKeys, Key: "key_old", Global: true, Data: data("tnt_old")},
+			CollectionAPIKeys + "/key_new": {Collection: CollectionAPIKeys, Key: "key_new", Global: true, Data: data("tnt_new")},
+		},
+		lagging: map[string]bool{"key_new": true},
+	}
+	r := NewAPIKeyResolver(g)
+	cases := []struct {
+		key        string
+		wantTenant string // "" = unauthenticated
+		wantCalls  []bool
+	}{
+		{"key_old", "tnt_old", []bool{true}},        // one cheap read
+		{"key_new", "tnt_new", []bool{true, false}}, // issued a moment ago: found consistently
+		{"key_unknown", "", []bool{true, false}},    // unknown: one read more
+	}
+	for _, tc := range cases {
+		g.calls = nil
+		k, err := r.ResolveAPIKey(ctx, tc.key)
+		if tc.wantTenant == "" {
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Fatalf("%s: err = %v, want ErrUnauthenticated", tc.key, err)
+			}
+		} else if err != nil || k.TenantID != tc.wantTenant {
+			t.Fatalf("%s: %+v, %v", tc.key, k, err)
+		}
+		if !reflect.DeepEqual(g.calls, tc.wantCalls) {
+			t.Fatalf("%s: reads (eventually?) %v, want %v", tc.key, g.calls, tc.wantCalls)
+		}
+	}
+	// A store failure is no retry and not unauthenticated.
+	g.calls, g.fail = nil, errors.New("throttled")
+	if _, err := r.ResolveAPIKey(ctx, "key_old"); err == nil || errors.Is(err, auth.ErrUnauthenticated) || len(g.calls) != 1 {
+		t.Fatalf("store failure: %v after %d reads", err, len(g.calls))
+	}
+}
+
+// A key issued through the repository resolves at once on the bbolt store.
+func TestAPIKeyResolverOnStore(t *testing.T) {
+	_, store := newRepo(t)
+	if _, err := NewAPIKeyResolver(store).ResolveAPIKey(context.Background(), "key_missing"); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("missing key: %v", err)
+	}
+}
+
+// ListScopes pages ScopesList newest first; a cursor it did not issue is
+// app.ErrInvalidCursor.
+func TestListScopesPagesTheScopesList(t *testing.T) {
+	_, store := newRepo(t)
+	ctx := context.Background()
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("scp_%02d", i)
+		want = append([]string{id}, want...)
+		recs, err := ProjectScopeCreated(domain.ScopeCreated{ScopeID: id, ParentScopeID: "scp_root", Name: id, Path: []string{"scp_root", id}}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Commit(ctx, &eventstore.Commit{TenantID: "tnt_1", Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := NewReadModel(store)
+	var got []string
+	cursor := ""
+	for range 10 {
+		views, next, err := m.ListScopes(ctx, "tnt_1", 3, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range views {
+			got = append(got, v.ScopeID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("scopes = %v, want %v", got, want)
+	}
+	if views, _, err := m.ListScopes(ctx, "tnt_2", 10, ""); err != nil || len(views) != 0 {
+		t.Fatalf("other tenant: %v, %v", views, err)
+	}
+	if _, _, err := m.ListScopes(ctx, "tnt_1", 3, "%%%not-a-cursor"); !errors.Is(err, app.ErrInvalidCursor) {
+		t.Fatalf("bad cursor: err = %v, want app.ErrInvalidCursor", err)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
 
-// APIKeyResolver implements auth.APIKeyResolver with one read of the global
-// "api-keys" lookup row.
+// APIKeyResolver implements auth.APIKeyResolver with one eventually
+// consistent read of the global "api-keys" lookup row (half the cost of a
+// consistent one), and a consistent read when that finds nothing: a key
+// issued a moment ago is found, an unknown key costs one read more.
 type APIKeyResolver struct {
 	store eventstore.RecordReader
 }
@@ -26,7 +28,10 @@ func NewAPIKeyResolver(store eventstore.RecordReader) *APIKeyResolver {
 // ResolveAPIKey implements auth.APIKeyResolver: auth.ErrUnauthenticated for an
 // unknown key id; a store error otherwise. The caller compares the secret.
 func (r *APIKeyResolver) ResolveAPIKey(ctx context.Context, keyID string) (auth.APIKeyRecord, error) {
-	rec, err := r.store.GetGlobalRecord(ctx, CollectionAPIKeys, keyID)
+	rec, err := r.store.GetGlobalRecord(ctx, CollectionAPIKeys, keyID, eventstore.Eventually)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		rec, err = r.store.GetGlobalRecord(ctx, CollectionAPIKeys, keyID)
+	}
 	if errors.Is(err, eventstore.ErrNotFound) {
 		return auth.APIKeyRecord{}, auth.ErrUnauthenticated
 	}

@@ -19,6 +19,10 @@ const (
 	CollectionAPIKeys         = "api-keys" // global
 )
 
+// ScopesList is the list of a tenant's scopes (one partition, "", sorted by
+// scope id: newest last). Persisted: changing it is a migration.
+var ScopesList = eventstore.List{Name: "scopes", Slot: 1, Shards: 1}
+
 // ScopeRow is a row of the "scopes" read model.
 type ScopeRow struct {
 	ScopeID       string    `json:"scopeId"`
@@ -50,14 +54,17 @@ func ScopeNameKey(parentScopeID, name string) string {
 }
 
 // ProjectScopeCreated returns the rows a new scope writes: its "scopes" row
-// and, below the root, its sibling-name row (if absent: a taken name fails
-// the commit with eventstore.ErrConflict).
+// (in ScopesList) and, below the root, its sibling-name row (if absent: a
+// taken name fails the commit with eventstore.ErrConflict).
 func ProjectScopeCreated(e domain.ScopeCreated, at time.Time) ([]eventstore.Record, error) {
 	row, err := json.Marshal(ScopeRow{ScopeID: e.ScopeID, ParentScopeID: e.ParentScopeID, Name: e.Name, Path: e.Path, CreatedAt: at})
 	if err != nil {
 		return nil, fmt.Errorf("project scope %s: %w", e.ScopeID, err)
 	}
-	out := []eventstore.Record{{Collection: CollectionScopes, Key: e.ScopeID, Data: row}}
+	out := []eventstore.Record{{
+		Collection: CollectionScopes, Key: e.ScopeID, Data: row,
+		Lists: []eventstore.ListEntry{{List: ScopesList, Partition: "", Sort: e.ScopeID}},
+	}}
 	if e.ParentScopeID != "" {
 		name, err := json.Marshal(ScopeNameRow{ScopeID: e.ScopeID})
 		if err != nil {

@@ -34,9 +34,14 @@ func (m *ReadModel) ScopeNameTaken(ctx context.Context, tenantID, parentScopeID,
 	}
 }
 
-// ListScopes implements app.ReadModel.
+// ListScopes implements app.ReadModel: one page of ScopesList, newest first.
+// The list is eventually consistent (a scope created a moment ago may show
+// on a later call).
 func (m *ReadModel) ListScopes(ctx context.Context, tenantID string, limit int, cursor string) ([]app.ScopeView, string, error) {
-	rows, next, err := m.store.ListRecords(ctx, tenantID, CollectionScopes, eventstore.Page{Limit: limit, Cursor: cursor, Descending: true})
+	rows, next, err := m.store.ListRecords(ctx, tenantID, eventstore.ListQuery{
+		List: ScopesList,
+		Page: eventstore.Page{Limit: limit, Cursor: cursor, Descending: true},
+	})
 	if err != nil {
 		if cursor != "" && errors.Is(err, eventstore.ErrInvalid) {
 			return nil, "", app.ErrInvalidCursor.Wrap(err)

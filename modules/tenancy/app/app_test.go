@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/tenancy"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/adapters"
@@ -66,9 +68,15 @@ func operatorCtx() context.Context {
 	return invocation.With(context.Background(), &c)
 }
 
+// guarded adds the authorization guard the edge installs for every call
+// (built-in roles), so that handlers decide as in production.
+func guarded(ctx context.Context) context.Context {
+	return authz.WithGuard(ctx, authz.NewGuard(authz.Roles{}, invocation.From(ctx).Principal, "tenancy:test"))
+}
+
 // tenantCtx is a call of the onboarded admin service account.
 func tenantCtx(o app.OnboardTenantOutput) context.Context {
-	return invocation.With(context.Background(), &invocation.Context{
+	return guarded(invocation.With(context.Background(), &invocation.Context{
 		InvocationID: "inv_01JQ0000000000000000000009",
 		TraceID:      "0af7651916cd43dd8448eb211c80319c",
 		Trigger:      "http",
@@ -76,7 +84,7 @@ func tenantCtx(o app.OnboardTenantOutput) context.Context {
 			Kind: invocation.KindServiceAccount, ID: o.ServiceAccountID, TenantID: o.TenantID,
 			CredentialID: o.APIKeyID, Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: o.RootScopeID}},
 		},
-	})
+	}))
 }
 
 func (e *env) onboard(t *testing.T, name string) app.OnboardTenantOutput {
@@ -397,10 +405,15 @@ func TestCreateScopeNameRaceIsAConflict(t *testing.T) {
 
 	reads := &racyReads{ReadModel: adapters.NewReadModel(e.store)}
 	racy := app.New(app.Deps{Repo: adapters.NewRepository(e.store, e.ids, e.clock), Reads: reads, IDs: e.ids, Clock: e.clock})
-	_, err := racy.Commands.CreateScope.Handle(ctx, app.CreateScopeInput{ParentScopeID: out.RootScopeID, Name: "ops"})
+	// As the edge runs it: in a unit of work, run again when its commit conflicts.
+	runner := &uow.Runner{Store: e.store}
+	err := runner.Run(ctx, out.TenantID, func(ctx context.Context) error {
+		_, err := racy.Commands.CreateScope.Handle(ctx, app.CreateScopeInput{ParentScopeID: out.RootScopeID, Name: "ops"})
+		return err
+	}, nil)
 	wantErr(t, err, errs.KindConflict, domain.CodeScopeNameTaken)
 	if reads.calls != 2 {
-		t.Fatalf("name checked %d times, want 2 (before and after the conflict)", reads.calls)
+		t.Fatalf("name checked %d times, want 2 (before the conflicting commit and in the run after it)", reads.calls)
 	}
 	page, _ := e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{})
 	if len(page.Items) != 2 {
@@ -494,10 +507,11 @@ func TestEventsCarryTheInvocationMeta(t *testing.T) {
 		ActionID:     "01JQ00000000000000000000BB",
 		TraceID:      "11111111111111111111111111111111",
 		Trigger:      "http",
-		Principal:    invocation.Principal{Kind: invocation.KindServiceAccount, ID: out.ServiceAccountID, TenantID: out.TenantID},
+		Principal: invocation.Principal{Kind: invocation.KindServiceAccount, ID: out.ServiceAccountID, TenantID: out.TenantID,
+			Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: out.RootScopeID}}},
 	}
 	e.clock.Advance(42 * time.Millisecond)
-	id := e.createScope(t, invocation.With(context.Background(), inv), out.RootScopeID, "Team")
+	id := e.createScope(t, guarded(invocation.With(context.Background(), inv)), out.RootScopeID, "Team")
 	evs := e.stream(t, out.TenantID, adapters.ScopeStream(id))
 	if len(evs) != 1 {
 		t.Fatalf("%d events", len(evs))
@@ -536,15 +550,18 @@ func TestWritesStageInTheUnitOfWork(t *testing.T) {
 }
 
 // raceOnce makes the first Save lose to another provisioning worker.
+// raceOnce lets another worker provision the tenant (committing at once)
+// right before the first Save, so that the first commit loses the race.
 type raceOnce struct {
 	app.Repository
-	done bool
+	other func() error
+	done  bool
 }
 
 func (r *raceOnce) Save(ctx context.Context, c app.Changes) error {
 	if !r.done {
 		r.done = true
-		if err := r.Repository.Save(ctx, c); err != nil { // the other worker wins
+		if err := r.other(); err != nil {
 			return err
 		}
 	}
@@ -554,10 +571,14 @@ func (r *raceOnce) Save(ctx context.Context, c app.Changes) error {
 func TestProvisionTenantRereadsOnConflict(t *testing.T) {
 	e := newEnv(t)
 	out := e.onboard(t, "Acme")
-	repo := &raceOnce{Repository: adapters.NewRepository(e.store, e.ids, e.clock)}
+	worker := invocation.With(context.Background(), invocation.FromMeta(operatorMeta.Meta(), "worker", out.TenantID))
+	repo := &raceOnce{Repository: adapters.NewRepository(e.store, e.ids, e.clock),
+		other: func() error { return e.app.Work.ProvisionTenant.Handle(worker) }}
 	a := app.New(app.Deps{Repo: repo, Reads: adapters.NewReadModel(e.store), IDs: e.ids, Clock: e.clock})
-	ctx := invocation.With(context.Background(), invocation.FromMeta(operatorMeta.Meta(), "worker", out.TenantID))
-	if err := a.Work.ProvisionTenant.Handle(ctx); err != nil {
+	// The work path runs handlers in a unit of work, which runs them again on a conflict.
+	runner := &uow.Runner{Store: e.store}
+	err := runner.Run(worker, out.TenantID, func(ctx context.Context) error { return a.Work.ProvisionTenant.Handle(ctx) }, nil)
+	if err != nil {
 		t.Fatalf("provision after losing the race: %v", err)
 	}
 	evs := e.stream(t, out.TenantID, adapters.TenantStream)

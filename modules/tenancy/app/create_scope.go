@@ -2,12 +2,13 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/domain"
 )
 
@@ -46,6 +47,10 @@ func (h CreateScopeHandler) Handle(ctx context.Context, in CreateScopeInput) (Cr
 	if err != nil {
 		return CreateScopeOutput{}, fmt.Errorf("create scope: read parent %s: %w", in.ParentScopeID, err)
 	}
+	// A scope is created in its parent: decide on the parent, as loaded.
+	if err := authz.Require(ctx, authz.Resource{Type: "scope", ID: parent.ID, ScopePath: parent.Path}); err != nil {
+		return CreateScopeOutput{}, err
+	}
 	created, err := parent.CreateChild(h.ids.New(ids.Scope), in.Name)
 	if err != nil {
 		return CreateScopeOutput{}, err
@@ -57,18 +62,15 @@ func (h CreateScopeHandler) Handle(ctx context.Context, in CreateScopeInput) (Cr
 	if taken {
 		return CreateScopeOutput{}, domain.ErrScopeNameTaken
 	}
+	// A concurrent create-scope that takes the name first makes this commit
+	// conflict on the sibling-name row; the unit of work runs the handler
+	// again, which then answers ErrScopeNameTaken.
 	err = h.repo.Save(ctx, Changes{TenantID: tenantID, Aggregates: []Change{{Events: []domain.Event{created}}}})
-	if errors.Is(err, ErrConcurrency) {
-		// The scope's stream is new, so the conflict is the sibling-name row:
-		// a concurrent create-scope took the name first. Confirm, else report
-		// the conflict as it is.
-		if taken, rerr := h.reads.ScopeNameTaken(ctx, tenantID, parent.ID, created.Name); rerr == nil && taken {
-			return CreateScopeOutput{}, domain.ErrScopeNameTaken
-		}
-	}
 	if err != nil {
 		return CreateScopeOutput{}, fmt.Errorf("create scope %s: %w", created.ScopeID, err)
 	}
-	h.log.InfoContext(ctx, "scope created", slog.String("scopeId", created.ScopeID), slog.String("parentScopeId", parent.ID))
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.log.InfoContext(ctx, "scope created", slog.String("scopeId", created.ScopeID), slog.String("parentScopeId", parent.ID))
+	})
 	return CreateScopeOutput{ScopeID: created.ScopeID}, nil
 }

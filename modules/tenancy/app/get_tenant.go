@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 )
 
 // GetTenantInput is the (empty) body of get-tenant: the tenant is the caller's.
@@ -28,6 +29,9 @@ type GetTenantHandler struct {
 func (h GetTenantHandler) Handle(ctx context.Context, _ GetTenantInput) (TenantOutput, error) {
 	tenantID, err := tenantOf(ctx)
 	if err != nil {
+		return TenantOutput{}, err
+	}
+	if err := authz.Require(ctx, authz.Tenant(tenantID)); err != nil {
 		return TenantOutput{}, err
 	}
 	t, err := h.repo.Tenant(ctx, tenantID)

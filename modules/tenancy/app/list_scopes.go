@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 )
@@ -45,6 +46,9 @@ type ListScopesHandler struct {
 func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (ListScopesOutput, error) {
 	tenantID, err := tenantOf(ctx)
 	if err != nil {
+		return ListScopesOutput{}, err
+	}
+	if err := authz.Require(ctx, authz.Tenant(tenantID)); err != nil {
 		return ListScopesOutput{}, err
 	}
 	limit := in.Limit

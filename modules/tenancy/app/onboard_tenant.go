@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/domain"
 )
 
@@ -89,9 +90,11 @@ func (h OnboardTenantHandler) Handle(ctx context.Context, in OnboardTenantInput)
 	if err != nil {
 		return OnboardTenantOutput{}, fmt.Errorf("onboard tenant %s: %w", tenantID, err)
 	}
-	h.log.InfoContext(ctx, "tenant onboarded",
-		slog.String("tenantId", tenantID), slog.String("tier", string(onboarded.Tier)),
-		slog.String("rootScopeId", rootID), slog.String("serviceAccountId", svaID), slog.String("apiKeyId", keyID))
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.log.InfoContext(ctx, "tenant onboarded",
+			slog.String("tenantId", tenantID), slog.String("tier", string(onboarded.Tier)),
+			slog.String("rootScopeId", rootID), slog.String("serviceAccountId", svaID), slog.String("apiKeyId", keyID))
+	})
 	return OnboardTenantOutput{
 		TenantID: tenantID, RootScopeID: rootID, ServiceAccountID: svaID,
 		APIKeyID: keyID, APIKey: auth.FormatAPIKey(keyID, secret),

@@ -2,9 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
 // WorkProvisionTenant is the work type queued by onboard-tenant. Persisted.
@@ -22,7 +23,7 @@ type ProvisionTenantPayload struct {
 //
 // It is idempotent (work is delivered at least once): an active tenant is left
 // as it is. The event is appended at the version the tenant was read at; when
-// another writer moved the stream first, it re-reads once and decides again.
+// another writer moved the stream first, the unit of work runs it again.
 type ProvisionTenantHandler struct {
 	repo Repository
 	log  *slog.Logger
@@ -35,23 +36,20 @@ func (h ProvisionTenantHandler) Handle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provision tenant: %w", err)
 	}
-	for attempt := 1; ; attempt++ {
-		t, err := h.repo.Tenant(ctx, tenantID)
-		if err != nil {
-			return fmt.Errorf("provision tenant %s: %w", tenantID, err)
-		}
-		events := t.Provision()
-		if len(events) == 0 {
-			h.log.DebugContext(ctx, "tenant already active", slog.String("tenantId", tenantID))
-			return nil
-		}
-		err = h.repo.Save(ctx, Changes{TenantID: tenantID, Aggregates: []Change{{Base: t.Version, Events: events}}})
-		if err == nil {
-			h.log.InfoContext(ctx, "tenant provisioned", slog.String("tenantId", tenantID))
-			return nil
-		}
-		if !errors.Is(err, ErrConcurrency) || attempt == 2 {
-			return fmt.Errorf("provision tenant %s: %w", tenantID, err)
-		}
+	t, err := h.repo.Tenant(ctx, tenantID)
+	if err != nil {
+		return fmt.Errorf("provision tenant %s: %w", tenantID, err)
 	}
+	events := t.Provision()
+	if len(events) == 0 {
+		h.log.DebugContext(ctx, "tenant already active", slog.String("tenantId", tenantID))
+		return nil
+	}
+	if err := h.repo.Save(ctx, Changes{TenantID: tenantID, Aggregates: []Change{{Base: t.Version, Events: events}}}); err != nil {
+		return fmt.Errorf("provision tenant %s: %w", tenantID, err)
+	}
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.log.InfoContext(ctx, "tenant provisioned", slog.String("tenantId", tenantID))
+	})
+	return nil
 }

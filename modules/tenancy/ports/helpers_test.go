@@ -3,6 +3,7 @@ package ports_test
 import (
 	"context"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 )
 
@@ -14,8 +15,11 @@ func operator(ctx context.Context) context.Context {
 }
 
 func tenant(ctx context.Context, tenantID string) context.Context {
-	return invocation.With(ctx, &invocation.Context{
+	ctx = invocation.With(ctx, &invocation.Context{
 		InvocationID: "inv_01JQ0000000000000000000002", TraceID: "4bf92f3577b34da6a3ce929d0e0e4737",
-		Principal: invocation.Principal{Kind: invocation.KindServiceAccount, ID: "sva_x", TenantID: tenantID},
+		Principal: invocation.Principal{Kind: invocation.KindServiceAccount, ID: "sva_x", TenantID: tenantID,
+			Roles: []invocation.RoleBinding{{Role: "admin"}}},
 	})
+	// The guard the edge installs for every call.
+	return authz.WithGuard(ctx, authz.NewGuard(authz.Roles{}, invocation.From(ctx).Principal, "tenancy:test"))
 }

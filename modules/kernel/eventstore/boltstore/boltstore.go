@@ -15,13 +15,33 @@
 //	G#R#<collection>           \x00 <key>                 global record Data
 //	T#<tenant>#I#<key>         \x00                       idempotency JSON
 //
+// (One file has no partitions to spread, so rows of a collection stay
+// together; they are only read one by one or through lists, like the
+// DynamoDB adapter's one-item-per-row layout.)
+//
+// Lists: bucket "lists" holds one key per list membership,
+// "T#<tenant>#L#<list>#<partition>" + "\x00" + <entry sort> + "#" + <row key>,
+// whose value is the row's "data" key; bucket "list-rows" maps a row's "data"
+// key to the JSON array of its current "lists" keys, so that a rewrite or a
+// delete of the row replaces or removes them in the same transaction.
+// ListRecords reads one partition in key order (List.Shards is accepted and
+// has no effect: the order and the pages are those of the DynamoDB adapter);
+// its cursor is the base64url of the last entry's "<sort>#<row key>".
+//
 // Pending outbox entries live in bucket "outbox" under
 // "<dueAt UTC, fixed-width nanoseconds>#<id>" (so byte order is due order),
 // with bucket "outbox-ids" mapping id -> that key, so that Ack and Reschedule
-// are lookups rather than scans.
+// are lookups rather than scans. Parked entries (eventstore.ParkedAt) sort
+// after every due time; ParkedOutbox seeks to them. Acknowledged entries are
+// deleted at once (AckOutbox).
 //
-// Expired idempotency records read as missing (the injected clock decides) and
-// are overwritten by the next commit with their key; they are not swept.
+// Expired idempotency records read as missing (the injected clock decides)
+// and are overwritten by the next commit with their key. Bucket "idem-expiry"
+// indexes them by expiry ("<expiresAt UTC, fixed width>" + "\x00" + <the
+// record's "data" key>), so Purge (run by StartPurger) deletes expired records
+// in expiry order without a scan and the file stops growing; bbolt reuses the
+// freed pages. Records written before the index existed are not indexed and
+// only go when their key is reused.
 package boltstore
 
 import (
@@ -31,10 +51,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -44,10 +67,15 @@ import (
 
 // Bucket names. Persisted: never rename.
 const (
-	bucketData      = "data"
-	bucketOutbox    = "outbox"
-	bucketOutboxIDs = "outbox-ids"
+	bucketData       = "data"
+	bucketOutbox     = "outbox"
+	bucketOutboxIDs  = "outbox-ids"
+	bucketLists      = "lists"
+	bucketListRows   = "list-rows"
+	bucketIdemExpiry = "idem-expiry"
 )
+
+var buckets = []string{bucketData, bucketOutbox, bucketOutboxIDs, bucketLists, bucketListRows, bucketIdemExpiry}
 
 // dueLayout formats outbox due times with a fixed width, so that byte order is
 // time order (RFC3339Nano trims trailing zeros and does not sort).
@@ -57,6 +85,7 @@ const (
 	defaultListLimit   = 50
 	maxListLimit       = 100
 	defaultOutboxLimit = 100
+	defaultPurgeMax    = 1000
 	defaultOpenTimeout = 2 * time.Second
 	versionDigits      = 20
 	sep                = "\x00" // between partition key and sort key
@@ -105,7 +134,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketData, bucketOutbox, bucketOutboxIDs} {
+		for _, name := range buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
 			}
@@ -142,6 +171,45 @@ func recordPK(tenant string, global bool, collection string) string {
 }
 
 func versionSK(v int64) string { return fmt.Sprintf("%0*d", versionDigits, v) }
+
+// listPrefix is the "lists" key prefix of one partition of a list.
+func listPrefix(tenant string, l eventstore.List, partition string) []byte {
+	return []byte("T#" + tenant + "#L#" + l.Name + "#" + partition + sep)
+}
+
+// listSK is the position of a row in a list partition (the DynamoDB adapter's
+// list sort key).
+func listSK(sort, rowKey string) string { return sort + "#" + rowKey }
+
+// splitRecordKey returns the collection and key of a tenant's row from its
+// "data" key.
+func splitRecordKey(tenant string, k []byte) (coll, rowKey string, ok bool) {
+	pk, sk, ok := strings.Cut(string(k), sep)
+	if !ok {
+		return "", "", false
+	}
+	coll, ok = strings.CutPrefix(pk, "T#"+tenant+"#R#")
+	return coll, sk, ok
+}
+
+// expiryKey is the "idem-expiry" key of the idempotency record at dataKey.
+func expiryKey(expires time.Time, dataKey []byte) []byte {
+	return append([]byte(expires.UTC().Format(dueLayout)+sep), dataKey...)
+}
+
+// truncateError bounds an outbox entry's LastError to
+// eventstore.MaxLastError bytes, cut at a rune boundary.
+func truncateError(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if len(s) <= eventstore.MaxLastError {
+		return s
+	}
+	n := eventstore.MaxLastError
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 func outboxKey(due time.Time, id string) []byte {
 	return []byte(due.UTC().Format(dueLayout) + "#" + id)
@@ -217,8 +285,14 @@ func validate(c *eventstore.Commit) error {
 	}
 	rows := make(map[string]bool, len(c.Records))
 	for _, r := range c.Records {
-		if r.Collection == "" || r.Key == "" || badPart(r.Collection) {
+		if r.Collection == "" || r.Key == "" || badPart(r.Collection) || strings.Contains(r.Collection, "#") {
 			return invalid("record %q/%q", r.Collection, r.Key)
+		}
+		if r.Delete && r.IfAbsent {
+			return invalid("record %s/%s: delete with IfAbsent", r.Collection, r.Key)
+		}
+		if err := checkLists(r); err != nil {
+			return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
 		}
 		k := string(key(recordPK(c.TenantID, r.Global, r.Collection), r.Key))
 		if rows[k] {
@@ -241,12 +315,52 @@ func validate(c *eventstore.Commit) error {
 			return invalid("outbox entry %s twice", e.ID)
 		}
 		work[e.ID] = true
-		if len(e.Payload) > eventstore.MaxItemBytes {
-			return fmt.Errorf("outbox entry %s: %d bytes: %w", e.ID, len(e.Payload), eventstore.ErrTooLarge)
+		if len(e.Payload) > eventstore.MaxOutboxPayload {
+			return fmt.Errorf("outbox entry %s: payload of %d bytes, more than %d: %w", e.ID, len(e.Payload), eventstore.MaxOutboxPayload, eventstore.ErrTooLarge)
 		}
 	}
 	if items > eventstore.MaxCommitItems {
 		return invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
+	}
+	return nil
+}
+
+// checkLists validates a row's list memberships like the DynamoDB adapter:
+// slots in 1..eventstore.MaxListSlots and distinct, names non-empty without
+// '#', partitions and sorts without NUL, no Lists on Global or Delete rows.
+func checkLists(r eventstore.Record) error {
+	if len(r.Lists) == 0 {
+		return nil
+	}
+	if r.Global {
+		return invalid("lists on a global row")
+	}
+	if r.Delete {
+		return invalid("lists on a delete")
+	}
+	var slots [eventstore.MaxListSlots + 1]bool
+	for _, e := range r.Lists {
+		if err := checkList(e.List); err != nil {
+			return err
+		}
+		if slots[e.List.Slot] {
+			return invalid("list %s: slot %d used twice", e.List.Name, e.List.Slot)
+		}
+		slots[e.List.Slot] = true
+		if badPart(e.Partition) || badPart(e.Sort) {
+			return invalid("list %s: partition or sort contains NUL", e.List.Name)
+		}
+	}
+	return nil
+}
+
+// checkList validates a list's name and slot.
+func checkList(l eventstore.List) error {
+	if l.Slot < 1 || l.Slot > eventstore.MaxListSlots {
+		return invalid("list %s: slot %d not in 1..%d", l.Name, l.Slot, eventstore.MaxListSlots)
+	}
+	if l.Name == "" || strings.Contains(l.Name, "#") || badPart(l.Name) {
+		return invalid("list name %q: empty or contains '#'", l.Name)
 	}
 	return nil
 }
@@ -278,6 +392,7 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 
 		// Conditions.
 		var idemKey []byte
+		var oldIdem *eventstore.Idempotency // the expired record the commit replaces
 		if c.Idempotency != nil {
 			idemKey = key(idemPK(idempotencyTenant(c), c.Idempotency.Key), "")
 			if v := data.Get(idemKey); v != nil {
@@ -288,6 +403,7 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 				if !expired(old, now) {
 					return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, eventstore.ErrDuplicate)
 				}
+				oldIdem = &old
 			}
 		}
 		for _, a := range c.Appends {
@@ -339,6 +455,9 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 				}
 				err = data.Put(k, v)
 			}
+			if err == nil {
+				err = putLists(tx, c.TenantID, k, r)
+			}
 			if err != nil {
 				return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
 			}
@@ -357,6 +476,9 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 				return fmt.Errorf("idempotency %q: encode: %w", c.Idempotency.Key, err)
 			}
 			if err := data.Put(idemKey, v); err != nil {
+				return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, err)
+			}
+			if err := indexExpiry(tx.Bucket([]byte(bucketIdemExpiry)), idemKey, oldIdem, c.Idempotency); err != nil {
 				return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, err)
 			}
 		}
@@ -390,7 +512,63 @@ func expired(r eventstore.Idempotency, now time.Time) bool {
 	return !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt)
 }
 
+// putLists replaces the list entries of the row at dataKey with those of r
+// (none for a delete or a row without Lists).
+func putLists(tx *bolt.Tx, tenant string, dataKey []byte, r eventstore.Record) error {
+	lists, rowsB := tx.Bucket([]byte(bucketLists)), tx.Bucket([]byte(bucketListRows))
+	if v := rowsB.Get(dataKey); v != nil {
+		var old [][]byte
+		if err := json.Unmarshal(v, &old); err != nil {
+			return fmt.Errorf("decode list entries: %w", err)
+		}
+		for _, lk := range old {
+			if err := lists.Delete(lk); err != nil {
+				return fmt.Errorf("list entry: %w", err)
+			}
+		}
+	}
+	if r.Delete || len(r.Lists) == 0 {
+		if err := rowsB.Delete(dataKey); err != nil {
+			return fmt.Errorf("list entries: %w", err)
+		}
+		return nil
+	}
+	keys := make([][]byte, 0, len(r.Lists))
+	for _, e := range r.Lists {
+		lk := append(listPrefix(tenant, e.List, e.Partition), listSK(e.Sort, r.Key)...)
+		if err := lists.Put(lk, dataKey); err != nil {
+			return fmt.Errorf("list %s: %w", e.List.Name, err)
+		}
+		keys = append(keys, lk)
+	}
+	v, err := json.Marshal(keys)
+	if err != nil {
+		return fmt.Errorf("encode list entries: %w", err)
+	}
+	if err := rowsB.Put(dataKey, v); err != nil {
+		return fmt.Errorf("list entries: %w", err)
+	}
+	return nil
+}
+
+// indexExpiry replaces the expiry index entry of the replaced record old (if
+// any) with that of rec (none when rec never expires).
+func indexExpiry(exp *bolt.Bucket, dataKey []byte, old, rec *eventstore.Idempotency) error {
+	if old != nil && !old.ExpiresAt.IsZero() {
+		if err := exp.Delete(expiryKey(old.ExpiresAt, dataKey)); err != nil {
+			return fmt.Errorf("expiry index: %w", err)
+		}
+	}
+	if !rec.ExpiresAt.IsZero() {
+		if err := exp.Put(expiryKey(rec.ExpiresAt, dataKey), nil); err != nil {
+			return fmt.Errorf("expiry index: %w", err)
+		}
+	}
+	return nil
+}
+
 func putOutbox(ob, obIDs *bolt.Bucket, e eventstore.OutboxEntry) error {
+	e.LastError = truncateError(e.LastError)
 	v, err := marshal(e)
 	if err != nil {
 		return fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
@@ -447,8 +625,9 @@ func (s *Store) GetRecord(ctx context.Context, tenantID, collection, k string) (
 	return r, nil
 }
 
-// GetGlobalRecord implements eventstore.RecordReader.
-func (s *Store) GetGlobalRecord(ctx context.Context, collection, k string) (eventstore.Record, error) {
+// GetGlobalRecord implements eventstore.RecordReader. Reads of one file are
+// always consistent; eventstore.Eventually has no effect.
+func (s *Store) GetGlobalRecord(ctx context.Context, collection, k string, _ ...eventstore.ReadOption) (eventstore.Record, error) {
 	r, err := s.getRecord(ctx, "", true, collection, k)
 	if err != nil {
 		return r, fmt.Errorf("get global record %s/%s: %w", collection, k, err)
@@ -475,58 +654,64 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 	return r, err
 }
 
-// ListRecords implements eventstore.RecordReader. The cursor is the last
-// row's key, base64url-encoded; next is "" exactly when no row follows.
-func (s *Store) ListRecords(ctx context.Context, tenantID, collection string, p eventstore.Page) ([]eventstore.Record, string, error) {
-	rows, next, err := s.listRecords(ctx, tenantID, collection, p)
+// ListRecords implements eventstore.RecordReader: it reads one partition of
+// the list in "lists" key order (entry sort, then row key) and each entry's
+// row. The cursor is the base64url of the last entry's "<sort>#<row key>";
+// next is "" exactly when no entry follows. Reads are consistent.
+func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
+	rows, next, err := s.listRecords(ctx, tenantID, q)
 	if err != nil {
-		return nil, "", fmt.Errorf("list records %s: %w", collection, err)
+		return nil, "", fmt.Errorf("list records %s/%s: %w", q.List.Name, q.Partition, err)
 	}
 	return rows, next, nil
 }
 
-func (s *Store) listRecords(ctx context.Context, tenantID, collection string, p eventstore.Page) ([]eventstore.Record, string, error) {
+func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if tenantID == "" {
-		return nil, "", nil
+	if tenantID == "" || badPart(tenantID) {
+		return nil, "", invalid("tenant %q", tenantID)
 	}
-	limit := p.Limit
+	if err := checkList(q.List); err != nil {
+		return nil, "", err
+	}
+	limit := q.Limit
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
 	limit = min(limit, maxListLimit)
 	var after []byte
-	if p.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		if err != nil {
-			return nil, "", invalid("cursor %q", p.Cursor)
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || len(b) == 0 {
+			return nil, "", invalid("bad cursor")
 		}
 		after = b
 	}
-	pk := recordPK(tenantID, false, collection)
-	prefix := key(pk, "")
+	prefix := listPrefix(tenantID, q.List, q.Partition)
 	var rows []eventstore.Record
 	var next string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket([]byte(bucketData)).Cursor()
+		data := tx.Bucket([]byte(bucketData))
+		cur := tx.Bucket([]byte(bucketLists)).Cursor()
 		var k, v []byte
 		step := cur.Next
 		switch {
-		case !p.Descending && after == nil:
+		case !q.Descending && after == nil:
 			k, v = cur.Seek(prefix)
-		case !p.Descending:
-			k, v = cur.Seek(key(pk, string(after)))
-			if k != nil && bytes.Equal(k[len(prefix):], after) {
+		case !q.Descending:
+			k, v = cur.Seek(append(slices.Clone(prefix), after...))
+			if k != nil && bytes.Equal(k, append(slices.Clone(prefix), after...)) {
 				k, v = cur.Next()
 			}
 		default:
 			step = cur.Prev
 			if after == nil {
-				k, v = cur.Seek([]byte(pk + "\x01")) // the first key past the prefix
+				// The first key past the prefix (which ends with NUL).
+				k, v = cur.Seek(append(slices.Clone(prefix[:len(prefix)-1]), 1))
 			} else {
-				k, v = cur.Seek(key(pk, string(after)))
+				k, v = cur.Seek(append(slices.Clone(prefix), after...))
 			}
 			if k == nil {
 				k, v = cur.Last()
@@ -534,12 +719,24 @@ func (s *Store) listRecords(ctx context.Context, tenantID, collection string, p 
 				k, v = cur.Prev()
 			}
 		}
+		n := 0
+		var last []byte
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = step() {
-			if len(rows) == limit {
-				next = base64.RawURLEncoding.EncodeToString([]byte(rows[len(rows)-1].Key))
+			if n == limit {
+				next = base64.RawURLEncoding.EncodeToString(last)
 				break
 			}
-			rows = append(rows, eventstore.Record{Collection: collection, Key: string(k[len(prefix):]), Data: bytes.Clone(v)})
+			n++
+			last = k[len(prefix):]
+			coll, rowKey, ok := splitRecordKey(tenantID, v)
+			if !ok {
+				return fmt.Errorf("list entry %q points to %q, not a row of the tenant", k, v)
+			}
+			row := data.Get(v)
+			if row == nil {
+				continue
+			}
+			rows = append(rows, eventstore.Record{Collection: coll, Key: rowKey, Data: bytes.Clone(row)})
 		}
 		return nil
 	})
@@ -582,8 +779,12 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	if limit <= 0 {
 		limit = defaultOutboxLimit
 	}
-	// Every key due at or before dueBy sorts before this bound.
+	// Every key due at or before dueBy sorts before this bound; parked
+	// entries are never pending.
 	bound := []byte(dueBy.UTC().Format(dueLayout) + "#\xff")
+	if parked := []byte(eventstore.ParkedAt.UTC().Format(dueLayout)); bytes.Compare(bound, parked) > 0 {
+		bound = parked
+	}
 	var out []eventstore.OutboxEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
@@ -602,7 +803,36 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	return out, nil
 }
 
-// AckOutbox implements eventstore.Outbox; entries are identified by ID.
+// ParkedOutbox implements eventstore.Outbox (limit <= 0: 100): the entries
+// under the eventstore.ParkedAt prefix of bucket "outbox", in id order.
+func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.OutboxEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("parked outbox: %w", err)
+	}
+	if limit <= 0 {
+		limit = defaultOutboxLimit
+	}
+	prefix := []byte(eventstore.ParkedAt.UTC().Format(dueLayout) + "#")
+	var out []eventstore.OutboxEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = cur.Next() {
+			var e eventstore.OutboxEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parked outbox: %w", err)
+	}
+	return out, nil
+}
+
+// AckOutbox implements eventstore.Outbox; entries are identified by ID and
+// deleted at once.
 func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
@@ -633,7 +863,8 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 }
 
 // RescheduleOutbox implements eventstore.Outbox: it sets the stored entry's
-// DueAt and Attempt from e (other fields of e are ignored).
+// DueAt, Attempt and LastError (truncated) from e (other fields of e are
+// ignored).
 func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)
@@ -653,7 +884,7 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 		if err := json.Unmarshal(v, &stored); err != nil {
 			return fmt.Errorf("decode %q: %w", k, err)
 		}
-		stored.DueAt, stored.Attempt = e.DueAt, e.Attempt
+		stored.DueAt, stored.Attempt, stored.LastError = e.DueAt, e.Attempt, e.LastError
 		if err := ob.Delete(k); err != nil {
 			return err
 		}
@@ -663,4 +894,89 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// ---- housekeeping ----
+
+// Purge deletes up to max (<= 0: 1000) idempotency records that expired at or
+// before now, and their expiry index entries, in one transaction, and returns
+// how many it deleted. It walks bucket "idem-expiry" in expiry order (no
+// scan). A record replaced meanwhile by a live one is left alone.
+func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	if max <= 0 {
+		max = defaultPurgeMax
+	}
+	// Every entry expiring at or before now sorts before this bound.
+	bound := []byte(now.UTC().Format(dueLayout) + "\x01")
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		data, exp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketIdemExpiry))
+		var done [][]byte
+		cur := exp.Cursor()
+		for k, _ := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(done) < max; k, _ = cur.Next() {
+			done = append(done, bytes.Clone(k))
+		}
+		for _, k := range done {
+			if err := exp.Delete(k); err != nil {
+				return fmt.Errorf("expiry index: %w", err)
+			}
+			_, dataKey, ok := bytes.Cut(k, []byte(sep))
+			if !ok {
+				continue
+			}
+			v := data.Get(dataKey)
+			if v == nil {
+				continue
+			}
+			var rec eventstore.Idempotency
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("decode %q: %w", dataKey, err)
+			}
+			if !expired(rec, now) {
+				continue // replaced by a live record, indexed under its own expiry
+			}
+			if err := data.Delete(dataKey); err != nil {
+				return fmt.Errorf("delete %q: %w", dataKey, err)
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	return n, nil
+}
+
+// StartPurger runs Purge (with the store's clock) every interval in a
+// goroutine until ctx ends, repeating at once while a run deletes a full
+// batch. Failures are logged and retried at the next tick. Cancel ctx before
+// Close.
+func (s *Store) StartPurger(ctx context.Context, every time.Duration) {
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for ctx.Err() == nil {
+				n, err := s.Purge(ctx, s.clock.Now(), defaultPurgeMax)
+				if err != nil {
+					if ctx.Err() == nil {
+						slog.WarnContext(ctx, "bbolt purge failed", slog.Any("error", err))
+					}
+					break
+				}
+				if n < defaultPurgeMax {
+					break
+				}
+			}
+		}
+	}()
 }

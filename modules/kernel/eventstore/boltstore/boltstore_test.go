@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
@@ -138,5 +141,197 @@ func TestOutboxDueOrderAcrossSubsecondPrecision(t *testing.T) {
 	}
 	if strings.Join(order, ",") != "wrk_b,wrk_c,wrk_a,wrk_d" {
 		t.Fatalf("order = %v", order)
+	}
+}
+
+// idemCommit is a commit of one idempotency record of tenant tnt_a.
+func idemCommit(key string, status int, body []byte, expires time.Time) *eventstore.Commit {
+	return &eventstore.Commit{TenantID: "tnt_a", Idempotency: &eventstore.Idempotency{
+		Key: key, Status: status, Body: json.RawMessage(body), ExpiresAt: expires,
+	}}
+}
+
+// stored reports whether the idempotency record under key is in the file
+// (expired or not), and how many expiry index entries there are.
+func stored(t *testing.T, s *Store, key string) (present bool, indexed int) {
+	t.Helper()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		present = tx.Bucket([]byte(bucketData)).Get(key2(idemPK("tnt_a", key))) != nil
+		indexed = tx.Bucket([]byte(bucketIdemExpiry)).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return present, indexed
+}
+
+func key2(pk string) []byte { return key(pk, "") }
+
+func TestPurgeRemovesExpiredKeepsLive(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, _ := openTemp(t, WithClock(clk))
+	ctx := context.Background()
+	for _, c := range []*eventstore.Commit{
+		idemCommit("a", 200, []byte(`{}`), now.Add(time.Hour)),
+		idemCommit("b", 200, []byte(`{}`), now.Add(2*time.Hour)),
+		idemCommit("c", 200, []byte(`{}`), time.Time{}), // never expires
+		idemCommit("d", 200, []byte(`{}`), now.Add(time.Hour)),
+	} {
+		if err := s.Commit(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, n := stored(t, s, "a"); n != 3 {
+		t.Fatalf("%d expiry entries, want 3 (c never expires)", n)
+	}
+	// Nothing has expired yet.
+	if n, err := s.Purge(ctx, clk.Now(), 0); err != nil || n != 0 {
+		t.Fatalf("purge before expiry: %d, %v", n, err)
+	}
+	// d expires and is replaced by a live record: its old entry goes with it.
+	clk.Advance(61 * time.Minute)
+	if err := s.Commit(ctx, idemCommit("d", 201, []byte(`{}`), now.Add(3*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := stored(t, s, "a"); n != 3 {
+		t.Fatalf("%d expiry entries after replacing d, want 3", n)
+	}
+	n, err := s.Purge(ctx, clk.Now(), 0)
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v; want 1 (a)", n, err)
+	}
+	if present, n := stored(t, s, "a"); present || n != 2 {
+		t.Fatalf("after purge: a present %v, %d expiry entries; want gone, 2", present, n)
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		if _, err := s.GetIdempotency(ctx, "tnt_a", k); err != nil {
+			t.Fatalf("live record %s: %v", k, err)
+		}
+	}
+	if r, _ := s.GetIdempotency(ctx, "tnt_a", "d"); r.Status != 201 {
+		t.Fatalf("d = %+v, want the replacement", r)
+	}
+	// max bounds one run; expiry is inclusive.
+	clk.Set(now.Add(3 * time.Hour))
+	if n, err := s.Purge(ctx, clk.Now(), 1); err != nil || n != 1 {
+		t.Fatalf("purge max 1: %d, %v", n, err)
+	}
+	if n, err := s.Purge(ctx, clk.Now(), 1); err != nil || n != 1 {
+		t.Fatalf("purge max 1 again: %d, %v", n, err)
+	}
+	if n, err := s.Purge(ctx, clk.Now(), 0); err != nil || n != 0 {
+		t.Fatalf("purge of nothing: %d, %v", n, err)
+	}
+	for _, k := range []string{"b", "d"} {
+		if present, _ := stored(t, s, k); present {
+			t.Fatalf("expired %s still stored", k)
+		}
+	}
+	if present, n := stored(t, s, "c"); !present || n != 0 {
+		t.Fatalf("c present %v, %d expiry entries; want present, 0", present, n)
+	}
+	// A purged key can be used again.
+	if err := s.Commit(ctx, idemCommit("a", 202, []byte(`{}`), clk.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.GetIdempotency(ctx, "tnt_a", "a"); err != nil || r.Status != 202 {
+		t.Fatalf("a again: %+v, %v", r, err)
+	}
+}
+
+// TestPurgeKeepsTheFileFromGrowing: with expired records purged, the pages
+// they took are reused and the file stops growing.
+func TestPurgeKeepsTheFileFromGrowing(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, path := openTemp(t, WithClock(clk))
+	ctx := context.Background()
+	body := []byte(`{"blob":"` + strings.Repeat("x", 4000) + `"}`)
+	const perCycle, cycles = 40, 12
+	seq := 0
+	cycle := func() {
+		for range perCycle {
+			seq++
+			if err := s.Commit(ctx, idemCommit(fmt.Sprintf("k-%06d", seq), 200, body, clk.Now().Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Advance(time.Hour)
+		n, err := s.Purge(ctx, clk.Now(), 0)
+		if err != nil || n != perCycle {
+			t.Fatalf("purge: %d, %v; want %d", n, err, perCycle)
+		}
+	}
+	size := func() int64 {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	for range cycles {
+		cycle()
+	}
+	after := size()
+	for range cycles {
+		cycle()
+	}
+	if grown := size(); grown > after {
+		t.Fatalf("file grew from %d to %d bytes over %d more expire/purge cycles", after, grown, cycles)
+	}
+	if present, n := stored(t, s, fmt.Sprintf("k-%06d", seq)); present || n != 0 {
+		t.Fatalf("last record present %v, %d expiry entries", present, n)
+	}
+}
+
+func TestStartPurger(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, _ := openTemp(t, WithClock(clk))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Commit(ctx, idemCommit("a", 200, []byte(`{}`), now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	s.StartPurger(ctx, 5*time.Millisecond)
+	time.Sleep(30 * time.Millisecond)
+	if present, _ := stored(t, s, "a"); !present {
+		t.Fatal("live record purged")
+	}
+	clk.Advance(time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if present, _ := stored(t, s, "a"); !present {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("purger did not remove the expired record")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+}
+
+// Acknowledged outbox entries are deleted at once (nothing to purge).
+func TestAckDeletesOutboxEntries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	e := eventstore.OutboxEntry{ID: "wrk_1", Type: "x", DueAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if err := s.Commit(ctx, &eventstore.Commit{TenantID: "tnt_a", Outbox: []eventstore.OutboxEntry{e}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckOutbox(ctx, []eventstore.OutboxEntry{e}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if n := tx.Bucket([]byte(bucketOutbox)).Stats().KeyN + tx.Bucket([]byte(bucketOutboxIDs)).Stats().KeyN; n != 0 {
+			t.Fatalf("%d outbox keys after ack", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -18,6 +20,7 @@ const (
 	skHead      = "HEAD"
 	skIdem      = "I"
 	skOutbox    = "W"
+	skRecord    = "R"
 	eventSKMax  = "E#99999999999999999999"
 	gsi1Prefix  = "OUTBOX#"
 	dueAtLayout = "2006-01-02T15:04:05.000000000Z" // fixed width, sorts as text
@@ -45,27 +48,79 @@ const (
 	attrPayload       = "payload"       // outbox (B)
 	attrDueAt         = "dueAt"         // outbox (S, fixed-width UTC)
 	attrAttempt       = "attempt"       // outbox (N)
+	attrLastError     = "lastError"     // outbox (S; absent while it never failed)
 )
 
 func streamPK(tenant, stream string) string { return "T#" + tenant + "#S#" + stream }
-func recordPK(tenant, coll string) string   { return "T#" + tenant + "#R#" + coll }
-func globalPK(coll string) string           { return "G#R#" + coll }
 func idemPK(tenant, key string) string      { return "T#" + tenant + "#I#" + key }
 func outboxPK(tenant, id string) string     { return "T#" + tenant + "#W#" + id }
 func eventSK(version int64) string          { return fmt.Sprintf("E#%020d", version) }
 
-// outboxShard spreads outbox entries over the OutboxShards partitions of gsi1.
-func outboxShard(id string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	return int(h.Sum32() % OutboxShards)
+// recordPK is the partition key of a tenant's row: one item per row. The
+// collection contains no '#', so the key is unambiguous.
+func recordPK(tenant, coll, key string) string {
+	return recordPrefix(tenant) + coll + keySep + key
 }
 
-func outboxGSI1PK(id string) string { return gsi1Prefix + strconv.Itoa(outboxShard(id)) }
+// recordPrefix is what every record partition key of tenant starts with.
+func recordPrefix(tenant string) string { return "T#" + tenant + "#R#" }
+
+// globalPK is the partition key of a Global row: one item per row.
+func globalPK(coll, key string) string { return globalPrefix + coll + keySep + key }
+
+const globalPrefix = "G#R#"
+
+// splitRecordPK returns the collection and key of a record partition key
+// that starts with prefix.
+func splitRecordPK(pk, prefix string) (coll, key string, ok bool) {
+	rest, ok := strings.CutPrefix(pk, prefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, keySep)
+}
+
+// shardOf spreads keys over n shards by FNV-1a (n <= 1: one shard, 0).
+func shardOf(key string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+func outboxGSI1PK(id string, shards int) string {
+	return gsi1Prefix + strconv.Itoa(shardOf(id, shards))
+}
+
+// listPK is the list index partition key of one shard of a list partition.
+func listPK(tenant string, l eventstore.List, partition string, shard int) string {
+	return "T#" + tenant + "#L#" + l.Name + keySep + partition + keySep + strconv.Itoa(shard)
+}
+
+// listSK is the list index sort key of a row: the entry's sort, then the row key.
+func listSK(sort, rowKey string) string { return sort + keySep + rowKey }
+
+func listShards(l eventstore.List) int { return max(l.Shards, 1) }
 
 func fmtDueAt(t time.Time) string { return t.UTC().Format(dueAtLayout) }
 
 func outboxGSI1SK(due time.Time, id string) string { return fmtDueAt(due) + keySep + id }
+
+// truncateError bounds an outbox entry's LastError to eventstore.MaxLastError
+// bytes, cut at a rune boundary and made valid UTF-8 (DynamoDB strings must be).
+func truncateError(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if len(s) <= eventstore.MaxLastError {
+		return s
+	}
+	n := eventstore.MaxLastError
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrPK: str(pk), AttrSK: str(sk)}
@@ -195,9 +250,21 @@ func decodeEvent(m map[string]types.AttributeValue, tenant, stream string) (even
 	}, nil
 }
 
-func encodeRecord(pk string, r *eventstore.Record) map[string]types.AttributeValue {
-	m := itemKey(pk, r.Key)
+// encodeRecord returns the item of a row: its data and, for a tenant's row,
+// the keys of its current list memberships (the slots it is not in are
+// absent, so the item leaves those indexes). Lists are validated before.
+func encodeRecord(tenant string, r *eventstore.Record) map[string]types.AttributeValue {
+	var m map[string]types.AttributeValue
+	if r.Global {
+		m = itemKey(globalPK(r.Collection, r.Key), skRecord)
+	} else {
+		m = itemKey(recordPK(tenant, r.Collection, r.Key), skRecord)
+	}
 	putB(m, attrData, r.Data)
+	for _, e := range r.Lists {
+		m[ListAttrPK(e.List.Slot)] = str(listPK(tenant, e.List, e.Partition, shardOf(r.Key, listShards(e.List))))
+		m[ListAttrSK(e.List.Slot)] = str(listSK(e.Sort, r.Key))
+	}
 	return m
 }
 
@@ -249,9 +316,9 @@ func decodeIdem(m map[string]types.AttributeValue, namespace, key string) (event
 	return rec, expiresNs, nil
 }
 
-func encodeOutbox(e *eventstore.OutboxEntry) map[string]types.AttributeValue {
+func encodeOutbox(e *eventstore.OutboxEntry, shards int) map[string]types.AttributeValue {
 	m := itemKey(outboxPK(e.TenantID, e.ID), skOutbox)
-	m[AttrGSI1PK] = str(outboxGSI1PK(e.ID))
+	m[AttrGSI1PK] = str(outboxGSI1PK(e.ID, shards))
 	m[AttrGSI1SK] = str(outboxGSI1SK(e.DueAt, e.ID))
 	m[attrWorkID] = str(e.ID)
 	m[attrTenantID] = str(e.TenantID)
@@ -259,6 +326,7 @@ func encodeOutbox(e *eventstore.OutboxEntry) map[string]types.AttributeValue {
 	putB(m, attrPayload, e.Payload)
 	m[attrDueAt] = str(fmtDueAt(e.DueAt))
 	m[attrAttempt] = num(int64(e.Attempt))
+	putS(m, attrLastError, truncateError(e.LastError))
 	putInvocation(m, e.Invocation)
 	return m
 }
@@ -280,6 +348,7 @@ func decodeOutbox(m map[string]types.AttributeValue) (eventstore.OutboxEntry, er
 		DueAt:      due,
 		Attempt:    int(attempt),
 		Invocation: getInvocation(m),
+		LastError:  getS(m, attrLastError),
 	}, nil
 }
 

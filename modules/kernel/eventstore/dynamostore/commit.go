@@ -194,16 +194,20 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 			return nil, fmt.Errorf("record %d: empty collection or key: %w", i, eventstore.ErrInvalid)
 		}
 		what := "record " + r.Collection + "/" + r.Key
-		pk := recordPK(c.TenantID, r.Collection)
 		if r.Global {
-			pk = globalPK(r.Collection)
 			what = "global " + what
+		}
+		if strings.Contains(r.Collection, keySep) {
+			return nil, fmt.Errorf("%s: collection contains %q: %w", what, keySep, eventstore.ErrInvalid)
+		}
+		if err := checkLists(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if r.Delete {
 			if r.IfAbsent {
 				return nil, fmt.Errorf("%s: delete with IfAbsent: %w", what, eventstore.ErrInvalid)
 			}
-			key := itemKey(pk, r.Key)
+			key := getKey(encodeRecord(c.TenantID, &eventstore.Record{Collection: r.Collection, Key: r.Key, Global: r.Global}))
 			del := &types.Delete{TableName: &s.table, Key: key}
 			if err := add(kindRecord, what, types.TransactWriteItem{Delete: del}, key, nil); err != nil {
 				return nil, err
@@ -213,7 +217,12 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		if len(r.Data) > eventstore.MaxItemBytes {
 			return nil, fmt.Errorf("%s: data of %d bytes: %w", what, len(r.Data), eventstore.ErrTooLarge)
 		}
-		item := encodeRecord(pk, r)
+		item := encodeRecord(c.TenantID, r)
+		for _, e := range r.Lists {
+			if len(getS(item, ListAttrPK(e.List.Slot))) > maxPKBytes || len(getS(item, ListAttrSK(e.List.Slot))) > maxSKBytes {
+				return nil, fmt.Errorf("%s: list %s: key longer than DynamoDB allows: %w", what, e.List.Name, eventstore.ErrInvalid)
+			}
+		}
 		put := &types.Put{TableName: &s.table, Item: item}
 		if r.IfAbsent {
 			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
@@ -234,10 +243,10 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		if e.ID == "" || e.Type == "" {
 			return nil, fmt.Errorf("outbox %d: empty id or type: %w", i, eventstore.ErrInvalid)
 		}
-		if len(e.Payload) > eventstore.MaxItemBytes {
-			return nil, fmt.Errorf("outbox %s: payload of %d bytes: %w", e.ID, len(e.Payload), eventstore.ErrTooLarge)
+		if len(e.Payload) > eventstore.MaxOutboxPayload {
+			return nil, fmt.Errorf("outbox %s: payload of %d bytes, more than %d: %w", e.ID, len(e.Payload), eventstore.MaxOutboxPayload, eventstore.ErrTooLarge)
 		}
-		item := encodeOutbox(&e)
+		item := encodeOutbox(&e, s.outboxShards)
 		put := &types.Put{TableName: &s.table, Item: item}
 		if err := add(kindOutbox, "outbox "+e.ID, types.TransactWriteItem{Put: put}, item, item); err != nil {
 			return nil, err
@@ -277,6 +286,51 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		return nil, fmt.Errorf("%d bytes in one transaction, more than %d: %w", size, maxTransactionSize, eventstore.ErrTooLarge)
 	}
 	return p, nil
+}
+
+// checkLists validates a row's list memberships: slots in
+// 1..eventstore.MaxListSlots and distinct, names non-empty without '#',
+// partitions and sorts without NUL, and no Lists on Global or Delete rows.
+func checkLists(r *eventstore.Record) error {
+	if len(r.Lists) == 0 {
+		return nil
+	}
+	if r.Global {
+		return fmt.Errorf("lists on a global row: %w", eventstore.ErrInvalid)
+	}
+	if r.Delete {
+		return fmt.Errorf("lists on a delete: %w", eventstore.ErrInvalid)
+	}
+	var slots [eventstore.MaxListSlots + 1]bool
+	for _, e := range r.Lists {
+		if err := checkList(e.List); err != nil {
+			return err
+		}
+		if slots[e.List.Slot] {
+			return fmt.Errorf("list %s: slot %d used twice: %w", e.List.Name, e.List.Slot, eventstore.ErrInvalid)
+		}
+		slots[e.List.Slot] = true
+		if strings.ContainsRune(e.Partition, 0) || strings.ContainsRune(e.Sort, 0) {
+			return fmt.Errorf("list %s: partition or sort contains NUL: %w", e.List.Name, eventstore.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// checkList validates a list's name and slot.
+func checkList(l eventstore.List) error {
+	if l.Slot < 1 || l.Slot > eventstore.MaxListSlots {
+		return fmt.Errorf("list %s: slot %d not in 1..%d: %w", l.Name, l.Slot, eventstore.MaxListSlots, eventstore.ErrInvalid)
+	}
+	if l.Name == "" || strings.Contains(l.Name, keySep) {
+		return fmt.Errorf("list name %q: empty or contains %q: %w", l.Name, keySep, eventstore.ErrInvalid)
+	}
+	return nil
+}
+
+// getKey returns the table key (pk, sk) of an item.
+func getKey(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrPK: item[AttrPK], AttrSK: item[AttrSK]}
 }
 
 // reasonList finds the "[A, B, ...]" list in a TransactionCanceledException

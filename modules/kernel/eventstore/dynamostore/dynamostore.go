@@ -5,22 +5,44 @@
 // # Items
 //
 // Every partition key of tenant data starts with "T#<tenant>#" (tenant ids
-// must not contain '#', so no key of one tenant can be read as another's):
+// must not contain '#', so no key of one tenant can be read as another's).
+// Rows are keyed by entity: every row is an item (a partition) of its own, so
+// no collection shares a partition (collections must not contain '#'):
 //
-//	stream head   pk "T#<tenant>#S#<stream>"     sk "HEAD"                  version
-//	event         pk "T#<tenant>#S#<stream>"     sk "E#<20-digit version>"  eventId, type, ...
-//	record        pk "T#<tenant>#R#<collection>" sk <key>                   data
-//	global record pk "G#R#<collection>"          sk <key>                   data
-//	idempotency   pk "T#<namespace>#I#<key>"     sk "I"                     ..., expiresAt (TTL)
-//	outbox entry  pk "T#<tenant>#W#<work id>"    sk "W"                     ..., gsi1pk, gsi1sk
+//	stream head   pk "T#<tenant>#S#<stream>"           sk "HEAD"                  version
+//	event         pk "T#<tenant>#S#<stream>"           sk "E#<20-digit version>"  eventId, type, ...
+//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data, list<N>pk, list<N>sk
+//	global record pk "G#R#<collection>#<key>"          sk "R"                     data
+//	idempotency   pk "T#<namespace>#I#<key>"           sk "I"                     ..., expiresAt (TTL)
+//	outbox entry  pk "T#<tenant>#W#<work id>"          sk "W"                     ..., lastError, gsi1pk, gsi1sk
 //
 // The idempotency namespace is the record's TenantID, else the commit's
 // tenant (the operator uses eventstore.OperatorNamespace).
 //
-// Outbox entries are also in the sparse index gsi1: gsi1pk "OUTBOX#<shard>"
-// (shard = FNV-1a of the work id modulo OutboxShards) and gsi1sk
-// "<dueAt, fixed-width UTC>#<work id>", so the sweep queries every shard by
-// due time. Nothing in this package scans the table.
+// # Indexes
+//
+// Every index is sparse and KEYS_ONLY: a read through one queries the index
+// for keys, then fetches the items from the table with one strongly
+// consistent BatchGetItem (items gone meanwhile are skipped). Nothing in this
+// package scans the table.
+//
+// Lists (eventstore.ListEntry): a row in list slot N carries list<N>pk
+// "T#<tenant>#L#<list name>#<partition>#<shard>" (shard = FNV-1a of the row
+// key modulo the list's Shards) and list<N>sk "<entry sort>#<row key>", so it
+// is in the index "list<N>". Every Put of a row writes exactly its current
+// memberships; slots it is not in are absent, which takes it out of those
+// indexes. ListRecords queries every shard of a partition in parallel (one
+// row more than the page each), merges by list<N>sk and fetches the page's
+// rows; its cursor is the base64url of the last entry's list<N>sk.
+//
+// Outbox: entries carry gsi1pk "OUTBOX#<shard>" (shard = FNV-1a of the work
+// id modulo the outbox shard count, DefaultOutboxShards unless
+// WithOutboxShards) and gsi1sk "<dueAt, fixed-width UTC>#<work id>", so
+// PendingOutbox queries every shard by due time (in parallel) and merges.
+// Parked entries (eventstore.ParkedAt) sort after every due time and are
+// read by ParkedOutbox through the same index. The shard count may be raised
+// (entries in lower shards are still swept) but never lowered: entries in
+// shards at or above the new count would never be swept again.
 //
 // # Commits
 //
@@ -28,10 +50,11 @@
 // optimistic concurrency (the head's version), IfAbsent records and the
 // idempotency record; the cancellation reasons DynamoDB returns are mapped to
 // eventstore.ErrConflict and eventstore.ErrDuplicate. Validation (sizes, item
-// count, malformed commits) happens before any network call. The SDK sets a
-// ClientRequestToken, so its own retries of a transaction are idempotent;
-// transactions cancelled by a concurrent transaction (TransactionConflict) are
-// retried a few times so that the loser sees the winner's outcome.
+// count, list slots, malformed commits) happens before any network call. The
+// SDK sets a ClientRequestToken, so its own retries of a transaction are
+// idempotent; transactions cancelled by a concurrent transaction
+// (TransactionConflict) are retried a few times so that the loser sees the
+// winner's outcome.
 package dynamostore
 
 import (
@@ -39,7 +62,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -51,9 +77,10 @@ import (
 
 // Store is the DynamoDB eventstore.Store. It is safe for concurrent use.
 type Store struct {
-	client *dynamodb.Client
-	table  string
-	clock  clock.Clock
+	client       *dynamodb.Client
+	table        string
+	clock        clock.Clock
+	outboxShards int
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -65,10 +92,22 @@ type Option func(*Store)
 // expired (default clock.System).
 func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
 
+// WithOutboxShards sets the number of outbox index partitions new entries
+// are spread over and PendingOutbox reads (default DefaultOutboxShards; n < 1
+// keeps the default). It may be raised, never lowered: entries already in
+// shards at or above a lowered count would never be swept.
+func WithOutboxShards(n int) Option {
+	return func(s *Store) {
+		if n >= 1 {
+			s.outboxShards = n
+		}
+	}
+}
+
 // New returns the store over table, which must exist with the schema of
 // TableInput (see EnsureTable).
 func New(client *dynamodb.Client, table string, opts ...Option) *Store {
-	s := &Store{client: client, table: table, clock: clock.System{}}
+	s := &Store{client: client, table: table, clock: clock.System{}, outboxShards: DefaultOutboxShards}
 	for _, o := range opts {
 		o(s)
 	}
@@ -79,8 +118,13 @@ func New(client *dynamodb.Client, table string, opts ...Option) *Store {
 const (
 	defaultPageLimit = 50
 	maxPageLimit     = 100
-	// defaultOutboxLimit is PendingOutbox's limit when it is given <= 0.
+	// defaultOutboxLimit is PendingOutbox's and ParkedOutbox's limit when
+	// they are given <= 0.
 	defaultOutboxLimit = 100
+	// queryConcurrency bounds the parallel queries of one read over shards.
+	queryConcurrency = 16
+	// batchGetMax is DynamoDB's limit of keys in one BatchGetItem.
+	batchGetMax = 100
 )
 
 // ReadStream implements eventstore.StreamReader with consistent reads, paging
@@ -132,81 +176,247 @@ func (s *Store) GetRecord(ctx context.Context, tenantID, collection, key string)
 	if err := checkTenant(tenantID); err != nil {
 		return eventstore.Record{}, fmt.Errorf("get record %s/%s: %w", collection, key, err)
 	}
-	return s.getRecord(ctx, recordPK(tenantID, collection), collection, key, false)
+	return s.getRecord(ctx, eventstore.Record{Collection: collection, Key: key}, tenantID, true)
 }
 
-// GetGlobalRecord implements eventstore.RecordReader (consistent read).
-func (s *Store) GetGlobalRecord(ctx context.Context, collection, key string) (eventstore.Record, error) {
-	return s.getRecord(ctx, globalPK(collection), collection, key, true)
+// GetGlobalRecord implements eventstore.RecordReader: a consistent read, or
+// an eventually consistent one with eventstore.Eventually.
+func (s *Store) GetGlobalRecord(ctx context.Context, collection, key string, opts ...eventstore.ReadOption) (eventstore.Record, error) {
+	return s.getRecord(ctx, eventstore.Record{Collection: collection, Key: key, Global: true}, "", !slices.Contains(opts, eventstore.Eventually))
 }
 
-func (s *Store) getRecord(ctx context.Context, pk, collection, key string, global bool) (eventstore.Record, error) {
-	if collection == "" || key == "" {
-		return eventstore.Record{}, fmt.Errorf("get record %s/%s: empty collection or key: %w", collection, key, eventstore.ErrInvalid)
+func (s *Store) getRecord(ctx context.Context, r eventstore.Record, tenantID string, consistent bool) (eventstore.Record, error) {
+	what := r.Collection + "/" + r.Key
+	if r.Global {
+		what = "global " + what
+	}
+	if r.Collection == "" || r.Key == "" || strings.Contains(r.Collection, keySep) {
+		return eventstore.Record{}, fmt.Errorf("get record %s: empty collection or key, or %q in the collection: %w", what, keySep, eventstore.ErrInvalid)
 	}
 	res, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,
-		Key:            itemKey(pk, key),
-		ConsistentRead: aws.Bool(true),
+		Key:            getKey(encodeRecord(tenantID, &r)),
+		ConsistentRead: aws.Bool(consistent),
 	})
 	if err != nil {
-		return eventstore.Record{}, fmt.Errorf("get record %s/%s: %w", collection, key, err)
+		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, err)
 	}
 	if res.Item == nil {
-		return eventstore.Record{}, fmt.Errorf("get record %s/%s: %w", collection, key, eventstore.ErrNotFound)
+		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, eventstore.ErrNotFound)
 	}
-	return eventstore.Record{Collection: collection, Key: key, Global: global, Data: getB(res.Item, attrData)}, nil
+	r.Data = getB(res.Item, attrData)
+	return r, nil
 }
 
-// ListRecords implements eventstore.RecordReader. Reads are consistent. It
-// asks DynamoDB for one row more than the page so that the returned cursor
-// never points at an empty page; the cursor is the base64url of the last key.
-func (s *Store) ListRecords(ctx context.Context, tenantID, collection string, p eventstore.Page) ([]eventstore.Record, string, error) {
+// indexKey is one entry read from a KEYS_ONLY index: the index sort key and
+// the item's table key.
+type indexKey struct {
+	sk  string
+	key map[string]types.AttributeValue
+}
+
+// ListRecords implements eventstore.RecordReader through the list index of
+// the list's slot: it queries every shard of the partition in parallel (at
+// most queryConcurrency at a time), each for one entry more than the page,
+// merges them by the index sort key, and fetches the page's rows with one
+// consistent BatchGetItem (rows deleted meanwhile are skipped). The cursor is
+// the base64url of the page's last index sort key.
+func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
+	rows, next, err := s.listRecords(ctx, tenantID, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("list records %s/%s: %w", q.List.Name, q.Partition, err)
+	}
+	return rows, next, nil
+}
+
+func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	if err := checkTenant(tenantID); err != nil {
-		return nil, "", fmt.Errorf("list records %s: %w", collection, err)
+		return nil, "", err
 	}
-	if collection == "" {
-		return nil, "", fmt.Errorf("list records: empty collection: %w", eventstore.ErrInvalid)
+	if err := checkList(q.List); err != nil {
+		return nil, "", err
 	}
-	limit := p.Limit
+	limit := q.Limit
 	if limit <= 0 {
 		limit = defaultPageLimit
 	}
 	limit = min(limit, maxPageLimit)
-	pk := recordPK(tenantID, collection)
-	in := &dynamodb.QueryInput{
-		TableName:                 &s.table,
-		ConsistentRead:            aws.Bool(true),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk)},
-		ScanIndexForward:          aws.Bool(!p.Descending),
+	var after string
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || len(b) == 0 {
+			return nil, "", fmt.Errorf("bad cursor: %w", eventstore.ErrInvalid)
+		}
+		after = string(b)
 	}
-	if p.Cursor != "" {
-		after, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		if err != nil || len(after) == 0 {
-			return nil, "", fmt.Errorf("list records %s: bad cursor: %w", collection, eventstore.ErrInvalid)
-		}
-		in.ExclusiveStartKey = itemKey(pk, string(after))
+	slot := q.List.Slot
+	cond := "#pk = :pk"
+	switch {
+	case after != "" && q.Descending:
+		cond += " AND #sk < :after"
+	case after != "":
+		cond += " AND #sk > :after"
 	}
-	var rows []eventstore.Record
-	for {
-		in.Limit = aws.Int32(int32(limit + 1 - len(rows)))
-		res, err := s.client.Query(ctx, in)
-		if err != nil {
-			return nil, "", fmt.Errorf("list records %s: %w", collection, err)
+	shards := listShards(q.List)
+	keys, err := s.queryShards(ctx, shards, limit+1, func(shard int) *dynamodb.QueryInput {
+		in := &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			IndexName:                 aws.String(ListIndex(slot)),
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeNames:  map[string]string{"#pk": ListAttrPK(slot), "#sk": ListAttrSK(slot)},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(listPK(tenantID, q.List, q.Partition, shard))},
+			ScanIndexForward:          aws.Bool(!q.Descending),
 		}
-		for _, it := range res.Items {
-			rows = append(rows, eventstore.Record{Collection: collection, Key: getS(it, AttrSK), Data: getB(it, attrData)})
+		if after != "" {
+			in.ExpressionAttributeValues[":after"] = str(after)
+		} else {
+			delete(in.ExpressionAttributeNames, "#sk")
 		}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			return rows, base64.RawURLEncoding.EncodeToString([]byte(rows[limit-1].Key)), nil
-		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return rows, "", nil
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+		return in
+	}, ListAttrSK(slot))
+	if err != nil {
+		return nil, "", err
 	}
+	slices.SortFunc(keys, func(a, b indexKey) int {
+		if q.Descending {
+			return strings.Compare(b.sk, a.sk)
+		}
+		return strings.Compare(a.sk, b.sk)
+	})
+	next := ""
+	if len(keys) > limit {
+		keys = keys[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(keys[limit-1].sk))
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, "", err
+	}
+	prefix := recordPrefix(tenantID)
+	rows := make([]eventstore.Record, 0, len(items))
+	for _, it := range items {
+		if it == nil {
+			continue // deleted since the index was read
+		}
+		pk := getS(it, AttrPK)
+		coll, key, ok := splitRecordPK(pk, prefix)
+		if !ok {
+			return nil, "", fmt.Errorf("list entry of item %q, not a row of the tenant", pk)
+		}
+		rows = append(rows, eventstore.Record{Collection: coll, Key: key, Data: getB(it, attrData)})
+	}
+	return rows, next, nil
+}
+
+// queryShards runs the query of each shard 0..shards-1 (at most
+// queryConcurrency at a time), each for up to limit entries, and returns all
+// entries read, with skAttr as their sort key. The first failure cancels the
+// other queries and fails the read.
+func (s *Store) queryShards(ctx context.Context, shards, limit int, input func(shard int) *dynamodb.QueryInput, skAttr string) ([]indexKey, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([][]indexKey, shards)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	sem := make(chan struct{}, queryConcurrency)
+	for shard := range shards {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			fail(ctx.Err())
+			continue
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			in := input(shard)
+			for len(results[shard]) < limit {
+				in.Limit = aws.Int32(int32(limit - len(results[shard])))
+				res, err := s.client.Query(ctx, in)
+				if err != nil {
+					fail(fmt.Errorf("shard %d: %w", shard, err))
+					return
+				}
+				for _, it := range res.Items {
+					results[shard] = append(results[shard], indexKey{sk: getS(it, skAttr), key: getKey(it)})
+				}
+				if len(res.LastEvaluatedKey) == 0 {
+					return
+				}
+				in.ExclusiveStartKey = res.LastEvaluatedKey
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var all []indexKey
+	for _, r := range results {
+		all = append(all, r...)
+	}
+	return all, nil
+}
+
+// batchGet fetches the items of keys from the table with consistent reads,
+// batchGetMax keys per call, re-sending unprocessed keys. The result is
+// parallel to keys; an item that does not exist is nil.
+func (s *Store) batchGet(ctx context.Context, keys []indexKey) ([]map[string]types.AttributeValue, error) {
+	out := make([]map[string]types.AttributeValue, len(keys))
+	index := make(map[[2]string][]int, len(keys))
+	for i, k := range keys {
+		id := [2]string{getS(k.key, AttrPK), getS(k.key, AttrSK)}
+		index[id] = append(index[id], i)
+	}
+	pending := make([]map[string]types.AttributeValue, 0, len(index))
+	seen := make(map[[2]string]bool, len(index))
+	for _, k := range keys {
+		id := [2]string{getS(k.key, AttrPK), getS(k.key, AttrSK)}
+		if !seen[id] { // BatchGetItem rejects a key twice
+			seen[id] = true
+			pending = append(pending, k.key)
+		}
+	}
+	for len(pending) > 0 {
+		batch := pending[:min(batchGetMax, len(pending))]
+		pending = pending[len(batch):]
+		for attempt := 0; len(batch) > 0; attempt++ {
+			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: batch, ConsistentRead: aws.Bool(true)}},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("batch get: %w", err)
+			}
+			for _, it := range res.Responses[s.table] {
+				for _, i := range index[[2]string{getS(it, AttrPK), getS(it, AttrSK)}] {
+					out[i] = it
+				}
+			}
+			batch = res.UnprocessedKeys[s.table].Keys
+			if len(batch) == 0 {
+				break
+			}
+			if attempt >= 8 {
+				return nil, fmt.Errorf("batch get: %d keys still unprocessed after %d attempts", len(batch), attempt+1)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("batch get: %w", ctx.Err())
+			case <-time.After(time.Duration(10<<attempt) * time.Millisecond):
+			}
+		}
+	}
+	return out, nil
 }
 
 // GetIdempotency implements eventstore.IdempotencyReader (consistent read);

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,16 +68,27 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, store)
 }
 
-// countingTransport counts the DynamoDB operations sent over HTTP.
+// countingTransport counts the DynamoDB operations sent over HTTP and keeps
+// their request bodies.
 type countingTransport struct {
-	mu  sync.Mutex
-	ops []string
+	mu     sync.Mutex
+	ops    []string
+	bodies []string
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	op := r.Header.Get("X-Amz-Target")
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	c.mu.Lock()
 	c.ops = append(c.ops, strings.TrimPrefix(op, "DynamoDB_20120810."))
+	c.bodies = append(c.bodies, string(body))
 	c.mu.Unlock()
 	return http.DefaultTransport.RoundTrip(r)
 }
@@ -83,8 +97,17 @@ func (c *countingTransport) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ops := c.ops
-	c.ops = nil
+	c.ops, c.bodies = nil, nil
 	return ops
+}
+
+// takeBodies returns the request bodies sent since the last take.
+func (c *countingTransport) takeBodies() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.bodies
+	c.ops, c.bodies = nil, nil
+	return b
 }
 
 func event(typ string) eventstore.Event {
@@ -138,6 +161,10 @@ func TestCommitIsOneTransactWriteItems(t *testing.T) {
 		{TenantID: tnt, Records: []eventstore.Record{{Collection: "big", Key: "k", Data: make(json.RawMessage, eventstore.MaxItemBytes+1)}}},
 		{TenantID: "tnt#x", Records: []eventstore.Record{{Collection: "c", Key: "k"}}},
 		{TenantID: tnt, Records: []eventstore.Record{{Collection: "c", Key: "k"}, {Collection: "c", Key: "k", Delete: true}}},
+		{TenantID: tnt, Records: []eventstore.Record{{Collection: "c", Key: "k", Lists: []eventstore.ListEntry{{List: eventstore.List{Name: "l", Slot: 7}}}}}},
+		{TenantID: tnt, Records: []eventstore.Record{{Collection: "c", Key: "k", Global: true, Lists: []eventstore.ListEntry{{List: eventstore.List{Name: "l", Slot: 1}}}}}},
+		{TenantID: tnt, Records: []eventstore.Record{{Collection: "c#d", Key: "k"}}},
+		{TenantID: tnt, Outbox: []eventstore.OutboxEntry{{ID: "wrk_x", Type: "t", Payload: make(json.RawMessage, eventstore.MaxOutboxPayload+1)}}},
 	} {
 		if err := s.Commit(ctx, c); !errors.Is(err, eventstore.ErrInvalid) && !errors.Is(err, eventstore.ErrTooLarge) {
 			t.Fatalf("invalid commit: err = %v", err)
@@ -190,11 +217,15 @@ func TestItemLayout(t *testing.T) {
 	tnt := gen.New(ids.Tenant)
 	due := time.Date(2030, 5, 6, 7, 8, 9, 120000000, time.UTC)
 	expires := time.Date(2031, 1, 1, 0, 0, 0, 500, time.UTC)
-	work := eventstore.OutboxEntry{ID: gen.New(ids.Work), Type: "t.work", DueAt: due, Payload: json.RawMessage(`{"p":1}`)}
+	work := eventstore.OutboxEntry{ID: gen.New(ids.Work), Type: "t.work", DueAt: due, Payload: json.RawMessage(`{"p":1}`), LastError: "e"}
+	lists := []eventstore.ListEntry{
+		{List: eventstore.List{Name: "all", Slot: 1}, Sort: "s1"},
+		{List: eventstore.List{Name: "by-status", Slot: 4, Shards: 8}, Partition: "open", Sort: "s2"},
+	}
 	c := &eventstore.Commit{
 		TenantID:    tnt,
 		Appends:     []eventstore.StreamAppend{{StreamID: "tenant", Events: []eventstore.Event{event("t.a"), event("t.b")}}},
-		Records:     []eventstore.Record{{Collection: "rows", Key: "k1", Data: json.RawMessage(`{"r":1}`)}, {Collection: "keys", Key: "g1", Global: true, Data: json.RawMessage(`{"g":1}`)}},
+		Records:     []eventstore.Record{{Collection: "rows", Key: "k1", Data: json.RawMessage(`{"r":1}`), Lists: lists}, {Collection: "keys", Key: "g1", Global: true, Data: json.RawMessage(`{"g":1}`)}},
 		Outbox:      []eventstore.OutboxEntry{work},
 		Idempotency: &eventstore.Idempotency{Key: "sva_1:k", Status: 201, ExpiresAt: expires},
 	}
@@ -208,10 +239,27 @@ func TestItemLayout(t *testing.T) {
 	if attr(t, ev, "type") != "t.b" || attr(t, ev, "data") != `{"a":1}` {
 		t.Errorf("event item = %v", ev)
 	}
-	if got := attr(t, getItem(t, "T#"+tnt+"#R#rows", "k1"), "data"); got != `{"r":1}` {
+	rec := getItem(t, "T#"+tnt+"#R#rows#k1", "R")
+	if got := attr(t, rec, "data"); got != `{"r":1}` {
 		t.Errorf("record data = %s", got)
 	}
-	if got := attr(t, getItem(t, "G#R#keys", "g1"), "data"); got != `{"g":1}` {
+	// The shard is FNV-1a of the row key modulo the list's Shards (pinned: a change is a migration).
+	for name, want := range map[string]string{
+		dynamostore.ListAttrPK(1): "T#" + tnt + "#L#all##0",
+		dynamostore.ListAttrSK(1): "s1#k1",
+		dynamostore.ListAttrPK(4): "T#" + tnt + "#L#by-status#open#" + fnvShard("k1", 8),
+		dynamostore.ListAttrSK(4): "s2#k1",
+	} {
+		if got := attr(t, rec, name); got != want {
+			t.Errorf("record %s = %s, want %s", name, got, want)
+		}
+	}
+	for _, slot := range []int{2, 3, 5, 6} {
+		if _, ok := rec[dynamostore.ListAttrPK(slot)]; ok {
+			t.Errorf("record has %s", dynamostore.ListAttrPK(slot))
+		}
+	}
+	if got := attr(t, getItem(t, "G#R#keys#g1", "R"), "data"); got != `{"g":1}` {
 		t.Errorf("global record data = %s", got)
 	}
 	idem := getItem(t, "T#"+tnt+"#I#sva_1:k", "I")
@@ -219,8 +267,11 @@ func TestItemLayout(t *testing.T) {
 		t.Errorf("idempotency TTL = %s, want %s (rounded up)", got, want)
 	}
 	w := getItem(t, "T#"+tnt+"#W#"+work.ID, "W")
-	if got := attr(t, w, dynamostore.AttrGSI1PK); !strings.HasPrefix(got, "OUTBOX#") || len(got) != len("OUTBOX#0") || got[7] < '0' || got[7] >= '0'+dynamostore.OutboxShards {
-		t.Errorf("outbox gsi1pk = %s", got)
+	if got, want := attr(t, w, dynamostore.AttrGSI1PK), "OUTBOX#"+fnvShard(work.ID, dynamostore.DefaultOutboxShards); got != want {
+		t.Errorf("outbox gsi1pk = %s, want %s", got, want)
+	}
+	if got := attr(t, w, "lastError"); got != "e" {
+		t.Errorf("outbox lastError = %s", got)
 	}
 	if got, want := attr(t, w, dynamostore.AttrGSI1SK), "2030-05-06T07:08:09.120000000Z#"+work.ID; got != want {
 		t.Errorf("outbox gsi1sk = %s, want %s", got, want)
@@ -268,26 +319,152 @@ func TestIdempotencyExpiryFollowsClock(t *testing.T) {
 	}
 }
 
+// fnvShard is FNV-1a of key modulo n, as a string.
+func fnvShard(key string, n int) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return fmt.Sprint(h.Sum32() % uint32(n))
+}
+
 func TestListRecordsCursorNeverPointsAtEmptyPage(t *testing.T) {
 	ctx := context.Background()
 	tnt := gen.New(ids.Tenant)
+	l := eventstore.List{Name: "c", Slot: 1}
 	var rs []eventstore.Record
 	for i := range 4 {
-		rs = append(rs, eventstore.Record{Collection: "c", Key: fmt.Sprintf("k%d", i), Data: json.RawMessage(`{}`)})
+		k := fmt.Sprintf("k%d", i)
+		rs = append(rs, eventstore.Record{Collection: "c", Key: k, Data: json.RawMessage(`{}`), Lists: []eventstore.ListEntry{{List: l, Sort: k}}})
 	}
 	if err := store.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: rs}); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	rows, next, err := store.ListRecords(ctx, tnt, "c", eventstore.Page{Limit: 2})
+	rows, next, err := store.ListRecords(ctx, tnt, eventstore.ListQuery{List: l, Page: eventstore.Page{Limit: 2}})
 	if err != nil || len(rows) != 2 || next == "" {
 		t.Fatalf("page 1: %d rows, next %q, %v", len(rows), next, err)
 	}
-	rows, next, err = store.ListRecords(ctx, tnt, "c", eventstore.Page{Limit: 2, Cursor: next})
+	rows, next, err = store.ListRecords(ctx, tnt, eventstore.ListQuery{List: l, Page: eventstore.Page{Limit: 2, Cursor: next}})
 	if err != nil || len(rows) != 2 || rows[1].Key != "k3" || next != "" {
 		t.Fatalf("page 2: %d rows, next %q, %v; want k2, k3 and no next", len(rows), next, err)
 	}
-	if _, _, err := store.ListRecords(ctx, tnt, "c", eventstore.Page{Cursor: "!!"}); !errors.Is(err, eventstore.ErrInvalid) {
+	if _, _, err := store.ListRecords(ctx, tnt, eventstore.ListQuery{List: l, Page: eventstore.Page{Cursor: "!!"}}); !errors.Is(err, eventstore.ErrInvalid) {
 		t.Fatalf("bad cursor: err = %v, want ErrInvalid", err)
+	}
+}
+
+// TestRecordsKeyedByEntity: the rows of one collection, and global rows, are
+// items of their own partitions, and one list page is a query per shard plus
+// one BatchGetItem.
+func TestRecordsKeyedByEntity(t *testing.T) {
+	ctx := context.Background()
+	tnt := gen.New(ids.Tenant)
+	l := eventstore.List{Name: "all", Slot: 2, Shards: 4}
+	var rs []eventstore.Record
+	for i := range 5 {
+		k := fmt.Sprintf("k%d", i)
+		rs = append(rs,
+			eventstore.Record{Collection: "rows", Key: k, Data: json.RawMessage(`{}`), Lists: []eventstore.ListEntry{{List: l, Sort: k}}},
+			eventstore.Record{Collection: "keys", Key: tnt + k, Global: true, Data: json.RawMessage(`{}`)})
+	}
+	if err := store.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: rs}); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	pks := map[string]bool{}
+	for _, r := range rs {
+		pk := "T#" + tnt + "#R#" + r.Collection + "#" + r.Key
+		if r.Global {
+			pk = "G#R#" + r.Collection + "#" + r.Key
+		}
+		getItem(t, pk, "R")
+		// Each partition holds exactly that one item.
+		out, err := client.Query(ctx, &dynamodb.QueryInput{
+			TableName: &table, ConsistentRead: aws.Bool(true),
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		})
+		if err != nil || len(out.Items) != 1 {
+			t.Fatalf("partition %s: %d items, %v", pk, len(out.Items), err)
+		}
+		pks[pk] = true
+	}
+	if len(pks) != len(rs) {
+		t.Fatalf("%d rows in %d partitions", len(rs), len(pks))
+	}
+
+	ct := &countingTransport{}
+	s := dynamostore.New(newClient(&http.Client{Transport: ct}), table)
+	rows, next, err := s.ListRecords(ctx, tnt, eventstore.ListQuery{List: l, Page: eventstore.Page{Limit: 3}})
+	if err != nil || len(rows) != 3 || rows[0].Key != "k0" || rows[2].Key != "k2" || next == "" {
+		t.Fatalf("list: %+v, next %q, %v", rows, next, err)
+	}
+	ops := ct.take()
+	slices.Sort(ops)
+	if want := []string{"BatchGetItem", "Query", "Query", "Query", "Query"}; !slices.Equal(ops, want) {
+		t.Fatalf("list sent %v, want %v", ops, want)
+	}
+}
+
+// TestOutboxShards: WithOutboxShards spreads entries over that many index
+// partitions and the sweep reads them all.
+func TestOutboxShards(t *testing.T) {
+	ctx := context.Background()
+	const n = 3
+	s := dynamostore.New(client, table, dynamostore.WithOutboxShards(n))
+	tnt := gen.New(ids.Tenant)
+	due := time.Date(1985, 1, 1, 0, 0, 0, 0, time.UTC) // a window of its own
+	var entries []eventstore.OutboxEntry
+	for i := range 12 {
+		entries = append(entries, eventstore.OutboxEntry{ID: gen.New(ids.Work), Type: "t.work", DueAt: due.Add(time.Duration(i) * time.Second)})
+	}
+	if err := s.Commit(ctx, &eventstore.Commit{TenantID: tnt, Outbox: entries}); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	t.Cleanup(func() { _ = s.AckOutbox(context.Background(), entries) })
+	used := map[string]bool{}
+	for _, e := range entries {
+		pk := attr(t, getItem(t, "T#"+tnt+"#W#"+e.ID, "W"), dynamostore.AttrGSI1PK)
+		if pk != "OUTBOX#"+fnvShard(e.ID, n) {
+			t.Fatalf("entry %s: gsi1pk %s, want shard of 0..%d", e.ID, pk, n-1)
+		}
+		used[pk] = true
+	}
+	if len(used) < 2 {
+		t.Fatalf("12 entries in %d shards", len(used))
+	}
+	got, err := s.PendingOutbox(ctx, due.Add(time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotIDs []string
+	for _, e := range got {
+		if e.TenantID == tnt {
+			gotIDs = append(gotIDs, e.ID)
+		}
+	}
+	if len(gotIDs) != len(entries) {
+		t.Fatalf("pending: %d of %d entries", len(gotIDs), len(entries))
+	}
+	for i, e := range entries {
+		if gotIDs[i] != e.ID {
+			t.Fatalf("pending order %v", gotIDs)
+		}
+	}
+	got, err = s.PendingOutbox(ctx, due.Add(time.Hour), 5)
+	if err != nil || len(got) != 5 || got[4].ID != entries[4].ID {
+		t.Fatalf("pending limit 5: %d entries, %v", len(got), err)
+	}
+}
+
+// TestGlobalRecordConsistency: GetGlobalRecord reads consistently unless
+// asked for eventually.
+func TestGlobalRecordConsistency(t *testing.T) {
+	ctx := context.Background()
+	ct := &countingTransport{}
+	s := dynamostore.New(newClient(&http.Client{Transport: ct}), table)
+	_, _ = s.GetGlobalRecord(ctx, "keys", "x")
+	_, _ = s.GetGlobalRecord(ctx, "keys", "x", eventstore.Eventually)
+	b := ct.takeBodies()
+	if len(b) != 2 || !strings.Contains(b[0], `"ConsistentRead":true`) || !strings.Contains(b[1], `"ConsistentRead":false`) {
+		t.Fatalf("requests = %v", b)
 	}
 }
 
@@ -325,10 +502,19 @@ func TestEnsureTable(t *testing.T) {
 		t.Fatalf("describe: %v", err)
 	}
 	d := out.Table
-	if d.TableStatus != types.TableStatusActive || len(d.GlobalSecondaryIndexes) != 1 ||
-		aws.ToString(d.GlobalSecondaryIndexes[0].IndexName) != dynamostore.IndexOutbox ||
-		d.GlobalSecondaryIndexes[0].Projection.ProjectionType != types.ProjectionTypeAll {
+	if d.TableStatus != types.TableStatusActive || len(d.GlobalSecondaryIndexes) != 1+eventstore.MaxListSlots {
 		t.Fatalf("table = %+v", d)
+	}
+	var names []string
+	for _, g := range d.GlobalSecondaryIndexes {
+		names = append(names, aws.ToString(g.IndexName))
+		if g.Projection == nil || g.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
+			t.Fatalf("index %s: projection %+v, want KEYS_ONLY", aws.ToString(g.IndexName), g.Projection)
+		}
+	}
+	slices.Sort(names)
+	if want := []string{dynamostore.IndexOutbox, "list1", "list2", "list3", "list4", "list5", "list6"}; !slices.Equal(names, want) {
+		t.Fatalf("indexes %v, want %v", names, want)
 	}
 	if d.BillingModeSummary == nil || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Fatalf("billing mode = %+v", d.BillingModeSummary)

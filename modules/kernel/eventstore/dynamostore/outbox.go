@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,53 +19,91 @@ import (
 const batchWriteMax = 25
 
 // PendingOutbox implements eventstore.Outbox: it queries every shard of the
-// outbox index (gsi1) for entries due by dueBy, earliest first, and merges
-// them. limit <= 0 means 100. The index is eventually consistent: an entry
-// committed a moment ago may show up on a later call.
+// outbox index (gsi1) in parallel (at most queryConcurrency at a time) for
+// up to limit entries due by dueBy each, merges them by due time, and fetches
+// the first limit entries from the table (one consistent BatchGetItem per 100;
+// entries acknowledged or moved past dueBy meanwhile are skipped). limit <= 0
+// means 100. Parked entries (eventstore.ParkedAt) are never pending. The index
+// is eventually consistent: an entry committed a moment ago may show up on a
+// later call.
 func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]eventstore.OutboxEntry, error) {
 	if limit <= 0 {
 		limit = defaultOutboxLimit
 	}
 	// '$' sorts right after '#': every "<dueBy>#<id>" is below the bound.
 	bound := fmtDueAt(dueBy) + "$"
+	if parked := fmtDueAt(eventstore.ParkedAt); bound > parked {
+		bound = parked
+	}
+	out, err := s.readOutbox(ctx, limit, "#sk < :b", bound, func(e eventstore.OutboxEntry) bool {
+		return !e.DueAt.After(dueBy) && e.DueAt.Before(eventstore.ParkedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending outbox: %w", err)
+	}
+	return out, nil
+}
+
+// ParkedOutbox implements eventstore.Outbox: the parked entries (DueAt =
+// eventstore.ParkedAt) of every shard of gsi1, read like PendingOutbox.
+// limit <= 0 means 100.
+func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.OutboxEntry, error) {
+	if limit <= 0 {
+		limit = defaultOutboxLimit
+	}
+	out, err := s.readOutbox(ctx, limit, "#sk >= :b", fmtDueAt(eventstore.ParkedAt), func(e eventstore.OutboxEntry) bool {
+		return e.DueAt.Equal(eventstore.ParkedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parked outbox: %w", err)
+	}
+	return out, nil
+}
+
+// readOutbox reads up to limit entries of gsi1 whose gsi1sk satisfies cond
+// (against :b = bound) on every shard, earliest first, fetches them from the
+// table and keeps those for which keep (on the current item) holds.
+func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, keep func(eventstore.OutboxEntry) bool) ([]eventstore.OutboxEntry, error) {
+	keys, err := s.queryShards(ctx, s.outboxShards, limit, func(shard int) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			IndexName:                 aws.String(IndexOutbox),
+			KeyConditionExpression:    aws.String("#pk = :pk AND " + cond),
+			ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK, "#sk": AttrGSI1SK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(gsi1Prefix + strconv.Itoa(shard)), ":b": str(bound)},
+		}
+	}, AttrGSI1SK)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(keys, func(a, b indexKey) int { return strings.Compare(a.sk, b.sk) })
+	keys = keys[:min(limit, len(keys))]
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
 	type keyed struct {
 		sk string
 		e  eventstore.OutboxEntry
 	}
-	var all []keyed
-	for shard := range OutboxShards {
-		in := &dynamodb.QueryInput{
-			TableName:                 &s.table,
-			IndexName:                 aws.String(IndexOutbox),
-			KeyConditionExpression:    aws.String("#pk = :pk AND #sk < :bound"),
-			ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK, "#sk": AttrGSI1SK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(fmt.Sprintf("%s%d", gsi1Prefix, shard)), ":bound": str(bound)},
+	got := make([]keyed, 0, len(items))
+	for _, it := range items {
+		if it == nil {
+			continue // acknowledged since the index was read
 		}
-		got := 0
-		for got < limit {
-			in.Limit = aws.Int32(int32(limit - got))
-			res, err := s.client.Query(ctx, in)
-			if err != nil {
-				return nil, fmt.Errorf("pending outbox: shard %d: %w", shard, err)
-			}
-			for _, it := range res.Items {
-				e, err := decodeOutbox(it)
-				if err != nil {
-					return nil, fmt.Errorf("pending outbox: shard %d: %w", shard, err)
-				}
-				all = append(all, keyed{sk: getS(it, AttrGSI1SK), e: e})
-				got++
-			}
-			if len(res.LastEvaluatedKey) == 0 {
-				break
-			}
-			in.ExclusiveStartKey = res.LastEvaluatedKey
+		e, err := decodeOutbox(it)
+		if err != nil {
+			return nil, fmt.Errorf("item %s: %w", getS(it, AttrPK), err)
+		}
+		if keep(e) {
+			got = append(got, keyed{sk: getS(it, AttrGSI1SK), e: e})
 		}
 	}
-	slices.SortFunc(all, func(a, b keyed) int { return strings.Compare(a.sk, b.sk) })
-	out := make([]eventstore.OutboxEntry, 0, min(limit, len(all)))
-	for _, k := range all[:min(limit, len(all))] {
-		out = append(out, k.e)
+	// The current items' order (an entry may have moved since the index read).
+	slices.SortFunc(got, func(a, b keyed) int { return strings.Compare(a.sk, b.sk) })
+	out := make([]eventstore.OutboxEntry, len(got))
+	for i, k := range got {
+		out[i] = k.e
 	}
 	return out, nil
 }
@@ -116,9 +155,10 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 	return nil
 }
 
-// RescheduleOutbox implements eventstore.Outbox: it sets DueAt and Attempt of
-// the entry identified by TenantID and ID (moving it in the index). A missing
-// entry is no error and is not created.
+// RescheduleOutbox implements eventstore.Outbox: it sets DueAt, Attempt and
+// LastError (truncated to eventstore.MaxLastError bytes; "" removes it) of the
+// entry identified by TenantID and ID, moving it in the index. A missing entry
+// is no error and is not created.
 func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) error {
 	if e.ID == "" {
 		return fmt.Errorf("reschedule outbox: entry without id: %w", eventstore.ErrInvalid)
@@ -126,19 +166,26 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 	if err := checkTenant(e.TenantID); err != nil {
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)
 	}
+	names := map[string]string{"#due": attrDueAt, "#attempt": attrAttempt, "#gsk": AttrGSI1SK, "#err": attrLastError}
+	values := map[string]types.AttributeValue{
+		":due":     str(fmtDueAt(e.DueAt)),
+		":attempt": num(int64(e.Attempt)),
+		":gsk":     str(outboxGSI1SK(e.DueAt, e.ID)),
+	}
+	update := "SET #due = :due, #attempt = :attempt, #gsk = :gsk"
+	if msg := truncateError(e.LastError); msg != "" {
+		update += ", #err = :err"
+		values[":err"] = str(msg)
+	} else {
+		update += " REMOVE #err"
+	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 itemKey(outboxPK(e.TenantID, e.ID), skOutbox),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-		UpdateExpression:    aws.String("SET #due = :due, #attempt = :attempt, #gsk = :gsk"),
-		ExpressionAttributeNames: map[string]string{
-			"#due": attrDueAt, "#attempt": attrAttempt, "#gsk": AttrGSI1SK,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":due":     str(fmtDueAt(e.DueAt)),
-			":attempt": num(int64(e.Attempt)),
-			":gsk":     str(outboxGSI1SK(e.DueAt, e.ID)),
-		},
+		TableName:                 &s.table,
+		Key:                       itemKey(outboxPK(e.TenantID, e.ID), skOutbox),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		UpdateExpression:          aws.String(update),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	if err != nil && !isCode[*types.ConditionalCheckFailedException](err) {
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)

@@ -9,37 +9,55 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
 
 // tableWaitTimeout bounds EnsureTable's wait for ACTIVE when ctx has no deadline.
 const tableWaitTimeout = 5 * time.Minute
 
 // TableInput is the one definition of the table: on-demand billing, string
-// keys pk/sk and the outbox index gsi1 (gsi1pk/gsi1sk, all attributes
-// projected). The TTL on expiresAt is set separately (UpdateTimeToLive), as
-// CreateTable cannot carry it. infra/ and tests build the table from this.
+// keys pk/sk, the outbox index gsi1 (gsi1pk/gsi1sk) and the list indexes
+// list1..list6 (list<N>pk/list<N>sk), all sparse and KEYS_ONLY: reads through
+// them fetch the items from the table (strongly consistent BatchGetItem), so
+// the indexes carry no copy of the data. The TTL on expiresAt is set
+// separately (UpdateTimeToLive), as CreateTable cannot carry it. infra/ and
+// tests build the table from this.
 func TableInput(table string) *dynamodb.CreateTableInput {
+	attrs := []types.AttributeDefinition{
+		{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS},
+		{AttributeName: aws.String(AttrSK), AttributeType: types.ScalarAttributeTypeS},
+		{AttributeName: aws.String(AttrGSI1PK), AttributeType: types.ScalarAttributeTypeS},
+		{AttributeName: aws.String(AttrGSI1SK), AttributeType: types.ScalarAttributeTypeS},
+	}
+	gsis := []types.GlobalSecondaryIndex{keysOnlyIndex(IndexOutbox, AttrGSI1PK, AttrGSI1SK)}
+	for slot := 1; slot <= eventstore.MaxListSlots; slot++ {
+		attrs = append(attrs,
+			types.AttributeDefinition{AttributeName: aws.String(ListAttrPK(slot)), AttributeType: types.ScalarAttributeTypeS},
+			types.AttributeDefinition{AttributeName: aws.String(ListAttrSK(slot)), AttributeType: types.ScalarAttributeTypeS},
+		)
+		gsis = append(gsis, keysOnlyIndex(ListIndex(slot), ListAttrPK(slot), ListAttrSK(slot)))
+	}
 	return &dynamodb.CreateTableInput{
-		TableName:   aws.String(table),
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(AttrPK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrSK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrGSI1PK), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(AttrGSI1SK), AttributeType: types.ScalarAttributeTypeS},
-		},
+		TableName:            aws.String(table),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: attrs,
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(AttrPK), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(AttrSK), KeyType: types.KeyTypeRange},
 		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(IndexOutbox),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(AttrGSI1PK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(AttrGSI1SK), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
+		GlobalSecondaryIndexes: gsis,
+	}
+}
+
+func keysOnlyIndex(name, pk, sk string) types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(name),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 	}
 }
 

@@ -3,9 +3,9 @@
 // benchmarks, so all adapters behave alike.
 //
 // Every subtest uses fresh random tenant ids, so one shared store (one
-// DynamoDB table) may serve the whole suite. Checks of PendingOutbox poll with
-// a deadline, because the outbox index may be eventually consistent (a
-// DynamoDB GSI). Outbox entries of the suite use DueAt windows far from the
+// DynamoDB table) may serve the whole suite. Checks of PendingOutbox,
+// ParkedOutbox, ListRecords and eventually consistent reads poll with a
+// deadline, because indexes may be eventually consistent (DynamoDB GSIs). Outbox entries of the suite use DueAt windows far from the
 // present (year 2000 for entries that must be pending, 1990 for entries that
 // must never be written), so leftovers of other subtests do not interfere.
 package storetest
@@ -64,11 +64,21 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"records-put-get-overwrite-delete", testRecordsBasic},
 		{"records-if-absent", testRecordsIfAbsent},
 		{"records-global", testRecordsGlobal},
-		{"records-list-pagination", testRecordsList},
+		{"records-global-several-keys-and-eventually", testRecordsGlobalKeys},
+		{"lists-membership-and-paging", testListPaging},
+		{"lists-limit-default-and-max", testListLimits},
+		{"lists-sharded", testListSharded},
+		{"lists-rewrite-moves-and-leaves", testListRewrite},
+		{"lists-delete-leaves", testListDelete},
+		{"lists-tenant-isolation", testListTenantIsolation},
+		{"lists-invalid", testListInvalid},
 		{"tenant-isolation", testTenantIsolation},
 		{"large-payloads", testLargePayloads},
 		{"invalid-commits", testInvalid},
 		{"outbox", testOutbox},
+		{"outbox-parked", testOutboxParked},
+		{"outbox-last-error", testOutboxLastError},
+		{"outbox-payload-limit", testOutboxPayloadLimit},
 		{"read-stream-many-events", testReadMany},
 	}
 	for _, c := range cases {
@@ -622,89 +632,12 @@ func testRecordsGlobal(t *testing.T, s eventstore.Store) {
 		t.Fatalf("global record = %+v", r)
 	}
 	wantNoRecord(t, s, tnt, "apikeys", key)
-	rows, _, err := s.ListRecords(ctx, tnt, "apikeys", eventstore.Page{})
-	if err != nil || len(rows) != 0 {
-		t.Fatalf("tenant list of a global collection = %d rows, %v; want none", len(rows), err)
-	}
 	// IfAbsent applies to global rows across tenants.
 	err = s.Commit(ctx, recordsCommit(tenant(), eventstore.Record{Collection: "apikeys", Key: key, Global: true, IfAbsent: true, Data: json.RawMessage(`{}`)}))
 	wantErr(t, err, eventstore.ErrConflict, "IfAbsent on an existing global row")
 	mustCommit(t, s, recordsCommit(tnt, eventstore.Record{Collection: "apikeys", Key: key, Global: true, Delete: true}))
 	if _, err := s.GetGlobalRecord(ctx, "apikeys", key); !errors.Is(err, eventstore.ErrNotFound) {
 		t.Fatalf("deleted global record: err = %v, want ErrNotFound", err)
-	}
-}
-
-func testRecordsList(t *testing.T, s eventstore.Store) {
-	ctx := context.Background()
-	tnt := tenant()
-	const n = 23
-	var keys []string
-	var rs []eventstore.Record
-	for i := range n {
-		k := gen.New(ids.Channel)
-		keys = append(keys, k)
-		rs = append(rs, eventstore.Record{Collection: "rows", Key: k, Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))})
-	}
-	// Neighbours that must not show up: a collection whose name extends this
-	// one, another tenant's rows, global rows of the same collection.
-	rs = append(rs, eventstore.Record{Collection: "rows-x", Key: gen.New(ids.Channel), Data: json.RawMessage(`{}`)})
-	rs = append(rs, eventstore.Record{Collection: "rows", Key: gen.New(ids.Channel), Global: true, Data: json.RawMessage(`{}`)})
-	slices.Reverse(rs) // write order must not matter
-	mustCommit(t, s, recordsCommit(tnt, rs...))
-	mustCommit(t, s, recordsCommit(tenant(), eventstore.Record{Collection: "rows", Key: keys[0], Data: json.RawMessage(`{}`)}))
-
-	for _, desc := range []bool{false, true} {
-		for _, limit := range []int{7, 23, 100} {
-			want := slices.Clone(keys)
-			if desc {
-				slices.Reverse(want)
-			}
-			var got []string
-			cursor := ""
-			for pages := 0; ; pages++ {
-				if pages > n+2 {
-					t.Fatalf("list desc=%v limit=%d: pagination does not end", desc, limit)
-				}
-				rows, next, err := s.ListRecords(ctx, tnt, "rows", eventstore.Page{Limit: limit, Cursor: cursor, Descending: desc})
-				if err != nil {
-					t.Fatalf("list desc=%v limit=%d: %v", desc, limit, err)
-				}
-				if len(rows) > limit {
-					t.Fatalf("list desc=%v limit=%d: page of %d rows", desc, limit, len(rows))
-				}
-				if pages == 0 && len(rows) != min(limit, n) {
-					t.Fatalf("list desc=%v limit=%d: first page of %d rows, want %d", desc, limit, len(rows), min(limit, n))
-				}
-				for _, r := range rows {
-					if r.Collection != "rows" {
-						t.Fatalf("list: row of collection %q", r.Collection)
-					}
-					i := slices.Index(keys, r.Key)
-					if i >= 0 && string(r.Data) != fmt.Sprintf(`{"i":%d}`, i) {
-						t.Fatalf("list: row %s data %s", r.Key, r.Data)
-					}
-					got = append(got, r.Key)
-				}
-				if next == "" {
-					break
-				}
-				cursor = next
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("list desc=%v limit=%d: keys\n%v\nwant\n%v", desc, limit, got, want)
-			}
-		}
-	}
-	// Limit <= 0 means 50.
-	rows, next, err := s.ListRecords(ctx, tnt, "rows", eventstore.Page{})
-	if err != nil || len(rows) != n || next != "" {
-		t.Fatalf("list default limit: %d rows, next %q, %v; want %d rows, no next", len(rows), next, err, n)
-	}
-	// A missing collection is empty.
-	rows, next, err = s.ListRecords(ctx, tnt, "nothing", eventstore.Page{Limit: 10})
-	if err != nil || len(rows) != 0 || next != "" {
-		t.Fatalf("list missing collection: %d rows, next %q, %v", len(rows), next, err)
 	}
 }
 
@@ -722,9 +655,6 @@ func testTenantIsolation(t *testing.T, s eventstore.Store) {
 	wantVersions(t, read(t, s, b, "tenant", 1, 0), nil)
 	wantNoRecord(t, s, b, "things", "k1")
 	wantNoIdem(t, s, b, key)
-	if rows, _, err := s.ListRecords(ctx, b, "things", eventstore.Page{}); err != nil || len(rows) != 0 {
-		t.Fatalf("tenant b lists %d rows of tenant a (%v)", len(rows), err)
-	}
 
 	cb := appendCommit(b, "tenant", 0, events("storetest.b", 1)...)
 	cb.Records = []eventstore.Record{{Collection: "things", Key: "k1", IfAbsent: true, Data: json.RawMessage(`{"t":"b"}`)}}

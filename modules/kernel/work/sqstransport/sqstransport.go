@@ -1,22 +1,27 @@
 // Package sqstransport is the durable work.Transport of Lambda mode: it sends
 // work items to a standard SQS queue whose consumer is the trigger router
-// (package trigger), which runs them and reports failed records for retry.
+// (package trigger), which runs them.
 //
 // Wire format (the contract with the consumer, see events/README.md):
 // MessageBody is the JSON of the work.Item; the message attribute "type"
 // (String) repeats the item type for filtering and metrics. Items due in the
-// future are delayed with DelaySeconds (at most 900 s, the SQS limit); an item
-// due later than that arrives early and its handler must wait for DueAt (the
-// relay normally hands items over only when due).
+// future are delayed with DelaySeconds (at most 900 s, the SQS limit, which is
+// the transport's MaxDelay: the relay hands it nothing due later than that).
+//
+// Results are per item (work.Transport): an item whose message exceeds
+// MaxMessageBytes fails alone without a call; entries SQS rejects within a
+// batch are retried once (unless SQS says the sender is at fault) and then
+// fail alone; a failed call fails the items of its batch, and the items not
+// yet tried unless the error concerned only that batch (see Send).
 package sqstransport
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +36,12 @@ import (
 const (
 	// MaxBatchEntries is the most entries SQS accepts in one batch.
 	MaxBatchEntries = 10
-	// MaxBatchBytes bounds the bodies of one batch (the classic 256 KiB SQS
-	// limit on the whole batch payload); an item larger than that goes alone.
+	// MaxBatchBytes bounds the messages of one batch (the classic 256 KiB SQS
+	// limit on the whole batch payload).
 	MaxBatchBytes = 256 * 1024
+	// MaxMessageBytes bounds one message (body and attributes): the classic
+	// SQS limit, also the default of a queue's MaximumMessageSize.
+	MaxMessageBytes = 256 * 1024
 	// MaxDelay is the longest DelaySeconds SQS accepts.
 	MaxDelay = 900 * time.Second
 	// TypeAttribute is the message attribute holding the item type.
@@ -45,8 +53,8 @@ type sendBatchAPI interface {
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
-// Transport sends work items to one SQS queue. It is durable: once Send
-// returns nil, SQS owns every item (the relay may acknowledge the outbox).
+// Transport sends work items to one SQS queue. It is durable: SQS owns every
+// item whose result is nil (the relay acknowledges their outbox entries).
 // Safe for concurrent use.
 type Transport struct {
 	api      sendBatchAPI
@@ -65,72 +73,127 @@ func New(client *sqs.Client, queueURL string) *Transport {
 // Durable implements work.Transport: SQS keeps what it accepted.
 func (t *Transport) Durable() bool { return true }
 
+// MaxDelay implements work.Transport: SQS holds a message back up to 900 s.
+func (t *Transport) MaxDelay() time.Duration { return MaxDelay }
+
 // Send implements work.Transport. Items go in batches of at most 10 (and
-// MaxBatchBytes of bodies), in order. Entries that SQS rejects within a batch
-// are retried once; entries that fail again make Send fail with an error
-// naming their item ids, after all batches were tried. A failed call (network,
-// throttling after the SDK's own retries, access) stops at that batch. Either
-// way some items may have been sent: delivery is at least once, and handlers
+// MaxBatchBytes), in order; results are per item:
+//
+//   - an item that cannot be encoded, or whose message (body and attributes)
+//     exceeds MaxMessageBytes, fails alone (ErrTooLarge) and is never sent;
+//   - entries SQS rejects within a batch are retried once in a second call,
+//     except those it rejects as the sender's fault (they would fail again);
+//     the ones that fail again get an error naming the SQS code;
+//   - a failed call fails every item of its batch. When the error concerns
+//     only that request (the batch itself was malformed: too long, bad or
+//     repeated entry ids) the later batches are still tried; any other error
+//     (network, throttling after the SDK's own retries, access, missing
+//     queue, ctx ended) would fail them too, so they fail at once with an
+//     error saying they were not tried.
+//
+// An item with a nil result is owned by SQS. An item with an error may still
+// have been sent (a lost response): delivery is at least once, and consumers
 // dedupe by item id.
-func (t *Transport) Send(ctx context.Context, items []work.Item) error {
+func (t *Transport) Send(ctx context.Context, items []work.Item) []error {
+	results := make([]error, len(items))
 	if len(items) == 0 {
-		return nil
+		return results
 	}
 	now := time.Now()
 	if t.Clock != nil {
 		now = t.Clock.Now()
 	}
-	var failed []string
-	for start := 0; start < len(items); {
-		entries, n, err := t.batch(items[start:], now)
-		if err != nil {
-			return err
-		}
-		f, err := t.sendBatch(ctx, entries, items[start:start+n])
-		if err != nil {
-			return err
-		}
-		failed = append(failed, f...)
-		start += n
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("sqs send to %s: %d of %d items failed twice: %s",
-			t.queueURL, len(failed), len(items), strings.Join(failed, ", "))
-	}
-	return nil
-}
-
-// batch builds the entries of the next batch from the head of items and says
-// how many items it took. Entry ids are the item's index in the batch ("0".."9"):
-// always valid and distinct, even if an item id repeats.
-func (t *Transport) batch(items []work.Item, now time.Time) ([]types.SendMessageBatchRequestEntry, int, error) {
-	entries := make([]types.SendMessageBatchRequestEntry, 0, min(len(items), MaxBatchEntries))
-	size := 0
+	pending := make([]message, 0, len(items))
 	for i, it := range items {
-		if i == MaxBatchEntries {
-			break
-		}
-		body, err := json.Marshal(it)
+		m, err := encode(i, it, now)
 		if err != nil {
-			return nil, 0, fmt.Errorf("sqs send: encode item %s: %w", it.ID, err)
+			results[i] = err
+			continue
 		}
-		if i > 0 && size+len(body) > MaxBatchBytes {
-			break
-		}
-		size += len(body)
-		e := types.SendMessageBatchRequestEntry{
-			Id:           aws.String(strconv.Itoa(i)),
-			MessageBody:  aws.String(string(body)),
-			DelaySeconds: delaySeconds(it.DueAt, now),
-		}
-		if it.Type != "" {
-			e.MessageAttributes = map[string]types.MessageAttributeValue{
-				TypeAttribute: {DataType: aws.String("String"), StringValue: aws.String(it.Type)},
+		pending = append(pending, m)
+	}
+	for len(pending) > 0 {
+		n := batchLen(pending)
+		batch := pending[:n]
+		pending = pending[n:]
+		failed, err := t.sendBatch(ctx, batch)
+		for _, m := range batch {
+			if err != nil {
+				results[m.index] = err
+			} else if f, ok := failed[m.index]; ok {
+				results[m.index] = f
 			}
 		}
-		entries = append(entries, e)
+		if err != nil && !batchOnly(err) {
+			stop := fmt.Errorf("sqs send to %s: not tried after an earlier batch failed: %w", t.queueURL, err)
+			for _, m := range pending {
+				results[m.index] = stop
+			}
+			break
+		}
 	}
-	return entries, len(entries), nil
+	return results
+}
+
+// ErrTooLarge is wrapped by the result of an item whose message exceeds
+// MaxMessageBytes.
+var ErrTooLarge = errors.New("sqs send: message too large")
+
+// message is one encoded item.
+type message struct {
+	index int // in the items of Send
+	id    string
+	entry types.SendMessageBatchRequestEntry
+	size  int // body and attributes, as SQS counts them
+}
+
+func encode(index int, it work.Item, now time.Time) (message, error) {
+	body, err := json.Marshal(it)
+	if err != nil {
+		return message{}, fmt.Errorf("sqs send: encode item %s: %w", it.ID, err)
+	}
+	e := types.SendMessageBatchRequestEntry{
+		MessageBody:  aws.String(string(body)),
+		DelaySeconds: delaySeconds(it.DueAt, now),
+	}
+	size := len(body)
+	if it.Type != "" {
+		e.MessageAttributes = map[string]types.MessageAttributeValue{
+			TypeAttribute: {DataType: aws.String("String"), StringValue: aws.String(it.Type)},
+		}
+		size += len(TypeAttribute) + len("String") + len(it.Type)
+	}
+	if size > MaxMessageBytes {
+		return message{}, fmt.Errorf("sqs send: item %s: message of %d bytes, more than %d: %w", it.ID, size, MaxMessageBytes, ErrTooLarge)
+	}
+	return message{index: index, id: it.ID, entry: e, size: size}, nil
+}
+
+// batchLen is how many messages from the head of ms go in the next batch (at
+// least one).
+func batchLen(ms []message) int {
+	size := 0
+	for i, m := range ms {
+		if i == MaxBatchEntries || (i > 0 && size+m.size > MaxBatchBytes) {
+			return i
+		}
+		size += m.size
+	}
+	return len(ms)
+}
+
+// batchOnly reports whether a failed call concerned only its own batch, so
+// that the next batches may still succeed.
+func batchOnly(err error) bool {
+	var (
+		tooLong   *types.BatchRequestTooLong
+		notUnique *types.BatchEntryIdsNotDistinct
+		empty     *types.EmptyBatchRequest
+		badID     *types.InvalidBatchEntryId
+		tooMany   *types.TooManyEntriesInBatchRequest
+	)
+	return errors.As(err, &tooLong) || errors.As(err, &notUnique) || errors.As(err, &empty) ||
+		errors.As(err, &badID) || errors.As(err, &tooMany)
 }
 
 // delaySeconds is min(900, whole seconds until due, rounded up); 0 when due.
@@ -145,43 +208,55 @@ func delaySeconds(due, now time.Time) int32 {
 	return int32(math.Ceil(d.Seconds()))
 }
 
-// sendBatch sends one batch, retries the rejected entries once, and returns
-// the ids of the items that failed twice.
-func (t *Transport) sendBatch(ctx context.Context, entries []types.SendMessageBatchRequestEntry, items []work.Item) ([]string, error) {
-	reasons := map[string]string{}
+// sendBatch sends one batch and retries the entries SQS rejected once
+// (unless they were the sender's fault). It returns the error of each item
+// that failed, by index, or the error of a failed call.
+func (t *Transport) sendBatch(ctx context.Context, batch []message) (map[int]error, error) {
+	// Entry ids are the message's position in the batch ("0".."9"): always
+	// valid and distinct, even if an item id repeats.
+	entries := make([]types.SendMessageBatchRequestEntry, len(batch))
+	byEntry := make(map[string]message, len(batch))
+	for i, m := range batch {
+		entries[i] = m.entry
+		entries[i].Id = aws.String(strconv.Itoa(i))
+		byEntry[strconv.Itoa(i)] = m
+	}
+	failed := map[int]error{}
 	for attempt := 1; attempt <= 2 && len(entries) > 0; attempt++ {
 		out, err := t.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(t.queueURL), Entries: entries})
 		if err != nil {
-			return nil, fmt.Errorf("sqs send to %s: batch of %d items starting at %s: %w", t.queueURL, len(entries),
-				items[entryIndex(entries[0].Id)].ID, err)
+			if attempt == 1 {
+				return nil, fmt.Errorf("sqs send to %s: batch of %d items starting at %s: %w", t.queueURL, len(entries), batch[0].id, err)
+			}
+			// The retry call failed: the entries it carried failed.
+			for _, e := range entries {
+				m := byEntry[aws.ToString(e.Id)]
+				failed[m.index] = fmt.Errorf("sqs send to %s: item %s: retry failed: %w", t.queueURL, m.id, err)
+			}
+			return failed, nil
 		}
-		byID := make(map[string]types.SendMessageBatchRequestEntry, len(entries))
+		sent := make(map[string]types.SendMessageBatchRequestEntry, len(entries))
 		for _, e := range entries {
-			byID[aws.ToString(e.Id)] = e
+			sent[aws.ToString(e.Id)] = e
 		}
 		retry := entries[:0:0]
-		clear(reasons)
 		for _, f := range out.Failed {
-			e, ok := byID[aws.ToString(f.Id)]
+			e, ok := sent[aws.ToString(f.Id)]
 			if !ok {
 				continue // an id we did not send: ignore
 			}
-			retry = append(retry, e)
-			reasons[aws.ToString(f.Id)] = aws.ToString(f.Code)
+			m := byEntry[aws.ToString(f.Id)]
+			failed[m.index] = fmt.Errorf("sqs send to %s: item %s rejected (%s): %s", t.queueURL, m.id, aws.ToString(f.Code), aws.ToString(f.Message))
+			if !f.SenderFault {
+				retry = append(retry, e)
+			}
+		}
+		if attempt == 1 {
+			for _, e := range retry {
+				delete(failed, byEntry[aws.ToString(e.Id)].index) // decided by the retry
+			}
 		}
 		entries = retry
 	}
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	failed := make([]string, 0, len(entries))
-	for _, e := range entries {
-		failed = append(failed, fmt.Sprintf("%s (%s)", items[entryIndex(e.Id)].ID, reasons[aws.ToString(e.Id)]))
-	}
 	return failed, nil
-}
-
-func entryIndex(id *string) int {
-	i, _ := strconv.Atoi(aws.ToString(id))
-	return i
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -53,6 +54,10 @@ type fakeSQS struct {
 	fail func(request int, it work.Item) bool
 	// callError, when set, answers every request with this error type (HTTP 400).
 	callError string
+	// callErrorOn, when set, answers the requests (from 1) it names with an error type.
+	callErrorOn func(request int) string
+	// senderFault marks the rejected entries as the sender's fault.
+	senderFault bool
 
 	mu       sync.Mutex
 	requests []wireRequest
@@ -79,10 +84,14 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	if f.callError != "" {
-		w.Header().Set("X-Amzn-ErrorType", f.callError)
+	callError := f.callError
+	if f.callErrorOn != nil {
+		callError = f.callErrorOn(n)
+	}
+	if callError != "" {
+		w.Header().Set("X-Amzn-ErrorType", callError)
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"__type":"com.amazonaws.sqs#%s","message":"The specified queue does not exist."}`, f.callError)
+		fmt.Fprintf(w, `{"__type":"com.amazonaws.sqs#%s","message":"call failed: %s"}`, callError, callError)
 		return
 	}
 	type ok struct{ Id, MessageId, MD5OfMessageBody string }
@@ -100,7 +109,7 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			t.Errorf("entry body %q: %v", e.MessageBody, err)
 		}
 		if f.fail != nil && f.fail(n, it) {
-			resp.Failed = append(resp.Failed, failed{Id: e.ID, Code: "InternalError", Message: "try again"})
+			resp.Failed = append(resp.Failed, failed{Id: e.ID, Code: "InternalError", Message: "try again", SenderFault: f.senderFault})
 			continue
 		}
 		sum := md5.Sum([]byte(e.MessageBody))
@@ -160,6 +169,20 @@ func items(n int) []work.Item {
 	return out
 }
 
+// mustSend sends items and fails the test unless every result is nil.
+func mustSend(t *testing.T, tr *sqstransport.Transport, its []work.Item) {
+	t.Helper()
+	results := tr.Send(context.Background(), its)
+	if len(results) != len(its) {
+		t.Fatalf("%d results for %d items", len(results), len(its))
+	}
+	for i, err := range results {
+		if err != nil {
+			t.Fatalf("Send: item %s: %v", its[i].ID, err)
+		}
+	}
+}
+
 func TestSendChunksAndEncodes(t *testing.T) {
 	f := &fakeSQS{}
 	tr := newTransport(t, f)
@@ -172,8 +195,9 @@ func TestSendChunksAndEncodes(t *testing.T) {
 	its[2].DueAt = time.Time{}                                    // -> 0
 	its[3].DueAt = now.Add(900 * time.Second)                     // -> 900
 	its[4].DueAt = now.Add(time.Millisecond)                      // -> 1
-	if err := tr.Send(context.Background(), its); err != nil {
-		t.Fatalf("Send: %v", err)
+	mustSend(t, tr, its)
+	if tr.MaxDelay() != 900*time.Second {
+		t.Errorf("MaxDelay = %v, want 900 s", tr.MaxDelay())
 	}
 	if len(f.requests) != 3 {
 		t.Fatalf("%d requests, want 3", len(f.requests))
@@ -232,9 +256,7 @@ func TestSendRetriesOnlyFailedEntriesOnce(t *testing.T) {
 		return (req == 1 && (it.ID == "wrk_03" || it.ID == "wrk_07")) || (req == 3 && it.ID == "wrk_11")
 	}}
 	tr := newTransport(t, f)
-	if err := tr.Send(context.Background(), items(12)); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
+	mustSend(t, tr, items(12))
 	want := [][]string{
 		{"wrk_00", "wrk_01", "wrk_02", "wrk_03", "wrk_04", "wrk_05", "wrk_06", "wrk_07", "wrk_08", "wrk_09"},
 		{"wrk_03", "wrk_07"},
@@ -249,13 +271,26 @@ func TestSendRetriesOnlyFailedEntriesOnce(t *testing.T) {
 func TestSendFailsNamingItemsThatFailedTwice(t *testing.T) {
 	f := &fakeSQS{fail: func(_ int, it work.Item) bool { return it.ID == "wrk_05" || it.ID == "wrk_12" }}
 	tr := newTransport(t, f)
-	err := tr.Send(context.Background(), items(15))
-	if err == nil {
-		t.Fatal("Send succeeded")
+	results := tr.Send(context.Background(), items(15))
+	if len(results) != 15 {
+		t.Fatalf("%d results for 15 items", len(results))
 	}
-	for _, s := range []string{queueURL, "2 of 15", "wrk_05 (InternalError)", "wrk_12 (InternalError)"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Errorf("err = %q, want it to contain %q", err, s)
+	for i, err := range results {
+		id := fmt.Sprintf("wrk_%02d", i)
+		if id != "wrk_05" && id != "wrk_12" {
+			if err != nil {
+				t.Errorf("item %s: %v, want nil", id, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("item %s: nil, want its failure", id)
+			continue
+		}
+		for _, s := range []string{queueURL, id, "InternalError", "try again"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("item %s: err = %q, want it to contain %q", id, err, s)
+			}
 		}
 	}
 	// Every batch was still tried, each failed entry exactly twice.
@@ -273,9 +308,14 @@ func TestSendFailsNamingItemsThatFailedTwice(t *testing.T) {
 func TestSendCallError(t *testing.T) {
 	f := &fakeSQS{callError: "QueueDoesNotExist"}
 	tr := newTransport(t, f)
-	err := tr.Send(context.Background(), items(25))
-	if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") || !strings.Contains(err.Error(), "wrk_00") {
-		t.Fatalf("err = %v, want the SQS error naming the batch", err)
+	results := tr.Send(context.Background(), items(25))
+	for i, err := range results {
+		if err == nil || !strings.Contains(err.Error(), "QueueDoesNotExist") || !strings.Contains(err.Error(), "wrk_00") {
+			t.Fatalf("item %d: err = %v, want the SQS error naming the batch", i, err)
+		}
+		if i >= 10 && !strings.Contains(err.Error(), "not tried") {
+			t.Errorf("item %d: err = %v, want it to say it was not tried", i, err)
+		}
 	}
 	if len(f.requests) != 1 {
 		t.Errorf("%d requests, want to stop after the failed call", len(f.requests))
@@ -290,9 +330,7 @@ func TestSendSplitsLargeBatches(t *testing.T) {
 	for i := range its {
 		its[i].Payload = big
 	}
-	if err := tr.Send(context.Background(), its); err != nil {
-		t.Fatal(err)
-	}
+	mustSend(t, tr, its)
 	if got := f.batches(t); !reflect.DeepEqual(got, [][]string{{"wrk_00", "wrk_01"}, {"wrk_02", "wrk_03"}}) {
 		t.Errorf("requests = %v, want two batches under 256 KiB", got)
 	}
@@ -301,7 +339,117 @@ func TestSendSplitsLargeBatches(t *testing.T) {
 func TestSendNothing(t *testing.T) {
 	f := &fakeSQS{}
 	tr := newTransport(t, f)
-	if err := tr.Send(context.Background(), nil); err != nil || len(f.requests) != 0 {
-		t.Errorf("err %v, %d requests", err, len(f.requests))
+	if results := tr.Send(context.Background(), nil); len(results) != 0 || len(f.requests) != 0 {
+		t.Errorf("results %v, %d requests", results, len(f.requests))
+	}
+}
+
+func TestSendTooLargeItemFailsAloneWithoutACall(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	its := items(13)
+	its[4].Payload = json.RawMessage(`{"text":"` + strings.Repeat("x", sqstransport.MaxMessageBytes) + `"}`)
+	results := tr.Send(context.Background(), its)
+	for i, err := range results {
+		if i == 4 {
+			if !errors.Is(err, sqstransport.ErrTooLarge) || !strings.Contains(err.Error(), "wrk_04") {
+				t.Errorf("item 4: err = %v, want ErrTooLarge naming it", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("item %d: %v, want nil", i, err)
+		}
+	}
+	want := [][]string{
+		{"wrk_00", "wrk_01", "wrk_02", "wrk_03", "wrk_05", "wrk_06", "wrk_07", "wrk_08", "wrk_09", "wrk_10"},
+		{"wrk_11", "wrk_12"},
+	}
+	if got := f.batches(t); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests = %v, want %v (the large item never sent)", got, want)
+	}
+}
+
+func TestSendSplitsBatchesByMessageSize(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	its := items(3)
+	// Fill item 1 up to about 200 KiB: it cannot share a batch with item 0 + 2 beyond the limit.
+	its[1].Payload = json.RawMessage(`{"text":"` + strings.Repeat("x", 200*1024) + `"}`)
+	its[2].Payload = json.RawMessage(`{"text":"` + strings.Repeat("y", 100*1024) + `"}`)
+	mustSend(t, tr, its)
+	if got := f.batches(t); !reflect.DeepEqual(got, [][]string{{"wrk_00", "wrk_01"}, {"wrk_02"}}) {
+		t.Errorf("requests = %v", got)
+	}
+}
+
+func TestSendSenderFaultIsNotRetried(t *testing.T) {
+	f := &fakeSQS{senderFault: true, fail: func(_ int, it work.Item) bool { return it.ID == "wrk_01" }}
+	tr := newTransport(t, f)
+	results := tr.Send(context.Background(), items(3))
+	if results[0] != nil || results[2] != nil || results[1] == nil || !strings.Contains(results[1].Error(), "wrk_01") {
+		t.Fatalf("results = %v, want only wrk_01 failed", results)
+	}
+	if got := f.batches(t); len(got) != 1 {
+		t.Errorf("requests = %v, want no retry of a sender fault", got)
+	}
+}
+
+func TestSendBatchOnlyCallErrorTriesLaterBatches(t *testing.T) {
+	f := &fakeSQS{callErrorOn: func(n int) string {
+		if n == 1 {
+			return "BatchRequestTooLong"
+		}
+		return ""
+	}}
+	tr := newTransport(t, f)
+	results := tr.Send(context.Background(), items(15))
+	for i, err := range results {
+		if i < 10 {
+			if err == nil || !strings.Contains(err.Error(), "BatchRequestTooLong") {
+				t.Errorf("item %d: err = %v, want the batch's error", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("item %d: %v, want nil (a later batch is still sent)", i, err)
+		}
+	}
+	if len(f.requests) != 2 {
+		t.Errorf("%d requests, want 2", len(f.requests))
+	}
+}
+
+func TestSendRetryCallFailureFailsOnlyTheRetriedEntries(t *testing.T) {
+	f := &fakeSQS{
+		fail: func(req int, it work.Item) bool { return req == 1 && it.ID == "wrk_02" },
+		callErrorOn: func(n int) string {
+			if n == 2 {
+				return "InternalError"
+			}
+			return ""
+		},
+	}
+	tr := newTransport(t, f)
+	results := tr.Send(context.Background(), items(12))
+	for i, err := range results {
+		if (err != nil) != (i == 2) {
+			t.Errorf("item %d: err = %v", i, err)
+		}
+	}
+	if got := f.batches(t); len(got) != 3 {
+		t.Errorf("requests = %v, want batch, retry, next batch", got)
+	}
+}
+
+func TestSendEncodeFailureFailsAlone(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	its := items(3)
+	its[1].Payload = json.RawMessage(`{not json`)
+	results := tr.Send(context.Background(), its)
+	if results[0] != nil || results[2] != nil || results[1] == nil || !strings.Contains(results[1].Error(), "wrk_01") {
+		t.Fatalf("results = %v, want only wrk_01 failed", results)
+	}
+	if got := f.batches(t); !reflect.DeepEqual(got, [][]string{{"wrk_00", "wrk_02"}}) {
+		t.Errorf("requests = %v", got)
 	}
 }

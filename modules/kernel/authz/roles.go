@@ -1,0 +1,71 @@
+package authz
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+)
+
+// Roles is the built-in role model of the contract: admin may do everything,
+// sender may send and cancel messages and read channels and messages, viewer
+// may read. A binding is valid at its scope and every scope below it: it
+// applies to a resource whose ScopePath contains the binding's scope. A
+// resource without a ScopePath is tenant-wide: any binding of the tenant
+// applies (today's tenant-level reads; the access-control issue narrows lists
+// to the scopes a principal may see). Queries are the actions whose name the
+// caller marks as reads (see IsRead).
+type Roles struct{}
+
+// senderActions are the actions a sender may run besides reads of channels and messages.
+var senderActions = map[string]bool{
+	"messaging:send-message":   true,
+	"messaging:cancel-message": true,
+}
+
+// readPrefixes are the verbs of read actions ("tenancy:get-tenant", "tenancy:list-scopes").
+var readPrefixes = []string{"get-", "list-"}
+
+// IsRead reports whether an action only reads.
+func IsRead(action string) bool {
+	_, verb, _ := strings.Cut(action, ":")
+	for _, p := range readPrefixes {
+		if strings.HasPrefix(verb, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Authorize implements Authorizer.
+func (Roles) Authorize(_ context.Context, p invocation.Principal, action string, res Resource) error {
+	if p.Kind == invocation.KindSystem {
+		return nil
+	}
+	if p.Kind == invocation.KindServiceAccount {
+		for _, b := range p.Roles {
+			if len(res.ScopePath) > 0 && b.ScopeID != "" && !slices.Contains(res.ScopePath, b.ScopeID) {
+				continue
+			}
+			if roleAllows(b.Role, action) {
+				return nil
+			}
+		}
+	}
+	return errs.New(errs.KindForbidden, errs.CodeForbidden).With("action", action)
+}
+
+func roleAllows(role, action string) bool {
+	switch role {
+	case "admin":
+		return true
+	case "sender":
+		return senderActions[action] || (IsRead(action) &&
+			(strings.HasPrefix(action, "messaging:") || strings.HasPrefix(action, "channels:")))
+	case "viewer":
+		return IsRead(action)
+	}
+	return false
+}

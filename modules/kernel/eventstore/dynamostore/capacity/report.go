@@ -1,0 +1,443 @@
+package capacity
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Limits are DynamoDB's per-partition throughput limits.
+type Limits struct {
+	WritePerPartition float64 // write units/s one partition takes (1,000)
+	ReadPerPartition  float64 // read units/s one partition takes (3,000)
+}
+
+// DefaultLimits are DynamoDB's published per-partition limits.
+var DefaultLimits = Limits{WritePerPartition: 1000, ReadPerPartition: 3000}
+
+// Kind is reads or writes.
+type Kind int
+
+// The kinds of units.
+const (
+	Write Kind = iota
+	Read
+)
+
+func (k Kind) String() string {
+	if k == Read {
+		return "read"
+	}
+	return "write"
+}
+
+// Ceiling is the rate of an operation at which one partition key reaches its
+// limit.
+type Ceiling struct {
+	Kind       Kind
+	PerSecond  float64 // +Inf when no key bounds it
+	Key        string  // the key that caps it
+	Tenant     string  // single-tenant ceilings: the tenant
+	UnitsPerOp float64 // units one operation spends on Key
+}
+
+// Unbounded reports whether no key bounds the operation.
+func (c Ceiling) Unbounded() bool { return math.IsInf(c.PerSecond, 1) }
+
+func (c Ceiling) String() string {
+	if c.Unbounded() {
+		return "unbounded"
+	}
+	return fmt.Sprintf("%s/s (%s: %.4g %s units/op)", thousands(c.PerSecond), c.Key, c.UnitsPerOp, c.Kind)
+}
+
+// KeyLoad is a key's units per operation.
+type KeyLoad struct {
+	Key   string
+	PerOp float64
+}
+
+// OpStats are the figures of one workload operation.
+type OpStats struct {
+	Op          string
+	Count       int // operations (distinct instances)
+	Requests    int // DynamoDB requests
+	Failed      int // requests that failed their condition (charged)
+	Approximate int // writes costed without knowing the old item
+	// Mean units per operation.
+	TableWCU, IndexWCU, TableRCU, IndexRCU float64
+	// ReportedWCU is what DynamoDB (Local) reported per operation: shown for
+	// comparison, never used.
+	ReportedWCU float64
+	// The busiest key of the operation, with its units per operation.
+	BusiestWrite, BusiestRead KeyLoad
+	// Ceilings: platform-wide over shared keys, one tenant over its keys.
+	PlatformWrite, PlatformRead, TenantWrite, TenantRead Ceiling
+}
+
+// Platform is the lower of the platform-wide write and read ceilings.
+func (s OpStats) Platform() Ceiling { return lower(s.PlatformWrite, s.PlatformRead) }
+
+// Tenant is the lower of the single-tenant write and read ceilings.
+func (s OpStats) Tenant() Ceiling { return lower(s.TenantWrite, s.TenantRead) }
+
+func lower(a, b Ceiling) Ceiling {
+	if b.PerSecond < a.PerSecond {
+		return b
+	}
+	return a
+}
+
+// KeyStats are the units of one partition key over the whole workload.
+type KeyStats struct {
+	Key         string
+	Tenants     int  // distinct tenants it was touched for
+	Shared      bool // Tenants >= 2
+	Read, Write float64
+	ReadShare   float64 // of all read units
+	WriteShare  float64 // of all write units
+}
+
+// Report is the capacity report of a workload.
+type Report struct {
+	Limits             Limits
+	Ops                []OpStats  // by name
+	Keys               []KeyStats // busiest first (larger share of reads or writes)
+	TotalRead          float64
+	TotalWrite         float64
+	TotalReportedWrite float64 // DynamoDB (Local)'s write figure, for comparison
+}
+
+type agg struct{ read, write float64 }
+
+func (a *agg) get(k Kind) float64 {
+	if k == Read {
+		return a.read
+	}
+	return a.write
+}
+
+// NewReport computes the report of reqs (zero Limits: DefaultLimits).
+//
+// A key's tenant is the tenant of its prefix "T#<tenant>#"; units on a key
+// without one (global rows "G#...", outbox shards "OUTBOX#...") belong to the
+// tenant of the request. A key is shared when its units belong to two or
+// more tenants.
+//
+// Platform ceiling of an operation, per kind: the minimum over the shared
+// keys it touches of limit / (its units on the key / its count). Keys of one
+// tenant do not bound the platform (more tenants, more keys). Single-tenant
+// ceiling: the minimum over every (tenant, key) of limit / (the units of the
+// operations of that tenant on the key / the number of operations of that
+// tenant), i.e. the rate of the busiest tenant when all load came from it.
+func NewReport(reqs []Request, l Limits) *Report {
+	if l == (Limits{}) {
+		l = DefaultLimits
+	}
+	type tk struct{ tenant, key string }
+	type opAgg struct {
+		stats     OpStats
+		instances map[string]bool
+		keys      map[string]*agg
+		tenantKey map[tk]*agg
+		tenantOps map[string]map[string]bool // tenant -> instances
+	}
+	ops := map[string]*opAgg{}
+	keys := map[string]*agg{}
+	keyTenants := map[string]map[string]bool{}
+	rep := &Report{Limits: l}
+	for _, q := range reqs {
+		o := ops[q.Op]
+		if o == nil {
+			o = &opAgg{stats: OpStats{Op: q.Op}, instances: map[string]bool{}, keys: map[string]*agg{},
+				tenantKey: map[tk]*agg{}, tenantOps: map[string]map[string]bool{}}
+			ops[q.Op] = o
+		}
+		o.stats.Requests++
+		if q.Failed {
+			o.stats.Failed++
+		}
+		if q.Approximate {
+			o.stats.Approximate++
+		}
+		o.stats.ReportedWCU += q.ReportedWrite
+		rep.TotalReportedWrite += q.ReportedWrite
+		if q.Instance != "" {
+			o.instances[q.Instance] = true
+		}
+		for _, u := range q.Units {
+			k := u.Key()
+			tenant := KeyTenant(u.PK)
+			if tenant == "" {
+				tenant = q.Tenant
+			}
+			if u.Index == "" {
+				o.stats.TableWCU += u.Write
+				o.stats.TableRCU += u.Read
+			} else {
+				o.stats.IndexWCU += u.Write
+				o.stats.IndexRCU += u.Read
+			}
+			rep.TotalRead += u.Read
+			rep.TotalWrite += u.Write
+			for _, a := range []*agg{get(o.keys, k), get(keys, k)} {
+				a.read += u.Read
+				a.write += u.Write
+			}
+			if tenant != "" {
+				a := get(o.tenantKey, tk{tenant, k})
+				a.read += u.Read
+				a.write += u.Write
+				if keyTenants[k] == nil {
+					keyTenants[k] = map[string]bool{}
+				}
+				keyTenants[k][tenant] = true
+				if q.Instance != "" {
+					if o.tenantOps[tenant] == nil {
+						o.tenantOps[tenant] = map[string]bool{}
+					}
+					o.tenantOps[tenant][q.Instance] = true
+				}
+			}
+		}
+	}
+
+	for k, a := range keys {
+		ks := KeyStats{Key: k, Tenants: len(keyTenants[k]), Read: a.read, Write: a.write}
+		ks.Shared = ks.Tenants >= 2
+		ks.ReadShare = share(a.read, rep.TotalRead)
+		ks.WriteShare = share(a.write, rep.TotalWrite)
+		rep.Keys = append(rep.Keys, ks)
+	}
+	slices.SortFunc(rep.Keys, func(a, b KeyStats) int {
+		if c := -cmpFloat(max(a.WriteShare, a.ReadShare), max(b.WriteShare, b.ReadShare)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	shared := map[string]bool{}
+	for _, ks := range rep.Keys {
+		shared[ks.Key] = ks.Shared
+	}
+
+	limit := func(k Kind) float64 {
+		if k == Read {
+			return l.ReadPerPartition
+		}
+		return l.WritePerPartition
+	}
+	for _, o := range ops {
+		s := &o.stats
+		s.Count = len(o.instances)
+		n := float64(max(s.Count, 1))
+		s.TableWCU /= n
+		s.IndexWCU /= n
+		s.TableRCU /= n
+		s.IndexRCU /= n
+		s.ReportedWCU /= n
+		for _, kind := range []Kind{Write, Read} {
+			busiest := KeyLoad{}
+			platform := Ceiling{Kind: kind, PerSecond: math.Inf(1)}
+			for _, k := range sortedKeys(o.keys) {
+				perOp := o.keys[k].get(kind) / n
+				if perOp <= 0 {
+					continue
+				}
+				if perOp > busiest.PerOp {
+					busiest = KeyLoad{Key: k, PerOp: perOp}
+				}
+				if c := limit(kind) / perOp; shared[k] && c < platform.PerSecond {
+					platform = Ceiling{Kind: kind, PerSecond: c, Key: k, UnitsPerOp: perOp}
+				}
+			}
+			tenant := Ceiling{Kind: kind, PerSecond: math.Inf(1)}
+			for _, x := range sortedTenantKeys(o.tenantKey, func(x tk) string { return x.tenant + "\x00" + x.key }) {
+				units := o.tenantKey[x].get(kind)
+				if units <= 0 {
+					continue
+				}
+				perOp := units / float64(max(len(o.tenantOps[x.tenant]), 1))
+				if c := limit(kind) / perOp; c < tenant.PerSecond {
+					tenant = Ceiling{Kind: kind, PerSecond: c, Key: x.key, Tenant: x.tenant, UnitsPerOp: perOp}
+				}
+			}
+			if kind == Write {
+				s.BusiestWrite, s.PlatformWrite, s.TenantWrite = busiest, platform, tenant
+			} else {
+				s.BusiestRead, s.PlatformRead, s.TenantRead = busiest, platform, tenant
+			}
+		}
+		rep.Ops = append(rep.Ops, *s)
+	}
+	slices.SortFunc(rep.Ops, func(a, b OpStats) int { return strings.Compare(a.Op, b.Op) })
+	return rep
+}
+
+func get[K comparable](m map[K]*agg, k K) *agg {
+	a := m[k]
+	if a == nil {
+		a = &agg{}
+		m[k] = a
+	}
+	return a
+}
+
+func sortedKeys(m map[string]*agg) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func sortedTenantKeys[K comparable](m map[K]*agg, name func(K) string) []K {
+	ks := make([]K, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, func(a, b K) int { return strings.Compare(name(a), name(b)) })
+	return ks
+}
+
+func share(part, whole float64) float64 {
+	if whole <= 0 {
+		return 0
+	}
+	return part / whole
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Op returns the figures of one operation.
+func (r *Report) Op(op string) (OpStats, bool) {
+	for _, s := range r.Ops {
+		if s.Op == op {
+			return s, true
+		}
+	}
+	return OpStats{}, false
+}
+
+// PlatformCeiling is op's platform-wide ceiling (the lower of reads and
+// writes); unbounded (and ok false) when the workload had no such op.
+func (r *Report) PlatformCeiling(op string) (Ceiling, bool) {
+	s, ok := r.Op(op)
+	if !ok {
+		return Ceiling{PerSecond: math.Inf(1)}, false
+	}
+	return s.Platform(), true
+}
+
+// TenantCeiling is op's single-tenant ceiling (the lower of reads and writes).
+func (r *Report) TenantCeiling(op string) (Ceiling, bool) {
+	s, ok := r.Op(op)
+	if !ok {
+		return Ceiling{PerSecond: math.Inf(1)}, false
+	}
+	return s.Tenant(), true
+}
+
+// SharedKeys returns the shared keys, busiest first.
+func (r *Report) SharedKeys() []KeyStats {
+	var out []KeyStats
+	for _, k := range r.Keys {
+		if k.Shared {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// String is the printed report.
+func (r *Report) String() string {
+	var b bytes.Buffer
+	_, _ = r.WriteTo(&b)
+	return b.String()
+}
+
+// topShared is how many shared keys the printed report lists.
+const topShared = 10
+
+// WriteTo prints the report: units per operation, ceilings per operation,
+// and the busiest shared keys with their share of all units.
+func (r *Report) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Capacity per operation (mean units per operation; write units computed from item sizes by AWS rules, read units as DynamoDB Local reports them)\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "operation\tops\treq/op\tWCU table\tWCU index\tWCU total\tRCU table\tRCU index\tRCU total\tbusiest write key (WCU/op)\tbusiest read key (RCU/op)\t")
+	for _, s := range r.Ops {
+		n := float64(max(s.Count, 1))
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", s.Op, s.Count, float64(s.Requests)/n,
+			s.TableWCU, s.IndexWCU, s.TableWCU+s.IndexWCU, s.TableRCU, s.IndexRCU, s.TableRCU+s.IndexRCU,
+			load(s.BusiestWrite), load(s.BusiestRead))
+	}
+	_ = tw.Flush()
+
+	fmt.Fprintf(&b, "\nCeilings (per partition: %s WCU/s, %s RCU/s; platform: over keys shared by 2+ tenants; one tenant: over the keys of the busiest tenant)\n",
+		thousands(r.Limits.WritePerPartition), thousands(r.Limits.ReadPerPartition))
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "operation\tplatform (writes)\tplatform (reads)\tone tenant (writes)\tone tenant (reads)\t")
+	for _, s := range r.Ops {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", s.Op, s.PlatformWrite, s.PlatformRead, s.TenantWrite, s.TenantRead)
+	}
+	_ = tw.Flush()
+
+	shared := r.SharedKeys()
+	fmt.Fprintf(&b, "\nBusiest keys shared by several tenants (%d shared of %d keys; share of all units of the workload)\n", len(shared), len(r.Keys))
+	if len(shared) == 0 {
+		fmt.Fprintln(&b, "  none")
+	} else {
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "key\ttenants\tWCU\tshare of WCU\tRCU\tshare of RCU\t")
+		for _, k := range shared[:min(topShared, len(shared))] {
+			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.3f%%\t%.1f\t%.3f%%\t\n", k.Key, k.Tenants, k.Write, 100*k.WriteShare, k.Read, 100*k.ReadShare)
+		}
+		_ = tw.Flush()
+	}
+	fmt.Fprintf(&b, "\nTotals: %s WCU computed (DynamoDB Local reported %s, not used), %s RCU\n",
+		thousands(r.TotalWrite), thousands(r.TotalReportedWrite), thousands(r.TotalRead))
+	n, err := w.Write(b.Bytes())
+	return int64(n), err
+}
+
+func load(k KeyLoad) string {
+	if k.Key == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.3g)", k.Key, k.PerOp)
+}
+
+// thousands formats v rounded to an integer with thousands separators.
+func thousands(v float64) string {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return fmt.Sprint(v)
+	}
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}

@@ -1,0 +1,100 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/problem"
+)
+
+// Audit outcomes. Persisted (audit log).
+const (
+	OutcomeAllowed         = "allowed"         // the call ran (or replayed) and succeeded
+	OutcomeDenied          = "denied"          // authenticated, not allowed
+	OutcomeUnauthenticated = "unauthenticated" // no or a bad credential
+	OutcomeFailed          = "failed"          // allowed or not yet decided, then failed (invalid input, conflict, ...)
+)
+
+// AuditEntry is what the audit hook learns of every call, command or query.
+type AuditEntry struct {
+	At           time.Time
+	InvocationID string
+	TraceID      string
+	ActionID     string
+	TenantID     string // "" when not known (unauthenticated, operator)
+	Principal    string // "" when unauthenticated
+	Endpoint     string // "create-scope"
+	Kind         Kind
+	Action       string   // "tenancy:create-scope"
+	Resources    []string // the resources decided on, "<type>:<id>"
+	Outcome      string
+	Status       int
+	Code         string // the problem code of a failure
+	Replayed     bool
+	Source       Source
+	Duration     time.Duration
+}
+
+// Auditor receives an entry for every call. It must not fail the call; the
+// access-control issue replaces the log auditor with the audit log.
+type Auditor interface {
+	Audit(ctx context.Context, e AuditEntry)
+}
+
+// LogAuditor writes each entry as one "audit" log line.
+type LogAuditor struct{ Logger *slog.Logger }
+
+// Audit implements Auditor.
+func (a LogAuditor) Audit(ctx context.Context, e AuditEntry) {
+	a.Logger.LogAttrs(ctx, slog.LevelInfo, "audit",
+		slog.String("endpoint", e.Endpoint), slog.String("action", e.Action), slog.Any("resources", e.Resources),
+		slog.String("outcome", e.Outcome), slog.Int("status", e.Status), slog.String("code", e.Code),
+		slog.Bool("replayed", e.Replayed), slog.String("sourceIp", e.Source.IP), slog.String("userAgent", e.Source.UserAgent),
+		slog.Float64("durationMs", float64(e.Duration.Microseconds())/1000))
+}
+
+// Audit reports every call below it to a, with its outcome.
+func Audit(a Auditor, clk clock.Clock) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, call *Call) (Result, error) {
+			start := clk.Now()
+			res, err := next(ctx, call)
+			ic := invocation.From(ctx)
+			e := AuditEntry{
+				At: start, InvocationID: ic.InvocationID, TraceID: ic.TraceID, ActionID: ic.ActionID,
+				TenantID: ic.TenantID(), Endpoint: call.Endpoint.Name, Kind: call.Endpoint.Kind,
+				Action: call.Endpoint.Action, Source: call.Source, Replayed: res.Replayed,
+				Duration: clk.Now().Sub(start), Status: res.Status,
+			}
+			if ic.Principal.Kind != invocation.KindAnonymous {
+				e.Principal = ic.Principal.String()
+			}
+			if call.guard != nil {
+				for _, r := range call.guard.Resources() {
+					e.Resources = append(e.Resources, r.String())
+				}
+			}
+			switch {
+			case err == nil:
+				e.Outcome = OutcomeAllowed
+			default:
+				pe := errs.As(err)
+				e.Code, e.Status = pe.Code, problem.Status(pe.Kind)
+				switch {
+				case pe.Kind == errs.KindUnauthenticated:
+					e.Outcome = OutcomeUnauthenticated
+				case pe.Kind == errs.KindForbidden || (call.guard != nil && call.guard.Denied()):
+					e.Outcome = OutcomeDenied
+				default:
+					e.Outcome = OutcomeFailed
+				}
+			}
+			a.Audit(ctx, e)
+			return res, err
+		}
+	}
+}

@@ -1,0 +1,53 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+)
+
+// Call is one command or query on its way through the middleware chain. The
+// HTTP layer fills the request part; middlewares fill the rest.
+type Call struct {
+	Endpoint       *Endpoint
+	Body           []byte // the JSON body as received ("" means {})
+	IdempotencyKey string // single commands only; "" when absent
+	Credential     string // the bearer credential; "" when absent
+	Source         Source
+
+	// LogLevel is the X-Log-Level toggle of the request, applied for the
+	// operator when the server does not allow it for everyone.
+	LogLevel *slog.Level
+
+	guard  *authz.Guard                                                           // set by Authorize
+	record func(ctx context.Context, res Result) (*eventstore.Idempotency, error) // set by Idempotency
+}
+
+// Source is where a call came from (audit).
+type Source struct {
+	IP        string
+	UserAgent string
+}
+
+// Result is a successful call's answer.
+type Result struct {
+	Status   int
+	Body     []byte
+	Replayed bool
+}
+
+// Handler runs a call.
+type Handler func(ctx context.Context, call *Call) (Result, error)
+
+// Middleware wraps a Handler with one concern.
+type Middleware func(next Handler) Handler
+
+// Chain wraps h in mws; the first middleware is the outermost.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}

@@ -1,0 +1,124 @@
+// Package uow runs units of work: the one way anything in Switchboard commits.
+//
+// A unit of work runs a function that reads what it needs and stages its
+// writes (events, read-model rows, outbox entries) in an eventstore.Unit
+// carried by the context; the runner then commits everything staged, plus an
+// optional idempotency record, in ONE eventstore.Commit, and hands the
+// committed outbox entries to the work relay (AfterCommit). The RPC edge,
+// work consumers, provider webhook routes and scheduled jobs all use it, so
+// every commit path has the same guarantees:
+//
+//   - one write round trip per unit; nothing is written when the function fails;
+//   - a version conflict (eventstore.ErrConflict) re-runs the function in a
+//     fresh unit, up to MaxAttempts times (nothing had been written);
+//   - an idempotency record that already exists (eventstore.ErrDuplicate: a
+//     concurrent twin committed first) is returned to the caller, who replays;
+//   - a panic in the function is recovered and returned as an error wrapping
+//     ErrPanic (logged with its stack);
+//   - work committed by the unit reaches the relay at once, not only through
+//     the outbox sweep.
+package uow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+)
+
+// DefaultMaxAttempts is how often a unit is run when its commits keep
+// conflicting.
+const DefaultMaxAttempts = 3
+
+// ErrPanic is wrapped by the error of a unit whose function panicked.
+var ErrPanic = errors.New("uow: panic")
+
+// Finish is called after the function succeeded, with the commit it staged
+// (not yet written); it may add the idempotency record (c.Idempotency) or
+// inspect the commit. An error aborts the unit: nothing is written.
+type Finish func(ctx context.Context, c *eventstore.Commit) error
+
+// Runner commits units of work. The zero value is not usable: Store is required.
+type Runner struct {
+	Store eventstore.Appender
+	// AfterCommit receives the outbox entries of every successful commit (the
+	// work relay). It must not block for long; it never fails the unit.
+	AfterCommit func(ctx context.Context, entries []eventstore.OutboxEntry)
+	// MaxAttempts bounds the runs of one unit on version conflicts
+	// (default DefaultMaxAttempts).
+	MaxAttempts int
+	Logger      *slog.Logger // nil: discard
+}
+
+// Run runs fn in a fresh unit of work of tenantID ("" takes the tenant of the
+// first staged write) and commits what it staged, after finish (may be nil)
+// had its say. Errors: fn's error as it is; eventstore.ErrDuplicate (wrapped)
+// when the idempotency record exists; eventstore.ErrConflict (wrapped) after
+// MaxAttempts conflicting runs; ErrPanic; or the store's error.
+func (r *Runner) Run(ctx context.Context, tenantID string, fn func(ctx context.Context) error, finish Finish) error {
+	attempts := r.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	for attempt := 1; ; attempt++ {
+		err := r.runOnce(ctx, tenantID, fn, finish)
+		if errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrDuplicate) && attempt < attempts {
+			r.logger().DebugContext(ctx, "unit of work conflicted, running it again", "attempt", attempt, "error", err.Error())
+			continue
+		}
+		return err
+	}
+}
+
+func (r *Runner) runOnce(ctx context.Context, tenantID string, fn func(ctx context.Context) error, finish Finish) error {
+	unit := eventstore.NewUnit(tenantID)
+	if err := r.call(eventstore.WithUnit(ctx, unit), fn); err != nil {
+		return err
+	}
+	c := unit.Commit()
+	if finish != nil {
+		if err := finish(ctx, c); err != nil {
+			return err
+		}
+	}
+	if c.Empty() {
+		unit.Committed(ctx)
+		return nil
+	}
+	if c.TenantID == "" && c.Idempotency != nil {
+		c.TenantID = c.Idempotency.TenantID
+	}
+	if err := r.Store.Commit(ctx, c); err != nil {
+		return fmt.Errorf("uow: %w", err)
+	}
+	unit.Committed(ctx)
+	if len(c.Outbox) > 0 && r.AfterCommit != nil {
+		r.AfterCommit(ctx, c.Outbox)
+	}
+	return nil
+}
+
+// call runs fn, turning a panic into an error.
+func (r *Runner) call(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger().ErrorContext(ctx, "panic in unit of work", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", ErrPanic, p)
+		}
+	}()
+	return fn(ctx)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+// OnCommit runs f after the unit of work of ctx commits (once, and only if it
+// commits), or at once outside a unit. Handlers log what they did here.
+func OnCommit(ctx context.Context, f func(ctx context.Context)) { eventstore.OnCommit(ctx, f) }

@@ -1,0 +1,83 @@
+// Package workrpc exposes the operator tools of the work path as RPC
+// endpoints (operator key only):
+//
+//   - query list-parked-work {"limit"?: 1..1000} -> {"items": [...], "count": n}:
+//     outbox entries that used their attempts, of every tenant, with their
+//     type, attempt count and last error;
+//   - command replay-parked-work {"workIds"?: [...]} -> {"replayed": n}: makes
+//     the named parked entries (all of them, up to 1000, when workIds is
+//     empty) due now with a fresh attempt count and hands them to the relay.
+package workrpc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+)
+
+// Actions. Persisted in role definitions.
+const (
+	ActionListParked   = "work:list-parked-work"
+	ActionReplayParked = "work:replay-parked-work"
+)
+
+// ListParkedInput is the body of list-parked-work.
+type ListParkedInput struct {
+	Limit int `json:"limit" validate:"omitempty,min=1,max=1000"`
+}
+
+// ParkedItem is one parked entry.
+type ParkedItem struct {
+	WorkID       string `json:"workId"`
+	TenantID     string `json:"tenantId"`
+	Type         string `json:"type"`
+	Attempt      int    `json:"attempt"`
+	LastError    string `json:"lastError"`
+	InvocationID string `json:"invocationId"`
+	TraceID      string `json:"traceId"`
+}
+
+// ListParkedOutput is the answer of list-parked-work.
+type ListParkedOutput struct {
+	Items []ParkedItem `json:"items"`
+	Count int          `json:"count"`
+}
+
+// ReplayParkedInput is the body of replay-parked-work.
+type ReplayParkedInput struct {
+	WorkIDs []string `json:"workIds" validate:"max=1000,dive,required,max=64"`
+}
+
+// ReplayParkedOutput is the answer of replay-parked-work.
+type ReplayParkedOutput struct {
+	Replayed int `json:"replayed"`
+}
+
+// Endpoints returns the operator endpoints over p.
+func Endpoints(p *work.Parked) []rpc.Endpoint {
+	list := func(ctx context.Context, in ListParkedInput) (ListParkedOutput, error) {
+		items, err := p.List(ctx, in.Limit)
+		if err != nil {
+			return ListParkedOutput{}, fmt.Errorf("list-parked-work: %w", err)
+		}
+		out := ListParkedOutput{Items: make([]ParkedItem, 0, len(items)), Count: len(items)}
+		for _, it := range items {
+			out.Items = append(out.Items, ParkedItem{WorkID: it.ID, TenantID: it.TenantID, Type: it.Type, Attempt: it.Attempt,
+				LastError: it.LastError, InvocationID: it.Invocation.InvocationID, TraceID: it.Invocation.TraceID})
+		}
+		return out, nil
+	}
+	replay := func(ctx context.Context, in ReplayParkedInput) (ReplayParkedOutput, error) {
+		n, err := p.Replay(ctx, in.WorkIDs)
+		if err != nil {
+			return ReplayParkedOutput{}, fmt.Errorf("replay-parked-work: %w", err)
+		}
+		return ReplayParkedOutput{Replayed: n}, nil
+	}
+	return []rpc.Endpoint{
+		rpc.Query("list-parked-work", ActionListParked, list, rpc.OperatorOnly()),
+		rpc.Command("replay-parked-work", ActionReplayParked, replay, rpc.OperatorOnly()),
+	}
+}
