@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -32,6 +33,7 @@ const (
 	EnvOperatorKeySHA256 = "SWITCHBOARD_OPERATOR_KEY_SHA256"
 	EnvLogLevel          = "SWITCHBOARD_LOG_LEVEL"
 	EnvPublicURL         = "SWITCHBOARD_PUBLIC_URL"
+	EnvKMSKeyID          = "SWITCHBOARD_KMS_KEY_ID"
 )
 
 // Sizing and the scheduled job (names shared with the code, so they cannot
@@ -98,7 +100,8 @@ func NewSwitchboardStack(scope constructs.Construct, id string, props *Switchboa
 
 	table := newTable(stack, cfg)
 	dlq, queue := newWorkQueues(stack, cfg)
-	fn := newFunction(stack, cfg, table, queue)
+	dataKeys := newDataKeyKey(stack, cfg)
+	fn := newFunction(stack, cfg, table, queue, dataKeys)
 
 	restAPI := awsapigateway.NewLambdaRestApi(stack, jsii.String("RestApi"), &awsapigateway.LambdaRestApiProps{
 		Handler:     fn,
@@ -249,7 +252,7 @@ func newWorkQueues(stack awscdk.Stack, cfg Config) (dlq, queue awssqs.Queue) {
 
 // newFunction is the lambdalith: one provided.al2023/arm64 binary serving
 // the APIs, the work queue and the schedule.
-func newFunction(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue) awslambda.Function {
+func newFunction(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, queue awssqs.Queue, dataKeys awskms.Key) awslambda.Function {
 	logs := awslogs.NewLogGroup(stack, jsii.String("FunctionLogs"), &awslogs.LogGroupProps{
 		Retention:     awslogs.RetentionDays_ONE_MONTH,
 		RemovalPolicy: cfg.RemovalPolicy(),
@@ -260,6 +263,7 @@ func newFunction(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, queue 
 		EnvWorkQueueURL:      queue.QueueUrl(),
 		EnvOperatorKeySHA256: jsii.String(cfg.OperatorKeySHA256),
 		EnvLogLevel:          jsii.String("info"),
+		EnvKMSKeyID:          dataKeys.KeyArn(),
 	}
 	if cfg.PublicURL != "" {
 		env[EnvPublicURL] = jsii.String(cfg.PublicURL)
@@ -276,6 +280,9 @@ func newFunction(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, queue 
 		LogGroup:     logs,
 	})
 	table.GrantReadWriteData(fn)
+	// Envelope encryption of secrets at rest (modules/kernel/secrets):
+	// GenerateDataKey and Decrypt, nothing else.
+	dataKeys.Grant(fn, jsii.String("kms:GenerateDataKey"), jsii.String("kms:Decrypt"))
 	queue.GrantSendMessages(fn)
 	queue.GrantConsumeMessages(fn)
 	fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(queue, &awslambdaeventsources.SqsEventSourceProps{
@@ -283,6 +290,17 @@ func newFunction(stack awscdk.Stack, cfg Config, table awsdynamodb.Table, queue 
 		ReportBatchItemFailures: jsii.Bool(true),
 	}))
 	return fn
+}
+
+// newDataKeyKey is the KMS key that wraps the tenants' data keys (ADR 0006):
+// symmetric, rotated yearly by KMS; the function may only generate and
+// decrypt data keys with it.
+func newDataKeyKey(stack awscdk.Stack, cfg Config) awskms.Key {
+	return awskms.NewKey(stack, jsii.String("DataKeys"), &awskms.KeyProps{
+		Description:       jsii.String("Switchboard: wraps the per-tenant data keys of secrets at rest"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     cfg.RemovalPolicy(),
+	})
 }
 
 // newSchedule is the minute tick. It is an EventBridge rule, not

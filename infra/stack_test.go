@@ -179,6 +179,12 @@ func TestStackAWS(t *testing.T) {
 	queueID, queue := tp.only("AWS::SQS::Queue", byName("switchboard-work"))
 	fnID, fn := tp.only("AWS::Lambda::Function", nil)
 	logsID, logs := tp.only("AWS::Logs::LogGroup", nil)
+	keyID, key := tp.only("AWS::KMS::Key", nil)
+
+	t.Run("data key key", func(t *testing.T) {
+		tp := tp.with(t)
+		tp.eq("EnableKeyRotation", key["EnableKeyRotation"], true)
+	})
 
 	t.Run("table", func(t *testing.T) {
 		tp := tp.with(t)
@@ -273,6 +279,7 @@ func TestStackAWS(t *testing.T) {
 			EnvWorkQueueURL:      ref(queueID),
 			EnvOperatorKeySHA256: testKeyHash,
 			EnvLogLevel:          "info",
+			EnvKMSKeyID:          getAtt(keyID, "Arn"),
 		}})
 		tp.eq("LoggingConfig", fn["LoggingConfig"], map[string]any{"LogGroup": ref(logsID)})
 		tp.eq("log RetentionInDays", logs["RetentionInDays"], 30)
@@ -303,10 +310,14 @@ func TestStackAWS(t *testing.T) {
 			"dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
 			"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
 			"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+			"kms:GenerateDataKey", "kms:Decrypt",
 		} {
 			if !strings.Contains(doc, `"`+action+`"`) {
 				t.Errorf("function policy lacks %s", action)
 			}
+		}
+		if strings.Contains(doc, `"kms:*"`) || strings.Contains(doc, `"kms:Encrypt"`) {
+			t.Errorf("function policy grants more KMS than GenerateDataKey and Decrypt: %s", doc)
 		}
 		// Index access ("<table arn>/index/*") is needed by the outbox sweep.
 		if !strings.Contains(doc, "/index/*") {

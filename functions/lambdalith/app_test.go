@@ -13,25 +13,9 @@ import (
 func TestWalkthrough(t *testing.T) {
 	for _, store := range []string{"embedded", "dynamodb"} {
 		t.Run(store, func(t *testing.T) {
-			env := map[string]string{
-				"SWITCHBOARD_DATA_DIR":     t.TempDir(),
-				"SWITCHBOARD_STORE":        store,
-				"SWITCHBOARD_OPERATOR_KEY": "sbo_walkthrough",
-			}
-			if store == "dynamodb" {
-				t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(t))
-				env["SWITCHBOARD_TABLE"] = uniqueTable()
-			}
-			cfg, err := LoadConfig(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
-			app, err := Build(context.Background(), cfg, Deps{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := buildOn(t, store, map[string]string{"SWITCHBOARD_OPERATOR_KEY": "sbo_walkthrough"})
 			app.Worker.Start()
-			t.Cleanup(func() { app.Worker.Stop(context.Background()); app.Close() })
+			t.Cleanup(func() { app.Worker.Stop(context.Background()) })
 			walkthrough(t, &client{t: t, h: app.Server}, "sbo_walkthrough")
 		})
 	}
@@ -114,20 +98,7 @@ func walkthrough(t *testing.T, c *client, operatorKey string) {
 func TestConcurrentDuplicatesReplay(t *testing.T) {
 	for _, store := range []string{"embedded", "dynamodb"} {
 		t.Run(store, func(t *testing.T) {
-			env := map[string]string{"SWITCHBOARD_DATA_DIR": t.TempDir(), "SWITCHBOARD_STORE": store, "SWITCHBOARD_OPERATOR_KEY": "sbo_twins"}
-			if store == "dynamodb" {
-				t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(t))
-				env["SWITCHBOARD_TABLE"] = uniqueTable()
-			}
-			cfg, err := LoadConfig(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
-			app, err := Build(context.Background(), cfg, Deps{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { app.Close() })
+			app := buildOn(t, store, map[string]string{"SWITCHBOARD_OPERATOR_KEY": "sbo_twins"})
 			c := &client{t: t, h: app.Server}
 			on := c.must(200, "/commands/onboard-tenant", "sbo_twins", `{"name":"Acme","tier":"pooled"}`)
 			key, root := str(on.Body["apiKey"]), str(on.Body["rootScopeId"])

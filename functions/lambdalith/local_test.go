@@ -125,6 +125,7 @@ func TestGeneratedOperatorKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSpace(string(b))
+	eventually(t, 5*time.Second, "the banner", func() bool { return strings.Contains(p.output(), "Ready:") })
 	if !strings.HasPrefix(key, "sbo_") || !strings.Contains(p.output(), key) {
 		t.Fatalf("key %q not printed:\n%s", key, p.output())
 	}
@@ -135,6 +136,8 @@ func TestGeneratedOperatorKey(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 	p2 := startLocal(t, port, "SWITCHBOARD_DATA_DIR="+dir)
+	// stdout is read asynchronously: wait until the banner is through.
+	eventually(t, 5*time.Second, "the restart's banner", func() bool { return strings.Contains(p2.output(), "Ready:") })
 	if !strings.Contains(p2.output(), key) {
 		t.Fatalf("restart printed another key:\n%s", p2.output())
 	}

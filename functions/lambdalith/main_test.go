@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -75,6 +76,37 @@ func uniqueTable() string {
 }
 
 // client is a tiny API client for the walkthroughs.
+// buildOn builds the production wiring on the embedded store or on DynamoDB
+// Local (a fresh table, with the test clients' credentials), with env as the
+// rest of its environment, and closes it at the end of the test.
+func buildOn(t *testing.T, store string, env map[string]string) *App {
+	t.Helper()
+	env["SWITCHBOARD_STORE"] = store
+	if env["SWITCHBOARD_DATA_DIR"] == "" {
+		env["SWITCHBOARD_DATA_DIR"] = t.TempDir()
+	}
+	if store == "dynamodb" {
+		t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(t))
+		// DynamoDB Local keeps tables per access key and region: use the test clients'.
+		t.Setenv("AWS_ACCESS_KEY_ID", dynamotest.AccessKey)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", dynamotest.SecretKey)
+		t.Setenv("AWS_REGION", dynamotest.Region)
+		if env["SWITCHBOARD_TABLE"] == "" {
+			env["SWITCHBOARD_TABLE"] = uniqueTable()
+		}
+	}
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := Build(context.Background(), cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return app
+}
+
 type client struct {
 	t    testing.TB
 	base string

@@ -27,24 +27,8 @@ func TestNoSecretAtRest(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			const operatorKey = "sbo_rawscan-operator-key-0123456789abcdef"
 			dir := t.TempDir()
-			env := map[string]string{"SWITCHBOARD_DATA_DIR": dir, "SWITCHBOARD_STORE": store, "SWITCHBOARD_OPERATOR_KEY": operatorKey}
-			table := uniqueTable()
-			if store == "dynamodb" {
-				t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(t))
-				// DynamoDB Local keeps tables per access key and region: use the scanning client's.
-				t.Setenv("AWS_ACCESS_KEY_ID", dynamotest.AccessKey)
-				t.Setenv("AWS_SECRET_ACCESS_KEY", dynamotest.SecretKey)
-				t.Setenv("AWS_REGION", dynamotest.Region)
-				env["SWITCHBOARD_TABLE"] = table
-			}
-			cfg, err := LoadConfig(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
-			app, err := Build(context.Background(), cfg, Deps{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := buildOn(t, store, map[string]string{"SWITCHBOARD_DATA_DIR": dir, "SWITCHBOARD_OPERATOR_KEY": operatorKey})
+			table := app.Config.Table
 			app.Worker.Start()
 			c := &client{t: t, h: app.Server}
 

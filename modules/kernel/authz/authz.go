@@ -28,16 +28,20 @@ type Resource struct {
 	Type string // "tenant", "scope", "channel", "message", ... (stable)
 	ID   string
 	// ScopePath is the scope ids from the tenant's root scope down to the
-	// resource's own scope (for a scope: itself last). Empty for a resource of
-	// the whole tenant.
+	// resource's own scope (for a scope: itself last; for the tenant itself:
+	// the root scope alone). A resource without one is denied to everyone
+	// but the system (fail closed).
 	ScopePath []string
 }
 
 // String renders the resource as "<type>:<id>" (audit lines).
 func (r Resource) String() string { return r.Type + ":" + r.ID }
 
-// Tenant is the resource of tenant-wide actions (get-tenant, list-scopes).
-func Tenant(tenantID string) Resource { return Resource{Type: "tenant", ID: tenantID} }
+// Tenant is the resource of tenant-wide actions (get-tenant, list-scopes):
+// it lives in the tenant's root scope, so only bindings at the root cover it.
+func Tenant(tenantID, rootScopeID string) Resource {
+	return Resource{Type: "tenant", ID: tenantID, ScopePath: []string{rootScopeID}}
+}
 
 // Authorizer decides whether a principal may take an action on a resource.
 type Authorizer interface {

@@ -12,11 +12,10 @@ import (
 // Roles is the built-in role model of the contract: admin may do everything,
 // sender may send and cancel messages and read channels and messages, viewer
 // may read. A binding is valid at its scope and every scope below it: it
-// applies to a resource whose ScopePath contains the binding's scope. A
-// resource without a ScopePath is tenant-wide: any binding of the tenant
-// applies (today's tenant-level reads; the access-control issue narrows lists
-// to the scopes a principal may see). Queries are the actions whose name the
-// caller marks as reads (see IsRead).
+// applies to a resource whose ScopePath contains the binding's scope. So the
+// tenant itself (authz.Tenant, in the root scope) is covered only by bindings
+// at the root; a binding without a scope, or a resource without a scope
+// path, covers nothing (fail closed). Reads are the actions IsRead names.
 type Roles struct{}
 
 // senderActions are the actions a sender may run besides reads of channels and messages.
@@ -46,7 +45,7 @@ func (Roles) Authorize(_ context.Context, p invocation.Principal, action string,
 	}
 	if p.Kind == invocation.KindServiceAccount {
 		for _, b := range p.Roles {
-			if len(res.ScopePath) > 0 && b.ScopeID != "" && !slices.Contains(res.ScopePath, b.ScopeID) {
+			if b.ScopeID == "" || !slices.Contains(res.ScopePath, b.ScopeID) {
 				continue
 			}
 			if roleAllows(b.Role, action) {

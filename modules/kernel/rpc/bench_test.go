@@ -48,12 +48,12 @@ type sendIn struct {
 func BenchmarkRequestPath(b *testing.B) {
 	gen := ids.NewULIDs()
 	keyID, secret := gen.New(ids.APIKey), auth.NewSecret()
-	tenant := gen.New(ids.Tenant)
+	tenant, root := gen.New(ids.Tenant), gen.New(ids.Scope)
 	keys := memKeys{auth.APIKeyRecord{KeyID: keyID, TenantID: tenant, ServiceAccountID: gen.New(ids.ServiceAccount),
-		SecretHash: auth.HashSecret(secret), Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: gen.New(ids.Scope)}}}}
+		SecretHash: auth.HashSecret(secret), Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: root}}}}
 	srv := rpc.NewServer(rpc.Config{Auth: &auth.Authenticator{Keys: keys}, Store: nopStore{}})
 	srv.Register(rpc.Command("send-message", "messaging:send-message", func(ctx context.Context, in sendIn) (map[string]string, error) {
-		if err := authz.Require(ctx, authz.Resource{Type: "channel", ID: in.ChannelID}); err != nil {
+		if err := authz.Require(ctx, authz.Resource{Type: "channel", ID: in.ChannelID, ScopePath: []string{root}}); err != nil {
 			return nil, err
 		}
 		data := []byte(`{"to":"` + in.To + `"}`)

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 )
 
 // Sealer encrypts and decrypts secrets bound to a tenant and a purpose (the
@@ -124,8 +125,13 @@ func replay(ctx context.Context, sealer Sealer, ns string, prev eventstore.Idemp
 		if err == nil {
 			err = json.Unmarshal(sealed, &r)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, secrets.ErrDecrypt):
+			// A record that does not open never will: a bug or a lost key.
 			return Result{}, fmt.Errorf("replay idempotency record %s: %w", prev.Key, err)
+		case err != nil:
+			// The key service did not answer: a retry may succeed.
+			return Result{}, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(fmt.Errorf("replay idempotency record %s: %w", prev.Key, err))
 		}
 		body, storedFP = r.Body, r.Fingerprint
 	}

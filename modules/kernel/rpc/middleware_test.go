@@ -263,7 +263,7 @@ func newUniqueFixture(t *testing.T, sealer rpc.Sealer) *uniqueFixture {
 	}
 	srv.Register(rpc.Command("create-thing", "things:create-thing", func(ctx context.Context, in in) (map[string]string, error) {
 		tenant := invocation.From(ctx).TenantID()
-		if err := authz.Require(ctx, authz.Tenant(tenant)); err != nil {
+		if err := authz.Require(ctx, authz.Tenant(tenant, rootScope)); err != nil {
 			return nil, err
 		}
 		if _, err := store.GetRecord(ctx, tenant, "thing-names", in.Name); err == nil {
@@ -368,4 +368,17 @@ func TestHeaderChecksOnlyOnTheirRoutes(t *testing.T) {
 		t.Fatalf("batch with a long Idempotency-Key header: %d %s", r.status, r.raw)
 	}
 	wantProblem(t, f.do(t, "POST", "/commands/create-note", "admin", `{"title":"a"}`, "Idempotency-Key", long), http.StatusBadRequest, errs.CodeIdempotencyKey)
+}
+
+func TestAPanicIsAudited(t *testing.T) {
+	log := &auditLog{}
+	h := rpc.Chain(func(context.Context, *rpc.Call) (rpc.Result, error) { panic("boom") },
+		rpc.Audit(log, clock.System{}), rpc.Recover(slog.New(slog.DiscardHandler)))
+	ctx := invocation.With(context.Background(), &invocation.Context{InvocationID: "inv_1"})
+	if _, err := h(ctx, &rpc.Call{Endpoint: &rpc.Endpoint{Name: "x", Action: "t:x"}}); errs.KindOf(err) != errs.KindInternal {
+		t.Fatalf("err = %v", err)
+	}
+	if e := log.last(t); e.Outcome != rpc.OutcomeFailed || e.Status != 500 || e.Code != errs.CodeInternal {
+		t.Fatalf("audit %+v", e)
+	}
 }

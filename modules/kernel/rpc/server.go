@@ -70,7 +70,7 @@ type Config struct {
 // limits (method, content type, body size, headers), then the call chain,
 // the same for HTTP and API Gateway events:
 //
-//	Recover > Audit > Authenticate > CheckAccess > Authorize > Idempotency > UnitOfWork > endpoint
+//	Audit > Recover > Authenticate > CheckAccess > Authorize > Idempotency > UnitOfWork > endpoint
 //
 // and the response mapping (result or problem+json) at the end.
 type Server struct {
@@ -110,8 +110,8 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, validator: NewValidator(), commands: map[string]*Endpoint{}, queries: map[string]*Endpoint{}, mux: http.NewServeMux()}
 	s.call = Chain(s.endpoint,
-		Recover(cfg.Logger),
 		Audit(cfg.Auditor, cfg.Clock),
+		Recover(cfg.Logger),
 		Authenticate(cfg.Auth, cfg.AllowLogLevelHeader),
 		CheckAccess(),
 		Authorize(cfg.Authorizer),

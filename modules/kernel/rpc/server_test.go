@@ -31,7 +31,10 @@ func (t tokens) Authenticate(_ context.Context, cred string) (invocation.Princip
 	return invocation.Principal{}, auth.ErrUnauthenticated
 }
 
-const tenantA = "tnt_01JD00000000000000000000AA"
+const (
+	tenantA   = "tnt_01JD00000000000000000000AA"
+	rootScope = "scp_01JD00000000000000000000RT" // tenantA's root scope, where the test principals' roles are bound
+)
 
 var testTokens = tokens{
 	"admin":    {Kind: invocation.KindServiceAccount, ID: "sva_01JD00000000000000000000AD", TenantID: tenantA, Roles: []invocation.RoleBinding{{Role: "admin", ScopeID: "scp_01JD00000000000000000000RT"}}},
@@ -63,7 +66,7 @@ func (n *notes) create(ctx context.Context, in noteIn) (noteOut, error) {
 		panic("boom")
 	}
 	tenant := invocation.From(ctx).TenantID()
-	if err := authz.Require(ctx, authz.Tenant(tenant)); err != nil {
+	if err := authz.Require(ctx, authz.Tenant(tenant, rootScope)); err != nil {
 		return noteOut{}, err
 	}
 	evs, err := n.store.ReadStream(ctx, tenant, "notes", 1, 0)
@@ -81,7 +84,7 @@ func (n *notes) create(ctx context.Context, in noteIn) (noteOut, error) {
 }
 
 func (n *notes) count(ctx context.Context, _ struct{}) (map[string]int, error) {
-	if err := authz.Require(ctx, authz.Tenant(invocation.From(ctx).TenantID())); err != nil {
+	if err := authz.Require(ctx, authz.Tenant(invocation.From(ctx).TenantID(), rootScope)); err != nil {
 		return nil, err
 	}
 	evs, err := n.store.ReadStream(ctx, invocation.From(ctx).TenantID(), "notes", 1, 0)

@@ -16,8 +16,10 @@ import (
 // handler. Failures of the commit map to the error vocabulary: too large
 // (413), still conflicting (409 errors.concurrency.conflict), a malformed
 // commit or a panic (500: a bug, a retry cannot help), anything else from the
-// store (503). eventstore.ErrDuplicate passes through for Idempotency to
-// replay. Queries run without a unit.
+// store's commit (503). The handler's own errors pass as they are (an
+// unclassified one, such as a failed read, is a 500).
+// eventstore.ErrDuplicate passes through for Idempotency to replay. Queries
+// run without a unit.
 func UnitOfWork(r *uow.Runner) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, call *Call) (Result, error) {

@@ -57,7 +57,7 @@ func New(d Deps) *Application {
 		},
 		Queries: Queries{
 			GetTenant:  GetTenantHandler{repo: d.Repo},
-			ListScopes: ListScopesHandler{reads: d.Reads},
+			ListScopes: ListScopesHandler{repo: d.Repo, reads: d.Reads},
 		},
 		Work: WorkHandlers{
 			ProvisionTenant: ProvisionTenantHandler{repo: d.Repo, log: log},

@@ -31,12 +31,12 @@ func (h GetTenantHandler) Handle(ctx context.Context, _ GetTenantInput) (TenantO
 	if err != nil {
 		return TenantOutput{}, err
 	}
-	if err := authz.Require(ctx, authz.Tenant(tenantID)); err != nil {
-		return TenantOutput{}, err
-	}
 	t, err := h.repo.Tenant(ctx, tenantID)
 	if err != nil {
 		return TenantOutput{}, fmt.Errorf("get tenant %s: %w", tenantID, err)
+	}
+	if err := authz.Require(ctx, authz.Tenant(tenantID, t.RootScopeID)); err != nil {
+		return TenantOutput{}, err
 	}
 	return TenantOutput{
 		TenantID: t.ID, Name: t.Name, Tier: string(t.Tier), Status: string(t.Status),

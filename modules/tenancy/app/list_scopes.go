@@ -38,6 +38,7 @@ type ListScopesOutput struct {
 // ListScopesHandler runs list-scopes: the caller's tenant's scopes, newest
 // first, from the "scopes" read model.
 type ListScopesHandler struct {
+	repo  Repository
 	reads ReadModel
 }
 
@@ -48,7 +49,12 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	if err != nil {
 		return ListScopesOutput{}, err
 	}
-	if err := authz.Require(ctx, authz.Tenant(tenantID)); err != nil {
+	// Every scope of the tenant is listed: decide on the tenant (its root scope).
+	t, err := h.repo.Tenant(ctx, tenantID)
+	if err != nil {
+		return ListScopesOutput{}, fmt.Errorf("list scopes: %w", err)
+	}
+	if err := authz.Require(ctx, authz.Tenant(tenantID, t.RootScopeID)); err != nil {
 		return ListScopesOutput{}, err
 	}
 	limit := in.Limit

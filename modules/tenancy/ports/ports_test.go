@@ -127,7 +127,7 @@ func TestProvisionTenantWork(t *testing.T) {
 	if err := reg.Handle(ctx, items[0]); err != nil {
 		t.Fatal(err)
 	}
-	tn, err := m.App().Queries.GetTenant.Handle(tenant(ctx, out.TenantID), app.GetTenantInput{})
+	tn, err := m.App().Queries.GetTenant.Handle(tenant(ctx, out.TenantID, out.RootScopeID), app.GetTenantInput{})
 	if err != nil || tn.Status != "active" {
 		t.Fatalf("tenant = %+v, %v", tn, err)
 	}

@@ -355,8 +355,18 @@ func TestReportCeilings(t *testing.T) {
 				req("onboard", "t4", "4", Units{PK: "T#t4#S#tenant", Write: 2}, Units{Index: "gsi1", PK: "OUTBOX#3", Write: 1}),
 			},
 			op:        "onboard",
-			platformW: 1000 / (2.0 / 4), platformR: inf, tenantW: 1000 / 2.0, tenantR: inf,
-			platformKey: "gsi1:OUTBOX#1", tenantKey: "T#t1#S#tenant",
+			platformW: 1000 / (2.0 / 4), platformR: inf, tenantW: inf, tenantR: inf,
+			platformKey: "gsi1:OUTBOX#1",
+		},
+		{
+			name: "a key the tenant's operations share bounds the tenant; a key one operation made does not",
+			reqs: []Request{
+				req("provision", "t1", "1", Units{PK: "T#t1#S#tenant", Write: 2}, Units{PK: "T#t1#S#new-1", Write: 4}),
+				req("provision", "t1", "2", Units{PK: "T#t1#S#tenant", Write: 2}, Units{PK: "T#t1#S#new-2", Write: 4}),
+			},
+			op:        "provision",
+			platformW: inf, platformR: inf, tenantW: 1000 / 2.0, tenantR: inf,
+			tenantKey: "T#t1#S#tenant",
 		},
 		{
 			name: "keys of one tenant never bound the platform",
@@ -376,8 +386,8 @@ func TestReportCeilings(t *testing.T) {
 				req("get", "t2", "2", Units{PK: "G#R#cfg#x", Read: 1}),
 			},
 			op:        "get",
-			platformW: inf, platformR: 3000, tenantW: inf, tenantR: 3000,
-			platformKey: "G#R#cfg#x", tenantKey: "G#R#cfg#x",
+			platformW: inf, platformR: 3000, tenantW: inf, tenantR: inf,
+			platformKey: "G#R#cfg#x",
 		},
 		{
 			name: "one tenant's list shards",

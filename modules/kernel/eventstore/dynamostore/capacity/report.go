@@ -132,9 +132,12 @@ func (a *agg) get(k Kind) float64 {
 // Platform ceiling of an operation, per kind: the minimum over the shared
 // keys it touches of limit / (its units on the key / its count). Keys of one
 // tenant do not bound the platform (more tenants, more keys). Single-tenant
-// ceiling: the minimum over every (tenant, key) of limit / (the units of the
-// operations of that tenant on the key / the number of operations of that
-// tenant), i.e. the rate of the busiest tenant when all load came from it.
+// ceiling: the minimum over every (tenant, key) that two or more operations
+// of that tenant touched of limit / (the units of the operations of that
+// tenant on the key / the number of operations of that tenant), i.e. the rate
+// of the busiest tenant when all load came from it. A key only one operation
+// touched (the stream or row of an entity the operation created) scales with
+// the entities and bounds nothing.
 func NewReport(reqs []Request, l Limits) *Report {
 	if l == (Limits{}) {
 		l = DefaultLimits
@@ -145,6 +148,7 @@ func NewReport(reqs []Request, l Limits) *Report {
 		instances map[string]bool
 		keys      map[string]*agg
 		tenantKey map[tk]*agg
+		keyOps    map[tk]map[string]bool     // (tenant, key) -> instances that touched it
 		tenantOps map[string]map[string]bool // tenant -> instances
 	}
 	ops := map[string]*opAgg{}
@@ -155,7 +159,7 @@ func NewReport(reqs []Request, l Limits) *Report {
 		o := ops[q.Op]
 		if o == nil {
 			o = &opAgg{stats: OpStats{Op: q.Op}, instances: map[string]bool{}, keys: map[string]*agg{},
-				tenantKey: map[tk]*agg{}, tenantOps: map[string]map[string]bool{}}
+				tenantKey: map[tk]*agg{}, keyOps: map[tk]map[string]bool{}, tenantOps: map[string]map[string]bool{}}
 			ops[q.Op] = o
 		}
 		o.stats.Requests++
@@ -202,6 +206,11 @@ func NewReport(reqs []Request, l Limits) *Report {
 						o.tenantOps[tenant] = map[string]bool{}
 					}
 					o.tenantOps[tenant][q.Instance] = true
+					x := tk{tenant, k}
+					if o.keyOps[x] == nil {
+						o.keyOps[x] = map[string]bool{}
+					}
+					o.keyOps[x][q.Instance] = true
 				}
 			}
 		}
@@ -258,7 +267,10 @@ func NewReport(reqs []Request, l Limits) *Report {
 			tenant := Ceiling{Kind: kind, PerSecond: math.Inf(1)}
 			for _, x := range sortedTenantKeys(o.tenantKey, func(x tk) string { return x.tenant + "\x00" + x.key }) {
 				units := o.tenantKey[x].get(kind)
-				if units <= 0 {
+				// A key that one operation alone touched is a new entity's
+				// (its stream, its row): it scales with the entities and
+				// caps nothing. Only keys the tenant's operations share count.
+				if units <= 0 || len(o.keyOps[x]) < 2 {
 					continue
 				}
 				perOp := units / float64(max(len(o.tenantOps[x.tenant]), 1))
@@ -377,11 +389,11 @@ const topShared = 10
 func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Capacity per operation (mean units per operation; write units computed from item sizes by AWS rules, read units as DynamoDB Local reports them)\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tops\treq/op\tWCU table\tWCU index\tWCU total\tRCU table\tRCU index\tRCU total\tbusiest write key (WCU/op)\tbusiest read key (RCU/op)\t")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "operation\t    ops\treq/op\tWCU table\tWCU index\tWCU total\tRCU table\tRCU index\tRCU total\tbusiest write key (WCU/op)\tbusiest read key (RCU/op)\t")
 	for _, s := range r.Ops {
 		n := float64(max(s.Count, 1))
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n", s.Op, s.Count, float64(s.Requests)/n,
+		fmt.Fprintf(tw, "%s\t%7d\t%6.1f\t%9.2f\t%9.2f\t%9.2f\t%9.2f\t%9.2f\t%9.2f\t%s\t%s\t\n", s.Op, s.Count, float64(s.Requests)/n,
 			s.TableWCU, s.IndexWCU, s.TableWCU+s.IndexWCU, s.TableRCU, s.IndexRCU, s.TableRCU+s.IndexRCU,
 			load(s.BusiestWrite), load(s.BusiestRead))
 	}
@@ -401,15 +413,19 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	if len(shared) == 0 {
 		fmt.Fprintln(&b, "  none")
 	} else {
-		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "key\ttenants\tWCU\tshare of WCU\tRCU\tshare of RCU\t")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "key\ttenants\t       WCU\tshare of WCU\t       RCU\tshare of RCU\t")
 		for _, k := range shared[:min(topShared, len(shared))] {
-			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.3f%%\t%.1f\t%.3f%%\t\n", k.Key, k.Tenants, k.Write, 100*k.WriteShare, k.Read, 100*k.ReadShare)
+			fmt.Fprintf(tw, "%s\t%7d\t%10.1f\t%11.3f%%\t%10.1f\t%11.3f%%\t\n", k.Key, k.Tenants, k.Write, 100*k.WriteShare, k.Read, 100*k.ReadShare)
 		}
 		_ = tw.Flush()
 	}
-	fmt.Fprintf(&b, "\nTotals: %s WCU computed (DynamoDB Local reported %s, not used), %s RCU\n",
-		thousands(r.TotalWrite), thousands(r.TotalReportedWrite), thousands(r.TotalRead))
+	reqs, failed, approx := 0, 0, 0
+	for _, s := range r.Ops {
+		reqs, failed, approx = reqs+s.Requests, failed+s.Failed, approx+s.Approximate
+	}
+	fmt.Fprintf(&b, "\nTotals: %d requests (%d failed their condition and were charged, %d writes costed without the old item), %s WCU computed (DynamoDB Local reported %s, not used), %s RCU\n",
+		reqs, failed, approx, thousands(r.TotalWrite), thousands(r.TotalReportedWrite), thousands(r.TotalRead))
 	n, err := w.Write(b.Bytes())
 	return int64(n), err
 }
