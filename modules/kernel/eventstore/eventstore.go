@@ -151,7 +151,8 @@ type OutboxEntry struct {
 	Attempt    int             `json:"attempt"`
 	Invocation invocation.Meta `json:"invocation"`
 	// LastError is the last failure of the entry (hand-off or handler),
-	// truncated to MaxLastError bytes; "" while it never failed.
+	// truncated to MaxLastError bytes (TruncateLastError); "" while it never
+	// failed.
 	LastError string `json:"lastError,omitempty"`
 }
 
@@ -236,11 +237,14 @@ type RecordReader interface {
 	// ListRecords returns one page of one partition of a list, ordered by the
 	// entries' Sort (then row key), with the rows' current data, and the
 	// cursor of the next page ("" when there is none). It reads only the page
-	// (from every shard of the partition), never a whole collection. Lists
-	// are eventually consistent: a row written a moment ago may show on a
-	// later call, and a row whose membership just changed may still show
-	// (with its current data) for a moment; callers filter on the data when
-	// that matters. A cursor the list did not issue is ErrInvalid.
+	// (from every shard of the partition), never a whole collection. A row is
+	// listed only under its current membership: a row moved to another
+	// partition or sort, or out of the list, does not show where it was, and
+	// no row shows on two pages, so callers need not filter on the data.
+	// Additions are eventually consistent: a row written (or moved) a moment
+	// ago may show on a later call, and a page may then hold fewer rows than
+	// the limit while a next cursor follows. A cursor the list did not issue
+	// is ErrInvalid.
 	ListRecords(ctx context.Context, tenantID string, q ListQuery) (rows []Record, next string, err error)
 }
 
@@ -253,17 +257,30 @@ type IdempotencyReader interface {
 // Outbox is the store side of the work path.
 type Outbox interface {
 	// PendingOutbox returns up to limit entries, across all tenants, due at or
-	// before dueBy, earliest first. It uses an index, never a table scan.
+	// before dueBy, roughly earliest first: the page is in due order, but an
+	// adapter that spreads the outbox over shards reads each shard's earliest
+	// entries, so a due entry may wait for a later page while later ones are
+	// handed. It may return fewer than limit entries even when more are due
+	// (its index lags, entries went meanwhile); callers page until an empty
+	// page. It uses an index, never a table scan. An entry that does not
+	// decode is logged and skipped.
 	PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]OutboxEntry, error)
-	// AckOutbox removes entries that were handed over (or processed).
-	// Acknowledging a missing entry is not an error (acks are idempotent).
+	// AckOutbox removes entries that were handed over (or processed),
+	// identified by TenantID and ID as read: it removes each entry unless it
+	// was rescheduled or re-committed with another DueAt since (every
+	// requeue, reschedule, parking and replay sets a new DueAt, so DueAt
+	// identifies the version handed). Acknowledging a missing or such a
+	// changed entry is not an error (acks are idempotent).
 	AckOutbox(ctx context.Context, entries []OutboxEntry) error
 	// RescheduleOutbox sets a pending entry's DueAt, Attempt and LastError
-	// (retries, parking with DueAt = ParkedAt, replays). A missing entry is not
-	// an error and is not created.
+	// (retries, parking with DueAt = ParkedAt, replays). Give it a DueAt
+	// other than the one handed: a late acknowledgement of the version
+	// handed would remove it (see AckOutbox). A missing entry is not an error
+	// and is not created.
 	RescheduleOutbox(ctx context.Context, e OutboxEntry) error
 	// ParkedOutbox returns up to limit parked entries (DueAt = ParkedAt), of
-	// all tenants, through the same index (never a scan).
+	// all tenants, through the same index (never a scan), read like
+	// PendingOutbox (possibly fewer than limit while more are parked).
 	ParkedOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
 }
 

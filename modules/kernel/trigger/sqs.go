@@ -31,14 +31,31 @@ var errUndecodable = errors.New("undecodable work item")
 // DefaultDeadlineMargin is the default of Router.DeadlineMargin.
 const DefaultDeadlineMargin = 5 * time.Second
 
+// maxRetryTime bounds the time the Retry hook gets for one record.
+const maxRetryTime = 2 * time.Second
+
+// retryTime is the time the Retry hook gets for one record: half the margin,
+// at most maxRetryTime, so that the batch response still goes out in time.
+func retryTime(margin time.Duration) time.Duration { return min(margin/2, maxRetryTime) }
+
 // handleSQS runs the records of a batch in order.
 //
-// Deadline: before each record, when ctx has a deadline and less than the
-// margin (Router.DeadlineMargin, default 5 s) remains, the router stops
-// taking records and reports the rest as failures without running them (SQS
-// redelivers them after the visibility timeout; their receive count grows).
-// The margin leaves time to answer; the function's timeout must be well above
-// it, or nothing runs.
+// Deadline, when ctx has one, with margin = Router.DeadlineMargin (default
+// 5 s):
+//
+//   - before each record, when less than the margin remains, the router stops
+//     taking records and reports the rest as failures without running them
+//     (SQS redelivers them after the visibility timeout; their receive count
+//     grows);
+//   - each record runs with a context that ends at deadline - margin, so a
+//     record that overruns is cancelled; its failure goes through the Retry
+//     hook like any other, which gets a context of its own: not cancelled
+//     with the record, ending after retryTime(margin) (half the margin, at
+//     most 2 s).
+//
+// So the batch response is always returned before the deadline (provided the
+// handlers honour their context). The function's timeout must be well above
+// the margin, or nothing runs.
 func (r *Router) handleSQS(ctx context.Context, recs []sqsRecord) ([]byte, error) {
 	if r.Work == nil {
 		return nil, fmt.Errorf("%w: SQS batch of %d records received but no work handler is configured",
@@ -61,7 +78,7 @@ func (r *Router) handleSQS(ctx context.Context, recs []sqsRecord) ([]byte, error
 				break
 			}
 		}
-		if err := r.handleRecord(ctx, &recs[i]); err != nil {
+		if err := r.handleRecordBy(ctx, &recs[i], deadline, hasDeadline, margin); err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, BatchItemFailure{ItemIdentifier: recs[i].MessageID})
 		}
 	}
@@ -70,6 +87,17 @@ func (r *Router) handleSQS(ctx context.Context, recs []sqsRecord) ([]byte, error
 		return nil, fmt.Errorf("trigger: encode SQS batch response: %w", err)
 	}
 	return b, nil
+}
+
+// handleRecordBy runs one record with a context that ends at deadline -
+// margin (when there is a deadline).
+func (r *Router) handleRecordBy(ctx context.Context, rec *sqsRecord, deadline time.Time, hasDeadline bool, margin time.Duration) error {
+	if hasDeadline {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
+		defer cancel()
+	}
+	return r.handleRecord(ctx, rec, retryTime(margin))
 }
 
 func (r *Router) now() time.Time {
@@ -81,12 +109,14 @@ func (r *Router) now() time.Time {
 
 // handleRecord runs one record and logs its outcome (one line). It returns an
 // error when the record must stay in SQS: undecodable, no time left, or a
-// handler failure (error or panic) that the Retry hook did not take.
+// handler failure (error, panic, or its context ending) that the Retry hook
+// did not take. The hook runs with a context detached from ctx's end (values
+// kept), ending after retryIn.
 //
 // The item's attempt is its Attempt in the body (attempts before it was last
 // put into the outbox) plus the record's ApproximateReceiveCount (1 on the
 // first delivery).
-func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord) error {
+func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.Duration) error {
 	start := time.Now()
 	var it work.Item
 	decodeErr := decodeItem(rec.Body, &it)
@@ -125,7 +155,11 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord) error {
 		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed", attrs...)
 		return err
 	}
-	if rerr := r.Retry.RetryLater(ctx, it, err); rerr != nil {
+	// The record's context may have ended (that may be why it failed): the
+	// requeue gets a short time of its own.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryIn)
+	defer cancel()
+	if rerr := r.Retry.RetryLater(rctx, it, err); rerr != nil {
 		r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record failed and could not be put back; left to SQS",
 			append(attrs, slog.String("retryError", rerr.Error()))...)
 		return fmt.Errorf("%w (retry: %v)", err, rerr)

@@ -28,11 +28,14 @@ type fakeStore struct {
 	outbox map[string]eventstore.OutboxEntry
 }
 
-func (f *fakeStore) Commit(_ context.Context, c *eventstore.Commit) error {
+func (f *fakeStore) Commit(ctx context.Context, c *eventstore.Commit) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
+	}
+	if err := ctx.Err(); err != nil { // as a real store: nothing is written without time left
+		return err
 	}
 	if f.outbox == nil {
 		f.outbox = map[string]eventstore.OutboxEntry{}
@@ -227,4 +230,104 @@ func TestSQSUndecodableIsNotRequeued(t *testing.T) {
 	if got := failedIDs(t, out); !reflect.DeepEqual(got, []string{"f4a9d6b1-3c5e-4f70-9a8b-1d2c3e4f5a6b"}) {
 		t.Fatalf("failures %v, want the undecodable record", got)
 	}
+}
+
+// blockUntilDone is a work handler that runs until its context ends, like a
+// slow provider call; it records the deadline it was given.
+type blockUntilDone struct {
+	mu        sync.Mutex
+	ran       []string
+	deadlines []time.Time
+}
+
+func (b *blockUntilDone) handle(ctx context.Context, it work.Item) error {
+	d, _ := ctx.Deadline()
+	b.mu.Lock()
+	b.ran, b.deadlines = append(b.ran, it.ID), append(b.deadlines, d)
+	b.mu.Unlock()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A record that overruns the margin is cancelled at deadline - margin: its
+// failure is put back into the outbox (with a context that still has time)
+// and the batch response comes before the invocation's deadline.
+func TestSQSRecordOverrunningTheMarginIsCancelledAndRequeued(t *testing.T) {
+	store := &fakeStore{}
+	var b blockUntilDone
+	r, _ := requeueRouter(t, store, b.handle)
+	const margin = 200 * time.Millisecond
+	r.DeadlineMargin = margin
+	payload, _ := batchOf(t, 2, "t", 0)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	out, err := r.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().After(deadline) {
+		t.Fatalf("the batch answered after the invocation's deadline")
+	}
+	if !reflect.DeepEqual(b.ran, []string{"wrk_0"}) || !b.deadlines[0].Equal(deadline.Add(-margin)) {
+		t.Fatalf("ran %v with deadlines %v, want wrk_0 until %v", b.ran, b.deadlines, deadline.Add(-margin))
+	}
+	// wrk_0 is back in the outbox (reported done); wrk_1 was not started.
+	if got := failedIDs(t, out); !reflect.DeepEqual(got, []string{"m1"}) {
+		t.Fatalf("failures %v, want only the record not run", got)
+	}
+	got, ok := store.entry("wrk_0")
+	if !ok || got.Attempt != 1 || !strings.Contains(got.LastError, "deadline exceeded") {
+		t.Fatalf("requeued = %+v (found %v), want attempt 1 with the deadline as its error", got, ok)
+	}
+}
+
+func TestSQSRecordOverrunningTheMarginFailsWhenTheRequeueFails(t *testing.T) {
+	store := &fakeStore{err: errors.New("store unavailable")}
+	var b blockUntilDone
+	r, _ := requeueRouter(t, store, b.handle)
+	r.DeadlineMargin = 200 * time.Millisecond
+	payload, _ := batchOf(t, 1, "t", 0)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	out, err := r.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().After(deadline) {
+		t.Fatalf("the batch answered after the invocation's deadline")
+	}
+	if got := failedIDs(t, out); !reflect.DeepEqual(got, []string{"m0"}) || len(b.ran) != 1 {
+		t.Fatalf("failures %v after running %v, want the record left to SQS", got, b.ran)
+	}
+}
+
+// The requeue gets its own short time, even when the record used all of its
+// own: a store that takes a moment still keeps the item.
+func TestSQSRequeueHasItsOwnTime(t *testing.T) {
+	store := &fakeStore{}
+	var b blockUntilDone
+	r, _ := requeueRouter(t, store, b.handle)
+	r.Retry = retryFunc(func(ctx context.Context, it work.Item, cause error) error {
+		d, ok := ctx.Deadline()
+		if !ok || ctx.Err() != nil || time.Until(d) < 50*time.Millisecond || time.Until(d) > 100*time.Millisecond {
+			return fmt.Errorf("retry ctx: deadline %v in %v, err %v", ok, time.Until(d), ctx.Err())
+		}
+		return nil
+	})
+	r.DeadlineMargin = 200 * time.Millisecond // the retry gets margin/2
+	payload, _ := batchOf(t, 1, "t", 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out, err := r.Invoke(ctx, payload)
+	if err != nil || len(failedIDs(t, out)) != 0 {
+		t.Fatalf("out %s, err %v, want the record requeued", out, err)
+	}
+}
+
+type retryFunc func(ctx context.Context, it work.Item, cause error) error
+
+func (f retryFunc) RetryLater(ctx context.Context, it work.Item, cause error) error {
+	return f(ctx, it, cause)
 }

@@ -12,7 +12,8 @@
 //     put back into the outbox with a backoff delay by the Retry hook and
 //     reported done (without a hook, or when that fails, it fails alone).
 //     Records left when the invocation's deadline is near are not run and
-//     reported failed (see Router.DeadlineMargin).
+//     reported failed, and a record still running at deadline - margin is
+//     cancelled (see Router.DeadlineMargin).
 //   - EventBridge events: scheduled jobs (a rule "…job-<name>" or our own
 //     {"source":"switchboard.scheduler","detail-type":"switchboard.job"} form)
 //     and integration events (source "switchboard.<module>"). Errors fail the
@@ -92,7 +93,9 @@ type Router struct {
 	// redelivers it after the visibility timeout.
 	Retry Retrier
 	// DeadlineMargin: an SQS batch stops taking records when less than this
-	// remains before the invocation's deadline (default DefaultDeadlineMargin).
+	// remains before the invocation's deadline, and each record's context
+	// ends this long before it; the Retry hook of a failed record gets half
+	// of it, at most 2 s (default DefaultDeadlineMargin).
 	DeadlineMargin time.Duration
 	// Clock tells the time for the deadline margin; nil means the system clock.
 	Clock clock.Clock

@@ -45,7 +45,11 @@ type Finish func(ctx context.Context, c *eventstore.Commit) error
 type Runner struct {
 	Store eventstore.Appender
 	// AfterCommit receives the outbox entries of every successful commit (the
-	// work relay). It must not block for long; it never fails the unit.
+	// work relay). It must not block for long; it never fails the unit. Its
+	// context keeps the values and the deadline of Run's, but is not
+	// cancelled with it (see detach); it still carries the caller's
+	// invocation values (principal, authz guard): code that runs work must
+	// not act as that caller (work.Inline and work.Executor clear the guard).
 	AfterCommit func(ctx context.Context, entries []eventstore.OutboxEntry)
 	// MaxAttempts bounds the runs of one unit on version conflicts
 	// (default DefaultMaxAttempts).
@@ -96,9 +100,24 @@ func (r *Runner) runOnce(ctx context.Context, tenantID string, fn func(ctx conte
 	}
 	unit.Committed(ctx)
 	if len(c.Outbox) > 0 && r.AfterCommit != nil {
-		r.AfterCommit(ctx, c.Outbox)
+		actx, cancel := detach(ctx)
+		defer cancel()
+		r.AfterCommit(actx, c.Outbox)
 	}
 	return nil
+}
+
+// detach returns a context for the work after a commit: it keeps ctx's
+// values and deadline but not its cancellation. The commit happened; a
+// caller that goes away (an HTTP client disconnecting) must not cancel the
+// hand-off of its work, while the invocation's deadline still bounds it (so
+// an SQS batch still answers in time).
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(d, deadline)
+	}
+	return d, func() {}
 }
 
 // call runs fn, turning a panic into an error.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
@@ -83,4 +84,41 @@ func TestRunFailuresWriteNothing(t *testing.T) {
 	if len(s.commits) != 0 {
 		t.Fatalf("%d commits, want none", len(s.commits))
 	}
+}
+
+// AfterCommit runs after the commit whatever becomes of the caller's request:
+// its context keeps the caller's values and deadline, not its cancellation.
+func TestAfterCommitIsNotCancelledWithTheCaller(t *testing.T) {
+	type key struct{}
+	deadline := time.Now().Add(time.Hour)
+	ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), key{}, "v"), deadline)
+	defer cancel()
+	var (
+		called  bool
+		err     error
+		value   any
+		gotDead time.Time
+	)
+	r := &uow.Runner{Store: &cancelling{cancel: cancel}, AfterCommit: func(ctx context.Context, _ []eventstore.OutboxEntry) {
+		called, err, value = true, ctx.Err(), ctx.Value(key{})
+		gotDead, _ = ctx.Deadline()
+	}}
+	if err := r.Run(ctx, "tnt_a", stage, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !called || err != nil || value != "v" || !gotDead.Equal(deadline) {
+		t.Fatalf("AfterCommit called %v with ctx err %v, value %v, deadline %v; want a live ctx with the values and deadline", called, err, value, gotDead)
+	}
+}
+
+// cancelling is a store that cancels its caller's context once committed.
+type cancelling struct {
+	store
+	cancel context.CancelFunc
+}
+
+func (c *cancelling) Commit(ctx context.Context, cm *eventstore.Commit) error {
+	err := c.store.Commit(ctx, cm)
+	c.cancel()
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -48,13 +49,15 @@ type Executor struct {
 
 // Execute runs one item. The invocation context of ctx is used when it has
 // one (the SQS router sets trigger "sqs"); otherwise the item continues its
-// cause's invocation with trigger TriggerWorker. Errors: the handler's, one
+// cause's invocation with trigger TriggerWorker. An authz guard in ctx is
+// cleared: handlers act as the system principal. Errors: the handler's, one
 // wrapping ErrUnknownType or uow.ErrPanic, or the store's.
 func (x *Executor) Execute(ctx context.Context, it Item) error {
 	h, err := x.Handlers.Lookup(it)
 	if err != nil {
 		return err
 	}
+	ctx = authz.WithGuard(ctx, nil) // work is the system's, never a caller's invocation
 	if invocation.From(ctx).Trigger == "" {
 		ctx = invocation.With(ctx, invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -36,10 +37,15 @@ func (t *Inline) MaxDelay() time.Duration { return 0 }
 // Send implements Transport. It runs every item in order; the result of an
 // item is its handler's error (or the acknowledgement's), after the item was
 // rescheduled or parked in the store.
+//
+// Items run as the system principal (trigger TriggerWorker) without the
+// caller's authz guard, even when ctx is an HTTP invocation's (AfterCommit of
+// its unit of work): a handler's authz.Require judges the work, not the
+// caller.
 func (t *Inline) Send(ctx context.Context, items []Item) []error {
 	results := make([]error, len(items))
 	for i, it := range items {
-		wctx := invocation.With(ctx, invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
+		wctx := invocation.With(authz.WithGuard(ctx, nil), invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
 		results[i] = runItem(wctx, t.Handler, t.Store, t.Clock, orDiscard(t.Logger), it, t.MaxAttempts)
 	}
 	return results

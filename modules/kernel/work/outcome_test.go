@@ -158,14 +158,63 @@ func TestSweepStopsWhenNothingIsHanded(t *testing.T) {
 
 func TestSweepIsBoundedInPages(t *testing.T) {
 	e := newEnv(t)
-	e.commit("test.work", -3*time.Second, -2*time.Second, -time.Second)
-	// A store whose acknowledgements do nothing: every page is the same one.
+	var due []time.Duration
+	for i := 12; i > 0; i-- {
+		due = append(due, -time.Duration(i)*time.Second)
+	}
+	items := e.commit("test.work", due...)
+	tr := &recorder{durable: true}
+	r := e.relay(tr)
+	r.BatchSize, r.MaxPages = 2, 5
+	n, err := r.Sweep(e.ctx)
+	if err != nil || n != 10 || len(tr.sent()) != 5 {
+		t.Fatalf("Sweep = (%d, %v) after %d pages, want (10, nil) after 5", n, err, len(tr.sent()))
+	}
+	if got := idsOf(e.pending()); !reflect.DeepEqual(got, idsOf(items[10:])) {
+		t.Fatalf("pending = %v, want the last two for the next run", got)
+	}
+}
+
+// The store may answer short pages while more entries are due (DynamoDB
+// reads a few keys per shard and filters): the sweep goes on until a page is
+// empty.
+func TestSweepGoesOnAfterShortPages(t *testing.T) {
+	e := newEnv(t)
+	items := e.commit("test.work", -5*time.Second, -4*time.Second, -3*time.Second, -2*time.Second, -time.Second)
+	fs := &faultyStore{Store: e.store, maxPage: 2}
+	tr := &recorder{durable: true}
+	r := &work.Relay{Store: fs, Transport: tr, Clock: e.clock, Logger: e.logger, BatchSize: 3}
+	n, err := r.Sweep(e.ctx)
+	if err != nil || n != 5 {
+		t.Fatalf("Sweep = (%d, %v), want (5, nil)", n, err)
+	}
+	want := [][]string{{items[0].ID, items[1].ID}, {items[2].ID, items[3].ID}, {items[4].ID}}
+	if !reflect.DeepEqual(tr.sent(), want) {
+		t.Fatalf("sent %v, want %v", tr.sent(), want)
+	}
+	if len(e.pending()) != 0 {
+		t.Fatalf("pending = %v, want none", idsOf(e.pending()))
+	}
+}
+
+// A page of entries this sweep already handed (their acknowledgements did
+// not remove them) is no progress: the sweep stops instead of handing them
+// again until MaxPages.
+func TestSweepStopsWithoutProgress(t *testing.T) {
+	e := newEnv(t)
+	items := e.commit("test.work", -3*time.Second, -2*time.Second, -time.Second)
 	fs := &faultyStore{Store: e.store, ackNoop: true}
 	tr := &recorder{durable: true}
 	r := &work.Relay{Store: fs, Transport: tr, Clock: e.clock, Logger: e.logger, BatchSize: 2, MaxPages: 5}
 	n, err := r.Sweep(e.ctx)
-	if err != nil || n != 10 || len(tr.sent()) != 5 {
-		t.Fatalf("Sweep = (%d, %v) after %d pages, want (10, nil) after 5", n, err, len(tr.sent()))
+	if err != nil || n != 2 {
+		t.Fatalf("Sweep = (%d, %v), want (2, nil)", n, err)
+	}
+	if want := [][]string{{items[0].ID, items[1].ID}}; !reflect.DeepEqual(tr.sent(), want) {
+		t.Fatalf("sent %v, want one page, never the same entries again", tr.sent())
+	}
+	if !strings.Contains(e.logs.String(), "no progress") {
+		t.Fatalf("logs = %q, want the stop explained", e.logs.String())
 	}
 }
 
@@ -245,5 +294,15 @@ func TestLastErrorIsTruncatedAtACharacter(t *testing.T) {
 	}
 	if work.LastError(nil) != "" || work.LastError(fmt.Errorf("short")) != "short" {
 		t.Fatal("short errors are kept as they are")
+	}
+}
+
+// LastError keeps an error as the stores do (eventstore.TruncateLastError):
+// the entry handed back after a failure equals the one stored.
+func TestLastErrorIsTheStoresForm(t *testing.T) {
+	for _, msg := range []string{"short", "bad \xff byte", strings.Repeat("é", 600), "x" + strings.Repeat("\xff", 600)} {
+		if got, want := work.LastError(errors.New(msg)), eventstore.TruncateLastError(msg); got != want {
+			t.Errorf("LastError(%.20q…) = %.20q… (%d bytes), want %.20q… (%d bytes)", msg, got, len(got), want, len(want))
+		}
 	}
 }

@@ -37,35 +37,53 @@ func (p *Parked) List(ctx context.Context, limit int) ([]Item, error) {
 
 // Replay makes parked entries due now with Attempt 0 (LastError kept until a
 // new failure replaces it) and hands them through the relay. ids names the
-// entries; ids that are not parked (unknown, already replayed) are ignored and
-// not counted. Empty ids replays every parked entry, up to MaxParkedList. It
-// returns how many entries it replayed; on a store error, those replayed
+// entries; empty ids replays every parked entry, up to MaxParkedList.
+//
+// Limit: the port has no lookup by id and parked entries cannot be paged, so
+// named entries are looked up among the first MaxParkedList parked entries
+// only. The ids not found there (unknown, already replayed, or beyond that
+// window) are not replayed; they are returned in notFound, in the order given
+// and each once, so the operator sees them (replay the first entries, then
+// ask again).
+//
+// It returns how many entries it replayed; on a store error, those replayed
 // before it.
-func (p *Parked) Replay(ctx context.Context, ids []string) (int, error) {
+func (p *Parked) Replay(ctx context.Context, ids []string) (replayed int, notFound []string, err error) {
 	parked, err := p.List(ctx, MaxParkedList)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	want := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
 	}
+	found := make(map[string]bool, len(ids))
 	now := systemClock(p.Clock).Now()
-	replayed := make([]Item, 0, len(parked))
+	done := make([]Item, 0, len(parked))
 	var rerr error
 	for _, it := range parked {
 		if len(ids) > 0 && !want[it.ID] {
 			continue
 		}
+		found[it.ID] = true
+		if rerr != nil {
+			continue // found, not replayed: the error says so
+		}
 		it.Attempt, it.DueAt = 0, now
 		if err := p.Store.RescheduleOutbox(ctx, it); err != nil {
 			rerr = fmt.Errorf("replay parked work %s: %w", it.ID, err)
-			break
+			continue
 		}
-		replayed = append(replayed, it)
+		done = append(done, it)
 	}
-	if p.Relay != nil && len(replayed) > 0 {
-		p.Relay.AfterCommit(ctx, replayed)
+	for _, id := range ids {
+		if !found[id] {
+			notFound = append(notFound, id)
+			found[id] = true // report a repeated id once
+		}
 	}
-	return len(replayed), rerr
+	if p.Relay != nil && len(done) > 0 {
+		p.Relay.AfterCommit(ctx, done)
+	}
+	return len(done), notFound, rerr
 }

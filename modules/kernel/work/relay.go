@@ -75,13 +75,18 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 // page, earliest first, and returns how many the transport took. It is the
 // job SweepJob.
 //
-// It stops when the store has no more due entries, after one page for a
-// non-durable transport (it acknowledges only after running, so the same
-// entries would come back), when a page handed nothing (the transport is
-// down: the error names its first failure), after MaxPages pages, when the
-// store fails (acknowledge, reschedule: the error says so), or when ctx ends.
-// Handed entries are acknowledged and refused ones rescheduled, so every page
-// of a durable transport moves on to entries not seen before.
+// A non-durable transport gets one page (it acknowledges only after running,
+// so the same entries would come back). A durable one gets pages until the
+// store answers an empty page; a short page does not end the sweep (a store
+// may answer fewer entries than asked while more are due). Handed entries are
+// acknowledged and refused ones rescheduled past the sweep's horizon, so every
+// page moves on to entries not seen before; entries this sweep already handed
+// are not handed again, and a page of nothing but those (their
+// acknowledgements did not remove them) ends the sweep as no progress.
+//
+// It also stops when a page handed nothing (the transport is down: the error
+// names its first failure), after MaxPages pages, when the store fails
+// (read, acknowledge, reschedule: the error says so), or when ctx ends.
 func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	size := r.BatchSize
 	if size <= 0 {
@@ -91,7 +96,9 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	if maxPages <= 0 {
 		maxPages = DefaultMaxPages
 	}
+	durable := r.Transport.Durable()
 	total := 0
+	seen := map[string]bool{}
 	dueBy := r.Clock.Now().Add(-r.Grace)
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
@@ -104,19 +111,33 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		if len(items) == 0 {
 			return total, nil
 		}
-		out := r.hand(ctx, items)
+		fresh := items[:0:0]
+		for _, it := range items {
+			if !seen[it.ID] {
+				fresh = append(fresh, it)
+			}
+		}
+		if len(fresh) == 0 {
+			r.logger().WarnContext(ctx, "outbox sweep: no progress, the store answers entries this sweep already handed; the next run goes on",
+				"pages", page-1, "items", total, "repeated", len(items))
+			return total, nil
+		}
+		out := r.hand(ctx, fresh)
 		total += out.handed
 		switch {
 		case out.storeErr != nil:
 			return total, fmt.Errorf("sweep: %w", out.storeErr)
 		case out.handed == 0:
-			return total, fmt.Errorf("sweep: none of %d items handed: %w", len(items), out.firstSendErr)
+			return total, fmt.Errorf("sweep: none of %d items handed: %w", len(fresh), out.firstSendErr)
 		case out.failed > 0:
-			r.logger().WarnContext(ctx, "outbox sweep: some items not handed", "items", len(items), "failed", out.failed,
+			r.logger().WarnContext(ctx, "outbox sweep: some items not handed", "items", len(fresh), "failed", out.failed,
 				"error", out.firstSendErr.Error())
 		}
-		if len(items) < size || !r.Transport.Durable() {
+		if !durable {
 			return total, nil
+		}
+		for _, it := range fresh {
+			seen[it.ID] = true
 		}
 		if page >= maxPages {
 			r.logger().InfoContext(ctx, "outbox sweep: page limit reached; the next run goes on", "pages", page, "items", total)

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
@@ -21,22 +20,14 @@ func Backoff(attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// LastError is err's message as kept in OutboxEntry.LastError: at most
-// eventstore.MaxLastError bytes, cut at a character boundary.
+// LastError is err's message as kept in OutboxEntry.LastError
+// (eventstore.TruncateLastError: valid UTF-8, at most
+// eventstore.MaxLastError bytes, cut at a character boundary).
 func LastError(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
-	if len(s) <= eventstore.MaxLastError {
-		return s
-	}
-	i := eventstore.MaxLastError
-	for i > 0 && !utf8.RuneStart(s[i]) { // do not cut a character in half
-		i--
-	}
-	s = s[:i]
-	return s
+	return eventstore.TruncateLastError(err.Error())
 }
 
 // failed returns it after a failed attempt (it.Attempt is the attempt that

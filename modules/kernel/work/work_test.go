@@ -173,6 +173,8 @@ type faultyStore struct {
 	*boltstore.Store
 	rescheduleErr error
 	ackNoop       bool // AckOutbox succeeds without removing anything
+	maxPage       int  // > 0: PendingOutbox answers at most this many entries
+	maxParked     int  // > 0: ParkedOutbox answers at most this many entries
 	mu            sync.Mutex
 	reschedules   int
 }
@@ -185,6 +187,20 @@ func (f *faultyStore) RescheduleOutbox(ctx context.Context, e eventstore.OutboxE
 		return f.rescheduleErr
 	}
 	return f.Store.RescheduleOutbox(ctx, e)
+}
+
+func (f *faultyStore) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]eventstore.OutboxEntry, error) {
+	if f.maxPage > 0 {
+		limit = min(limit, f.maxPage)
+	}
+	return f.Store.PendingOutbox(ctx, dueBy, limit)
+}
+
+func (f *faultyStore) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.OutboxEntry, error) {
+	if f.maxParked > 0 {
+		limit = min(limit, f.maxParked)
+	}
+	return f.Store.ParkedOutbox(ctx, limit)
 }
 
 func (f *faultyStore) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {

@@ -20,13 +20,16 @@
 // DynamoDB adapter's one-item-per-row layout.)
 //
 // Lists: bucket "lists" holds one key per list membership,
-// "T#<tenant>#L#<list>#<partition>" + "\x00" + <entry sort> + "#" + <row key>,
-// whose value is the row's "data" key; bucket "list-rows" maps a row's "data"
-// key to the JSON array of its current "lists" keys, so that a rewrite or a
-// delete of the row replaces or removes them in the same transaction.
+// "T#<tenant>#L#<list>#<partition>" + "\x00" + <entry sort> + "#" + <row key>
+// + "\x00" + <collection> (so rows of two collections that share a list are
+// entries of their own), whose value is the row's "data" key; bucket
+// "list-rows" maps a row's "data" key to the JSON array of its current
+// "lists" keys, so that a rewrite or a delete of the row replaces or removes
+// them in the same transaction.
 // ListRecords reads one partition in key order (List.Shards is accepted and
 // has no effect: the order and the pages are those of the DynamoDB adapter);
-// its cursor is the base64url of the last entry's "<sort>#<row key>".
+// its cursor is the base64url of the last entry's key after the partition
+// prefix.
 //
 // Pending outbox entries live in bucket "outbox" under
 // "<dueAt UTC, fixed-width nanoseconds>#<id>" (so byte order is due order),
@@ -57,7 +60,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -177,9 +179,15 @@ func listPrefix(tenant string, l eventstore.List, partition string) []byte {
 	return []byte("T#" + tenant + "#L#" + l.Name + "#" + partition + sep)
 }
 
-// listSK is the position of a row in a list partition (the DynamoDB adapter's
-// list sort key).
-func listSK(sort, rowKey string) string { return sort + "#" + rowKey }
+// listSK is the position of a row in a list partition: the DynamoDB
+// adapter's list sort key, then NUL and the row's collection, so that rows of
+// two collections with the same key and sort are entries of their own (the
+// DynamoDB adapter keeps them apart as items of their own). Entries written
+// before the collection was part of the key ("<sort>#<row key>") still read
+// and are replaced when their row is written.
+func listSK(sort, collection, rowKey string) string {
+	return sort + "#" + rowKey + sep + collection
+}
 
 // splitRecordKey returns the collection and key of a tenant's row from its
 // "data" key.
@@ -195,20 +203,6 @@ func splitRecordKey(tenant string, k []byte) (coll, rowKey string, ok bool) {
 // expiryKey is the "idem-expiry" key of the idempotency record at dataKey.
 func expiryKey(expires time.Time, dataKey []byte) []byte {
 	return append([]byte(expires.UTC().Format(dueLayout)+sep), dataKey...)
-}
-
-// truncateError bounds an outbox entry's LastError to
-// eventstore.MaxLastError bytes, cut at a rune boundary.
-func truncateError(s string) string {
-	s = strings.ToValidUTF8(s, "\ufffd")
-	if len(s) <= eventstore.MaxLastError {
-		return s
-	}
-	n := eventstore.MaxLastError
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 func outboxKey(due time.Time, id string) []byte {
@@ -291,7 +285,7 @@ func validate(c *eventstore.Commit) error {
 		if r.Delete && r.IfAbsent {
 			return invalid("record %s/%s: delete with IfAbsent", r.Collection, r.Key)
 		}
-		if err := checkLists(r); err != nil {
+		if err := eventstore.ValidateLists(r); err != nil {
 			return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
 		}
 		k := string(key(recordPK(c.TenantID, r.Global, r.Collection), r.Key))
@@ -321,46 +315,6 @@ func validate(c *eventstore.Commit) error {
 	}
 	if items > eventstore.MaxCommitItems {
 		return invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
-	}
-	return nil
-}
-
-// checkLists validates a row's list memberships like the DynamoDB adapter:
-// slots in 1..eventstore.MaxListSlots and distinct, names non-empty without
-// '#', partitions and sorts without NUL, no Lists on Global or Delete rows.
-func checkLists(r eventstore.Record) error {
-	if len(r.Lists) == 0 {
-		return nil
-	}
-	if r.Global {
-		return invalid("lists on a global row")
-	}
-	if r.Delete {
-		return invalid("lists on a delete")
-	}
-	var slots [eventstore.MaxListSlots + 1]bool
-	for _, e := range r.Lists {
-		if err := checkList(e.List); err != nil {
-			return err
-		}
-		if slots[e.List.Slot] {
-			return invalid("list %s: slot %d used twice", e.List.Name, e.List.Slot)
-		}
-		slots[e.List.Slot] = true
-		if badPart(e.Partition) || badPart(e.Sort) {
-			return invalid("list %s: partition or sort contains NUL", e.List.Name)
-		}
-	}
-	return nil
-}
-
-// checkList validates a list's name and slot.
-func checkList(l eventstore.List) error {
-	if l.Slot < 1 || l.Slot > eventstore.MaxListSlots {
-		return invalid("list %s: slot %d not in 1..%d", l.Name, l.Slot, eventstore.MaxListSlots)
-	}
-	if l.Name == "" || strings.Contains(l.Name, "#") || badPart(l.Name) {
-		return invalid("list name %q: empty or contains '#'", l.Name)
 	}
 	return nil
 }
@@ -535,7 +489,7 @@ func putLists(tx *bolt.Tx, tenant string, dataKey []byte, r eventstore.Record) e
 	}
 	keys := make([][]byte, 0, len(r.Lists))
 	for _, e := range r.Lists {
-		lk := append(listPrefix(tenant, e.List, e.Partition), listSK(e.Sort, r.Key)...)
+		lk := append(listPrefix(tenant, e.List, e.Partition), listSK(e.Sort, r.Collection, r.Key)...)
 		if err := lists.Put(lk, dataKey); err != nil {
 			return fmt.Errorf("list %s: %w", e.List.Name, err)
 		}
@@ -568,7 +522,7 @@ func indexExpiry(exp *bolt.Bucket, dataKey []byte, old, rec *eventstore.Idempote
 }
 
 func putOutbox(ob, obIDs *bolt.Bucket, e eventstore.OutboxEntry) error {
-	e.LastError = truncateError(e.LastError)
+	e.LastError = eventstore.TruncateLastError(e.LastError)
 	v, err := marshal(e)
 	if err != nil {
 		return fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
@@ -655,9 +609,12 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 }
 
 // ListRecords implements eventstore.RecordReader: it reads one partition of
-// the list in "lists" key order (entry sort, then row key) and each entry's
-// row. The cursor is the base64url of the last entry's "<sort>#<row key>";
-// next is "" exactly when no entry follows. Reads are consistent.
+// the list in "lists" key order (entry sort, then row key, then collection)
+// and each entry's row. The cursor is the base64url of the last entry's key
+// after the partition prefix ("<sort>#<row key>\x00<collection>"); next is ""
+// exactly when no entry follows. Reads are consistent, and an entry is
+// always the row's current membership (it changes with the row, in the same
+// transaction).
 func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	rows, next, err := s.listRecords(ctx, tenantID, q)
 	if err != nil {
@@ -673,7 +630,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if tenantID == "" || badPart(tenantID) {
 		return nil, "", invalid("tenant %q", tenantID)
 	}
-	if err := checkList(q.List); err != nil {
+	if err := eventstore.ValidateList(q.List); err != nil {
 		return nil, "", err
 	}
 	limit := q.Limit
@@ -771,7 +728,9 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, k string) (eventst
 
 // ---- outbox ----
 
-// PendingOutbox implements eventstore.Outbox (limit <= 0: 100).
+// PendingOutbox implements eventstore.Outbox (limit <= 0: 100): the entries
+// of bucket "outbox" before the bound, in due order (exactly earliest first).
+// Values that do not decode are logged and skipped.
 func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]eventstore.OutboxEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pending outbox: %w", err)
@@ -789,11 +748,10 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
 		for k, v := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(out) < limit; k, v = cur.Next() {
-			var e eventstore.OutboxEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+			e, ok := decodeOutbox(ctx, k, v)
+			if ok {
+				out = append(out, e)
 			}
-			out = append(out, e)
 		}
 		return nil
 	})
@@ -801,6 +759,17 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 		return nil, fmt.Errorf("pending outbox: %w", err)
 	}
 	return out, nil
+}
+
+// decodeOutbox decodes the outbox value v at key k. A value that does not
+// decode is logged (with its key, never its payload) and skipped, so that
+// one bad entry does not stop the work path; ok is false then.
+func decodeOutbox(ctx context.Context, k, v []byte) (e eventstore.OutboxEntry, ok bool) {
+	if err := json.Unmarshal(v, &e); err != nil {
+		slog.Default().ErrorContext(ctx, "outbox entry does not decode; skipped", slog.String("key", string(k)), slog.Any("error", err))
+		return eventstore.OutboxEntry{}, false
+	}
+	return e, true
 }
 
 // ParkedOutbox implements eventstore.Outbox (limit <= 0: 100): the entries
@@ -817,11 +786,10 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = cur.Next() {
-			var e eventstore.OutboxEntry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+			e, ok := decodeOutbox(ctx, k, v)
+			if ok {
+				out = append(out, e)
 			}
-			out = append(out, e)
 		}
 		return nil
 	})
@@ -831,8 +799,10 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 	return out, nil
 }
 
-// AckOutbox implements eventstore.Outbox; entries are identified by ID and
-// deleted at once.
+// AckOutbox implements eventstore.Outbox: an entry is identified by its ID
+// and removed at once if it is still the version acknowledged, that is its
+// key (due time and id) is that of the acknowledged entry's DueAt; an entry
+// rescheduled or re-committed with another DueAt since is kept.
 func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ack outbox: %w", err)
@@ -844,8 +814,8 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 		ob, obIDs := tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
 		for _, e := range entries {
 			k := obIDs.Get([]byte(e.ID))
-			if k == nil {
-				continue
+			if k == nil || !bytes.Equal(k, outboxKey(e.DueAt, e.ID)) {
+				continue // acknowledged already, or another version now
 			}
 			if err := ob.Delete(bytes.Clone(k)); err != nil {
 				return fmt.Errorf("entry %s: %w", e.ID, err)

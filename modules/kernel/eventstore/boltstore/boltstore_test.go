@@ -335,3 +335,44 @@ func TestAckDeletesOutboxEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// One outbox value that does not decode is logged and skipped; the other
+// entries are still read (pending and parked).
+func TestOutboxSkipsUndecodableEntries(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	due := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	good := eventstore.OutboxEntry{ID: "wrk_2", Type: "x", DueAt: due.Add(time.Second)}
+	parkedGood := eventstore.OutboxEntry{ID: "wrk_4", Type: "x", DueAt: eventstore.ParkedAt}
+	if err := s.Commit(ctx, &eventstore.Commit{TenantID: "tnt_a", Outbox: []eventstore.OutboxEntry{good, parkedGood}}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		ob, obIDs := tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
+		for _, e := range []eventstore.OutboxEntry{{ID: "wrk_1", DueAt: due}, {ID: "wrk_3", DueAt: eventstore.ParkedAt}} {
+			k := outboxKey(e.DueAt, e.ID)
+			if err := ob.Put(k, []byte(`{"id":`)); err != nil {
+				return err
+			}
+			if err := obIDs.Put([]byte(e.ID), k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PendingOutbox(ctx, due.Add(time.Hour), 10)
+	if err != nil || len(got) != 1 || got[0].ID != good.ID {
+		t.Fatalf("pending = %+v, %v; want only %s", got, err, good.ID)
+	}
+	// The undecodable entry does not take the limit either.
+	if got, err := s.PendingOutbox(ctx, due.Add(time.Hour), 1); err != nil || len(got) != 1 || got[0].ID != good.ID {
+		t.Fatalf("pending limit 1 = %+v, %v; want %s", got, err, good.ID)
+	}
+	got, err = s.ParkedOutbox(ctx, 10)
+	if err != nil || len(got) != 1 || got[0].ID != parkedGood.ID {
+		t.Fatalf("parked = %+v, %v; want only %s", got, err, parkedGood.ID)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -107,20 +106,6 @@ func listShards(l eventstore.List) int { return max(l.Shards, 1) }
 func fmtDueAt(t time.Time) string { return t.UTC().Format(dueAtLayout) }
 
 func outboxGSI1SK(due time.Time, id string) string { return fmtDueAt(due) + keySep + id }
-
-// truncateError bounds an outbox entry's LastError to eventstore.MaxLastError
-// bytes, cut at a rune boundary and made valid UTF-8 (DynamoDB strings must be).
-func truncateError(s string) string {
-	s = strings.ToValidUTF8(s, "\ufffd")
-	if len(s) <= eventstore.MaxLastError {
-		return s
-	}
-	n := eventstore.MaxLastError
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrPK: str(pk), AttrSK: str(sk)}
@@ -326,7 +311,7 @@ func encodeOutbox(e *eventstore.OutboxEntry, shards int) map[string]types.Attrib
 	putB(m, attrPayload, e.Payload)
 	m[attrDueAt] = str(fmtDueAt(e.DueAt))
 	m[attrAttempt] = num(int64(e.Attempt))
-	putS(m, attrLastError, truncateError(e.LastError))
+	putS(m, attrLastError, eventstore.TruncateLastError(e.LastError))
 	putInvocation(m, e.Invocation)
 	return m
 }

@@ -200,7 +200,7 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		if strings.Contains(r.Collection, keySep) {
 			return nil, fmt.Errorf("%s: collection contains %q: %w", what, keySep, eventstore.ErrInvalid)
 		}
-		if err := checkLists(r); err != nil {
+		if err := eventstore.ValidateLists(*r); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if r.Delete {
@@ -286,46 +286,6 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		return nil, fmt.Errorf("%d bytes in one transaction, more than %d: %w", size, maxTransactionSize, eventstore.ErrTooLarge)
 	}
 	return p, nil
-}
-
-// checkLists validates a row's list memberships: slots in
-// 1..eventstore.MaxListSlots and distinct, names non-empty without '#',
-// partitions and sorts without NUL, and no Lists on Global or Delete rows.
-func checkLists(r *eventstore.Record) error {
-	if len(r.Lists) == 0 {
-		return nil
-	}
-	if r.Global {
-		return fmt.Errorf("lists on a global row: %w", eventstore.ErrInvalid)
-	}
-	if r.Delete {
-		return fmt.Errorf("lists on a delete: %w", eventstore.ErrInvalid)
-	}
-	var slots [eventstore.MaxListSlots + 1]bool
-	for _, e := range r.Lists {
-		if err := checkList(e.List); err != nil {
-			return err
-		}
-		if slots[e.List.Slot] {
-			return fmt.Errorf("list %s: slot %d used twice: %w", e.List.Name, e.List.Slot, eventstore.ErrInvalid)
-		}
-		slots[e.List.Slot] = true
-		if strings.ContainsRune(e.Partition, 0) || strings.ContainsRune(e.Sort, 0) {
-			return fmt.Errorf("list %s: partition or sort contains NUL: %w", e.List.Name, eventstore.ErrInvalid)
-		}
-	}
-	return nil
-}
-
-// checkList validates a list's name and slot.
-func checkList(l eventstore.List) error {
-	if l.Slot < 1 || l.Slot > eventstore.MaxListSlots {
-		return fmt.Errorf("list %s: slot %d not in 1..%d: %w", l.Name, l.Slot, eventstore.MaxListSlots, eventstore.ErrInvalid)
-	}
-	if l.Name == "" || strings.Contains(l.Name, keySep) {
-		return fmt.Errorf("list name %q: empty or contains %q: %w", l.Name, keySep, eventstore.ErrInvalid)
-	}
-	return nil
 }
 
 // getKey returns the table key (pk, sk) of an item.

@@ -33,12 +33,17 @@
 // memberships; slots it is not in are absent, which takes it out of those
 // indexes. ListRecords queries every shard of a partition in parallel (one
 // row more than the page each), merges by list<N>sk and fetches the page's
-// rows; its cursor is the base64url of the last entry's list<N>sk.
+// rows, skipping those whose current list<N>pk / list<N>sk is no longer the
+// index entry that found them (the index lags the table); its cursor is the
+// base64url of the last entry's list<N>sk.
 //
 // Outbox: entries carry gsi1pk "OUTBOX#<shard>" (shard = FNV-1a of the work
 // id modulo the outbox shard count, DefaultOutboxShards unless
 // WithOutboxShards) and gsi1sk "<dueAt, fixed-width UTC>#<work id>", so
-// PendingOutbox queries every shard by due time (in parallel) and merges.
+// PendingOutbox queries every shard by due time (in parallel, a few keys
+// each) and merges. AckOutbox deletes an entry only while its dueAt is the
+// acknowledged one (conditional DeleteItem), so that an entry requeued with
+// a new due time meanwhile is kept.
 // Parked entries (eventstore.ParkedAt) sort after every due time and are
 // read by ParkedOutbox through the same index. The shard count may be raised
 // (entries in lower shards are still swept) but never lowered: entries in
@@ -208,19 +213,24 @@ func (s *Store) getRecord(ctx context.Context, r eventstore.Record, tenantID str
 	return r, nil
 }
 
-// indexKey is one entry read from a KEYS_ONLY index: the index sort key and
-// the item's table key.
+// indexKey is one entry read from a KEYS_ONLY index: the index partition
+// and sort keys, and the item's table key.
 type indexKey struct {
-	sk  string
-	key map[string]types.AttributeValue
+	pk, sk string
+	key    map[string]types.AttributeValue
 }
 
 // ListRecords implements eventstore.RecordReader through the list index of
 // the list's slot: it queries every shard of the partition in parallel (at
 // most queryConcurrency at a time), each for one entry more than the page,
 // merges them by the index sort key, and fetches the page's rows with one
-// consistent BatchGetItem (rows deleted meanwhile are skipped). The cursor is
-// the base64url of the page's last index sort key.
+// consistent BatchGetItem. The index lags the table: rows deleted meanwhile
+// are skipped, and so are rows whose current membership of the slot
+// (list<N>pk, list<N>sk) is no longer the index entry that found them (they
+// moved to another partition or sort, or left the list): a row shows only
+// where it belongs now, never on two pages. A page may therefore hold fewer
+// rows than the limit while a next cursor follows. The cursor is the
+// base64url of the page's last index sort key.
 func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	rows, next, err := s.listRecords(ctx, tenantID, q)
 	if err != nil {
@@ -233,7 +243,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err := checkTenant(tenantID); err != nil {
 		return nil, "", err
 	}
-	if err := checkList(q.List); err != nil {
+	if err := eventstore.ValidateList(q.List); err != nil {
 		return nil, "", err
 	}
 	limit := q.Limit
@@ -273,7 +283,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 			delete(in.ExpressionAttributeNames, "#sk")
 		}
 		return in
-	}, ListAttrSK(slot))
+	}, ListAttrPK(slot), ListAttrSK(slot))
 	if err != nil {
 		return nil, "", err
 	}
@@ -288,31 +298,47 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		keys = keys[:limit]
 		next = base64.RawURLEncoding.EncodeToString([]byte(keys[limit-1].sk))
 	}
-	items, err := s.batchGet(ctx, keys)
+	rows, err := s.listPage(ctx, tenantID, slot, keys)
 	if err != nil {
 		return nil, "", err
-	}
-	prefix := recordPrefix(tenantID)
-	rows := make([]eventstore.Record, 0, len(items))
-	for _, it := range items {
-		if it == nil {
-			continue // deleted since the index was read
-		}
-		pk := getS(it, AttrPK)
-		coll, key, ok := splitRecordPK(pk, prefix)
-		if !ok {
-			return nil, "", fmt.Errorf("list entry of item %q, not a row of the tenant", pk)
-		}
-		rows = append(rows, eventstore.Record{Collection: coll, Key: key, Data: getB(it, attrData)})
 	}
 	return rows, next, nil
 }
 
+// listPage fetches the rows of the list index entries keys (of list slot
+// slot) from the table, in the order of keys, skipping the rows deleted since
+// the index was read and those whose current membership of the slot is not
+// the entry that found them (the index lags the table).
+func (s *Store) listPage(ctx context.Context, tenantID string, slot int, keys []indexKey) ([]eventstore.Record, error) {
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	prefix := recordPrefix(tenantID)
+	pkAttr, skAttr := ListAttrPK(slot), ListAttrSK(slot)
+	rows := make([]eventstore.Record, 0, len(items))
+	for i, it := range items {
+		if it == nil {
+			continue // deleted since the index was read
+		}
+		if getS(it, pkAttr) != keys[i].pk || getS(it, skAttr) != keys[i].sk {
+			continue // moved or left since: it shows where it belongs now
+		}
+		pk := getS(it, AttrPK)
+		coll, key, ok := splitRecordPK(pk, prefix)
+		if !ok {
+			return nil, fmt.Errorf("list entry of item %q, not a row of the tenant", pk)
+		}
+		rows = append(rows, eventstore.Record{Collection: coll, Key: key, Data: getB(it, attrData)})
+	}
+	return rows, nil
+}
+
 // queryShards runs the query of each shard 0..shards-1 (at most
 // queryConcurrency at a time), each for up to limit entries, and returns all
-// entries read, with skAttr as their sort key. The first failure cancels the
-// other queries and fails the read.
-func (s *Store) queryShards(ctx context.Context, shards, limit int, input func(shard int) *dynamodb.QueryInput, skAttr string) ([]indexKey, error) {
+// entries read, with pkAttr and skAttr as their index keys. The first failure
+// cancels the other queries and fails the read.
+func (s *Store) queryShards(ctx context.Context, shards, limit int, input func(shard int) *dynamodb.QueryInput, pkAttr, skAttr string) ([]indexKey, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([][]indexKey, shards)
@@ -348,7 +374,7 @@ func (s *Store) queryShards(ctx context.Context, shards, limit int, input func(s
 					return
 				}
 				for _, it := range res.Items {
-					results[shard] = append(results[shard], indexKey{sk: getS(it, skAttr), key: getKey(it)})
+					results[shard] = append(results[shard], indexKey{pk: getS(it, pkAttr), sk: getS(it, skAttr), key: getKey(it)})
 				}
 				if len(res.LastEvaluatedKey) == 0 {
 					return

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -448,9 +449,16 @@ func TestOutboxShards(t *testing.T) {
 			t.Fatalf("pending order %v", gotIDs)
 		}
 	}
+	// With a limit, the order across shards is approximate: each shard's
+	// earliest entries, in due order.
 	got, err = s.PendingOutbox(ctx, due.Add(time.Hour), 5)
-	if err != nil || len(got) != 5 || got[4].ID != entries[4].ID {
+	if err != nil || len(got) != 5 {
 		t.Fatalf("pending limit 5: %d entries, %v", len(got), err)
+	}
+	for i, e := range got {
+		if !slices.ContainsFunc(entries, func(x eventstore.OutboxEntry) bool { return x.ID == e.ID }) || (i > 0 && e.DueAt.Before(got[i-1].DueAt)) {
+			t.Fatalf("pending limit 5: %v", got)
+		}
 	}
 }
 
@@ -518,5 +526,166 @@ func TestEnsureTable(t *testing.T) {
 	}
 	if d.BillingModeSummary == nil || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Fatalf("billing mode = %+v", d.BillingModeSummary)
+	}
+}
+
+// TestListRecordsSkipsStaleIndexEntries: the list indexes lag the table; a
+// row found through an index entry that no longer matches its current
+// membership (moved to another partition, or to another sort) is not on the
+// page: it shows where it now belongs.
+func TestListRecordsSkipsStaleIndexEntries(t *testing.T) {
+	ctx := context.Background()
+	tnt := gen.New(ids.Tenant)
+	l := eventstore.List{Name: "by-status", Slot: 3, Shards: 4}
+	k := gen.New(ids.Scope)
+	shard, _ := strconv.Atoi(fnvShard(k, l.Shards))
+	put := func(partition, sort, data string) {
+		t.Helper()
+		r := eventstore.Record{Collection: "tickets", Key: k, Data: json.RawMessage(data), Lists: []eventstore.ListEntry{{List: l, Partition: partition, Sort: sort}}}
+		if err := store.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{r}}); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	page := func(partition, sort string) []eventstore.Record {
+		t.Helper()
+		rows, err := store.ListPageAt(ctx, tnt, "tickets", k, l, partition, shard, sort)
+		if err != nil {
+			t.Fatalf("page: %v", err)
+		}
+		return rows
+	}
+	put("queued", "s1", `{"s":"queued"}`)
+	if rows := page("queued", "s1"); len(rows) != 1 || rows[0].Key != k || string(rows[0].Data) != `{"s":"queued"}` {
+		t.Fatalf("current entry: %+v", rows)
+	}
+	// Moved to "sent": the stale "queued" entry finds nothing.
+	put("sent", "s1", `{"s":"sent"}`)
+	if rows := page("queued", "s1"); len(rows) != 0 {
+		t.Fatalf("stale partition entry listed %+v", rows)
+	}
+	if rows := page("sent", "s1"); len(rows) != 1 || string(rows[0].Data) != `{"s":"sent"}` {
+		t.Fatalf("current entry: %+v", rows)
+	}
+	// Re-sorted: the entry under the old sort finds nothing (no row on two pages).
+	put("sent", "s2", `{"s":"sent","v":2}`)
+	if rows := page("sent", "s1"); len(rows) != 0 {
+		t.Fatalf("stale sort entry listed %+v", rows)
+	}
+	if rows := page("sent", "s2"); len(rows) != 1 {
+		t.Fatalf("current entry: %+v", rows)
+	}
+	// Out of every list: nothing.
+	if err := store.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{{Collection: "tickets", Key: k, Data: json.RawMessage(`{}`)}}}); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if rows := page("sent", "s2"); len(rows) != 0 {
+		t.Fatalf("entry of a row in no list listed %+v", rows)
+	}
+}
+
+// TestPendingOutboxPagesAcrossShards: PendingOutbox reads a bounded number of
+// index keys per shard, fills its page, and paging (acknowledging each page)
+// hands every due entry exactly once.
+func TestPendingOutboxPagesAcrossShards(t *testing.T) {
+	ctx := context.Background()
+	const shards, n, limit = 16, 40, 10
+	ct := &countingTransport{}
+	s := dynamostore.New(newClient(&http.Client{Transport: ct}), table, dynamostore.WithOutboxShards(shards))
+	tnt := gen.New(ids.Tenant)
+	due := time.Date(1975, 1, 1, 0, 0, 0, 0, time.UTC) // a window of its own
+	var entries []eventstore.OutboxEntry
+	for i := range n {
+		entries = append(entries, eventstore.OutboxEntry{ID: gen.New(ids.Work), Type: "t.work", DueAt: due.Add(time.Duration(i) * time.Second)})
+	}
+	for i := 0; i < n; i += 20 {
+		if err := s.Commit(ctx, &eventstore.Commit{TenantID: tnt, Outbox: entries[i : i+20]}); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	t.Cleanup(func() { _ = s.AckOutbox(context.Background(), entries) })
+	dueBy := due.Add(time.Hour)
+	ct.take()
+	first, err := s.PendingOutbox(ctx, dueBy, limit)
+	if err != nil || len(first) != limit {
+		t.Fatalf("pending limit %d: %d entries, %v", limit, len(first), err)
+	}
+	// Each shard is asked for max(2, ceil(2*limit/shards)) = 2 keys, not limit.
+	for _, body := range ct.takeBodies() {
+		if strings.Contains(body, `"IndexName"`) && !strings.Contains(body, `"Limit":2`) {
+			t.Fatalf("shard query %s, want Limit 2", body)
+		}
+	}
+	seen := map[string]int{}
+	page := first
+	for pages := 0; len(page) > 0; pages++ {
+		if pages > n {
+			t.Fatal("paging does not end")
+		}
+		if len(page) > limit {
+			t.Fatalf("page of %d entries, limit %d", len(page), limit)
+		}
+		for i, e := range page {
+			if e.TenantID != tnt {
+				t.Fatalf("entry %s of tenant %s", e.ID, e.TenantID)
+			}
+			if i > 0 && e.DueAt.Before(page[i-1].DueAt) {
+				t.Fatalf("page not in due order: %v before %v", e.DueAt, page[i-1].DueAt)
+			}
+			seen[e.ID]++
+		}
+		if err := s.AckOutbox(ctx, page); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		if page, err = s.PendingOutbox(ctx, dueBy, limit); err != nil {
+			t.Fatalf("pending: %v", err)
+		}
+	}
+	for _, e := range entries {
+		if seen[e.ID] != 1 {
+			t.Fatalf("entry %s handed %d times", e.ID, seen[e.ID])
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d entries handed, want %d", len(seen), n)
+	}
+}
+
+// TestPendingOutboxSkipsUndecodableEntries: one outbox item that does not
+// decode is logged and skipped; the others of the page are still handed.
+func TestPendingOutboxSkipsUndecodableEntries(t *testing.T) {
+	ctx := context.Background()
+	s := dynamostore.New(client, table, dynamostore.WithOutboxShards(1))
+	tnt := gen.New(ids.Tenant)
+	due := time.Date(1976, 1, 1, 0, 0, 0, 0, time.UTC) // a window of its own
+	good := eventstore.OutboxEntry{ID: gen.New(ids.Work), Type: "t.work", DueAt: due.Add(time.Second)}
+	if err := s.Commit(ctx, &eventstore.Commit{TenantID: tnt, Outbox: []eventstore.OutboxEntry{good}}); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	badID := gen.New(ids.Work)
+	bad := map[string]types.AttributeValue{
+		dynamostore.AttrPK:     &types.AttributeValueMemberS{Value: "T#" + tnt + "#W#" + badID},
+		dynamostore.AttrSK:     &types.AttributeValueMemberS{Value: "W"},
+		dynamostore.AttrGSI1PK: &types.AttributeValueMemberS{Value: "OUTBOX#0"},
+		dynamostore.AttrGSI1SK: &types.AttributeValueMemberS{Value: "1976-01-01T00:00:00.000000000Z#" + badID},
+		"id":                   &types.AttributeValueMemberS{Value: badID},
+		"tenantId":             &types.AttributeValueMemberS{Value: tnt},
+		"dueAt":                &types.AttributeValueMemberS{Value: "not a time"},
+		"attempt":              &types.AttributeValueMemberN{Value: "0"},
+	}
+	if _, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: bad}); err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: &table, Key: map[string]types.AttributeValue{
+			dynamostore.AttrPK: bad[dynamostore.AttrPK], dynamostore.AttrSK: bad[dynamostore.AttrSK],
+		}})
+		_ = s.AckOutbox(context.Background(), []eventstore.OutboxEntry{good})
+	})
+	got, err := s.PendingOutbox(ctx, due.Add(time.Hour), 10)
+	if err != nil {
+		t.Fatalf("pending: %v", err)
+	}
+	if len(got) != 1 || got[0].ID != good.ID {
+		t.Fatalf("pending = %+v, want only %s", got, good.ID)
 	}
 }

@@ -3,9 +3,11 @@ package dynamostore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,17 +17,30 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
 
-// batchWriteMax is DynamoDB's limit of requests in one BatchWriteItem.
-const batchWriteMax = 25
+// ackConcurrency bounds the parallel conditional deletes of one AckOutbox.
+const ackConcurrency = 16
+
+// outboxShardLimit is how many index keys PendingOutbox and ParkedOutbox
+// read from each of shards shards for a page of limit entries: about twice
+// the page in all (at least 2 a shard), not limit from every shard.
+func outboxShardLimit(limit, shards int) int {
+	return max(2, (2*limit+shards-1)/shards)
+}
 
 // PendingOutbox implements eventstore.Outbox: it queries every shard of the
 // outbox index (gsi1) in parallel (at most queryConcurrency at a time) for
-// up to limit entries due by dueBy each, merges them by due time, and fetches
-// the first limit entries from the table (one consistent BatchGetItem per 100;
-// entries acknowledged or moved past dueBy meanwhile are skipped). limit <= 0
-// means 100. Parked entries (eventstore.ParkedAt) are never pending. The index
-// is eventually consistent: an entry committed a moment ago may show up on a
-// later call.
+// its earliest entries due by dueBy (outboxShardLimit of them each, about
+// twice the page in all), merges them by due time and fetches them from the
+// table in that order (consistent BatchGetItem) until the page is full.
+// Entries acknowledged, rescheduled past dueBy or parked since the index
+// read, and items that do not decode (logged), are skipped and the next keys
+// take their place. The page is in due order and holds each shard's earliest
+// entries; across shards the order is approximate (an entry of a shard whose
+// earlier entries filled its share waits for a later page). limit <= 0
+// means 100. Parked entries (eventstore.ParkedAt) are never pending. The
+// index is eventually consistent: an entry committed a moment ago may show
+// up on a later call, and a page may hold fewer than limit entries while
+// more are due.
 func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) ([]eventstore.OutboxEntry, error) {
 	if limit <= 0 {
 		limit = defaultOutboxLimit
@@ -45,8 +60,8 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 }
 
 // ParkedOutbox implements eventstore.Outbox: the parked entries (DueAt =
-// eventstore.ParkedAt) of every shard of gsi1, read like PendingOutbox.
-// limit <= 0 means 100.
+// eventstore.ParkedAt) of every shard of gsi1, read like PendingOutbox
+// (each shard's in id order). limit <= 0 means 100.
 func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.OutboxEntry, error) {
 	if limit <= 0 {
 		limit = defaultOutboxLimit
@@ -60,11 +75,13 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 	return out, nil
 }
 
-// readOutbox reads up to limit entries of gsi1 whose gsi1sk satisfies cond
-// (against :b = bound) on every shard, earliest first, fetches them from the
-// table and keeps those for which keep (on the current item) holds.
+// readOutbox reads the earliest entries of gsi1 whose gsi1sk satisfies cond
+// (against :b = bound) on every shard (outboxShardLimit each), merges them by
+// gsi1sk and fetches them from the table in that order until limit current
+// items for which keep holds are found, and returns those in the order of
+// their current gsi1sk.
 func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, keep func(eventstore.OutboxEntry) bool) ([]eventstore.OutboxEntry, error) {
-	keys, err := s.queryShards(ctx, s.outboxShards, limit, func(shard int) *dynamodb.QueryInput {
+	keys, err := s.queryShards(ctx, s.outboxShards, outboxShardLimit(limit, s.outboxShards), func(shard int) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{
 			TableName:                 &s.table,
 			IndexName:                 aws.String(IndexOutbox),
@@ -72,31 +89,50 @@ func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, k
 			ExpressionAttributeNames:  map[string]string{"#pk": AttrGSI1PK, "#sk": AttrGSI1SK},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(gsi1Prefix + strconv.Itoa(shard)), ":b": str(bound)},
 		}
-	}, AttrGSI1SK)
+	}, AttrGSI1PK, AttrGSI1SK)
 	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(keys, func(a, b indexKey) int { return strings.Compare(a.sk, b.sk) })
-	keys = keys[:min(limit, len(keys))]
-	items, err := s.batchGet(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
 	type keyed struct {
 		sk string
 		e  eventstore.OutboxEntry
 	}
-	got := make([]keyed, 0, len(items))
-	for _, it := range items {
-		if it == nil {
-			continue // acknowledged since the index was read
+	got := make([]keyed, 0, min(limit, len(keys)))
+	seen := make(map[string]bool, min(limit, len(keys))) // a lagging index may list an entry twice
+	for first := true; len(keys) > 0 && len(got) < limit; first = false {
+		// The first call fetches what the page needs; once entries were
+		// skipped, full batches, so that a lagging index costs few calls.
+		n := batchGetMax
+		if first {
+			n = limit - len(got)
 		}
-		e, err := decodeOutbox(it)
+		n = min(n, batchGetMax, len(keys))
+		batch := keys[:n]
+		keys = keys[n:]
+		items, err := s.batchGet(ctx, batch)
 		if err != nil {
-			return nil, fmt.Errorf("item %s: %w", getS(it, AttrPK), err)
+			return nil, err
 		}
-		if keep(e) {
-			got = append(got, keyed{sk: getS(it, AttrGSI1SK), e: e})
+		for _, it := range items {
+			if it == nil || len(got) == limit {
+				continue // acknowledged since the index was read, or the page is full
+			}
+			pk := getS(it, AttrPK)
+			if seen[pk] {
+				continue
+			}
+			seen[pk] = true
+			e, err := decodeOutbox(it)
+			if err != nil {
+				// One bad item must not stop the work path: log its key
+				// (never its payload) and go on.
+				slog.Default().ErrorContext(ctx, "outbox item does not decode; skipped", slog.String("pk", pk), slog.Any("error", err))
+				continue
+			}
+			if keep(e) {
+				got = append(got, keyed{sk: getS(it, AttrGSI1SK), e: e})
+			}
 		}
 	}
 	// The current items' order (an entry may have moved since the index read).
@@ -108,12 +144,21 @@ func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, k
 	return out, nil
 }
 
-// AckOutbox implements eventstore.Outbox with BatchWriteItem deletes (25 at a
-// time, unprocessed deletes re-sent). Entries are identified by TenantID and
-// ID, as PendingOutbox returns them. Deleting a missing entry is no error.
+// AckOutbox implements eventstore.Outbox with one conditional DeleteItem per
+// entry (at most ackConcurrency at a time; BatchWriteItem takes no
+// conditions). Entries are identified by TenantID and ID, as PendingOutbox
+// returns them, and an entry is deleted only if its stored dueAt is still
+// the acknowledged entry's DueAt: an entry rescheduled, parked, replayed or
+// re-committed since has another DueAt and is kept. A missing or kept entry
+// is no error. Throttled deletes are retried by the SDK's retryer; the first
+// failure cancels the deletes not yet sent and fails the call (the entries
+// not deleted are handed again; consumers dedupe).
 func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {
-	seen := make(map[string]bool, len(entries))
-	reqs := make([]types.WriteRequest, 0, len(entries))
+	type ack struct {
+		id, pk, due string
+	}
+	seen := make(map[ack]bool, len(entries))
+	acks := make([]ack, 0, len(entries))
 	for _, e := range entries {
 		if e.ID == "" {
 			return fmt.Errorf("ack outbox: entry without id: %w", eventstore.ErrInvalid)
@@ -121,36 +166,57 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 		if err := checkTenant(e.TenantID); err != nil {
 			return fmt.Errorf("ack outbox %s: %w", e.ID, err)
 		}
-		pk := outboxPK(e.TenantID, e.ID)
-		if seen[pk] {
-			continue // BatchWriteItem rejects a key twice
+		a := ack{id: e.ID, pk: outboxPK(e.TenantID, e.ID), due: fmtDueAt(e.DueAt)}
+		if !seen[a] {
+			seen[a] = true
+			acks = append(acks, a)
 		}
-		seen[pk] = true
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: itemKey(pk, skOutbox)}})
 	}
-	for len(reqs) > 0 {
-		batch := reqs[:min(batchWriteMax, len(reqs))]
-		reqs = reqs[len(batch):]
-		for attempt := 0; len(batch) > 0; attempt++ {
-			res, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: batch},
-			})
-			if err != nil {
-				return fmt.Errorf("ack outbox: %w", err)
-			}
-			batch = res.UnprocessedItems[s.table]
-			if len(batch) == 0 {
-				break
-			}
-			if attempt >= 8 {
-				return fmt.Errorf("ack outbox: %d deletes still unprocessed after %d attempts", len(batch), attempt+1)
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("ack outbox: %w", ctx.Err())
-			case <-time.After(time.Duration(10<<attempt) * time.Millisecond):
-			}
+	if len(acks) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
 		}
+		mu.Unlock()
+		cancel()
+	}
+	sem := make(chan struct{}, ackConcurrency)
+	for _, a := range acks {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			fail(err) // a no-op after a failed delete
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 &s.table,
+				Key:                       itemKey(a.pk, skOutbox),
+				ConditionExpression:       aws.String("#due = :due"),
+				ExpressionAttributeNames:  map[string]string{"#due": attrDueAt},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":due": str(a.due)},
+			})
+			if err != nil && !isCode[*types.ConditionalCheckFailedException](err) {
+				fail(fmt.Errorf("%s: %w", a.id, err))
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("ack outbox: %w", firstErr)
 	}
 	return nil
 }
@@ -173,7 +239,7 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 		":gsk":     str(outboxGSI1SK(e.DueAt, e.ID)),
 	}
 	update := "SET #due = :due, #attempt = :attempt, #gsk = :gsk"
-	if msg := truncateError(e.LastError); msg != "" {
+	if msg := eventstore.TruncateLastError(e.LastError); msg != "" {
 		update += ", #err = :err"
 		values[":err"] = str(msg)
 	} else {

@@ -408,3 +408,29 @@ func eventuallyGlobal(t *testing.T, s eventstore.Store, coll, key, want string) 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// testListSharedName: rows of two collections with the same key may be in
+// the same list partition with the same sort; each is a membership of its
+// own, and rewriting one leaves the other's.
+func testListSharedName(t *testing.T, s eventstore.Store) {
+	tnt := tenant()
+	k := gen.New(ids.Scope)
+	mustCommit(t, s, recordsCommit(tnt,
+		row("alpha", k, `{"c":"alpha"}`, entry(rowsList, "p", "same")),
+		row("beta", k, `{"c":"beta"}`, entry(rowsList, "p", "same")),
+	))
+	got := eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p"}, []string{k, k})
+	data := slices.Sorted(slices.Values(got.data))
+	if !slices.Equal(data, []string{`{"c":"alpha"}`, `{"c":"beta"}`}) {
+		t.Fatalf("rows = %v, want one of each collection", got.data)
+	}
+	// One row leaves the list; the other stays.
+	mustCommit(t, s, recordsCommit(tnt, row("alpha", k, `{"c":"alpha2"}`)))
+	got = eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p"}, []string{k})
+	if got.data[0] != `{"c":"beta"}` {
+		t.Fatalf("remaining row = %s, want beta's", got.data[0])
+	}
+	// And a delete of the other empties it.
+	mustCommit(t, s, recordsCommit(tnt, eventstore.Record{Collection: "beta", Key: k, Delete: true}))
+	eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p"}, nil)
+}

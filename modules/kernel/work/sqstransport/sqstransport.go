@@ -16,6 +16,7 @@
 package sqstransport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,7 +149,7 @@ type message struct {
 }
 
 func encode(index int, it work.Item, now time.Time) (message, error) {
-	body, err := json.Marshal(it)
+	body, err := marshal(it)
 	if err != nil {
 		return message{}, fmt.Errorf("sqs send: encode item %s: %w", it.ID, err)
 	}
@@ -167,6 +168,20 @@ func encode(index int, it work.Item, now time.Time) (message, error) {
 		return message{}, fmt.Errorf("sqs send: item %s: message of %d bytes, more than %d: %w", it.ID, size, MaxMessageBytes, ErrTooLarge)
 	}
 	return message{index: index, id: it.ID, entry: e, size: size}, nil
+}
+
+// marshal is json.Marshal without HTML escaping: json.Marshal writes <, >
+// and & (also inside the json.RawMessage payload) as six-byte \u escapes, so
+// a payload within eventstore.MaxOutboxPayload could grow past
+// MaxMessageBytes. The consumer decodes either form alike.
+func marshal(it work.Item) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(it); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // batchLen is how many messages from the head of ms go in the next batch (at

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
@@ -451,5 +452,30 @@ func TestSendEncodeFailureFailsAlone(t *testing.T) {
 	}
 	if got := f.batches(t); !reflect.DeepEqual(got, [][]string{{"wrk_00", "wrk_02"}}) {
 		t.Errorf("requests = %v", got)
+	}
+}
+
+// A payload of eventstore.MaxOutboxPayload bytes full of characters that
+// json.Marshal would HTML-escape (<, >, & become \u003c...: six bytes each)
+// still fits one message: the encoding keeps them as they are.
+func TestSendDoesNotHTMLEscapeThePayload(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	its := items(1)
+	fill := strings.Repeat("<&>", eventstore.MaxOutboxPayload)[:eventstore.MaxOutboxPayload-2]
+	its[0].Payload = json.RawMessage(`"` + fill + `"`)
+	if len(its[0].Payload) != eventstore.MaxOutboxPayload || !json.Valid(its[0].Payload) {
+		t.Fatalf("payload of %d bytes, want a valid JSON string of %d", len(its[0].Payload), eventstore.MaxOutboxPayload)
+	}
+	mustSend(t, tr, its)
+	f.mu.Lock()
+	body := f.requests[0].Entries[0].MessageBody
+	f.mu.Unlock()
+	if strings.Contains(body, `\u003c`) || !strings.Contains(body, "<&>") || strings.HasSuffix(body, "\n") {
+		t.Errorf("message body escaped or with a trailing newline (%d bytes)", len(body))
+	}
+	var got work.Item
+	if err := json.Unmarshal([]byte(body), &got); err != nil || string(got.Payload) != string(its[0].Payload) {
+		t.Errorf("body does not decode to the item (err %v)", err)
 	}
 }

@@ -4,9 +4,12 @@
 //   - query list-parked-work {"limit"?: 1..1000} -> {"items": [...], "count": n}:
 //     outbox entries that used their attempts, of every tenant, with their
 //     type, attempt count and last error;
-//   - command replay-parked-work {"workIds"?: [...]} -> {"replayed": n}: makes
-//     the named parked entries (all of them, up to 1000, when workIds is
-//     empty) due now with a fresh attempt count and hands them to the relay.
+//   - command replay-parked-work {"workIds"?: [...]} -> {"replayed": n,
+//     "notFound": [...]}: makes the named parked entries (all of them, up to
+//     1000, when workIds is empty) due now with a fresh attempt count and
+//     hands them to the relay. Named entries are looked up among the first
+//     1000 parked entries only; notFound lists the workIds not found there
+//     (unknown, already replayed, or beyond them: ask again after replaying).
 package workrpc
 
 import (
@@ -53,6 +56,9 @@ type ReplayParkedInput struct {
 // ReplayParkedOutput is the answer of replay-parked-work.
 type ReplayParkedOutput struct {
 	Replayed int `json:"replayed"`
+	// NotFound are the workIds that were not replayed because they are not
+	// among the first 1000 parked entries (never null).
+	NotFound []string `json:"notFound"`
 }
 
 // Endpoints returns the operator endpoints over p.
@@ -70,11 +76,14 @@ func Endpoints(p *work.Parked) []rpc.Endpoint {
 		return out, nil
 	}
 	replay := func(ctx context.Context, in ReplayParkedInput) (ReplayParkedOutput, error) {
-		n, err := p.Replay(ctx, in.WorkIDs)
+		n, notFound, err := p.Replay(ctx, in.WorkIDs)
 		if err != nil {
 			return ReplayParkedOutput{}, fmt.Errorf("replay-parked-work: %w", err)
 		}
-		return ReplayParkedOutput{Replayed: n}, nil
+		if notFound == nil {
+			notFound = []string{}
+		}
+		return ReplayParkedOutput{Replayed: n, NotFound: notFound}, nil
 	}
 	return []rpc.Endpoint{
 		rpc.Query("list-parked-work", ActionListParked, list, rpc.OperatorOnly()),
