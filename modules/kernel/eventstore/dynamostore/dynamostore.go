@@ -69,7 +69,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,6 +76,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
 
@@ -339,53 +340,31 @@ func (s *Store) listPage(ctx context.Context, tenantID string, slot int, keys []
 // entries read, with pkAttr and skAttr as their index keys. The first failure
 // cancels the other queries and fails the read.
 func (s *Store) queryShards(ctx context.Context, shards, limit int, input func(shard int) *dynamodb.QueryInput, pkAttr, skAttr string) ([]indexKey, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	results := make([][]indexKey, shards)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	sem := make(chan struct{}, queryConcurrency)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(queryConcurrency)
 	for shard := range shards {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			fail(ctx.Err())
-			continue
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			in := input(shard)
 			for len(results[shard]) < limit {
 				in.Limit = aws.Int32(int32(limit - len(results[shard])))
 				res, err := s.client.Query(ctx, in)
 				if err != nil {
-					fail(fmt.Errorf("shard %d: %w", shard, err))
-					return
+					return fmt.Errorf("shard %d: %w", shard, err)
 				}
 				for _, it := range res.Items {
 					results[shard] = append(results[shard], indexKey{pk: getS(it, pkAttr), sk: getS(it, skAttr), key: getKey(it)})
 				}
 				if len(res.LastEvaluatedKey) == 0 {
-					return
+					return nil
 				}
 				in.ExclusiveStartKey = res.LastEvaluatedKey
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	var all []indexKey
 	for _, r := range results {

@@ -7,12 +7,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
@@ -175,33 +176,10 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 	if len(acks) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		cancel()
-	}
-	sem := make(chan struct{}, ackConcurrency)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(ackConcurrency)
 	for _, a := range acks {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if err := ctx.Err(); err != nil {
-			fail(err) // a no-op after a failed delete
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 				TableName:                 &s.table,
 				Key:                       itemKey(a.pk, skOutbox),
@@ -210,13 +188,13 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 				ExpressionAttributeValues: map[string]types.AttributeValue{":due": str(a.due)},
 			})
 			if err != nil && !isCode[*types.ConditionalCheckFailedException](err) {
-				fail(fmt.Errorf("%s: %w", a.id, err))
+				return fmt.Errorf("%s: %w", a.id, err)
 			}
+			return nil
 		})
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return fmt.Errorf("ack outbox: %w", firstErr)
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("ack outbox: %w", err)
 	}
 	return nil
 }
