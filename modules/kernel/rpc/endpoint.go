@@ -1,10 +1,10 @@
 // Package rpc is Switchboard's HTTP edge: POST /commands/{name},
 // POST /queries/{name}, POST /commands (batch) and GET /healthz.
 //
-// Modules register Endpoints; the Server runs every call through one middleware
-// chain (recovery, invocation context, logging, authentication, authorization,
-// idempotency, unit of work, decoding and validation) and maps errors to
-// problem+json only here, at the edge.
+// Modules register Endpoints; the Server runs every call through one chain of
+// small middlewares (see Server: audit, recovery, authentication, access,
+// authorization, idempotency, unit of work; then decoding, validation and the
+// handler) and maps errors to problem+json only here, at the edge.
 package rpc
 
 import (
