@@ -17,13 +17,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 )
 
-// Sealer encrypts and decrypts secrets bound to a tenant and a purpose (the
-// encryption port, package secrets).
-type Sealer interface {
-	Seal(ctx context.Context, tenantID, purpose string, plaintext []byte) ([]byte, error)
-	Open(ctx context.Context, tenantID, purpose string, sealed []byte) ([]byte, error)
-}
-
 // sealedReplay is what a sealed idempotency record holds: the request's
 // fingerprint and the first response's body. Both stay inside the ciphertext,
 // so nothing derived from a request or a response (API keys, secrets a
@@ -46,7 +39,7 @@ type sealedReplay struct {
 //     replayed if a twin committed it: every repeat returns the first response.
 //
 // Queries and commands without a key pass through.
-func Idempotency(store eventstore.IdempotencyReader, sealer Sealer, clk clock.Clock, ttl time.Duration) Middleware {
+func Idempotency(store eventstore.IdempotencyReader, sealer secrets.Sealer, clk clock.Clock, ttl time.Duration) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, call *Call) (Result, error) {
 			if call.Endpoint.Kind != KindCommand || call.IdempotencyKey == "" {
@@ -110,7 +103,7 @@ func Idempotency(store eventstore.IdempotencyReader, sealer Sealer, clk clock.Cl
 func purpose(key string) string { return "idempotency:" + key }
 
 // replay answers a repeated key from its record.
-func replay(ctx context.Context, sealer Sealer, ns string, prev eventstore.Idempotency, fp string) (Result, error) {
+func replay(ctx context.Context, sealer secrets.Sealer, ns string, prev eventstore.Idempotency, fp string) (Result, error) {
 	body, storedFP := []byte(prev.Body), prev.Fingerprint
 	if sealer != nil && prev.Fingerprint == "" {
 		var enc string

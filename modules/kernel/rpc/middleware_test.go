@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
@@ -250,7 +251,7 @@ type uniqueFixture struct {
 // newUniqueFixture registers create-thing, whose handler has a precondition
 // (the name is free) like create-scope: a twin that runs after the first
 // committed fails it, and must replay instead.
-func newUniqueFixture(t *testing.T, sealer rpc.Sealer) *uniqueFixture {
+func newUniqueFixture(t *testing.T, sealer secrets.Sealer) *uniqueFixture {
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/problem"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
@@ -46,7 +47,7 @@ type Config struct {
 	Store      Store
 	// Sealer encrypts idempotency replay bodies at rest. Production wiring
 	// always sets it; nil stores them as they are (tests of the edge only).
-	Sealer Sealer
+	Sealer secrets.Sealer
 	// Runner commits units of work; default: a runner over Store whose
 	// AfterCommit is the field below.
 	Runner *uow.Runner

@@ -336,22 +336,3 @@ func decodeOutbox(m map[string]types.AttributeValue) (eventstore.OutboxEntry, er
 		LastError:  getS(m, attrLastError),
 	}, nil
 }
-
-// itemSize approximates DynamoDB's item size (attribute names plus values).
-func itemSize(m map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range m {
-		n += len(name)
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			n += len(v.Value)
-		case *types.AttributeValueMemberB:
-			n += len(v.Value)
-		case *types.AttributeValueMemberN:
-			n += len(v.Value)/2 + 1
-		default:
-			n += 8
-		}
-	}
-	return n
-}

@@ -124,13 +124,13 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		}
 		seen[k] = true
 		if item != nil {
-			sz := itemSize(item)
+			sz := ItemSize(item)
 			if sz > maxItemSize {
 				return fmt.Errorf("%s: item of %d bytes: %w", what, sz, eventstore.ErrTooLarge)
 			}
 			size += sz
 		} else {
-			size += itemSize(key)
+			size += ItemSize(key)
 		}
 		p.items = append(p.items, it)
 		p.about = append(p.about, planItem{kind: kind, what: what})

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 )
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -44,12 +46,12 @@ func TestValueSize(t *testing.T) {
 		{"string set", &types.AttributeValueMemberSS{Value: []string{"a", "bc"}}, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := ValueSize(c.v); got != c.want {
+			if got := dynamostore.ValueSize(c.v); got != c.want {
 				t.Fatalf("ValueSize = %d, want %d", got, c.want)
 			}
 		})
 	}
-	if got := ItemSize(item{"pk": s("abc"), "n": n("10")}); got != 2+3+1+2 {
+	if got := dynamostore.ItemSize(item{"pk": s("abc"), "n": n("10")}); got != 2+3+1+2 {
 		t.Fatalf("ItemSize = %d", got)
 	}
 }

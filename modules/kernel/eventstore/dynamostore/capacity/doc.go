@@ -17,7 +17,7 @@
 //   - Write units are computed from item sizes by AWS's published rules,
 //     because DynamoDB Local's figures for writes follow no AWS rule (it
 //     reports 4 units for a transaction of one small Put and 4 for five). See
-//     ItemSize and the Recorder's doc for the rules.
+//     dynamostore.ItemSize and the Recorder's doc for the rules.
 //
 // Keys are written as the table's partition key value ("T#<tenant>#S#tenant")
 // or, for an index, "<index>:<index partition key value>" ("gsi1:OUTBOX#17").

@@ -343,7 +343,7 @@ func (r *Recorder) Record(ctx context.Context, params, result any, err error) {
 				if !ok {
 					old, req.Approximate = it.ConditionCheck.Key, true
 				}
-				req.add(Units{PK: keyString(it.ConditionCheck.Key[r.schema.PK]), Write: 2 * WriteUnits(ItemSize(old))})
+				req.add(Units{PK: keyString(it.ConditionCheck.Key[r.schema.PK]), Write: 2 * WriteUnits(dynamostore.ItemSize(old))})
 			}
 		}
 		if out, ok := result.(*dynamodb.TransactWriteItemsOutput); ok && out != nil {
@@ -437,7 +437,7 @@ func (r *Recorder) pkOf(index string) string {
 func (r *Recorder) put(req *Request, item map[string]types.AttributeValue, factor float64, apply bool) {
 	id := r.id(item)
 	old := r.shadow[id]
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(ItemSize(item), ItemSize(old)))})
+	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))})
 	if !apply {
 		return
 	}
@@ -453,7 +453,7 @@ func (r *Recorder) delete(req *Request, key map[string]types.AttributeValue, fac
 		req.add(Units{PK: id[0], Write: factor * WriteUnits(0)})
 		return
 	}
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(ItemSize(old))})
+	req.add(Units{PK: id[0], Write: factor * WriteUnits(dynamostore.ItemSize(old))})
 	if !apply {
 		return
 	}
@@ -472,7 +472,7 @@ func (r *Recorder) update(req *Request, key map[string]types.AttributeValue, exp
 		base = key
 	}
 	item := ApplyUpdate(base, expr, names, values)
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(ItemSize(item), ItemSize(old)))})
+	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))})
 	if !apply {
 		return
 	}
@@ -488,14 +488,14 @@ func (r *Recorder) indexWrites(req *Request, old, item map[string]types.Attribut
 		switch {
 		case oldIn && newIn && oldPK == newPK && keyString(old[ix.SK]) == keyString(item[ix.SK]):
 			if ix.Projection != types.ProjectionTypeKeysOnly && !reflect.DeepEqual(r.projection(ix, old), r.projection(ix, item)) {
-				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(ItemSize(r.projection(ix, item)))})
+				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, item)))})
 			}
 		default:
 			if oldIn {
-				req.add(Units{Index: ix.Name, PK: oldPK, Write: WriteUnits(ItemSize(r.projection(ix, old)))})
+				req.add(Units{Index: ix.Name, PK: oldPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, old)))})
 			}
 			if newIn {
-				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(ItemSize(r.projection(ix, item)))})
+				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, item)))})
 			}
 		}
 	}
