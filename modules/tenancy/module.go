@@ -25,6 +25,8 @@
 package tenancy
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
@@ -49,6 +51,7 @@ type Deps struct {
 // Module is the wired tenancy context.
 type Module struct {
 	app  *app.Application
+	repo *adapters.Repository
 	keys *adapters.APIKeyResolver
 }
 
@@ -59,9 +62,11 @@ func New(d Deps) *Module {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(slog.String("module", "tenancy"))
+	repo := adapters.NewRepository(d.Store, d.IDs, d.Clock)
 	return &Module{
+		repo: repo,
 		app: app.New(app.Deps{
-			Repo:   adapters.NewRepository(d.Store, d.IDs, d.Clock),
+			Repo:   repo,
 			Reads:  adapters.NewReadModel(d.Store),
 			IDs:    d.IDs,
 			Clock:  d.Clock,
@@ -82,3 +87,25 @@ func (m *Module) RegisterWork(r *work.Registry) { ports.RegisterWork(r, m.app) }
 
 // APIKeys returns the API key lookup for auth.Authenticator.
 func (m *Module) APIKeys() auth.APIKeyResolver { return m.keys }
+
+// ScopePath returns the path of a scope of the tenant: the ids from the root
+// scope down to and including scopeID. It answers errs.NotFound("scope") for
+// a scope that does not exist or belongs to another tenant. It is the small
+// interface other contexts use to place their resources in the scope tree.
+func (m *Module) ScopePath(ctx context.Context, tenantID, scopeID string) ([]string, error) {
+	s, err := m.repo.Scope(ctx, tenantID, scopeID)
+	if err != nil {
+		return nil, fmt.Errorf("scope path %s: %w", scopeID, err)
+	}
+	return append([]string(nil), s.Path...), nil
+}
+
+// RootScopeID returns the tenant's root scope (where tenant-wide resources
+// and lists are authorized), or errs.NotFound("tenant").
+func (m *Module) RootScopeID(ctx context.Context, tenantID string) (string, error) {
+	t, err := m.repo.Tenant(ctx, tenantID)
+	if err != nil {
+		return "", fmt.Errorf("root scope of %s: %w", tenantID, err)
+	}
+	return t.RootScopeID, nil
+}
