@@ -30,7 +30,11 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/workrpc"
+	"github.com/switchboard-dev/switchboard/modules/messaging"
+	"github.com/switchboard-dev/switchboard/modules/messaging/adapters/sandbox"
+	messagingapp "github.com/switchboard-dev/switchboard/modules/messaging/app"
 	"github.com/switchboard-dev/switchboard/modules/tenancy"
+	"github.com/switchboard-dev/switchboard/modules/webhooks"
 )
 
 // App is the production wiring of the one binary. Tests build it with Build,
@@ -141,6 +145,28 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		a.Relay.Transport = &work.Inline{Handler: exec, Store: a.Store, Clock: d.Clock, Logger: d.Logger}
 	}
 	a.Runner.AfterCommit = a.Relay.AfterCommit
+
+	// Messaging: channels and messages, with the sandbox provider; its
+	// integration events go through the outbox to in-process subscribers.
+	sandboxProvider := sandbox.New(sandbox.Deps{Store: a.Store, Runner: a.Runner, Sealer: a.Sealer, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger})
+	sandboxProvider.RegisterWork(a.Work)
+	messagingMod := messaging.New(messaging.Deps{
+		Store: a.Store, Runner: a.Runner, Sealer: a.Sealer, Scopes: tenancyMod,
+		Providers: messagingapp.Providers{sandbox.Name: sandboxProvider},
+		IDs:       d.IDs, Clock: d.Clock, PublicURL: cfg.PublicURL, Logger: d.Logger,
+	})
+	messagingMod.RegisterWork(a.Work)
+	a.Work.Register(work.PublishType, a.Events.PublishHandler())
+
+	// Subscriber webhooks: subscriptions see the message.* integration
+	// events of their scope and below. Lambda mode refuses private targets.
+	webhooksMod := webhooks.New(webhooks.Deps{
+		Store: a.Store, Sealer: a.Sealer, Scopes: tenancyMod, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger,
+		AllowPrivateTargets: !cfg.Lambda,
+		RetryScale:          cfg.WebhookRetryScale,
+	})
+	webhooksMod.RegisterWork(a.Work)
+	webhooksMod.Subscribe(a.Events)
 	a.Parked = &work.Parked{Store: a.Store, Relay: a.Relay, Clock: d.Clock}
 	a.Jobs.Register(work.SweepJob, a.Relay.SweepJobFunc())
 
@@ -158,6 +184,11 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	})
 	a.Server.Register(tenancyMod.Endpoints()...)
 	a.Server.Register(workrpc.Endpoints(a.Parked)...)
+	a.Server.Register(messagingMod.Endpoints()...)
+	a.Server.Register(webhooksMod.Endpoints()...)
+	for pattern, h := range messagingMod.Routes() {
+		a.Server.Handle(pattern, h)
+	}
 	a.Router = &trigger.Router{HTTP: a.Server, Work: exec, Retry: retry, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
 	return a, nil
 }

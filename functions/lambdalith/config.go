@@ -28,24 +28,28 @@ type Config struct {
 	LogLevel        slog.Level // SWITCHBOARD_LOG_LEVEL, default info
 	SweepEvery      int        // SWITCHBOARD_SWEEP_SECONDS, local mode outbox sweep period, default 1
 	Workers         int        // SWITCHBOARD_WORKERS, local mode work goroutines, default 4; 0 pauses work (it stays in the store)
+	// WebhookRetryScale (SWITCHBOARD_WEBHOOK_RETRY_SCALE) multiplies Svix's
+	// retry schedule of subscriber webhooks (default 1; tests use 0.001).
+	WebhookRetryScale float64
 }
 
 // LoadConfig reads the configuration through getenv.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Lambda:          getenv("AWS_LAMBDA_RUNTIME_API") != "",
-		DataDir:         or(getenv("SWITCHBOARD_DATA_DIR"), "./.data"),
-		Store:           strings.ToLower(or(getenv("SWITCHBOARD_STORE"), "embedded")),
-		Table:           or(getenv("SWITCHBOARD_TABLE"), "switchboard"),
-		OperatorKey:     getenv("SWITCHBOARD_OPERATOR_KEY"),
-		OperatorKeyHash: strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
-		WorkQueueURL:    getenv("SWITCHBOARD_WORK_QUEUE_URL"),
-		KMSKeyID:        getenv("SWITCHBOARD_KMS_KEY_ID"),
-		OutboxShards:    dynamostore.DefaultOutboxShards,
-		LogLevel:        logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
-		Port:            8080,
-		SweepEvery:      1,
-		Workers:         4,
+		Lambda:            getenv("AWS_LAMBDA_RUNTIME_API") != "",
+		DataDir:           or(getenv("SWITCHBOARD_DATA_DIR"), "./.data"),
+		Store:             strings.ToLower(or(getenv("SWITCHBOARD_STORE"), "embedded")),
+		Table:             or(getenv("SWITCHBOARD_TABLE"), "switchboard"),
+		OperatorKey:       getenv("SWITCHBOARD_OPERATOR_KEY"),
+		OperatorKeyHash:   strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
+		WorkQueueURL:      getenv("SWITCHBOARD_WORK_QUEUE_URL"),
+		KMSKeyID:          getenv("SWITCHBOARD_KMS_KEY_ID"),
+		OutboxShards:      dynamostore.DefaultOutboxShards,
+		LogLevel:          logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
+		Port:              8080,
+		SweepEvery:        1,
+		Workers:           4,
+		WebhookRetryScale: 1,
 	}
 	if p := getenv("PORT"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -74,6 +78,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_WORKERS %q: use 0 to 64", s)
 		}
 		c.Workers = n
+	}
+	if s := getenv("SWITCHBOARD_WEBHOOK_RETRY_SCALE"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f <= 0 || f > 1 {
+			return c, fmt.Errorf("SWITCHBOARD_WEBHOOK_RETRY_SCALE %q: use a number in (0, 1]", s)
+		}
+		c.WebhookRetryScale = f
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

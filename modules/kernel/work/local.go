@@ -1,7 +1,9 @@
 package work
 
 import (
+	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -13,6 +15,18 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 )
 
+// Defaults of LocalWorker.
+const (
+	// DefaultLocalHorizon is how far ahead of their DueAt the local worker
+	// takes items and holds them until due (its MaxDelay). It must exceed
+	// the sweep period (1 s by default): an item committed days ahead is
+	// handed by a sweep within the horizon and then runs on time.
+	DefaultLocalHorizon = 10 * time.Second
+	// DefaultLocalCapacity is how many items the local worker holds at once
+	// (scheduled, queued, running or waiting for their acknowledgement).
+	DefaultLocalCapacity = 10_000
+)
+
 // LocalWorker runs work in-process for local mode. It is a Transport that is
 // not durable: it acknowledges an outbox entry only after its handler
 // succeeded, so a crash (kill -9) at any point leaves the entry in the store,
@@ -21,10 +35,23 @@ import (
 // Handler is the Executor in production (unit of work, dedupe by work id,
 // panics recovered); a panic of another handler is recovered here too.
 //
+// Scheduled work: the worker takes items due within Horizon (MaxDelay: the
+// relay hands such items at commit, and the sweep looks that far ahead for
+// a non-durable transport) and holds them in a timer heap until their DueAt,
+// so that work runs on time rather than at the next sweep. A held item is
+// only in memory as a copy: it stays in the store until it ran and was
+// acknowledged.
+//
+// Acknowledgements are batched: a worker hands the finished item to one
+// acknowledging goroutine and goes on; the items finished meanwhile are
+// acknowledged together, in one AckOutbox (one transaction). An item stays
+// held (a Send of it is a no-op) until its acknowledgement was written.
+//
 // A failed item is rescheduled in the store (Attempt, LastError, exponential
-// backoff with jitter); after MaxAttempts it is parked (DueAt =
-// eventstore.ParkedAt) and logged at error level, kept in the store for an
-// operator (Parked) rather than dropped.
+// backoff with jitter) and, when its retry is due within Horizon, held for
+// it; after MaxAttempts it is parked (DueAt = eventstore.ParkedAt) and
+// logged at error level, kept in the store for an operator (Parked) rather
+// than dropped.
 type LocalWorker struct {
 	Handler     ItemHandler
 	Store       eventstore.Outbox
@@ -32,14 +59,30 @@ type LocalWorker struct {
 	Logger      *slog.Logger
 	Workers     int // default 4
 	MaxAttempts int // default DefaultMaxAttempts
+	// Horizon is how far ahead of DueAt items are taken and held (default
+	// DefaultLocalHorizon); keep it above the sweep period.
+	Horizon time.Duration
+	// Capacity bounds the items held at once (default
+	// DefaultLocalCapacity); Send refuses more, and the store keeps them for
+	// a later sweep.
+	Capacity int
 
 	once     sync.Once
 	stopOnce sync.Once
-	queue    chan Item
 	mu       sync.Mutex
-	inflight map[string]bool
+	cond     *sync.Cond      // signals ready items (and the stop) to the workers
+	held     map[string]bool // ids taken and not finished (ready, scheduled, running, acknowledging)
+	ready    []Item          // due, in the order taken
+	sched    schedHeap       // not yet due, earliest first
+	timer    *time.Timer     // fires at the earliest scheduled item
+	stopped  bool
+	started  bool
+	acks     []Item        // finished, to acknowledge
+	ackWake  chan struct{} // capacity 1
+	ackDone  chan struct{} // closed when the acknowledging goroutine exited (or Stop, when never started)
 	wg       sync.WaitGroup
-	stop     chan struct{}
+	// workersExited is closed once the workers exited after Stop.
+	workersExited chan struct{}
 }
 
 func (w *LocalWorker) init() {
@@ -50,65 +93,143 @@ func (w *LocalWorker) init() {
 		if w.MaxAttempts <= 0 {
 			w.MaxAttempts = DefaultMaxAttempts
 		}
-		w.queue = make(chan Item, 1024)
-		w.inflight = map[string]bool{}
-		w.stop = make(chan struct{})
+		if w.Horizon <= 0 {
+			w.Horizon = DefaultLocalHorizon
+		}
+		if w.Capacity <= 0 {
+			w.Capacity = DefaultLocalCapacity
+		}
+		w.cond = sync.NewCond(&w.mu)
+		w.held = map[string]bool{}
+		w.ackWake = make(chan struct{}, 1)
+		w.ackDone = make(chan struct{})
+		w.workersExited = make(chan struct{})
+		w.timer = time.AfterFunc(time.Hour, w.release)
+		w.timer.Stop()
 	})
 }
 
 // Durable implements Transport.
 func (w *LocalWorker) Durable() bool { return false }
 
-// MaxDelay implements Transport: the worker runs what it gets at once.
-func (w *LocalWorker) MaxDelay() time.Duration { return 0 }
+// MaxDelay implements Transport: the horizon within which the worker takes
+// items and holds them until due.
+func (w *LocalWorker) MaxDelay() time.Duration {
+	w.init()
+	return w.Horizon
+}
 
-// Send implements Transport: it queues items that are not already queued or
-// running (nil for them: the worker has them). A full queue fails the items
-// that did not fit; the store keeps them and the next sweep hands them again.
+// SweepLimit is how many pending entries a sweep reads for the worker in
+// one page: its capacity, so that a page reaches past the entries it holds
+// (they stay pending until acknowledged) to those it does not.
+func (w *LocalWorker) SweepLimit() int {
+	w.init()
+	return w.Capacity
+}
+
+// Send implements Transport: it takes the items that it does not hold
+// already (nil for those too: the worker has them), to run at once when due
+// and at their DueAt otherwise. When it holds Capacity items, or after Stop,
+// it refuses the rest (errQueueFull, errStopped); the store keeps them and
+// the next sweep hands them again.
 func (w *LocalWorker) Send(_ context.Context, items []Item) []error {
 	w.init()
 	results := make([]error, len(items))
+	now, mono := systemClock(w.Clock).Now(), time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for i, it := range items {
-		w.mu.Lock()
-		busy := w.inflight[it.ID]
-		if !busy {
-			w.inflight[it.ID] = true
-		}
-		w.mu.Unlock()
-		if busy {
-			continue
-		}
-		select {
-		case w.queue <- it:
-		default:
-			w.done(it.ID)
+		switch {
+		case w.held[it.ID]:
+		case w.stopped:
+			results[i] = errStopped
+		case len(w.held) >= w.Capacity:
 			results[i] = errQueueFull
+		default:
+			w.held[it.ID] = true
+			w.take(it, now, mono)
 		}
 	}
 	return results
 }
 
-var errQueueFull = fmt.Errorf("work: local worker queue full")
+// take queues it, or schedules it when it is not due yet. Call with mu held.
+func (w *LocalWorker) take(it Item, now, mono time.Time) {
+	if d := it.DueAt.Sub(now); d > 0 {
+		// The injected clock tells how far ahead it is; the wait is real time.
+		heap.Push(&w.sched, scheduled{at: mono.Add(d), it: it})
+		if w.sched[0].it.ID == it.ID {
+			w.timer.Reset(d)
+		}
+		return
+	}
+	w.ready = append(w.ready, it)
+	w.cond.Signal()
+}
+
+// release moves the scheduled items that are due to the ready queue (the
+// timer's function) and sets the timer for the next one.
+func (w *LocalWorker) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	mono := time.Now()
+	for len(w.sched) > 0 && !w.sched[0].at.After(mono) {
+		s := heap.Pop(&w.sched).(scheduled)
+		w.ready = append(w.ready, s.it)
+		w.cond.Signal()
+	}
+	if len(w.sched) > 0 {
+		w.timer.Reset(w.sched[0].at.Sub(mono))
+	}
+}
+
+var (
+	errQueueFull = errors.New("work: local worker full")
+	errStopped   = errors.New("work: local worker stopped")
+)
 
 // Start runs the workers until Stop.
 func (w *LocalWorker) Start() {
 	w.init()
+	w.mu.Lock()
+	if w.started || w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.started = true
+	w.mu.Unlock()
 	for i := 0; i < w.Workers; i++ {
 		w.wg.Add(1)
 		go w.loop()
 	}
+	go w.ackLoop()
 }
 
-// Stop lets running items finish (queued ones stay in the store for the next
-// start) and returns when the workers exited or ctx ends. Calling it again is
-// harmless.
+// Stop lets running items finish and writes their acknowledgements (queued
+// and scheduled ones stay in the store for the next start) and returns when
+// that is done or ctx ends. Calling it again is harmless.
 func (w *LocalWorker) Stop(ctx context.Context) {
 	w.init()
-	w.stopOnce.Do(func() { close(w.stop) })
-	done := make(chan struct{})
-	go func() { w.wg.Wait(); close(done) }()
+	w.stopOnce.Do(func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.timer.Stop()
+		started := w.started
+		w.cond.Broadcast()
+		w.mu.Unlock()
+		go func() {
+			w.wg.Wait()
+			close(w.workersExited)
+			if !started {
+				close(w.ackDone) // no acknowledging goroutine
+			}
+		}()
+	})
 	select {
-	case <-done:
+	case <-w.ackDone:
 	case <-ctx.Done():
 	}
 }
@@ -116,19 +237,99 @@ func (w *LocalWorker) Stop(ctx context.Context) {
 func (w *LocalWorker) loop() {
 	defer w.wg.Done()
 	for {
-		select {
-		case <-w.stop:
+		w.mu.Lock()
+		for len(w.ready) == 0 && !w.stopped {
+			w.cond.Wait()
+		}
+		if w.stopped {
+			w.mu.Unlock()
 			return
-		case it := <-w.queue:
-			w.run(it)
+		}
+		it := w.ready[0]
+		w.ready[0] = Item{}
+		w.ready = w.ready[1:]
+		if len(w.ready) == 0 {
+			w.ready = nil // let the backing array go
+		}
+		w.mu.Unlock()
+		w.run(it)
+	}
+}
+
+// run runs one item (it.Attempt is the number of attempts before this one):
+// on success it hands it to the acknowledging goroutine; on failure it
+// reschedules or parks it in the store, and holds the retry when it is due
+// within the horizon.
+func (w *LocalWorker) run(it Item) {
+	ctx := invocation.With(context.Background(), invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
+	log := orDiscard(w.Logger)
+	it.Attempt++
+	err := safeHandle(ctx, w.Handler, log, it)
+	if err == nil {
+		w.mu.Lock()
+		w.acks = append(w.acks, it)
+		w.mu.Unlock()
+		w.wakeAcks()
+		return
+	}
+	clk := systemClock(w.Clock)
+	retry, parked := failed(it, clk.Now(), w.MaxAttempts, err)
+	logFailure(ctx, log, retry, parked, "work failed", err)
+	if rerr := w.Store.RescheduleOutbox(ctx, retry); rerr != nil {
+		log.ErrorContext(ctx, "reschedule failed", "workId", it.ID, "error", rerr.Error())
+		w.done(it.ID)
+		return
+	}
+	now := clk.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if parked || w.stopped || retry.DueAt.Sub(now) > w.Horizon {
+		delete(w.held, it.ID) // the sweep hands it when it is due
+		return
+	}
+	w.take(retry, now, time.Now()) // the version just stored, due after its backoff
+}
+
+func (w *LocalWorker) wakeAcks() {
+	select {
+	case w.ackWake <- struct{}{}:
+	default:
+	}
+}
+
+// ackLoop acknowledges finished items, all those that finished since the
+// last acknowledgement in one AckOutbox, until the workers exited after Stop
+// (it acknowledges what they finished first).
+func (w *LocalWorker) ackLoop() {
+	defer close(w.ackDone)
+	for {
+		select {
+		case <-w.ackWake:
+			w.flushAcks()
+		case <-w.workersExited:
+			w.flushAcks()
+			return
 		}
 	}
 }
 
-func (w *LocalWorker) run(it Item) {
-	defer w.done(it.ID)
-	ctx := invocation.With(context.Background(), invocation.FromMeta(it.Invocation, TriggerWorker, it.TenantID))
-	runItem(ctx, w.Handler, w.Store, w.Clock, orDiscard(w.Logger), it, w.MaxAttempts)
+func (w *LocalWorker) flushAcks() {
+	w.mu.Lock()
+	batch := w.acks
+	w.acks = nil
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := w.Store.AckOutbox(context.Background(), batch); err != nil {
+		orDiscard(w.Logger).Warn("work done but not acknowledged; it will run again",
+			"items", len(batch), "workId", batch[0].ID, "error", err.Error())
+	}
+	w.mu.Lock()
+	for _, it := range batch {
+		delete(w.held, it.ID)
+	}
+	w.mu.Unlock()
 }
 
 // runItem runs one item of a non-durable transport (it.Attempt is the number
@@ -166,6 +367,27 @@ var ErrPanic = fmt.Errorf("work: handler panicked")
 
 func (w *LocalWorker) done(id string) {
 	w.mu.Lock()
-	delete(w.inflight, id)
+	delete(w.held, id)
 	w.mu.Unlock()
+}
+
+// scheduled is an item held until at (monotonic wall time).
+type scheduled struct {
+	at time.Time
+	it Item
+}
+
+// schedHeap orders scheduled items, earliest first (container/heap).
+type schedHeap []scheduled
+
+func (h schedHeap) Len() int           { return len(h) }
+func (h schedHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h schedHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *schedHeap) Push(x any)        { *h = append(*h, x.(scheduled)) }
+func (h *schedHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = scheduled{}
+	*h = old[:len(old)-1]
+	return x
 }

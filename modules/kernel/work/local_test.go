@@ -3,13 +3,16 @@ package work_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
@@ -373,4 +376,254 @@ func TestLocalWorkerStopTwiceIsHarmless(t *testing.T) {
 	w := e.worker(func(context.Context, work.Item) error { return nil }, 1, 3) // started; its cleanup stops it again
 	w.Stop(e.ctx)
 	w.Stop(e.ctx)
+}
+
+// ---- scheduled work, capacity, batched acknowledgements ----
+
+// realTimeEnv is a store, a relay and its worker on the system clock.
+type realTimeEnv struct {
+	store *boltstore.Store
+	ran   chan time.Time // when the handler ran each item
+}
+
+func newRealTimeEnv(t *testing.T) *realTimeEnv {
+	t.Helper()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &realTimeEnv{store: s, ran: make(chan time.Time, 16)}
+}
+
+// start starts a worker (and its relay) on the system clock that records
+// when it runs an item.
+func (e *realTimeEnv) start(t *testing.T) (*work.LocalWorker, *work.Relay) {
+	t.Helper()
+	w := &work.LocalWorker{Store: e.store, Clock: clock.System{}, Workers: 2,
+		Handler: handlerFunc(func(context.Context, work.Item) error { e.ran <- time.Now(); return nil })}
+	w.Start()
+	t.Cleanup(func() { w.Stop(context.Background()) })
+	return w, &work.Relay{Store: e.store, Transport: w, Clock: clock.System{}}
+}
+
+func (e *realTimeEnv) commit(t *testing.T, due time.Time) work.Item {
+	t.Helper()
+	it := work.Item{ID: "wrk_" + strings.ReplaceAll(due.Format("150405.000000000"), ".", ""), TenantID: "tnt_a", Type: "test.work", DueAt: due}
+	if err := e.store.Commit(context.Background(), &eventstore.Commit{TenantID: "tnt_a", Outbox: []work.Item{it}}); err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+func (e *realTimeEnv) pending(t *testing.T) int {
+	t.Helper()
+	items, err := e.store.PendingOutbox(context.Background(), eventstore.ParkedAt.Add(-time.Nanosecond), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(items)
+}
+
+// wantOnTime waits for the item due at due to run and checks it ran between
+// due and due + 1 s.
+func (e *realTimeEnv) wantOnTime(t *testing.T, due time.Time) {
+	t.Helper()
+	select {
+	case ran := <-e.ran:
+		if ran.Before(due) || ran.Sub(due) > time.Second {
+			t.Fatalf("ran at %s, %s after its due time; want within [0, 1 s]", ran.Format(time.StampMicro), ran.Sub(due))
+		}
+	case <-time.After(due.Sub(time.Now()) + 5*time.Second):
+		t.Fatal("the scheduled item never ran")
+	}
+	waitFor(t, "the item acknowledged", func() bool { return e.pending(t) == 0 })
+}
+
+// An item committed 1.5 s ahead is handed at commit (within MaxDelay), held,
+// and runs at its due time, not at a sweep after it; until then it is
+// pending in the store.
+func TestLocalWorkerRunsScheduledWorkOnTime(t *testing.T) {
+	e := newRealTimeEnv(t)
+	w, r := e.start(t)
+	if w.MaxDelay() != work.DefaultLocalHorizon {
+		t.Fatalf("MaxDelay = %s, want the horizon %s", w.MaxDelay(), work.DefaultLocalHorizon)
+	}
+	due := time.Now().Add(1500 * time.Millisecond)
+	it := e.commit(t, due)
+	r.AfterCommit(context.Background(), []work.Item{it})
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-e.ran:
+		t.Fatal("the item ran before its due time")
+	default:
+	}
+	if e.pending(t) != 1 {
+		t.Fatal("a held item must stay in the store until it ran")
+	}
+	e.wantOnTime(t, due)
+}
+
+// An item committed far ahead (the lifecycle schedules up to 30 days) is left
+// in the store until a sweep within the horizon hands it; then it runs on
+// time. The clock of the sweep is moved to 1.5 s before the due time.
+func TestSweepHandsFarFutureWorkWithinTheHorizon(t *testing.T) {
+	e := newEnv(t)
+	var ran atomic.Int64 // unix nanos of the run
+	w := e.worker(func(context.Context, work.Item) error { ran.Store(time.Now().UnixNano()); return nil }, 1, 0)
+	r := e.relay(w)
+	items := e.commit("test.work", 30*24*time.Hour)
+	r.AfterCommit(e.ctx, items)
+	if n, err := r.Sweep(e.ctx); err != nil || n != 0 {
+		t.Fatalf("Sweep 30 days ahead = (%d, %v), want nothing handed", n, err)
+	}
+	e.clock.Set(items[0].DueAt.Add(-1500 * time.Millisecond))
+	start := time.Now()
+	if n, err := r.Sweep(e.ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep 1.5 s ahead = (%d, %v), want the item handed", n, err)
+	}
+	waitFor(t, "the item ran and was acknowledged", func() bool { return ran.Load() != 0 && len(e.pending()) == 0 })
+	if d := time.Unix(0, ran.Load()).Sub(start); d < 1500*time.Millisecond || d > 2500*time.Millisecond {
+		t.Fatalf("ran %s after the sweep, want 1.5 s (its due time) to 2.5 s", d)
+	}
+}
+
+// A held item is only a copy in memory: after a restart (the worker stopped
+// before it was due) it is still in the store, and the next worker's sweep
+// runs it on time.
+func TestLocalWorkerHeldItemSurvivesARestart(t *testing.T) {
+	e := newRealTimeEnv(t)
+	w1, r1 := e.start(t)
+	due := time.Now().Add(1500 * time.Millisecond)
+	it := e.commit(t, due)
+	r1.AfterCommit(context.Background(), []work.Item{it})
+	w1.Stop(context.Background())
+	if e.pending(t) != 1 {
+		t.Fatal("the held item is not in the store after the worker stopped")
+	}
+	time.Sleep(time.Until(due) + 200*time.Millisecond)
+	select {
+	case <-e.ran:
+		t.Fatal("the stopped worker ran the item")
+	default:
+	}
+	if e.pending(t) != 1 {
+		t.Fatal("the item left the store without running")
+	}
+	// The restart: a new worker, and the sweep that serveLocal runs at start.
+	_, r2 := e.start(t)
+	sweepAt := time.Now()
+	if n, err := r2.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Sweep after restart = (%d, %v), want (1, nil)", n, err)
+	}
+	e.wantOnTime(t, sweepAt) // overdue: at once
+}
+
+// A failed item whose retry is due within the horizon is held for it: it
+// runs again after its backoff without waiting for a sweep.
+func TestLocalWorkerHoldsItsRetries(t *testing.T) {
+	e := newEnv(t)
+	var runs atomic.Int32
+	var first, second atomic.Int64
+	w := e.worker(func(context.Context, work.Item) error {
+		switch runs.Add(1) {
+		case 1:
+			first.Store(time.Now().UnixNano())
+			return errors.New("downstream 503")
+		default:
+			second.Store(time.Now().UnixNano())
+			return nil
+		}
+	}, 1, 0)
+	items := e.commit("test.work", 0)
+	send(t, e.ctx, w, items)
+	waitFor(t, "the retry ran and was acknowledged", func() bool { return second.Load() != 0 && len(e.pending()) == 0 })
+	// Backoff(1) is 0.5 to 1 s.
+	if d := time.Duration(second.Load() - first.Load()); d < 500*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("retry ran %s after the failure, want its backoff (0.5 to 1 s)", d)
+	}
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2", n)
+	}
+}
+
+// ackCounter counts AckOutbox calls; the first one waits until release is
+// closed, so that the items that finish meanwhile are acknowledged together.
+type ackCounter struct {
+	*boltstore.Store
+	mu      sync.Mutex
+	calls   []int
+	release chan struct{}
+}
+
+func (a *ackCounter) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry) error {
+	a.mu.Lock()
+	a.calls = append(a.calls, len(entries))
+	first := len(a.calls) == 1
+	a.mu.Unlock()
+	if first {
+		<-a.release
+	}
+	return a.Store.AckOutbox(ctx, entries)
+}
+
+// Acknowledgements are not one transaction per item: the items that finish
+// while one acknowledgement is written are acknowledged together.
+func TestLocalWorkerBatchesAcknowledgements(t *testing.T) {
+	e := newEnv(t)
+	store := &ackCounter{Store: e.store, release: make(chan struct{})}
+	var handled atomic.Int32
+	w := &work.LocalWorker{Store: store, Clock: e.clock, Logger: e.logger, Workers: 4,
+		Handler: handlerFunc(func(context.Context, work.Item) error { handled.Add(1); return nil })}
+	w.Start()
+	defer w.Stop(e.ctx)
+	const n = 60
+	due := make([]time.Duration, n)
+	items := e.commit("test.work", due...)
+	send(t, e.ctx, w, items)
+	waitFor(t, "every item handled", func() bool { return handled.Load() == n })
+	time.Sleep(50 * time.Millisecond) // their acknowledgements queue behind the first
+	close(store.release)
+	waitFor(t, "every item acknowledged", func() bool { return len(e.pending()) == 0 })
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	total := 0
+	for _, c := range store.calls {
+		total += c
+	}
+	if total != n || len(store.calls) > 3 {
+		t.Fatalf("AckOutbox calls %v: want %d items in at most 3 calls", store.calls, n)
+	}
+}
+
+// Capacity bounds what the worker holds; what it refuses stays in the store
+// without a warning (back-pressure), and the next sweep hands it.
+func TestLocalWorkerCapacity(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	var handled atomic.Int32
+	w := &work.LocalWorker{Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 1, Capacity: 2,
+		Handler: handlerFunc(func(context.Context, work.Item) error { <-release; handled.Add(1); return nil })}
+	w.Start()
+	defer w.Stop(e.ctx)
+	r := e.relay(w)
+	items := e.commit("test.work", 0, 0, 0)
+	r.AfterCommit(e.ctx, items)
+	if strings.Contains(e.logs.String(), "level=WARN") {
+		t.Fatalf("a full worker is back-pressure, not a failure; logs = %q", e.logs.String())
+	}
+	if errs := w.Send(e.ctx, items[2:]); errs[0] == nil {
+		t.Fatal("a worker at capacity took another item")
+	}
+	if n, err := r.Sweep(e.ctx); err != nil || n != 2 {
+		t.Fatalf("Sweep of a full worker = (%d, %v), want (2 held, nil)", n, err)
+	}
+	close(release)
+	waitFor(t, "the held items done", func() bool { return handled.Load() == 2 && len(e.pending()) == 1 })
+	waitFor(t, "the last item handed by a sweep and done", func() bool {
+		if _, err := r.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		return handled.Load() == 3 && len(e.pending()) == 0
+	})
 }

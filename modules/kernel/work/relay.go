@@ -59,6 +59,11 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 		return
 	}
 	out := r.hand(ctx, due)
+	if out.failed > 0 && out.failed == out.full && out.storeErr == nil {
+		// Back-pressure, not a failure: the store keeps them for the sweep.
+		r.logger().DebugContext(ctx, "transport full; the sweep hands the items later", "items", len(due), "refused", out.failed)
+		return
+	}
 	if out.failed > 0 || out.storeErr != nil {
 		args := []any{"items", len(due), "handed", out.handed, "failed", out.failed}
 		if out.firstSendErr != nil {
@@ -76,13 +81,21 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 // job SweepJob.
 //
 // A non-durable transport gets one page (it acknowledges only after running,
-// so the same entries would come back). A durable one gets pages until the
-// store answers an empty page; a short page does not end the sweep (a store
-// may answer fewer entries than asked while more are due). Handed entries are
-// acknowledged and refused ones rescheduled past the sweep's horizon, so every
-// page moves on to entries not seen before; entries this sweep already handed
-// are not handed again, and a page of nothing but those (their
-// acknowledgements did not remove them) ends the sweep as no progress.
+// so the same entries would come back); one that holds what it takes
+// (LocalWorker: SweepLimit) gets a page of that size, which reaches past the
+// entries it holds. A non-durable transport with a MaxDelay gets the entries
+// due within it (by now + MaxDelay, Grace aside), which it holds until due:
+// so work committed far ahead runs on time, not at the first sweep after its
+// due time. A refusal for back-pressure (the local worker is full) is not a
+// failure: the next run goes on.
+//
+// A durable transport gets pages until the store answers an empty page; a
+// short page does not end the sweep (a store may answer fewer entries than
+// asked while more are due). Handed entries are acknowledged and refused ones
+// rescheduled past the sweep's horizon, so every page moves on to entries not
+// seen before; entries this sweep already handed are not handed again, and a
+// page of nothing but those (their acknowledgements did not remove them) ends
+// the sweep as no progress.
 //
 // It also stops when a page handed nothing (the transport is down: the error
 // names its first failure), after MaxPages pages, when the store fails
@@ -100,6 +113,14 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	seen := map[string]bool{}
 	dueBy := r.Clock.Now().Add(-r.Grace)
+	if !durable {
+		if d := r.Transport.MaxDelay(); d > 0 {
+			dueBy = r.Clock.Now().Add(d)
+		}
+		if l, ok := r.Transport.(sweepLimiter); ok && l.SweepLimit() > 0 {
+			size = l.SweepLimit()
+		}
+	}
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("sweep: %w", err)
@@ -127,6 +148,9 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		switch {
 		case out.storeErr != nil:
 			return total, fmt.Errorf("sweep: %w", out.storeErr)
+		case out.handed == 0 && out.failed == out.full:
+			r.logger().DebugContext(ctx, "outbox sweep: transport full; the next run goes on", "items", len(fresh))
+			return total, nil
 		case out.handed == 0:
 			return total, fmt.Errorf("sweep: none of %d items handed: %w", len(fresh), out.firstSendErr)
 		case out.failed > 0:
@@ -157,9 +181,15 @@ func (r *Relay) SweepJobFunc() Job {
 	}
 }
 
+// sweepLimiter is a non-durable transport that holds the items it takes
+// until they ran (LocalWorker): SweepLimit is the size of the one page a
+// sweep reads for it, enough to reach past the entries it holds.
+type sweepLimiter interface{ SweepLimit() int }
+
 // outcome is what one hand-off did.
 type outcome struct {
 	handed, failed int
+	full           int   // refusals that are back-pressure (errQueueFull, errStopped), not failures
 	firstSendErr   error // the first item's error from the transport
 	storeErr       error // acknowledging or rescheduling failed
 }
@@ -186,6 +216,9 @@ func (r *Relay) hand(ctx context.Context, items []Item) outcome {
 		}
 		if out.firstSendErr == nil {
 			out.firstSendErr = fmt.Errorf("work %s: %w", items[i].ID, err)
+		}
+		if errors.Is(err, errQueueFull) || errors.Is(err, errStopped) {
+			out.full++
 		}
 		refused = append(refused, i)
 	}

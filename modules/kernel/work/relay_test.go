@@ -243,3 +243,25 @@ func TestSweepJobFunc(t *testing.T) {
 		t.Fatalf("logs = %q, want the sweep logged", e.logs.String())
 	}
 }
+
+// A non-durable transport with a MaxDelay (it holds items until due) gets
+// the entries due within it from a sweep; a durable one only those due now
+// (Grace aside), as before.
+func TestSweepLooksAheadByMaxDelayForANonDurableTransport(t *testing.T) {
+	e := newEnv(t)
+	items := e.commit("test.work", -time.Second, 5*time.Second, 20*time.Second)
+	holder := &recorder{durable: false, maxDelay: 10 * time.Second}
+	if n, err := e.relay(holder).Sweep(e.ctx); err != nil || n != 2 {
+		t.Fatalf("Sweep = (%d, %v), want (2, nil)", n, err)
+	}
+	if want := [][]string{idsOf(items[:2])}; !reflect.DeepEqual(holder.sent(), want) {
+		t.Fatalf("sent %v, want the entries due within MaxDelay %v", holder.sent(), want)
+	}
+	sqs := &recorder{durable: true, maxDelay: 15 * time.Minute}
+	if n, err := e.relay(sqs).Sweep(e.ctx); err != nil || n != 1 {
+		t.Fatalf("durable Sweep = (%d, %v), want (1, nil)", n, err)
+	}
+	if want := [][]string{idsOf(items[:1])}; !reflect.DeepEqual(sqs.sent(), want) {
+		t.Fatalf("durable transport sent %v, want only the due entry %v", sqs.sent(), want)
+	}
+}

@@ -1,12 +1,27 @@
 // Package app is the messaging context's application layer: one file per
 // command, query and work type, each handler declaring the ports it needs.
 // The ports are declared here; adapters implement them.
+//
+// Handlers read the caller's tenant from the invocation context, never from
+// input, and decide authorization with authz.Require on the resource they
+// load (a scope, a channel, a message, or the tenant for tenant-wide lists).
+// Writes go through the Repository, which stages them in the invocation's
+// unit of work.
+//
+// # Read models
+//
+// Queries read rows derived from the events and written in the same commit
+// (channels, messages, provider lookups); the streams stay the source of
+// truth. rebuild-read-models (RebuildReadModels) re-derives the rows of
+// given channels and messages from their streams. Rebuilding every row of a
+// collection needs the stream ids: the store has no scans, by design.
 package app
 
 import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,7 +72,17 @@ func (p Providers) Get(name string) (Provider, error) {
 	if pr, ok := p[name]; ok {
 		return pr, nil
 	}
-	return nil, errs.Invalid(errs.FieldError{Field: "provider", Code: "errors.validation.oneof", Params: map[string]any{"value": name}})
+	return nil, errs.Invalid(errs.FieldError{Field: "provider", Code: "errors.validation.one_of", Params: map[string]any{"allowed": p.names()}})
+}
+
+// names lists the providers' names, sorted, for validation messages.
+func (p Providers) names() string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 // Change is the new events of one aggregate.
@@ -163,6 +188,9 @@ type ChannelView struct {
 // MessageView is a message as the contract shows it (section 6), and the
 // "data" of its integration events and subscriber webhooks.
 type MessageView struct {
+	// ScopePath is the message's scope and its ancestors, root first (for
+	// authorization; not part of the contract's message).
+	ScopePath    []string          `json:"-"`
 	MessageID    string            `json:"messageId"`
 	ChannelID    string            `json:"channelId"`
 	ScopeID      string            `json:"scopeId"`

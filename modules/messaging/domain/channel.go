@@ -82,8 +82,11 @@ func ValidChannelType(t ChannelType) bool { return t == ChannelSMS || t == Chann
 // CheckChannelName validates a channel name: 1..200 characters after trimming.
 func CheckChannelName(name string) (string, error) {
 	n := strings.TrimSpace(name)
-	if n == "" || len([]rune(n)) > 200 {
-		return "", errs.Invalid(errs.FieldError{Field: "name", Code: "errors.validation.length", Params: map[string]any{"min": 1, "max": 200}})
+	switch {
+	case n == "":
+		return "", errs.Invalid(errs.FieldError{Field: "name", Code: CodeRequired})
+	case len([]rune(n)) > 200:
+		return "", errs.Invalid(errs.FieldError{Field: "name", Code: CodeTooLong, Params: map[string]any{"max": 200}})
 	}
 	return n, nil
 }

@@ -1,7 +1,10 @@
 // Package boltstore is the local-mode adapter of the eventstore port: one
-// bbolt file in the data directory. Every Commit is one bbolt read-write
-// transaction, synced to disk before Commit returns, so a commit survives a
-// kill -9 of the process.
+// bbolt file in the data directory. Every write (Commit, AckOutbox,
+// RescheduleOutbox, Purge) is synced to disk before it returns, so it
+// survives a kill -9 of the process. Concurrent writes share one read-write
+// transaction and its fsync (group commit, see group.go); each is still
+// atomic and answered on its own: a commit that fails a condition writes
+// nothing and does not fail the others.
 //
 // # Layout
 //
@@ -95,9 +98,11 @@ const (
 )
 
 // Store is the bbolt adapter; it implements eventstore.Store and is safe for
-// concurrent use (bbolt serializes writers).
+// concurrent use. Its writes go through one committer (group commit: see
+// group.go).
 type Store struct {
 	db    *bolt.DB
+	w     *committer
 	clock clock.Clock
 }
 
@@ -147,11 +152,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: create buckets: %w", path, err)
 	}
-	return &Store{db: db, clock: o.clock}, nil
+	return &Store{db: db, w: startCommitter(db), clock: o.clock}, nil
 }
 
-// Close closes the file.
+// Close lets the writes under way commit, then closes the file; writes after
+// Close fail with bbolt's ErrDatabaseNotOpen.
 func (s *Store) Close() error {
+	s.w.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -319,10 +326,12 @@ func validate(c *eventstore.Commit) error {
 	return nil
 }
 
-// Commit implements eventstore.Appender: one bbolt transaction that checks
-// every condition (idempotency first, then stream versions, IfAbsent rows,
-// outbox ids) before it writes anything. An outbox entry whose id is already
-// pending fails the commit with ErrConflict.
+// Commit implements eventstore.Appender: it encodes c, then, inside the
+// group's transaction, checks every condition (idempotency first, then
+// stream versions, IfAbsent rows, outbox ids) before it writes anything. An
+// outbox entry whose id is already pending fails the commit with
+// ErrConflict. c is not changed until the transaction is synced; then its
+// events carry their versions.
 func (s *Store) Commit(ctx context.Context, c *eventstore.Commit) error {
 	if err := s.commit(ctx, c); err != nil {
 		return fmt.Errorf("commit tenant %s: %w", c.TenantID, err)
@@ -340,107 +349,14 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 	if c.Empty() {
 		return nil
 	}
-	now := s.clock.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		data, ob, obIDs := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
-
-		// Conditions.
-		var idemKey []byte
-		var oldIdem *eventstore.Idempotency // the expired record the commit replaces
-		if c.Idempotency != nil {
-			idemKey = key(idemPK(idempotencyTenant(c), c.Idempotency.Key), "")
-			if v := data.Get(idemKey); v != nil {
-				var old eventstore.Idempotency
-				if err := json.Unmarshal(v, &old); err != nil {
-					return fmt.Errorf("idempotency %q: decode: %w", c.Idempotency.Key, err)
-				}
-				if !expired(old, now) {
-					return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, eventstore.ErrDuplicate)
-				}
-				oldIdem = &old
-			}
-		}
-		for _, a := range c.Appends {
-			cur, err := readHead(data, c.TenantID, a.StreamID)
-			if err != nil {
-				return err
-			}
-			if cur != a.ExpectedVersion {
-				return fmt.Errorf("append %s: at version %d, expected %d: %w", a.StreamID, cur, a.ExpectedVersion, eventstore.ErrConflict)
-			}
-		}
-		for _, r := range c.Records {
-			if r.IfAbsent && !r.Delete && data.Get(key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)) != nil {
-				return fmt.Errorf("record %s/%s exists: %w", r.Collection, r.Key, eventstore.ErrConflict)
-			}
-		}
-		for _, e := range c.Outbox {
-			if obIDs.Get([]byte(e.ID)) != nil {
-				return fmt.Errorf("outbox entry %s is pending: %w", e.ID, eventstore.ErrConflict)
-			}
-		}
-
-		// Writes.
-		for _, a := range c.Appends {
-			for i, e := range a.Events {
-				e.TenantID, e.StreamID, e.Version = c.TenantID, a.StreamID, a.ExpectedVersion+int64(i)+1
-				v, err := marshal(e)
-				if err != nil {
-					return fmt.Errorf("append %s: encode event %s: %w", a.StreamID, e.ID, err)
-				}
-				if err := data.Put(key(streamPK(c.TenantID, a.StreamID), versionSK(e.Version)), v); err != nil {
-					return fmt.Errorf("append %s: %w", a.StreamID, err)
-				}
-			}
-			v, _ := marshal(head{Version: a.ExpectedVersion + int64(len(a.Events))})
-			if err := data.Put(key(headPK(c.TenantID, a.StreamID), ""), v); err != nil {
-				return fmt.Errorf("append %s: head: %w", a.StreamID, err)
-			}
-		}
-		for _, r := range c.Records {
-			k := key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)
-			var err error
-			if r.Delete {
-				err = data.Delete(k)
-			} else {
-				v := []byte(r.Data)
-				if v == nil {
-					v = []byte("null")
-				}
-				err = data.Put(k, v)
-			}
-			if err == nil {
-				err = putLists(tx, c.TenantID, k, r)
-			}
-			if err != nil {
-				return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
-			}
-		}
-		for _, e := range c.Outbox {
-			if e.TenantID == "" {
-				e.TenantID = c.TenantID
-			}
-			if err := putOutbox(ob, obIDs, e); err != nil {
-				return err
-			}
-		}
-		if c.Idempotency != nil {
-			v, err := marshal(c.Idempotency)
-			if err != nil {
-				return fmt.Errorf("idempotency %q: encode: %w", c.Idempotency.Key, err)
-			}
-			if err := data.Put(idemKey, v); err != nil {
-				return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, err)
-			}
-			if err := indexExpiry(tx.Bucket([]byte(bucketIdemExpiry)), idemKey, oldIdem, c.Idempotency); err != nil {
-				return fmt.Errorf("idempotency %q: %w", c.Idempotency.Key, err)
-			}
-		}
-		return nil
-	})
+	p, err := prepare(c, s.clock.Now())
 	if err != nil {
 		return err
 	}
+	if err := s.w.write(p.size, p.apply); err != nil {
+		return err
+	}
+	// Committed and synced: only now the caller's events get their versions.
 	for _, a := range c.Appends {
 		for i := range a.Events {
 			e := &a.Events[i]
@@ -450,8 +366,247 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 	return nil
 }
 
-func readHead(data *bolt.Bucket, tenant, stream string) (int64, error) {
-	v := data.Get(key(headPK(tenant, stream), ""))
+// prepared is a commit encoded before its transaction: apply only reads the
+// transaction's state and writes these bytes, so it may run more than once
+// (see group.go) and never reads or changes the caller's Commit.
+type prepared struct {
+	now     time.Time // decides idempotency expiry
+	idem    *preparedIdem
+	appends []preparedAppend
+	records []preparedRecord
+	outbox  []preparedOutbox
+	size    int // bytes of keys and values
+}
+
+type preparedIdem struct {
+	name       string // the idempotency key, for errors
+	key, value []byte
+	expiresAt  time.Time
+}
+
+type preparedAppend struct {
+	stream             string
+	expected           int64
+	headKey, headValue []byte
+	events             []kv
+}
+
+type kv struct{ k, v []byte }
+
+type preparedRecord struct {
+	collection, key  string
+	dataKey, value   []byte // value is ignored for a delete
+	ifAbsent, delete bool
+	listKeys         [][]byte // the row's "lists" keys
+	listRows         []byte   // listKeys as stored in "list-rows"; nil when none
+}
+
+type preparedOutbox struct {
+	id         string
+	key, value []byte
+}
+
+// checkKey fails a key bbolt would refuse (a write error inside the
+// transaction would cost the batch a second run).
+func checkKey(what string, k []byte) error {
+	if len(k) > bolt.MaxKeySize {
+		return invalid("%s: key of %d bytes, more than %d", what, len(k), bolt.MaxKeySize)
+	}
+	return nil
+}
+
+// prepare encodes c (validated, not empty) for apply.
+func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
+	p := &prepared{now: now}
+	add := func(what string, k, v []byte) error {
+		p.size += len(k) + len(v)
+		return checkKey(what, k)
+	}
+	if c.Idempotency != nil {
+		k := key(idemPK(idempotencyTenant(c), c.Idempotency.Key), "")
+		v, err := marshal(c.Idempotency)
+		if err != nil {
+			return nil, fmt.Errorf("idempotency %q: encode: %w", c.Idempotency.Key, err)
+		}
+		if err := add("idempotency "+c.Idempotency.Key, k, v); err != nil {
+			return nil, err
+		}
+		if err := checkKey("idempotency "+c.Idempotency.Key, expiryKey(c.Idempotency.ExpiresAt, k)); err != nil {
+			return nil, err
+		}
+		p.idem = &preparedIdem{name: c.Idempotency.Key, key: k, value: v, expiresAt: c.Idempotency.ExpiresAt}
+	}
+	p.appends = make([]preparedAppend, 0, len(c.Appends))
+	for _, a := range c.Appends {
+		pa := preparedAppend{stream: a.StreamID, expected: a.ExpectedVersion, headKey: key(headPK(c.TenantID, a.StreamID), "")}
+		pa.headValue, _ = marshal(head{Version: a.ExpectedVersion + int64(len(a.Events))})
+		if err := add("append "+a.StreamID, pa.headKey, pa.headValue); err != nil {
+			return nil, err
+		}
+		pa.events = make([]kv, 0, len(a.Events))
+		for i, e := range a.Events {
+			e.TenantID, e.StreamID, e.Version = c.TenantID, a.StreamID, a.ExpectedVersion+int64(i)+1
+			v, err := marshal(e)
+			if err != nil {
+				return nil, fmt.Errorf("append %s: encode event %s: %w", a.StreamID, e.ID, err)
+			}
+			k := key(streamPK(c.TenantID, a.StreamID), versionSK(e.Version))
+			if err := add("append "+a.StreamID, k, v); err != nil {
+				return nil, err
+			}
+			pa.events = append(pa.events, kv{k, v})
+		}
+		p.appends = append(p.appends, pa)
+	}
+	p.records = make([]preparedRecord, 0, len(c.Records))
+	for _, r := range c.Records {
+		what := "record " + r.Collection + "/" + r.Key
+		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
+			dataKey: key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)}
+		if !r.Delete {
+			pr.value = slices.Clone([]byte(r.Data))
+			if pr.value == nil {
+				pr.value = []byte("null")
+			}
+		}
+		if err := add(what, pr.dataKey, pr.value); err != nil {
+			return nil, err
+		}
+		if !r.Delete && len(r.Lists) > 0 {
+			pr.listKeys = make([][]byte, 0, len(r.Lists))
+			for _, e := range r.Lists {
+				lk := append(listPrefix(c.TenantID, e.List, e.Partition), listSK(e.Sort, r.Collection, r.Key)...)
+				if err := add(what+" list "+e.List.Name, lk, pr.dataKey); err != nil {
+					return nil, err
+				}
+				pr.listKeys = append(pr.listKeys, lk)
+			}
+			v, err := json.Marshal(pr.listKeys)
+			if err != nil {
+				return nil, fmt.Errorf("%s: encode list entries: %w", what, err)
+			}
+			pr.listRows = v
+			p.size += len(v)
+		}
+		p.records = append(p.records, pr)
+	}
+	p.outbox = make([]preparedOutbox, 0, len(c.Outbox))
+	for _, e := range c.Outbox {
+		if e.TenantID == "" {
+			e.TenantID = c.TenantID
+		}
+		k, v, err := encodeOutbox(e)
+		if err != nil {
+			return nil, err
+		}
+		if err := add("outbox entry "+e.ID, k, v); err != nil {
+			return nil, err
+		}
+		if err := add("outbox entry "+e.ID, []byte(e.ID), k); err != nil {
+			return nil, err
+		}
+		p.outbox = append(p.outbox, preparedOutbox{id: e.ID, key: k, value: v})
+	}
+	return p, nil
+}
+
+// apply checks every condition (idempotency first, then stream versions,
+// IfAbsent rows, outbox ids) and reads what the writes replace, then writes.
+// A failed condition, or a stored value that does not decode, is a
+// rejection: nothing is written yet.
+func (p *prepared) apply(tx *bolt.Tx) error {
+	data, ob, obIDs := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
+	lists, rowsB := tx.Bucket([]byte(bucketLists)), tx.Bucket([]byte(bucketListRows))
+
+	// Conditions, and what the writes replace (reads only).
+	var oldIdem *eventstore.Idempotency // the expired record the commit replaces
+	if p.idem != nil {
+		if v := data.Get(p.idem.key); v != nil {
+			var old eventstore.Idempotency
+			if err := json.Unmarshal(v, &old); err != nil {
+				return reject(fmt.Errorf("idempotency %q: decode: %w", p.idem.name, err))
+			}
+			if !expired(old, p.now) {
+				return reject(fmt.Errorf("idempotency %q: %w", p.idem.name, eventstore.ErrDuplicate))
+			}
+			oldIdem = &old
+		}
+	}
+	for _, a := range p.appends {
+		cur, err := readHeadAt(data, a.headKey, a.stream)
+		if err != nil {
+			return reject(err)
+		}
+		if cur != a.expected {
+			return reject(fmt.Errorf("append %s: at version %d, expected %d: %w", a.stream, cur, a.expected, eventstore.ErrConflict))
+		}
+	}
+	for _, r := range p.records {
+		if r.ifAbsent && !r.delete && data.Get(r.dataKey) != nil {
+			return reject(fmt.Errorf("record %s/%s exists: %w", r.collection, r.key, eventstore.ErrConflict))
+		}
+	}
+	for _, e := range p.outbox {
+		if obIDs.Get([]byte(e.id)) != nil {
+			return reject(fmt.Errorf("outbox entry %s is pending: %w", e.id, eventstore.ErrConflict))
+		}
+	}
+	oldLists := make([][][]byte, len(p.records)) // each row's current "lists" keys
+	for i, r := range p.records {
+		if v := rowsB.Get(r.dataKey); v != nil {
+			if err := json.Unmarshal(v, &oldLists[i]); err != nil {
+				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
+			}
+		}
+	}
+
+	// Writes.
+	for _, a := range p.appends {
+		for _, e := range a.events {
+			if err := data.Put(e.k, e.v); err != nil {
+				return fmt.Errorf("append %s: %w", a.stream, err)
+			}
+		}
+		if err := data.Put(a.headKey, a.headValue); err != nil {
+			return fmt.Errorf("append %s: head: %w", a.stream, err)
+		}
+	}
+	for i, r := range p.records {
+		var err error
+		if r.delete {
+			err = data.Delete(r.dataKey)
+		} else {
+			err = data.Put(r.dataKey, r.value)
+		}
+		if err == nil {
+			err = writeLists(lists, rowsB, r, oldLists[i])
+		}
+		if err != nil {
+			return fmt.Errorf("record %s/%s: %w", r.collection, r.key, err)
+		}
+	}
+	for _, e := range p.outbox {
+		if err := ob.Put(e.key, e.value); err != nil {
+			return fmt.Errorf("outbox entry %s: %w", e.id, err)
+		}
+		if err := obIDs.Put([]byte(e.id), e.key); err != nil {
+			return fmt.Errorf("outbox entry %s: index: %w", e.id, err)
+		}
+	}
+	if p.idem != nil {
+		if err := data.Put(p.idem.key, p.idem.value); err != nil {
+			return fmt.Errorf("idempotency %q: %w", p.idem.name, err)
+		}
+		if err := indexExpiry(tx.Bucket([]byte(bucketIdemExpiry)), p.idem.key, oldIdem, p.idem.expiresAt); err != nil {
+			return fmt.Errorf("idempotency %q: %w", p.idem.name, err)
+		}
+	}
+	return nil
+}
+
+// readHeadAt reads the version of stream from its head row at k (0: none).
+func readHeadAt(data *bolt.Bucket, k []byte, stream string) (int64, error) {
+	v := data.Get(k)
 	if v == nil {
 		return 0, nil
 	}
@@ -466,75 +621,56 @@ func expired(r eventstore.Idempotency, now time.Time) bool {
 	return !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt)
 }
 
-// putLists replaces the list entries of the row at dataKey with those of r
-// (none for a delete or a row without Lists).
-func putLists(tx *bolt.Tx, tenant string, dataKey []byte, r eventstore.Record) error {
-	lists, rowsB := tx.Bucket([]byte(bucketLists)), tx.Bucket([]byte(bucketListRows))
-	if v := rowsB.Get(dataKey); v != nil {
-		var old [][]byte
-		if err := json.Unmarshal(v, &old); err != nil {
-			return fmt.Errorf("decode list entries: %w", err)
-		}
-		for _, lk := range old {
-			if err := lists.Delete(lk); err != nil {
-				return fmt.Errorf("list entry: %w", err)
-			}
+// writeLists replaces the list entries old of the row r with r's (none for a
+// delete or a row without Lists).
+func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error {
+	for _, lk := range old {
+		if err := lists.Delete(lk); err != nil {
+			return fmt.Errorf("list entry: %w", err)
 		}
 	}
-	if r.Delete || len(r.Lists) == 0 {
-		if err := rowsB.Delete(dataKey); err != nil {
+	if r.listRows == nil {
+		if err := rowsB.Delete(r.dataKey); err != nil {
 			return fmt.Errorf("list entries: %w", err)
 		}
 		return nil
 	}
-	keys := make([][]byte, 0, len(r.Lists))
-	for _, e := range r.Lists {
-		lk := append(listPrefix(tenant, e.List, e.Partition), listSK(e.Sort, r.Collection, r.Key)...)
-		if err := lists.Put(lk, dataKey); err != nil {
-			return fmt.Errorf("list %s: %w", e.List.Name, err)
+	for _, lk := range r.listKeys {
+		if err := lists.Put(lk, r.dataKey); err != nil {
+			return fmt.Errorf("list entry: %w", err)
 		}
-		keys = append(keys, lk)
 	}
-	v, err := json.Marshal(keys)
-	if err != nil {
-		return fmt.Errorf("encode list entries: %w", err)
-	}
-	if err := rowsB.Put(dataKey, v); err != nil {
+	if err := rowsB.Put(r.dataKey, r.listRows); err != nil {
 		return fmt.Errorf("list entries: %w", err)
 	}
 	return nil
 }
 
 // indexExpiry replaces the expiry index entry of the replaced record old (if
-// any) with that of rec (none when rec never expires).
-func indexExpiry(exp *bolt.Bucket, dataKey []byte, old, rec *eventstore.Idempotency) error {
+// any) with that of the new record, which expires at expiresAt (none when it
+// never expires).
+func indexExpiry(exp *bolt.Bucket, dataKey []byte, old *eventstore.Idempotency, expiresAt time.Time) error {
 	if old != nil && !old.ExpiresAt.IsZero() {
 		if err := exp.Delete(expiryKey(old.ExpiresAt, dataKey)); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
-	if !rec.ExpiresAt.IsZero() {
-		if err := exp.Put(expiryKey(rec.ExpiresAt, dataKey), nil); err != nil {
+	if !expiresAt.IsZero() {
+		if err := exp.Put(expiryKey(expiresAt, dataKey), nil); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
 	return nil
 }
 
-func putOutbox(ob, obIDs *bolt.Bucket, e eventstore.OutboxEntry) error {
+// encodeOutbox is the "outbox" key and value of e (LastError truncated).
+func encodeOutbox(e eventstore.OutboxEntry) (k, v []byte, err error) {
 	e.LastError = eventstore.TruncateLastError(e.LastError)
-	v, err := marshal(e)
+	v, err = marshal(e)
 	if err != nil {
-		return fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
+		return nil, nil, fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
 	}
-	k := outboxKey(e.DueAt, e.ID)
-	if err := ob.Put(k, v); err != nil {
-		return fmt.Errorf("outbox entry %s: %w", e.ID, err)
-	}
-	if err := obIDs.Put([]byte(e.ID), k); err != nil {
-		return fmt.Errorf("outbox entry %s: index: %w", e.ID, err)
-	}
-	return nil
+	return outboxKey(e.DueAt, e.ID), v, nil
 }
 
 // ---- reads ----
@@ -810,18 +946,24 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 	if len(entries) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	type acked struct{ id, key []byte }
+	acks := make([]acked, len(entries))
+	size := 0
+	for i, e := range entries {
+		acks[i] = acked{[]byte(e.ID), outboxKey(e.DueAt, e.ID)}
+		size += 2*len(e.ID) + len(acks[i].key)
+	}
+	err := s.w.write(size, func(tx *bolt.Tx) error {
 		ob, obIDs := tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
-		for _, e := range entries {
-			k := obIDs.Get([]byte(e.ID))
-			if k == nil || !bytes.Equal(k, outboxKey(e.DueAt, e.ID)) {
+		for _, a := range acks {
+			if k := obIDs.Get(a.id); k == nil || !bytes.Equal(k, a.key) {
 				continue // acknowledged already, or another version now
 			}
-			if err := ob.Delete(bytes.Clone(k)); err != nil {
-				return fmt.Errorf("entry %s: %w", e.ID, err)
+			if err := ob.Delete(a.key); err != nil {
+				return fmt.Errorf("entry %s: %w", a.id, err)
 			}
-			if err := obIDs.Delete([]byte(e.ID)); err != nil {
-				return fmt.Errorf("entry %s: index: %w", e.ID, err)
+			if err := obIDs.Delete(a.id); err != nil {
+				return fmt.Errorf("entry %s: index: %w", a.id, err)
 			}
 		}
 		return nil
@@ -839,26 +981,37 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	id := []byte(e.ID)
+	err := s.w.write(len(e.ID)+len(e.LastError)+256, func(tx *bolt.Tx) error {
 		ob, obIDs := tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
-		k := obIDs.Get([]byte(e.ID))
+		k := obIDs.Get(id)
 		if k == nil {
 			return nil
 		}
 		k = bytes.Clone(k)
 		v := ob.Get(k)
 		if v == nil {
-			return fmt.Errorf("index points to missing key %q", k)
+			return reject(fmt.Errorf("index points to missing key %q", k))
 		}
 		var stored eventstore.OutboxEntry
 		if err := json.Unmarshal(v, &stored); err != nil {
-			return fmt.Errorf("decode %q: %w", k, err)
+			return reject(fmt.Errorf("decode %q: %w", k, err))
 		}
 		stored.DueAt, stored.Attempt, stored.LastError = e.DueAt, e.Attempt, e.LastError
+		nk, nv, err := encodeOutbox(stored)
+		if err != nil {
+			return reject(err)
+		}
 		if err := ob.Delete(k); err != nil {
 			return err
 		}
-		return putOutbox(ob, obIDs, stored)
+		if err := ob.Put(nk, nv); err != nil {
+			return fmt.Errorf("outbox entry %s: %w", e.ID, err)
+		}
+		if err := obIDs.Put(id, nk); err != nil {
+			return fmt.Errorf("outbox entry %s: index: %w", e.ID, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reschedule outbox %s: %w", e.ID, err)
@@ -882,19 +1035,18 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 	// Every entry expiring at or before now sorts before this bound.
 	bound := []byte(now.UTC().Format(dueLayout) + "\x01")
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	// It may run more than once (group commit): n is counted afresh.
+	err := s.w.write(max*64, func(tx *bolt.Tx) error {
+		n = 0
 		data, exp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketIdemExpiry))
-		var done [][]byte
+		var done, gone [][]byte // expiry entries, expired records
+		seen := map[string]bool{}
 		cur := exp.Cursor()
 		for k, _ := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(done) < max; k, _ = cur.Next() {
-			done = append(done, bytes.Clone(k))
-		}
-		for _, k := range done {
-			if err := exp.Delete(k); err != nil {
-				return fmt.Errorf("expiry index: %w", err)
-			}
+			k = bytes.Clone(k)
+			done = append(done, k)
 			_, dataKey, ok := bytes.Cut(k, []byte(sep))
-			if !ok {
+			if !ok || seen[string(dataKey)] {
 				continue
 			}
 			v := data.Get(dataKey)
@@ -903,16 +1055,25 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			}
 			var rec eventstore.Idempotency
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("decode %q: %w", dataKey, err)
+				return reject(fmt.Errorf("decode %q: %w", dataKey, err))
 			}
 			if !expired(rec, now) {
 				continue // replaced by a live record, indexed under its own expiry
 			}
-			if err := data.Delete(dataKey); err != nil {
-				return fmt.Errorf("delete %q: %w", dataKey, err)
-			}
-			n++
+			seen[string(dataKey)] = true
+			gone = append(gone, dataKey)
 		}
+		for _, k := range done {
+			if err := exp.Delete(k); err != nil {
+				return fmt.Errorf("expiry index: %w", err)
+			}
+		}
+		for _, k := range gone {
+			if err := data.Delete(k); err != nil {
+				return fmt.Errorf("delete %q: %w", k, err)
+			}
+		}
+		n = len(gone)
 		return nil
 	})
 	if err != nil {

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
+)
+
+// Application is everything the messaging context can do.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+	Work     WorkHandlers
+}
+
+// Commands change state.
+type Commands struct {
+	CreateChannel     CreateChannelHandler
+	SendMessage       SendMessageHandler
+	CancelMessage     CancelMessageHandler
+	RebuildReadModels RebuildReadModelsHandler
+}
+
+// Queries read state.
+type Queries struct {
+	GetChannel        GetChannelHandler
+	ListChannels      ListChannelsHandler
+	GetMessage        GetMessageHandler
+	ListMessages      ListMessagesHandler
+	GetMessageHistory GetMessageHistoryHandler
+}
+
+// WorkHandlers run asynchronous work items.
+//
+// ---- Work handlers of dispatch and provider webhooks (app/dispatch.go,
+// app/provider_webhook.go), wired in newWorkHandlers. ----
+type WorkHandlers struct {
+	Dispatch        DispatchHandler
+	ProviderWebhook ProviderWebhookHandler
+}
+
+// newWorkHandlers wires the work handlers (their tuning fields keep their
+// defaults).
+func newWorkHandlers(d Deps, log *slog.Logger) WorkHandlers {
+	return WorkHandlers{
+		Dispatch: DispatchHandler{Repo: d.Repo, Providers: d.Providers, Sealer: d.Sealer, Clock: d.Clock,
+			PublicURL: d.PublicURL, Logger: log},
+		ProviderWebhook: ProviderWebhookHandler{Repo: d.Repo, Reads: d.Reads, IDs: d.IDs, Clock: d.Clock, Logger: log},
+	}
+}
+
+// Deps are the application's dependencies.
+type Deps struct {
+	Repo      Repository
+	Reads     ReadModel
+	Rebuilder Rebuilder
+	Scopes    Scopes
+	Sealer    secrets.Sealer
+	Providers Providers
+	IDs       ids.Generator
+	Clock     clock.Clock
+	// PublicURL is the base of inbound webhook URLs (SWITCHBOARD_PUBLIC_URL).
+	PublicURL string
+	Logger    *slog.Logger // nil: discard
+}
+
+// New wires the handlers.
+func New(d Deps) *Application {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Application{
+		Commands: Commands{
+			CreateChannel: CreateChannelHandler{Repo: d.Repo, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
+				IDs: d.IDs, PublicURL: d.PublicURL, Logger: log},
+			SendMessage:       SendMessageHandler{Repo: d.Repo, Reads: d.Reads, IDs: d.IDs, Clock: d.Clock, Logger: log},
+			CancelMessage:     CancelMessageHandler{Repo: d.Repo, Logger: log},
+			RebuildReadModels: RebuildReadModelsHandler{Rebuilder: d.Rebuilder, Scopes: d.Scopes, Logger: log},
+		},
+		Queries: Queries{
+			GetChannel:        GetChannelHandler{Reads: d.Reads},
+			ListChannels:      ListChannelsHandler{Reads: d.Reads, Scopes: d.Scopes},
+			GetMessage:        GetMessageHandler{Reads: d.Reads},
+			ListMessages:      ListMessagesHandler{Reads: d.Reads, Scopes: d.Scopes},
+			GetMessageHistory: GetMessageHistoryHandler{Repo: d.Repo, Reads: d.Reads},
+		},
+		Work: newWorkHandlers(d, log),
+	}
+}
+
+// TimeFormat is how responses render times: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// errNoTenant answers a call without a tenant principal (the edge lets only
+// tenant principals through; this is the backstop).
+var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
+
+// tenantOf returns the tenant of the invocation.
+func tenantOf(ctx context.Context) (string, error) {
+	if id := invocation.From(ctx).TenantID(); id != "" {
+		return id, nil
+	}
+	return "", errNoTenant
+}
+
+// Page sizes of lists.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 100
+)
+
+// pageLimit applies the default page size and checks the range.
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit < 1 || limit > MaxLimit:
+		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
+			Params: map[string]any{"min": 1, "max": MaxLimit}})
+	}
+	return limit, nil
+}
+
+// nextCursor is a page's cursor as answered: null on the last page.
+func nextCursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
+}

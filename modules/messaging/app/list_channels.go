@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+)
+
+// ListChannelsInput is the body of list-channels.
+type ListChannelsInput struct {
+	ScopeID string `json:"scopeId" validate:"omitempty,max=64"`
+	Limit   int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Cursor  string `json:"cursor" validate:"omitempty,max=1024"`
+}
+
+// ListChannelsOutput is one page of channels.
+type ListChannelsOutput struct {
+	Items      []ChannelView `json:"items"`
+	NextCursor *string       `json:"nextCursor"` // null on the last page
+}
+
+// ListChannelsHandler runs list-channels: the channels of one scope (exactly
+// that scope, not the scopes below it) or of the whole tenant, newest first.
+type ListChannelsHandler struct {
+	Reads  ReadModel
+	Scopes Scopes
+}
+
+// Handle implements the query. It authorizes on the scope when one is given
+// (404 when it does not exist), else on the tenant (its root scope). Errors:
+// 400 for a limit outside 1..100 or a cursor this list did not issue.
+func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (ListChannelsOutput, error) {
+	tenantID, err := tenantOf(ctx)
+	if err != nil {
+		return ListChannelsOutput{}, err
+	}
+	limit, err := pageLimit(in.Limit)
+	if err != nil {
+		return ListChannelsOutput{}, err
+	}
+	if err := requireScopeOrTenant(ctx, h.Scopes, tenantID, in.ScopeID); err != nil {
+		return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
+	}
+	views, next, err := h.Reads.ListChannels(ctx, tenantID, in.ScopeID, limit, in.Cursor)
+	if err != nil {
+		return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
+	}
+	if views == nil {
+		views = []ChannelView{}
+	}
+	return ListChannelsOutput{Items: views, NextCursor: nextCursor(next)}, nil
+}
+
+// requireScopeOrTenant authorizes a list on the scope it filters by (404 for
+// a scope that is malformed, missing or of another tenant), or on the whole
+// tenant (its root scope) when there is no filter.
+func requireScopeOrTenant(ctx context.Context, scopes Scopes, tenantID, scopeID string) error {
+	if scopeID == "" {
+		root, err := scopes.RootScopeID(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		return authz.Require(ctx, authz.Tenant(tenantID, root))
+	}
+	path, err := scopePath(ctx, scopes, tenantID, scopeID)
+	if err != nil {
+		return err
+	}
+	return authz.Require(ctx, authz.Resource{Type: "scope", ID: scopeID, ScopePath: path})
+}
+
+// scopePath returns a scope's path, or errs.NotFound("scope") also for a malformed id.
+func scopePath(ctx context.Context, scopes Scopes, tenantID, scopeID string) ([]string, error) {
+	if !ids.Valid(ids.Scope, scopeID) {
+		return nil, errs.NotFound("scope")
+	}
+	return scopes.ScopePath(ctx, tenantID, scopeID)
+}

@@ -1,0 +1,25 @@
+// Package adapters implements the webhooks ports: the repository and read
+// models over the event store, the HTTP sender that signs attempts with
+// Standard Webhooks, and the target guard (creation-time resolution check and
+// the dial-time address check of every delivery). It is the only package of
+// the context that knows package eventstore or the network.
+//
+// Streams (ids within the tenant; the store prefixes the tenant id):
+//
+//	"subscription-<subscriptionId>"  webhooks.subscription-created, -failing, -recovered, -disabled
+//	"delivery-<deliveryId>"          webhooks.delivery-created, -attempted, -abandoned
+//
+// Records, written in the commit of the events they derive from:
+//
+//	"webhook-subscriptions"/<subscriptionId>   the subscription after its events (also the snapshot
+//	                                           the repository loads, so a long stream is never replayed),
+//	                                           in SubscriptionsList, SubscriptionsByScopeList and, while
+//	                                           enabled, EnabledSubscriptionsList
+//	"webhook-deliveries"/<deliveryId>          the delivery after its events, in DeliveriesList
+//	"webhook-delivery-keys"/<subId>/<eventId>  at most one delivery per (subscription, event): if absent
+//	"webhook-payloads"/<eventId>               the body of every attempt of the event's deliveries
+//	                                           (built once at fan-out; the same bytes on every write)
+//
+// Every row but the payloads can be rebuilt by replaying the streams through
+// the projection (Project*), which is the same code that writes them.
+package adapters

@@ -1,0 +1,138 @@
+package adapters
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// Record collections. Persisted.
+const (
+	CollectionSubscriptions = "webhook-subscriptions"
+	CollectionDeliveries    = "webhook-deliveries"
+	CollectionDeliveryKeys  = "webhook-delivery-keys"
+	CollectionPayloads      = "webhook-payloads"
+)
+
+// Lists. Persisted: changing one is a migration. Sorts are ULID ids, so
+// descending order is newest first.
+var (
+	// SubscriptionsList: every subscription of the tenant (partition "").
+	SubscriptionsList = eventstore.List{Name: "webhook-subscriptions", Slot: 1, Shards: 1}
+	// SubscriptionsByScopeList: the subscriptions created at a scope (partition: the scope id).
+	SubscriptionsByScopeList = eventstore.List{Name: "webhook-subscriptions-by-scope", Slot: 2, Shards: 1}
+	// EnabledSubscriptionsList: the enabled subscriptions of a scope, which
+	// the fan-out reads (a disabled subscription leaves it).
+	EnabledSubscriptionsList = eventstore.List{Name: "webhook-enabled-subscriptions", Slot: 3, Shards: 1}
+	// DeliveriesList: a subscription's deliveries (partition: the
+	// subscription id). A subscription at a tenant's root receives every
+	// message event of the tenant, so the list is write-sharded.
+	DeliveriesList = eventstore.List{Name: "webhook-deliveries", Slot: 1, Shards: 16}
+)
+
+// SubscriptionRow is a row of "webhook-subscriptions": the subscription
+// after its events, with the sealed secret (never shown by a query).
+type SubscriptionRow struct {
+	SubscriptionID string     `json:"subscriptionId"`
+	ScopeID        string     `json:"scopeId"`
+	ScopePath      []string   `json:"scopePath"`
+	URL            string     `json:"url"`
+	EventTypes     []string   `json:"eventTypes"`
+	SealedSecret   []byte     `json:"sealedSecret"`
+	Status         string     `json:"status"`
+	FailingSince   *time.Time `json:"failingSince,omitempty"`
+	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	Version        int64      `json:"version"` // of its stream, for the next append
+}
+
+// DeliveryRow is a row of "webhook-deliveries".
+type DeliveryRow struct {
+	DeliveryID     string     `json:"deliveryId"`
+	SubscriptionID string     `json:"subscriptionId"`
+	EventID        string     `json:"eventId"`
+	EventType      string     `json:"eventType"`
+	Status         string     `json:"status"`
+	Attempts       int        `json:"attempts"`
+	LastStatusCode int        `json:"lastStatusCode,omitempty"`
+	LastError      string     `json:"lastError,omitempty"`
+	NextAttemptAt  *time.Time `json:"nextAttemptAt,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	Version        int64      `json:"version"`
+}
+
+// DeliveryKeyRow is a row of "webhook-delivery-keys": the delivery of a
+// (subscription, event).
+type DeliveryKeyRow struct {
+	DeliveryID string `json:"deliveryId"`
+}
+
+// DeliveryKey is the "webhook-delivery-keys" key of a (subscription, event).
+func DeliveryKey(subscriptionID, eventID string) string { return subscriptionID + "/" + eventID }
+
+// ProjectSubscription returns the row of a subscription in its state s
+// (after its new events), with its list memberships.
+func ProjectSubscription(s *domain.Subscription) (eventstore.Record, error) {
+	data, err := json.Marshal(SubscriptionRow{
+		SubscriptionID: s.ID, ScopeID: s.ScopeID, ScopePath: s.ScopePath, URL: s.URL, EventTypes: s.EventTypes,
+		SealedSecret: s.SealedSecret, Status: string(s.Status), FailingSince: s.FailingSince, DisabledAt: s.DisabledAt,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
+	})
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("project subscription %s: %w", s.ID, err)
+	}
+	lists := []eventstore.ListEntry{
+		{List: SubscriptionsList, Partition: "", Sort: s.ID},
+		{List: SubscriptionsByScopeList, Partition: s.ScopeID, Sort: s.ID},
+	}
+	if s.Status == domain.Enabled {
+		lists = append(lists, eventstore.ListEntry{List: EnabledSubscriptionsList, Partition: s.ScopeID, Sort: s.ID})
+	}
+	return eventstore.Record{Collection: CollectionSubscriptions, Key: s.ID, Data: data, Lists: lists}, nil
+}
+
+// ProjectDelivery returns the rows of a delivery in its state d (after
+// newEvents): its row in DeliveriesList and, when newEvents create it, its
+// (subscription, event) key row, if absent: a second delivery of the same
+// event to the same subscription fails the commit with eventstore.ErrConflict.
+func ProjectDelivery(d *domain.Delivery, newEvents []domain.Event) ([]eventstore.Record, error) {
+	data, err := json.Marshal(DeliveryRow{
+		DeliveryID: d.ID, SubscriptionID: d.SubscriptionID, EventID: d.EventID, EventType: d.EventType,
+		Status: string(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
+		NextAttemptAt: d.NextAttemptAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("project delivery %s: %w", d.ID, err)
+	}
+	out := []eventstore.Record{{
+		Collection: CollectionDeliveries, Key: d.ID, Data: data,
+		Lists: []eventstore.ListEntry{{List: DeliveriesList, Partition: d.SubscriptionID, Sort: d.ID}},
+	}}
+	for _, ev := range newEvents {
+		if _, ok := ev.(domain.DeliveryCreated); !ok {
+			continue
+		}
+		key, err := json.Marshal(DeliveryKeyRow{DeliveryID: d.ID})
+		if err != nil {
+			return nil, fmt.Errorf("project delivery key %s: %w", d.ID, err)
+		}
+		out = append(out, eventstore.Record{
+			Collection: CollectionDeliveryKeys, Key: DeliveryKey(d.SubscriptionID, d.EventID), IfAbsent: true, Data: key,
+		})
+	}
+	return out, nil
+}
+
+// subscriptionFromRow turns a row back into the aggregate (its snapshot).
+func subscriptionFromRow(r SubscriptionRow) *domain.Subscription {
+	return &domain.Subscription{
+		ID: r.SubscriptionID, ScopeID: r.ScopeID, ScopePath: r.ScopePath, URL: r.URL, EventTypes: r.EventTypes,
+		SealedSecret: r.SealedSecret, Status: domain.SubscriptionStatus(r.Status), FailingSince: r.FailingSince,
+		DisabledAt: r.DisabledAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+	}
+}

@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// Application is everything the webhooks context can do.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+	Work     WorkHandlers
+	// FanOut is the subscriber of the message integration events.
+	FanOut FanOutHandler
+}
+
+// Commands change state.
+type Commands struct {
+	CreateSubscription CreateSubscriptionHandler
+}
+
+// Queries read state.
+type Queries struct {
+	ListSubscriptions ListSubscriptionsHandler
+	ListDeliveries    ListDeliveriesHandler
+}
+
+// WorkHandlers run asynchronous work items.
+type WorkHandlers struct {
+	Deliver            DeliverHandler
+	ContinueFanOut     ContinueFanOutHandler
+	SubscriptionHealth SubscriptionHealthHandler
+}
+
+// Deps are the application's dependencies.
+type Deps struct {
+	Repo    Repository
+	Reads   ReadModel
+	Scopes  Scopes
+	Targets Targets
+	Sender  Sender
+	Sealer  secrets.Sealer
+	IDs     ids.Generator
+	Clock   clock.Clock
+	Logger  *slog.Logger // nil: discard
+	// Retry is the retry policy of deliveries (Scale 0 is 1).
+	Retry domain.RetryPolicy
+	// Rand draws the jitter of retries in [0, 1); nil: math/rand/v2.
+	Rand func() float64
+}
+
+// New wires the handlers.
+func New(d Deps) *Application {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	draw := d.Rand
+	if draw == nil {
+		draw = rand.Float64
+	}
+	return &Application{
+		Commands: Commands{
+			CreateSubscription: CreateSubscriptionHandler{Repo: d.Repo, Scopes: d.Scopes, Targets: d.Targets, Sealer: d.Sealer, IDs: d.IDs, Logger: log},
+		},
+		Queries: Queries{
+			ListSubscriptions: ListSubscriptionsHandler{Reads: d.Reads, Scopes: d.Scopes},
+			ListDeliveries:    ListDeliveriesHandler{Repo: d.Repo, Reads: d.Reads},
+		},
+		Work: WorkHandlers{
+			Deliver: DeliverHandler{Repo: d.Repo, Sender: d.Sender, Sealer: d.Sealer, Clock: d.Clock,
+				Retry: d.Retry, Rand: draw, Logger: log},
+			ContinueFanOut:     ContinueFanOutHandler{Repo: d.Repo, IDs: d.IDs, Clock: d.Clock, Logger: log},
+			SubscriptionHealth: SubscriptionHealthHandler{Repo: d.Repo, Logger: log},
+		},
+		FanOut: FanOutHandler{Repo: d.Repo, Reads: d.Reads, IDs: d.IDs, Clock: d.Clock, Logger: log},
+	}
+}
+
+// TimeFormat is how responses render times: RFC 3339, UTC, milliseconds.
+const TimeFormat = domain.TimeFormat
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+func formatTimePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := formatTime(*t)
+	return &s
+}
+
+// errNoTenant answers a tenant command or query called without a tenant
+// principal (the edge lets only tenant principals through; this is the backstop).
+var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
+
+// tenantOf returns the tenant of the invocation.
+func tenantOf(ctx context.Context) (string, error) {
+	if id := invocation.From(ctx).TenantID(); id != "" {
+		return id, nil
+	}
+	return "", errNoTenant
+}
+
+// Page sizes of lists.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 100
+)
+
+// pageLimit checks a list's limit: 0 is DefaultLimit, else 1..MaxLimit.
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit < 1 || limit > MaxLimit:
+		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
+			Params: map[string]any{"min": 1, "max": MaxLimit}})
+	}
+	return limit, nil
+}
+
+// nextCursor is a page's cursor as lists answer it: null on the last page.
+func nextCursor(next string) *string {
+	if next == "" {
+		return nil
+	}
+	return &next
+}

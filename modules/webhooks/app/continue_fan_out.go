@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// ContinueFanOutHandler runs WorkFanOut: the deliveries of an event beyond
+// the first MaxDeliveriesPerCommit, in batches of that size.
+type ContinueFanOutHandler struct {
+	Repo   Repository
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// Handle creates the next batch of deliveries of p (idempotent as the
+// subscriber is). Disabled subscriptions are not skipped here: their
+// deliveries are abandoned at their attempt. Errors are the store's, or an
+// internal error for a payload that names no event.
+func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) error {
+	tenantID, err := tenantOf(ctx)
+	if err != nil {
+		return fmt.Errorf("continue fan-out: %w", err)
+	}
+	if p.EventID == "" || !domain.KnownEventType(p.EventType) {
+		return fmt.Errorf("continue fan-out: event %q of type %q", p.EventID, p.EventType)
+	}
+	if len(p.SubscriptionIDs) == 0 {
+		return nil
+	}
+	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, nil, p.SubscriptionIDs)
+}

@@ -1,0 +1,30 @@
+// Package app is the webhooks context's application layer: one file per
+// command, query and work type (and the integration-event subscriber), each
+// handler a struct whose exported fields are the ports it needs.
+//
+// Handlers read the caller's tenant from the invocation context
+// (invocation.From(ctx).TenantID()), never from input. Inputs carry `json` and
+// `validate` tags that the rpc edge checks before calling; handlers still
+// enforce every business rule through the domain, so they are safe to call
+// without the edge (tests, workers).
+//
+// # The delivery pipeline
+//
+//  1. FanOutHandler (subscriber of every message.* integration event) finds
+//     the enabled subscriptions of each scope of the message's scope path
+//     whose event types match, builds the body once, and creates one delivery
+//     per subscription (idempotent per subscription and event id) with a
+//     WorkDeliver item due now. More than MaxDeliveriesPerCommit deliveries
+//     continue in a WorkFanOut item, so a commit stays within the store's
+//     item limit.
+//  2. DeliverHandler (WorkDeliver) makes one attempt, records it, and stages
+//     the next attempt on the Svix schedule (domain.Schedule) as a new
+//     WorkDeliver item with its DueAt; after the last one the delivery is
+//     failed. It changes nothing outside its delivery, so concurrent
+//     deliveries never conflict; when the attempt may change the endpoint's
+//     health it stages a WorkSubscriptionHealth item.
+//  3. SubscriptionHealthHandler (WorkSubscriptionHealth) applies the health
+//     rule to the subscription (failing since the first failure after a
+//     success; disabled after domain.DisableAfter of failing; recovered by a
+//     success), writing only when the state changes.
+package app

@@ -1,0 +1,213 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// MaxDeliveriesPerCommit bounds the deliveries one fan-out commit creates:
+// each costs five store items (stream head, event, row, key row, work item)
+// and a commit takes at most 100. The rest continue in a WorkFanOut item.
+const MaxDeliveriesPerCommit = 15
+
+// MessageEventDetail is the detail of a message integration event
+// (work.IntegrationEvent.Detail), as the messaging context publishes it.
+type MessageEventDetail struct {
+	TenantID   string          `json:"tenantId"`
+	Invocation invocation.Meta `json:"invocation"`
+	// ScopePath is the message's scope path: root .. the message's scope.
+	ScopePath []string `json:"scopePath"`
+	// Data is the message (the contract's message object).
+	Data json.RawMessage `json:"data"`
+}
+
+// DeliverPayload is the payload of WorkDeliver.
+type DeliverPayload struct {
+	DeliveryID string `json:"deliveryId"`
+	Attempt    int    `json:"attempt"` // 1..domain.MaxAttempts
+}
+
+// FanOutPayload is the payload of WorkFanOut: the subscriptions an event
+// still has to be delivered to (its body is stored already).
+type FanOutPayload struct {
+	EventID         string   `json:"eventId"`
+	EventType       string   `json:"eventType"`
+	SubscriptionIDs []string `json:"subscriptionIds"`
+}
+
+// FanOutHandler is the subscriber of the message integration events: it
+// creates one delivery per enabled subscription that receives the event.
+type FanOutHandler struct {
+	Repo   Repository
+	Reads  ReadModel
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// Handle delivers one integration event to the matching subscriptions: those
+// enabled at any scope of the message's scope path (one keyed list query per
+// scope: a subscription sees its scope and every scope below it) whose event
+// types match. It is idempotent: a subscription that has a delivery of the
+// event gets none again. An event that cannot be delivered (no tenant, scope
+// path or data object) is logged and dropped: retrying would not help.
+// Errors are the store's (the work path retries).
+func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) error {
+	if !domain.KnownEventType(ev.Type) {
+		return nil
+	}
+	log := h.Logger.With(slog.String("eventId", ev.ID), slog.String("eventType", ev.Type))
+	var d MessageEventDetail
+	if err := json.Unmarshal(ev.Detail, &d); err != nil {
+		log.ErrorContext(ctx, "message event without a readable detail; not delivered", slog.String("error", err.Error()))
+		return nil
+	}
+	tenantID := ev.TenantID
+	if tenantID == "" {
+		tenantID = d.TenantID
+	}
+	if reason := checkEvent(ev, d, tenantID); reason != "" {
+		log.ErrorContext(ctx, "message event not delivered: "+reason, slog.String("tenantId", tenantID))
+		return nil
+	}
+	at := ev.Time
+	if at.IsZero() {
+		at = h.Clock.Now()
+	}
+	body, err := domain.BuildPayload(ev.Type, at, d.Data)
+	if err != nil {
+		log.ErrorContext(ctx, "message event whose data is not an object; not delivered")
+		return nil
+	}
+	ctx = continueInvocation(ctx, d.Invocation, tenantID)
+	var targets []string
+	seen := map[string]bool{}
+	for _, scopeID := range d.ScopePath {
+		subs, err := h.Reads.EnabledSubscriptions(ctx, tenantID, scopeID)
+		if err != nil {
+			return fmt.Errorf("fan out %s: subscriptions of %s: %w", ev.ID, scopeID, err)
+		}
+		for _, s := range subs {
+			if s.Status == domain.Enabled && domain.MatchesEventType(s.EventTypes, ev.Type) && !seen[s.SubscriptionID] {
+				seen[s.SubscriptionID] = true
+				targets = append(targets, s.SubscriptionID)
+			}
+		}
+	}
+	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, ev.ID, ev.Type, body, targets)
+}
+
+// checkEvent returns why an event cannot be delivered, or "".
+func checkEvent(ev work.IntegrationEvent, d MessageEventDetail, tenantID string) string {
+	switch {
+	case !ids.Valid(ids.Tenant, tenantID):
+		return "no tenant"
+	case d.TenantID != "" && d.TenantID != tenantID:
+		return "detail of another tenant"
+	case !validEventID(ev.ID):
+		return "no usable event id"
+	case len(d.ScopePath) == 0:
+		return "no scope path"
+	}
+	for _, s := range d.ScopePath {
+		if !ids.Valid(ids.Scope, s) {
+			return "a scope path with a bad scope id"
+		}
+	}
+	return ""
+}
+
+// validEventID reports whether id can be a webhook-id and a key: 1..200
+// letters, digits, '_', '-', '.' or ':' (an evt_ id, or an EventBridge id).
+func validEventID(id string) bool {
+	if id == "" || len(id) > 200 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// continueInvocation makes the work of an event continue the invocation that
+// caused it (its invocation and trace ids travel into the deliveries and
+// their webhooks), acting as the system.
+func continueInvocation(ctx context.Context, m invocation.Meta, tenantID string) context.Context {
+	if m.InvocationID == "" && m.TraceID == "" {
+		return ctx
+	}
+	trigger := invocation.From(ctx).Trigger
+	if trigger == "" {
+		trigger = work.TriggerWorker
+	}
+	return invocation.With(ctx, invocation.FromMeta(m, trigger, tenantID))
+}
+
+// deliveryMaker creates the deliveries of one event, shared by the
+// subscriber and WorkFanOut.
+type deliveryMaker struct {
+	Repo   Repository
+	IDs    ids.Generator
+	Clock  clock.Clock
+	Logger *slog.Logger
+}
+
+// Make creates a delivery (and its first WorkDeliver item, due now) for each
+// of subscriptionIDs that has none of the event yet, at most
+// MaxDeliveriesPerCommit; the rest go into a WorkFanOut item. body is stored
+// with the first deliveries (nil: stored already).
+func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, body []byte, subscriptionIDs []string) error {
+	now := m.Clock.Now()
+	c := Changes{TenantID: tenantID}
+	var made []string
+	for i, subID := range subscriptionIDs {
+		if len(made) == MaxDeliveriesPerCommit {
+			c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
+				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:]}})
+			break
+		}
+		exists, err := m.Repo.DeliveryExists(ctx, tenantID, subID, eventID)
+		if err != nil {
+			return fmt.Errorf("fan out %s: %w", eventID, err)
+		}
+		if exists {
+			continue
+		}
+		created, err := domain.CreateDelivery(m.IDs.New(ids.Delivery), subID, eventID, eventType)
+		if err != nil {
+			return err
+		}
+		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: []domain.Event{created}})
+		c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: now, Payload: DeliverPayload{DeliveryID: created.DeliveryID, Attempt: 1}})
+		made = append(made, created.DeliveryID)
+	}
+	if len(made) > 0 && body != nil {
+		c.Payloads = append(c.Payloads, Payload{EventID: eventID, Body: body})
+	}
+	if len(c.Deliveries) == 0 && len(c.Work) == 0 {
+		return nil
+	}
+	// A concurrent fan-out of the same event that creates one of these
+	// deliveries first makes this commit conflict on the key row; the unit
+	// of work runs the handler again, which then skips it.
+	if err := m.Repo.Save(ctx, c); err != nil {
+		return fmt.Errorf("fan out %s: %w", eventID, err)
+	}
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		m.Logger.InfoContext(ctx, "deliveries created", slog.String("eventId", eventID), slog.String("eventType", eventType),
+			slog.Int("deliveries", len(made)), slog.Bool("continued", len(c.Work) > len(made)))
+	})
+	return nil
+}

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+)
+
+// ListSubscriptionsInput is the body of list-subscriptions.
+type ListSubscriptionsInput struct {
+	ScopeID string `json:"scopeId" validate:"omitempty,prefixed=scp"`
+	Limit   int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Cursor  string `json:"cursor" validate:"omitempty,max=1024"`
+}
+
+// SubscriptionItem is one subscription in a list: never its secret.
+type SubscriptionItem struct {
+	SubscriptionID string   `json:"subscriptionId"`
+	ScopeID        string   `json:"scopeId"`
+	URL            string   `json:"url"`
+	EventTypes     []string `json:"eventTypes"`
+	Status         string   `json:"status"` // "enabled" | "disabled"
+	CreatedAt      string   `json:"createdAt"`
+	UpdatedAt      string   `json:"updatedAt"`
+}
+
+// ListSubscriptionsOutput is one page of subscriptions.
+type ListSubscriptionsOutput struct {
+	Items      []SubscriptionItem `json:"items"`
+	NextCursor *string            `json:"nextCursor"` // null on the last page
+}
+
+// ListSubscriptionsHandler runs list-subscriptions: the subscriptions created
+// at one scope (scopeId), or all of the tenant's, newest first.
+type ListSubscriptionsHandler struct {
+	Reads  ReadModel
+	Scopes Scopes
+}
+
+// Handle implements the query. Errors: 404 for a scope that is missing or
+// of another tenant; 403; 400 for a limit outside 1..100 or a cursor this
+// list did not issue.
+func (h ListSubscriptionsHandler) Handle(ctx context.Context, in ListSubscriptionsInput) (ListSubscriptionsOutput, error) {
+	tenantID, err := tenantOf(ctx)
+	if err != nil {
+		return ListSubscriptionsOutput{}, err
+	}
+	limit, err := pageLimit(in.Limit)
+	if err != nil {
+		return ListSubscriptionsOutput{}, err
+	}
+	if in.ScopeID != "" {
+		if !ids.Valid(ids.Scope, in.ScopeID) {
+			return ListSubscriptionsOutput{}, errs.NotFound("scope")
+		}
+		path, err := h.Scopes.ScopePath(ctx, tenantID, in.ScopeID)
+		if err != nil {
+			return ListSubscriptionsOutput{}, fmt.Errorf("list subscriptions: scope %s: %w", in.ScopeID, err)
+		}
+		if err := authz.Require(ctx, authz.Resource{Type: "scope", ID: in.ScopeID, ScopePath: path}); err != nil {
+			return ListSubscriptionsOutput{}, err
+		}
+	} else {
+		// Every subscription of the tenant: decide on the tenant (its root scope).
+		root, err := h.Scopes.RootScopeID(ctx, tenantID)
+		if err != nil {
+			return ListSubscriptionsOutput{}, fmt.Errorf("list subscriptions: %w", err)
+		}
+		if err := authz.Require(ctx, authz.Tenant(tenantID, root)); err != nil {
+			return ListSubscriptionsOutput{}, err
+		}
+	}
+	views, next, err := h.Reads.ListSubscriptions(ctx, tenantID, in.ScopeID, limit, in.Cursor)
+	if err != nil {
+		return ListSubscriptionsOutput{}, fmt.Errorf("list subscriptions: %w", err)
+	}
+	out := ListSubscriptionsOutput{Items: make([]SubscriptionItem, 0, len(views)), NextCursor: nextCursor(next)}
+	for _, v := range views {
+		out.Items = append(out.Items, SubscriptionItem{
+			SubscriptionID: v.SubscriptionID, ScopeID: v.ScopeID, URL: v.URL, EventTypes: v.EventTypes,
+			Status: string(v.Status), CreatedAt: formatTime(v.CreatedAt), UpdatedAt: formatTime(v.UpdatedAt),
+		})
+	}
+	return out, nil
+}

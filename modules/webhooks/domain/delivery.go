@@ -1,0 +1,208 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+)
+
+// DeliveryStatus is where a delivery stands. Persisted and public.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	Pending   DeliveryStatus = "pending"   // an attempt is due or running
+	Succeeded DeliveryStatus = "succeeded" // an attempt got a 2xx
+	Failed    DeliveryStatus = "failed"    // every attempt failed, or it was abandoned
+)
+
+// Reasons of DeliveryAbandoned. Persisted.
+const (
+	AbandonedSubscriptionDisabled = "subscription_disabled"
+	AbandonedSubscriptionMissing  = "subscription_missing"
+)
+
+// MaxErrorLength bounds the error recorded for an attempt, in bytes.
+const MaxErrorLength = 300
+
+// CodeInvalidState: a command on an aggregate in a state that does not allow
+// it, which the application should have checked (a bug): internal.
+const CodeInvalidState = "errors.webhook.invalid_state"
+
+// TimeFormat renders the body's timestamp: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Delivery is one integration event on its way to one subscription: up to
+// MaxAttempts POSTs on the Schedule, until one gets a 2xx.
+type Delivery struct {
+	ID             string
+	SubscriptionID string
+	EventID        string // the webhook-id of every attempt
+	EventType      string
+	Status         DeliveryStatus
+	Attempts       int
+	LastStatusCode int    // 0: no attempt, or no response
+	LastError      string // "" when the last attempt succeeded or none was made
+	NextAttemptAt  *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Version        int64
+}
+
+// AttemptResult is what one POST came to.
+type AttemptResult struct {
+	At         time.Time // when it was made (the webhook-timestamp)
+	StatusCode int       // 0 when no response came
+	Error      string    // why it failed; "" for a 2xx
+	Duration   time.Duration
+}
+
+// Succeeded reports whether the attempt got a 2xx.
+func (r AttemptResult) Succeeded() bool {
+	return r.StatusCode >= 200 && r.StatusCode <= 299
+}
+
+// BuildPayload returns the body of every attempt of an event's deliveries:
+// {"type","timestamp","data"}, with the timestamp in TimeFormat and data as
+// given (compacted). data must be a JSON object.
+func BuildPayload(eventType string, at time.Time, data json.RawMessage) ([]byte, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil || compact.Len() == 0 || compact.Bytes()[0] != '{' {
+		return nil, errs.Invalid(errs.FieldError{Field: "data", Code: "errors.validation.type", Params: map[string]any{"expected": "object"}})
+	}
+	return json.Marshal(struct {
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}{eventType, at.UTC().Format(TimeFormat), compact.Bytes()})
+}
+
+// CreateDelivery returns the event that creates a delivery of an event to a subscription.
+func CreateDelivery(deliveryID, subscriptionID, eventID, eventType string) (DeliveryCreated, error) {
+	for _, f := range [][2]string{{"deliveryId", deliveryID}, {"subscriptionId", subscriptionID}, {"eventId", eventID}, {"eventType", eventType}} {
+		if err := requireID(f[0], f[1]); err != nil {
+			return DeliveryCreated{}, err
+		}
+	}
+	return DeliveryCreated{DeliveryID: deliveryID, SubscriptionID: subscriptionID, EventID: eventID, WebhookType: eventType}, nil
+}
+
+// Due reports whether attempt is the delivery's next one: it is pending and
+// made Attempts = attempt-1 so far. A redelivered work item of an attempt
+// already recorded is not due.
+func (d *Delivery) Due(attempt int) bool {
+	return d.Status == Pending && attempt == d.Attempts+1
+}
+
+// RecordAttempt returns the event of attempt (which must be Due) with
+// result: succeeded on a 2xx; otherwise another attempt is due after the
+// policy's delay for draw r, or, after the last one, the delivery failed.
+func (d *Delivery) RecordAttempt(attempt int, res AttemptResult, p RetryPolicy, r float64) (DeliveryAttempted, error) {
+	if !d.Due(attempt) {
+		return DeliveryAttempted{}, (&errs.Error{Kind: errs.KindInternal, Code: CodeInvalidState}).
+			With("detail", fmt.Sprintf("attempt %d of delivery %s in status %s after %d attempts", attempt, d.ID, d.Status, d.Attempts))
+	}
+	e := DeliveryAttempted{
+		DeliveryID: d.ID, Attempt: attempt, AttemptedAt: res.At, StatusCode: res.StatusCode,
+		Succeeded: res.Succeeded(), DurationMs: res.Duration.Milliseconds(),
+	}
+	if !e.Succeeded {
+		e.Error = TruncateError(res.Error)
+		if e.Error == "" {
+			e.Error = fmt.Sprintf("unexpected status %d", res.StatusCode)
+		}
+		if delay, ok := p.Delay(attempt+1, r); ok {
+			next := res.At.Add(delay)
+			e.NextAttemptAt = &next
+		}
+	}
+	return e, nil
+}
+
+// Abandon gives a pending delivery up (its subscription was disabled or is
+// gone); nothing for a finished one.
+func (d *Delivery) Abandon(reason string) []Event {
+	if d.Status != Pending {
+		return nil
+	}
+	return []Event{DeliveryAbandoned{DeliveryID: d.ID, Reason: reason}}
+}
+
+// TruncateError returns s as recorded: valid UTF-8 without control
+// characters, at most MaxErrorLength bytes, cut at a character boundary.
+func TruncateError(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) <= MaxErrorLength {
+		return s
+	}
+	n := MaxErrorLength
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// ReplayDelivery rebuilds a delivery from its stream; (nil, nil) when it is empty.
+func ReplayDelivery(history []Recorded) (*Delivery, error) {
+	if len(history) == 0 {
+		return nil, nil
+	}
+	d := &Delivery{}
+	for _, r := range history {
+		if err := d.Apply(r); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Apply moves the delivery forward by one recorded event.
+func (d *Delivery) Apply(r Recorded) error {
+	switch e := r.Event.(type) {
+	case DeliveryCreated:
+		if d.Version != 0 {
+			return errCorrupt(fmt.Sprintf("delivery %s created at version %d", e.DeliveryID, r.Version))
+		}
+		d.ID, d.SubscriptionID, d.EventID, d.EventType = e.DeliveryID, e.SubscriptionID, e.EventID, e.WebhookType
+		d.Status = Pending
+		d.CreatedAt = r.OccurredAt
+	case DeliveryAttempted:
+		if d.Version == 0 || e.DeliveryID != d.ID || !d.Due(e.Attempt) {
+			return errCorrupt(fmt.Sprintf("attempt %d of %s in the stream of %q (status %s, %d attempts)", e.Attempt, e.DeliveryID, d.ID, d.Status, d.Attempts))
+		}
+		d.Attempts, d.LastStatusCode, d.LastError = e.Attempt, e.StatusCode, e.Error
+		d.NextAttemptAt = nil
+		switch {
+		case e.Succeeded:
+			d.Status = Succeeded
+		case e.NextAttemptAt != nil:
+			next := *e.NextAttemptAt
+			d.NextAttemptAt = &next
+		default:
+			d.Status = Failed
+		}
+	case DeliveryAbandoned:
+		if d.Version == 0 || e.DeliveryID != d.ID || d.Status != Pending {
+			return errCorrupt(fmt.Sprintf("delivery %s abandoned in the stream of %q (status %s)", e.DeliveryID, d.ID, d.Status))
+		}
+		d.Status, d.NextAttemptAt = Failed, nil
+		d.LastError = "abandoned: " + e.Reason
+	default:
+		return errCorrupt(fmt.Sprintf("event %T in a delivery stream", r.Event))
+	}
+	d.Version = r.Version
+	d.UpdatedAt = r.OccurredAt
+	return nil
+}

@@ -1,0 +1,419 @@
+package domain
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+)
+
+var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func rec(ev Event, v int64, at time.Time) Recorded {
+	return Recorded{Event: ev, Version: v, OccurredAt: at}
+}
+
+func wantCode(t *testing.T, err error, kind errs.Kind, code, field string) {
+	t.Helper()
+	var e *errs.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v (%T), want *errs.Error %s", err, err, code)
+	}
+	top := code
+	if kind == errs.KindInvalid {
+		top = errs.CodeValidation // validation errors carry their code on the field
+	}
+	if e.Kind != kind || e.Code != top {
+		t.Fatalf("err = kind %d code %q, want kind %d code %q", e.Kind, e.Code, kind, code)
+	}
+	if field != "" && (len(e.Fields) != 1 || e.Fields[0].Field != field || e.Fields[0].Code != code) {
+		t.Fatalf("fields = %+v, want one on %s", e.Fields, field)
+	}
+}
+
+func TestEventTypesAreStable(t *testing.T) {
+	got := map[string]Event{
+		"webhooks.subscription-created":   SubscriptionCreated{},
+		"webhooks.subscription-failing":   SubscriptionFailing{},
+		"webhooks.subscription-recovered": SubscriptionRecovered{},
+		"webhooks.subscription-disabled":  SubscriptionDisabled{},
+		"webhooks.delivery-created":       DeliveryCreated{},
+		"webhooks.delivery-attempted":     DeliveryAttempted{},
+		"webhooks.delivery-abandoned":     DeliveryAbandoned{},
+	}
+	for want, ev := range got {
+		if ev.EventType() != want {
+			t.Errorf("%T.EventType() = %q, want %q", ev, ev.EventType(), want)
+		}
+	}
+}
+
+func TestParseEventTypes(t *testing.T) {
+	ok := map[string][]string{
+		`["*"]`:                                 {"*"},
+		`["message.sent"]`:                      {"message.sent"},
+		`["message.received","message.queued"]`: {"message.queued", "message.received"},
+	}
+	for in, want := range ok {
+		var v []string
+		_ = json.Unmarshal([]byte(in), &v)
+		got, err := ParseEventTypes(v)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseEventTypes(%s) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	all, err := ParseEventTypes(EventTypes())
+	if err != nil || len(all) != 7 {
+		t.Fatalf("all seven: %v, %v", all, err)
+	}
+	bad := map[string]string{
+		`[]`:                                    "eventTypes",
+		`["message.sent","message.sent"]`:       "eventTypes[1]",
+		`["message.sent","*"]`:                  "eventTypes[1]",
+		`["*","*"]`:                             "eventTypes[0]",
+		`["message.bounced"]`:                   "eventTypes[0]",
+		`["Message.Sent"]`:                      "eventTypes[0]",
+		`[""]`:                                  "eventTypes[0]",
+		`["message.sent","message.queued","x"]`: "eventTypes[2]",
+	}
+	for in, field := range bad {
+		var v []string
+		_ = json.Unmarshal([]byte(in), &v)
+		_, err := ParseEventTypes(v)
+		wantCode(t, err, errs.KindInvalid, CodeInvalidEventTypes, field)
+	}
+	eight := append(EventTypes(), "message.sent")
+	_, err = ParseEventTypes(eight)
+	wantCode(t, err, errs.KindInvalid, CodeInvalidEventTypes, "eventTypes[7]")
+
+	if !MatchesEventType([]string{"*"}, "message.failed") || MatchesEventType([]string{"*"}, "tenancy.scope-created") {
+		t.Fatal("wildcard matches known types only")
+	}
+	if !MatchesEventType([]string{"message.sent", "message.failed"}, "message.failed") || MatchesEventType([]string{"message.sent"}, "message.failed") {
+		t.Fatal("explicit types match themselves only")
+	}
+}
+
+func TestParseTargetURL(t *testing.T) {
+	for _, s := range []string{
+		"https://example.com/hooks",
+		"http://example.com:8080/a/b?c=d&e=f",
+		"https://EXAMPLE.com./x",
+		"HTTPS://example.com",
+		"http://127.0.0.1:9000/x", // syntax only: whether it may be reached is another rule
+		"http://[::1]:8080/",
+		"http://[fe80::1%25eth0]/",
+		"https://api_hooks.example.co.uk/x",
+		"https://example.com/" + strings.Repeat("a", MaxURLLength-len("https://example.com/")),
+	} {
+		if _, err := ParseTargetURL(s); err != nil {
+			t.Errorf("ParseTargetURL(%q) = %v", s, err)
+		}
+	}
+	for s, reason := range map[string]string{
+		"": "length",
+		"https://example.com/" + strings.Repeat("a", MaxURLLength): "length",
+		"ftp://example.com/":                          "scheme",
+		"javascript:alert(1)":                         "scheme",
+		"//example.com/x":                             "scheme",
+		"/relative":                                   "scheme",
+		"example.com/x":                               "scheme",
+		"http:example.com":                            "not_absolute",
+		"http:///x":                                   "not_absolute",
+		"https://user:pass@example.com/":              "userinfo",
+		"https://user@example.com/":                   "userinfo",
+		"https://@example.com/":                       "userinfo",
+		"https://example.com/#frag":                   "fragment",
+		" https://example.com/":                       "whitespace",
+		"https://exa mple.com/":                       "whitespace",
+		"https://example.com:0/":                      "port",
+		"https://example.com:99999/":                  "port",
+		"https://example.com:/":                       "port",
+		"http://2130706433/":                          "host",
+		"http://0x7f.1/":                              "host",
+		"http://127.1/":                               "host",
+		"http://0177.0.0.1/":                          "host",
+		"http://exämple.com/":                         "host",
+		"http://-bad.example.com/":                    "host",
+		"http://[not-an-ip]/":                         "syntax",
+		"https://example.com\\@evil.com/":             "whitespace",
+		"http://\x00example.com/":                     "syntax",
+		"http://" + strings.Repeat("a", 64) + ".com/": "host",
+	} {
+		_, err := ParseTargetURL(s)
+		if err == nil {
+			t.Errorf("ParseTargetURL(%q) = nil, want %s", s, reason)
+			continue
+		}
+		wantCode(t, err, errs.KindInvalid, CodeInvalidURL, "url")
+		if got := errs.As(err).Params["reason"]; got != reason {
+			t.Errorf("ParseTargetURL(%q) reason = %v, want %s", s, got, reason)
+		}
+	}
+}
+
+func TestForbiddenAddrAndHost(t *testing.T) {
+	forbidden := []string{
+		"127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+		"169.254.169.254", "169.254.0.1", "100.64.0.1", "100.127.255.255", "0.0.0.0", "0.1.2.3",
+		"224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.0.170", "198.18.0.1",
+		"::", "::1", "fe80::1", "fe80::1%eth0", "fc00::1", "fd00:ec2::254", "ff02::1", "fec0::1",
+		"::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+	}
+	for _, s := range forbidden {
+		if !ForbiddenAddr(netip.MustParseAddr(s)) {
+			t.Errorf("ForbiddenAddr(%s) = false", s)
+		}
+	}
+	allowed := []string{"93.184.216.34", "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.32.0.1",
+		"2606:2800:220:1:248:1893:25c8:1946", "::ffff:93.184.216.34", "64:ff9b::808:808", "2001:4860:4860::8888"}
+	for _, s := range allowed {
+		if ForbiddenAddr(netip.MustParseAddr(s)) {
+			t.Errorf("ForbiddenAddr(%s) = true", s)
+		}
+	}
+	if !ForbiddenAddr(netip.Addr{}) {
+		t.Error("the zero address must be forbidden")
+	}
+	for _, h := range []string{"localhost", "LOCALHOST.", "api.localhost", "metadata.google.internal", "Metadata.Google.Internal.", "metadata", "instance-data"} {
+		if !ForbiddenHost(h) {
+			t.Errorf("ForbiddenHost(%q) = false", h)
+		}
+	}
+	for _, h := range []string{"example.com", "localhost.example.com", "metadata.example.com"} {
+		if ForbiddenHost(h) {
+			t.Errorf("ForbiddenHost(%q) = true", h)
+		}
+	}
+}
+
+func TestRetryPolicyIsSvixSchedule(t *testing.T) {
+	want := []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
+	for i, w := range want {
+		next := i + 2
+		if d, ok := p.Delay(next, 0.5); !ok || d != w {
+			t.Errorf("Delay(%d, 0.5) = %v, %v; want %v", next, d, ok, w)
+		}
+		lo, _ := p.Delay(next, 0)
+		hi, _ := p.Delay(next, 0.999999)
+		if lo != time.Duration(float64(w)*0.9) || hi <= w || hi > time.Duration(float64(w)*1.1) {
+			t.Errorf("jitter of attempt %d: [%v, %v] for %v", next, lo, hi, w)
+		}
+	}
+	if _, ok := p.Delay(MaxAttempts+1, 0.5); ok || MaxAttempts != 8 {
+		t.Fatalf("no attempt after the %d-th", MaxAttempts)
+	}
+	if _, ok := p.Delay(1, 0.5); ok {
+		t.Fatal("the first attempt has no delay")
+	}
+	scaled := RetryPolicy{Scale: 0.001}
+	if d, _ := scaled.Delay(3, 0.5); d != 300*time.Millisecond {
+		t.Fatalf("scaled 5 min = %v", d)
+	}
+	if d, _ := (RetryPolicy{}).Delay(2, 0.1); d != 5*time.Second {
+		t.Fatalf("zero policy = %v, want the schedule without jitter", d)
+	}
+}
+
+func newSubscription(t *testing.T) *Subscription {
+	t.Helper()
+	ev, err := CreateSubscription("sub_1", []string{"scp_r", "scp_a"}, "https://example.com/h", []string{"message.sent", "message.queued"}, []byte("sealed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReplaySubscription([]Recorded{rec(ev, 1, t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestSubscriptionCreateAndReceives(t *testing.T) {
+	s := newSubscription(t)
+	if s.ScopeID != "scp_a" || s.Status != Enabled || !reflect.DeepEqual(s.EventTypes, []string{"message.queued", "message.sent"}) || s.Version != 1 {
+		t.Fatalf("subscription = %+v", s)
+	}
+	if !s.Receives("message.sent", []string{"scp_r", "scp_a", "scp_b"}) {
+		t.Fatal("a subscription sees events of scopes below its own")
+	}
+	if s.Receives("message.sent", []string{"scp_r"}) || s.Receives("message.sent", []string{"scp_r", "scp_x"}) {
+		t.Fatal("a subscription never sees events above or beside its scope")
+	}
+	if s.Receives("message.failed", []string{"scp_r", "scp_a"}) {
+		t.Fatal("event types filter")
+	}
+	_, err := CreateSubscription("sub_2", []string{"scp_r"}, "ftp://x", []string{"*"}, []byte("s"))
+	wantCode(t, err, errs.KindInvalid, CodeInvalidURL, "url")
+	_, err = CreateSubscription("sub_2", []string{"scp_r"}, "https://x.example", nil, []byte("s"))
+	wantCode(t, err, errs.KindInvalid, CodeInvalidEventTypes, "eventTypes")
+	_, err = CreateSubscription("", []string{"scp_r"}, "https://x.example", []string{"*"}, []byte("s"))
+	wantCode(t, err, errs.KindInternal, CodeInvalidID, "")
+	_, err = CreateSubscription("sub_2", nil, "https://x.example", []string{"*"}, []byte("s"))
+	wantCode(t, err, errs.KindInternal, CodeInvalidID, "")
+	_, err = CreateSubscription("sub_2", []string{"scp_r"}, "https://x.example", []string{"*"}, nil)
+	wantCode(t, err, errs.KindInternal, CodeInvalidID, "")
+}
+
+func TestSubscriptionHealthRule(t *testing.T) {
+	s := newSubscription(t)
+	if evs := s.RecordSuccess(t0); evs != nil {
+		t.Fatalf("success of a healthy endpoint = %+v, want no write", evs)
+	}
+	t1 := t0.Add(time.Hour)
+	evs := s.RecordFailure(t1)
+	if len(evs) != 1 || evs[0] != (SubscriptionFailing{SubscriptionID: "sub_1", Since: t1}) {
+		t.Fatalf("first failure = %+v", evs)
+	}
+	if err := s.Apply(rec(evs[0], 2, t1)); err != nil || s.FailingSince == nil || !s.FailingSince.Equal(t1) {
+		t.Fatalf("failing: %v %+v", err, s)
+	}
+	if evs := s.RecordFailure(t1.Add(DisableAfter - time.Second)); evs != nil {
+		t.Fatalf("failure within 5 days = %+v, want no write", evs)
+	}
+	if evs := s.RecordSuccess(t1.Add(-time.Minute)); evs != nil {
+		t.Fatalf("a success older than the failing state = %+v, want none", evs)
+	}
+	t2 := t1.Add(2 * time.Hour)
+	evs = s.RecordSuccess(t2)
+	if len(evs) != 1 || evs[0] != (SubscriptionRecovered{SubscriptionID: "sub_1", FailingSince: t1, At: t2}) {
+		t.Fatalf("recovery = %+v", evs)
+	}
+	_ = s.Apply(rec(evs[0], 3, t2))
+	if s.FailingSince != nil {
+		t.Fatal("a success clears the failing state")
+	}
+	// Failing again from t3: disabled at t3 + 5 days, not before.
+	t3 := t2.Add(time.Hour)
+	_ = s.Apply(rec(s.RecordFailure(t3)[0], 4, t3))
+	t4 := t3.Add(DisableAfter)
+	evs = s.RecordFailure(t4)
+	want := SubscriptionDisabled{SubscriptionID: "sub_1", Reason: DisabledEndpointFailing, FailingSince: t3, At: t4}
+	if len(evs) != 1 || evs[0] != want {
+		t.Fatalf("after 5 days = %+v, want %+v", evs, want)
+	}
+	_ = s.Apply(rec(evs[0], 5, t4))
+	if s.Status != Disabled || s.DisabledAt == nil || !s.DisabledAt.Equal(t4) || s.Version != 5 || !s.UpdatedAt.Equal(t4) {
+		t.Fatalf("disabled = %+v", s)
+	}
+	if s.RecordFailure(t4.Add(time.Hour)) != nil || s.RecordSuccess(t4.Add(time.Hour)) != nil {
+		t.Fatal("a disabled subscription does not change")
+	}
+	if s.Receives("message.sent", []string{"scp_r", "scp_a"}) {
+		t.Fatal("a disabled subscription receives nothing")
+	}
+}
+
+func TestReplaySubscriptionRejectsCorruptHistory(t *testing.T) {
+	if s, err := ReplaySubscription(nil); s != nil || err != nil {
+		t.Fatalf("empty = %+v, %v", s, err)
+	}
+	_, err := ReplaySubscription([]Recorded{rec(SubscriptionFailing{SubscriptionID: "sub_1", Since: t0}, 1, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+	created := SubscriptionCreated{SubscriptionID: "sub_1", ScopeID: "scp_a", ScopePath: []string{"scp_r", "scp_a"}, URL: "https://x.example", EventTypes: []string{"*"}, SealedSecret: []byte("s")}
+	_, err = ReplaySubscription([]Recorded{rec(created, 1, t0), rec(created, 2, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+	_, err = ReplaySubscription([]Recorded{rec(created, 1, t0), rec(SubscriptionFailing{SubscriptionID: "sub_2"}, 2, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+	bad := created
+	bad.ScopePath = []string{"scp_r"}
+	_, err = ReplaySubscription([]Recorded{rec(bad, 1, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+	_, err = ReplaySubscription([]Recorded{rec(created, 1, t0), rec(DeliveryCreated{DeliveryID: "dlv_1"}, 2, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+}
+
+func TestDeliveryLifecycle(t *testing.T) {
+	created, err := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	if d.Status != Pending || d.Attempts != 0 || !d.Due(1) || d.Due(2) || d.EventType != "message.sent" {
+		t.Fatalf("new delivery = %+v", d)
+	}
+	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
+	at := t0
+	for attempt := 1; attempt <= MaxAttempts; attempt++ {
+		ev, err := d.RecordAttempt(attempt, AttemptResult{At: at, StatusCode: 503, Error: "status 503: Service Unavailable\n"}, p, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Succeeded || ev.Error != "status 503: Service Unavailable" || ev.StatusCode != 503 {
+			t.Fatalf("attempt %d = %+v", attempt, ev)
+		}
+		if err := d.Apply(rec(ev, int64(attempt+1), at)); err != nil {
+			t.Fatal(err)
+		}
+		if attempt == MaxAttempts {
+			break
+		}
+		want := at.Add(Schedule[attempt])
+		if ev.NextAttemptAt == nil || !ev.NextAttemptAt.Equal(want) || d.Status != Pending || !d.NextAttemptAt.Equal(want) {
+			t.Fatalf("attempt %d: next %v, want %v (%+v)", attempt, ev.NextAttemptAt, want, d)
+		}
+		at = want
+	}
+	if d.Status != Failed || d.Attempts != MaxAttempts || d.NextAttemptAt != nil || d.LastStatusCode != 503 {
+		t.Fatalf("after the last attempt = %+v", d)
+	}
+	if _, err := d.RecordAttempt(MaxAttempts+1, AttemptResult{At: at, StatusCode: 200}, p, 0.5); err == nil {
+		t.Fatal("an attempt of a failed delivery must be refused")
+	}
+	if d.Abandon(AbandonedSubscriptionDisabled) != nil {
+		t.Fatal("a failed delivery is not abandoned")
+	}
+
+	d2, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	ev, _ := d2.RecordAttempt(1, AttemptResult{At: t0, StatusCode: 0, Error: "dial tcp: connection refused"}, p, 0.5)
+	_ = d2.Apply(rec(ev, 2, t0))
+	ev, _ = d2.RecordAttempt(2, AttemptResult{At: t0.Add(5 * time.Second), StatusCode: 204}, p, 0.5)
+	if !ev.Succeeded || ev.Error != "" || ev.NextAttemptAt != nil {
+		t.Fatalf("success = %+v", ev)
+	}
+	_ = d2.Apply(rec(ev, 3, t0.Add(5*time.Second)))
+	if d2.Status != Succeeded || d2.Attempts != 2 || d2.LastError != "" || d2.LastStatusCode != 204 {
+		t.Fatalf("succeeded = %+v", d2)
+	}
+	// A 3xx is not a success: redirects are not followed.
+	d3, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	ev, _ = d3.RecordAttempt(1, AttemptResult{At: t0, StatusCode: 302}, p, 0.5)
+	if ev.Succeeded || ev.Error != "unexpected status 302" {
+		t.Fatalf("302 = %+v", ev)
+	}
+	abandon := d3.Abandon(AbandonedSubscriptionDisabled)
+	if len(abandon) != 1 {
+		t.Fatal("a pending delivery is abandoned")
+	}
+	_ = d3.Apply(rec(abandon[0], 2, t0))
+	if d3.Status != Failed || d3.LastError != "abandoned: subscription_disabled" {
+		t.Fatalf("abandoned = %+v", d3)
+	}
+	// Replays refuse attempts out of order.
+	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryAttempted{DeliveryID: "dlv_1", Attempt: 2}, 2, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+}
+
+func TestTruncateErrorAndPayload(t *testing.T) {
+	long := strings.Repeat("é", MaxErrorLength)
+	if got := TruncateError(long); len(got) > MaxErrorLength || !strings.HasPrefix(long, got) {
+		t.Fatalf("truncated to %d bytes", len(got))
+	}
+	if got := TruncateError("a\x00b\nc\xff"); got != "a b c\ufffd" {
+		t.Fatalf("TruncateError = %q", got)
+	}
+	body, err := BuildPayload("message.sent", time.Date(2025, 1, 2, 3, 4, 5, 678900000, time.FixedZone("x", 3600)), json.RawMessage(`{ "messageId": "msg_1" }`))
+	if err != nil || string(body) != `{"type":"message.sent","timestamp":"2025-01-02T02:04:05.678Z","data":{"messageId":"msg_1"}}` {
+		t.Fatalf("payload = %s, %v", body, err)
+	}
+	for _, bad := range []string{``, `[]`, `"x"`, `{`, `null`} {
+		if _, err := BuildPayload("message.sent", t0, json.RawMessage(bad)); err == nil {
+			t.Errorf("BuildPayload(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package domain
+
+import "time"
+
+// Event types. Persisted: never rename one (a new shape of an event is a new
+// schema version of the same type; a new meaning is a new type).
+const (
+	TypeSubscriptionCreated   = "webhooks.subscription-created"
+	TypeSubscriptionFailing   = "webhooks.subscription-failing"
+	TypeSubscriptionRecovered = "webhooks.subscription-recovered"
+	TypeSubscriptionDisabled  = "webhooks.subscription-disabled"
+	TypeDeliveryCreated       = "webhooks.delivery-created"
+	TypeDeliveryAttempted     = "webhooks.delivery-attempted"
+	TypeDeliveryAbandoned     = "webhooks.delivery-abandoned"
+)
+
+// Event is a fact of the webhooks context. The JSON form of each event struct
+// is its persisted data (schema version 1).
+type Event interface {
+	// EventType is the event's stable type string.
+	EventType() string
+}
+
+// Recorded is an event as read back from its stream: where it stands in the
+// stream and when it happened (the store's envelope, not part of the fact).
+type Recorded struct {
+	Event      Event
+	Version    int64     // 1, 2, 3, ... within the stream
+	OccurredAt time.Time // when it was recorded
+}
+
+// SubscriptionCreated: create-subscription registered an endpoint of a
+// tenant app. SealedSecret is the signing key sealed with the tenant's data
+// key (purpose "webhooks.subscription-secret"); the plain secret is never
+// recorded. Stream "subscription-<subscriptionId>".
+type SubscriptionCreated struct {
+	SubscriptionID string   `json:"subscriptionId"`
+	ScopeID        string   `json:"scopeId"`
+	ScopePath      []string `json:"scopePath"` // root .. scopeId; scopes never move
+	URL            string   `json:"url"`
+	EventTypes     []string `json:"eventTypes"` // canonical order, or ["*"]
+	SealedSecret   []byte   `json:"sealedSecret"`
+}
+
+// SubscriptionFailing: a delivery attempt failed while the endpoint was
+// healthy; it is failing since Since (the attempt's time) until a success.
+// Stream "subscription-<subscriptionId>".
+type SubscriptionFailing struct {
+	SubscriptionID string    `json:"subscriptionId"`
+	Since          time.Time `json:"since"`
+}
+
+// SubscriptionRecovered: an attempt succeeded while the endpoint was
+// failing; the failing state is cleared. Stream "subscription-<subscriptionId>".
+type SubscriptionRecovered struct {
+	SubscriptionID string    `json:"subscriptionId"`
+	FailingSince   time.Time `json:"failingSince"`
+	At             time.Time `json:"at"` // the successful attempt
+}
+
+// SubscriptionDisabled: the endpoint failed continuously for DisableAfter
+// (no success since FailingSince); no further deliveries are made.
+// Stream "subscription-<subscriptionId>".
+type SubscriptionDisabled struct {
+	SubscriptionID string    `json:"subscriptionId"`
+	Reason         string    `json:"reason"` // DisabledEndpointFailing
+	FailingSince   time.Time `json:"failingSince"`
+	At             time.Time `json:"at"` // the failed attempt that disabled it
+}
+
+// DeliveryCreated: an integration event matched a subscription; one delivery
+// (of at most MaxAttempts attempts) was created. At most one delivery exists
+// per (subscription, event). Stream "delivery-<deliveryId>".
+type DeliveryCreated struct {
+	DeliveryID     string `json:"deliveryId"`
+	SubscriptionID string `json:"subscriptionId"`
+	EventID        string `json:"eventId"` // the webhook-id
+	// WebhookType is the integration event's type, e.g. "message.delivered".
+	WebhookType string `json:"eventType"`
+}
+
+// DeliveryAttempted: one POST to the endpoint was made. StatusCode is 0 when
+// no response came (Error says why). NextAttemptAt is set when another
+// attempt follows; a failed attempt without it failed the delivery.
+// Stream "delivery-<deliveryId>".
+type DeliveryAttempted struct {
+	DeliveryID    string     `json:"deliveryId"`
+	Attempt       int        `json:"attempt"` // 1..MaxAttempts
+	AttemptedAt   time.Time  `json:"attemptedAt"`
+	StatusCode    int        `json:"statusCode,omitempty"`
+	Error         string     `json:"error,omitempty"`
+	Succeeded     bool       `json:"succeeded"`
+	DurationMs    int64      `json:"durationMs"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+// DeliveryAbandoned: a pending delivery was given up without an attempt
+// because its subscription was disabled (or is gone); it is failed.
+// Stream "delivery-<deliveryId>".
+type DeliveryAbandoned struct {
+	DeliveryID string `json:"deliveryId"`
+	Reason     string `json:"reason"` // AbandonedSubscriptionDisabled, AbandonedSubscriptionMissing
+}
+
+// EventType implements Event.
+func (SubscriptionCreated) EventType() string { return TypeSubscriptionCreated }
+
+// EventType implements Event.
+func (SubscriptionFailing) EventType() string { return TypeSubscriptionFailing }
+
+// EventType implements Event.
+func (SubscriptionRecovered) EventType() string { return TypeSubscriptionRecovered }
+
+// EventType implements Event.
+func (SubscriptionDisabled) EventType() string { return TypeSubscriptionDisabled }
+
+// EventType implements Event.
+func (DeliveryCreated) EventType() string { return TypeDeliveryCreated }
+
+// EventType implements Event.
+func (DeliveryAttempted) EventType() string { return TypeDeliveryAttempted }
+
+// EventType implements Event.
+func (DeliveryAbandoned) EventType() string { return TypeDeliveryAbandoned }

@@ -1,0 +1,303 @@
+package webhooks_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/app"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// paths returns the request paths a receiver got, sorted.
+func paths(r *receiver) []string {
+	var out []string
+	for _, rq := range r.requests() {
+		out = append(out, rq.Path)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A subscription sees the events of its scope and every scope below it,
+// never of a scope above or beside it; event types filter.
+func TestScopeInheritanceAndEventTypes(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	eu := e.scope(tn, tn.Root, "EU")
+	de := e.scope(tn, eu, "DE")
+	us := e.scope(tn, tn.Root, "US")
+	rcv := newReceiver(t)
+	// Every subscription posts to its own path of one receiver; the receiver
+	// checks signatures of the root subscription only, so check them per path.
+	secrets := map[string]string{}
+	sub := func(scope, name string, types ...string) {
+		out := e.subscribe(tn, scope, rcv.URL+"/"+name, types...)
+		secrets["/"+name] = out.Secret
+	}
+	sub(tn.Root, "root-all", "*")
+	sub(eu, "eu-all", "*")
+	sub(us, "us-all", "*")
+	sub(de, "de-sent", "message.sent")
+	sub(de, "de-failed-received", "message.failed", "message.received")
+
+	e.publish(e.event(tn, "message.delivered", []string{tn.Root, eu, de}, "msg_1"))
+	e.drain()
+	if got := strings.Join(paths(rcv), " "); got != "/eu-all /root-all" {
+		t.Fatalf("message.delivered in DE reached %s", got)
+	}
+
+	rcv.reset()
+	e.publish(e.event(tn, "message.sent", []string{tn.Root, eu, de}, "msg_2"))
+	e.drain()
+	if got := strings.Join(paths(rcv), " "); got != "/de-sent /eu-all /root-all" {
+		t.Fatalf("message.sent in DE reached %s", got)
+	}
+
+	rcv.reset()
+	e.publish(e.event(tn, "message.failed", []string{tn.Root, us}, "msg_3"))
+	e.publish(e.event(tn, "message.received", []string{tn.Root}, "msg_4"))
+	e.drain()
+	if got := strings.Join(paths(rcv), " "); got != "/root-all /root-all /us-all" {
+		t.Fatalf("message.failed in US and message.received at the root reached %s", got)
+	}
+	// Every request verifies with its own subscription's secret.
+	for _, rq := range rcv.requests() {
+		if err := verify(secrets[rq.Path], rq); err != nil {
+			t.Fatalf("%s: %v", rq.Path, err)
+		}
+	}
+}
+
+// The wildcard receives every one of the seven message event types; events
+// of other types are not the fan-out's.
+func TestWildcardReceivesEveryMessageType(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	all := e.subscribe(tn, tn.Root, rcv.URL+"/all", "*")
+	two := e.subscribe(tn, tn.Root, rcv.URL+"/two", "message.queued", "message.canceled")
+	for i, typ := range domain.EventTypes() {
+		e.publish(e.event(tn, typ, []string{tn.Root}, fmt.Sprintf("msg_%d", i)))
+	}
+	// Not a message event: nobody subscribed, nothing delivered.
+	other := e.event(tn, "tenancy.scope-created", []string{tn.Root}, "msg_x")
+	if err := e.mod.App().FanOut.Handle(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	e.drain()
+	if n := len(e.deliveries(tn, all.SubscriptionID)); n != 7 {
+		t.Fatalf("wildcard: %d deliveries, want 7", n)
+	}
+	var types []string
+	for _, d := range e.deliveries(tn, two.SubscriptionID) {
+		types = append(types, d["eventType"].(string))
+	}
+	sort.Strings(types)
+	if strings.Join(types, " ") != "message.canceled message.queued" {
+		t.Fatalf("explicit types got %v", types)
+	}
+}
+
+// The same integration event delivered twice (two publications, and one
+// work item run twice) makes one delivery per subscription and one request.
+func TestFanOutIsIdempotent(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	rcv.setSecret(sub.Secret)
+	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+
+	first := e.publish(ev)
+	// The first publication runs twice (a redelivery): the executor dedupes
+	// its writes by the work id.
+	if err := e.exec.Handle(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.exec.Handle(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.store.AckOutbox(context.Background(), []eventstore.OutboxEntry{first})
+	// A second publication of the same event (another work id): the
+	// (subscription, event) key skips it.
+	e.publish(ev)
+	e.drain()
+	// And the subscriber called directly, outside any unit of work.
+	if err := e.mod.App().FanOut.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	e.drain()
+
+	if n := len(e.deliveries(tn, sub.SubscriptionID)); n != 1 {
+		t.Fatalf("%d deliveries of one event, want 1", n)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != 1 || reqs[0].VerifyErr != nil {
+		t.Fatalf("receiver got %d requests", len(reqs))
+	}
+	// A redelivered attempt item does not call the receiver again.
+	if len(e.pending(app.WorkDeliver)) != 0 {
+		t.Fatal("no attempt is pending")
+	}
+}
+
+// A delivery attempt item that runs again after its attempt was recorded
+// does not call the receiver again.
+func TestAttemptItemRunTwiceCallsOnce(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	rcv.setSecret(sub.Secret)
+	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))
+	pub := e.pending(work.PublishType)
+	if err := e.exec.Handle(context.Background(), pub[0]); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.store.AckOutbox(context.Background(), pub)
+	attempt := e.pending(app.WorkDeliver)
+	if len(attempt) != 1 {
+		t.Fatalf("pending attempts = %+v", attempt)
+	}
+	for i := 0; i < 3; i++ {
+		if err := e.exec.Handle(context.Background(), attempt[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Even as a new work item (a requeue with another id), the recorded
+	// attempt is not made again.
+	again := attempt[0]
+	again.ID = e.ids.New("wrk")
+	if err := e.work.Handle(context.Background(), again); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rcv.requests()); n != 1 {
+		t.Fatalf("receiver got %d requests, want 1", n)
+	}
+}
+
+// More subscriptions than one commit takes continue in a fan-out item; each
+// gets the event once.
+func TestLargeFanOutContinues(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	n := 2*app.MaxDeliveriesPerCommit + 3
+	secrets := map[string]string{}
+	for i := 0; i < n; i++ {
+		out := e.subscribe(tn, tn.Root, fmt.Sprintf("%s/s%02d", rcv.URL, i), "*")
+		secrets[fmt.Sprintf("/s%02d", i)] = out.Secret
+	}
+	ev := e.event(tn, "message.delivered", []string{tn.Root}, "msg_1")
+	pub := e.publish(ev)
+	if err := e.exec.Handle(context.Background(), pub); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.store.AckOutbox(context.Background(), []eventstore.OutboxEntry{pub})
+	if got := len(e.pending(app.WorkDeliver)); got != app.MaxDeliveriesPerCommit {
+		t.Fatalf("first commit queued %d attempts, want %d", got, app.MaxDeliveriesPerCommit)
+	}
+	cont := e.pending(app.WorkFanOut)
+	if len(cont) != 1 {
+		t.Fatalf("continuations = %+v", cont)
+	}
+	var p app.FanOutPayload
+	_ = json.Unmarshal(cont[0].Payload, &p)
+	if p.EventID != ev.ID || len(p.SubscriptionIDs) != n-app.MaxDeliveriesPerCommit {
+		t.Fatalf("continuation payload = %+v", p)
+	}
+	// A redelivered continuation changes nothing.
+	if err := e.work.Handle(context.Background(), cont[0]); err != nil {
+		t.Fatal(err)
+	}
+	e.drain()
+	reqs := rcv.requests()
+	if len(reqs) != n {
+		t.Fatalf("receiver got %d requests, want %d", len(reqs), n)
+	}
+	seen := map[string]bool{}
+	for _, rq := range reqs {
+		if seen[rq.Path] {
+			t.Fatalf("%s got the event twice", rq.Path)
+		}
+		seen[rq.Path] = true
+		if rq.Header.Get("webhook-id") != ev.ID {
+			t.Fatalf("webhook-id %s", rq.Header.Get("webhook-id"))
+		}
+		if err := verify(secrets[rq.Path], rq); err != nil {
+			t.Fatalf("%s: %v", rq.Path, err)
+		}
+	}
+}
+
+// Events that cannot be delivered are dropped without an error (retrying
+// would not help) and without a delivery.
+func TestUndeliverableEventsAreDropped(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	good := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+	cases := map[string]func(ev *work.IntegrationEvent){
+		"detail not JSON":      func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`nope`) },
+		"detail not an object": func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`[1]`) },
+		"no scope path":        func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`{"data":{}}`) },
+		"bad scope id":         func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`{"scopePath":["x"],"data":{}}`) },
+		"data not an object": func(ev *work.IntegrationEvent) {
+			ev.Detail = json.RawMessage(`{"scopePath":["` + tn.Root + `"],"data":"x"}`)
+		},
+		"no data": func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`{"scopePath":["` + tn.Root + `"]}`) },
+		"no tenant": func(ev *work.IntegrationEvent) {
+			ev.TenantID = ""
+			ev.Detail = json.RawMessage(`{"scopePath":["` + tn.Root + `"],"data":{}}`)
+		},
+		"detail of other tenant": func(ev *work.IntegrationEvent) {
+			ev.Detail = json.RawMessage(`{"tenantId":"tnt_01JQ0000000000000000000000","scopePath":["` + tn.Root + `"],"data":{}}`)
+		},
+		"no event id": func(ev *work.IntegrationEvent) { ev.ID = "" },
+	}
+	for name, mutate := range cases {
+		ev := good
+		mutate(&ev)
+		if err := e.mod.App().FanOut.Handle(context.Background(), ev); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	e.drain()
+	if n := len(e.deliveries(tn, sub.SubscriptionID)); n != 0 || len(rcv.requests()) != 0 {
+		t.Fatalf("%d deliveries of undeliverable events", n)
+	}
+	// Work items with payloads that do not decode fail (and are retried, then parked).
+	for _, typ := range []string{app.WorkDeliver, app.WorkFanOut, app.WorkSubscriptionHealth} {
+		if err := e.work.Handle(context.Background(), work.Item{ID: "wrk_x", Type: typ, TenantID: tn.ID, Payload: json.RawMessage(`[`)}); err == nil {
+			t.Fatalf("%s: a bad payload was accepted", typ)
+		}
+		if err := e.work.Handle(context.Background(), work.Item{ID: "wrk_x", Type: typ, Payload: json.RawMessage(`{}`)}); err == nil {
+			t.Fatalf("%s: an item without a tenant was accepted", typ)
+		}
+	}
+	// A delivery that does not exist (any more) is nothing to do.
+	if err := e.work.Handle(context.Background(), work.Item{ID: "wrk_y", Type: app.WorkDeliver, TenantID: tn.ID,
+		Payload: json.RawMessage(`{"deliveryId":"dlv_01JQ0000000000000000000000","attempt":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A scope path that names a scope twice still makes one delivery.
+func TestRepeatedScopeInPathDeliversOnce(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	e.publish(e.event(tn, "message.sent", []string{tn.Root, tn.Root}, "msg_1"))
+	e.drain()
+	if n := len(e.deliveries(tn, sub.SubscriptionID)); n != 1 || len(rcv.requests()) != 1 {
+		t.Fatalf("%d deliveries", n)
+	}
+}
