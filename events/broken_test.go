@@ -141,7 +141,8 @@ func TestBrokenVariantsAreRejected(t *testing.T) {
 			set("status of another type", "detail.data.status", "undelivered"),
 		}},
 		{"integration.message.undelivered.json", "message.undelivered", []mutation{
-			set("undelivered without reason", "detail.data.statusReason", nil),
+			set("undelivered with an empty reason", "detail.data.statusReason", ""),
+			set("undelivered before an attempt", "detail.data.attempts", 0),
 		}},
 		{"integration.message.canceled.json", "message.canceled", []mutation{
 			set("canceled after an attempt", "detail.data.attempts", 1),
@@ -177,7 +178,7 @@ func TestBrokenVariantsAreRejected(t *testing.T) {
 			set("status enum", "status", "failed"),
 			set("type enum", "type", "inbound"),
 			set("blank provider id", "providerMessageId", "   "),
-			set("empty reason", "reason", ""),
+			set("reason not a string", "reason", 42),
 		}},
 		{"sandbox.inbound.json", "sandbox-inbound", []mutation{
 			drop("type"), drop("providerMessageId"), drop("from"), drop("to"), drop("text"),

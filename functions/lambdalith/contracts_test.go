@@ -266,7 +266,36 @@ func contractsEndToEnd(t *testing.T, store string) {
 	toCancel := send(smsBody("+4915112345670", `,"sendAt":"`+ms(time.Now().Add(time.Hour))+`"`))
 	mailed := send(`{"channelId":"` + email.id + `","to":"patient@example.com","content":{"subject":"Your results",` +
 		`"text":"Your results are ready.","html":"<p>Your results are ready.</p>"},"metadata":{"case":"email"}}`)
+	silent := send(smsBody("+4915112340003", `,"metadata":{"case":"silent"}`))
 	mustOK(c, "/commands/cancel-message", key, `{"messageId":"`+toCancel.id+`"}`)
+
+	// The silent recipient is sent and gets no receipt; the test posts one,
+	// "undelivered" without a reason (reason is optional: contract section 8).
+	var silentProviderID string
+	waitFor(t, 30*time.Second, "the silent message sent", func() error {
+		h := c.must(200, "/queries/get-message-history", key, `{"messageId":"`+silent.id+`"}`)
+		var hist historyDoc
+		if err := json.Unmarshal([]byte(h.Raw), &hist); err != nil {
+			return err
+		}
+		for _, e := range hist.Events {
+			if e.Type == "messaging.message-sent" {
+				var d struct {
+					ProviderMessageID string `json:"providerMessageId"`
+				}
+				if err := json.Unmarshal(e.Data, &d); err != nil {
+					return err
+				}
+				silentProviderID = d.ProviderMessageID
+				return nil
+			}
+		}
+		return fmt.Errorf("history: %s", h.Raw)
+	})
+	receipt := `{"type":"receipt","providerMessageId":"` + silentProviderID + `","status":"undelivered"}`
+	if status := postSigned(t, sms.url, sms.secret, "contracts-rcpt-"+ids.NewULIDs().New("x")[2:], receipt); status != http.StatusNoContent {
+		t.Fatalf("receipt without reason: answered %d, want 204", status)
+	}
 
 	// An inbound message, signed as the sandbox signs, posted twice with one
 	// webhook-id: the repeat is accepted and changes nothing.
@@ -329,6 +358,9 @@ func contractsEndToEnd(t *testing.T, store string) {
 		toCancel.id: {name: "canceled", status: "canceled", attempts: 0,
 			public:  []string{"message.canceled"},
 			history: []string{"messaging.message-accepted", "messaging.message-canceled"}},
+		silent.id: {name: "silent, then a receipt without reason", status: "undelivered", attempts: 1,
+			public:  []string{"message.queued", "message.sent", "message.undelivered"},
+			history: []string{"messaging.message-accepted", "messaging.message-sent", "messaging.message-undelivered"}},
 		mailed.id: {name: "email", status: "delivered", attempts: 1,
 			public:  []string{"message.delivered", "message.queued", "message.sent"},
 			history: []string{"messaging.message-accepted", "messaging.message-sent", "messaging.message-delivered"}},
@@ -426,7 +458,7 @@ func contractsEndToEnd(t *testing.T, store string) {
 
 	// (iv) Provider webhooks as they reached the public URL.
 	secrets := map[string]string{"/webhooks/sandbox/" + sms.id: sms.secret, "/webhooks/sandbox/" + email.id: email.secret}
-	checkProviderWebhooks(t, rec.providerHooks(), secrets, map[string]int{"delivered": 4, "undelivered": 1, "inbound": 2})
+	checkProviderWebhooks(t, rec.providerHooks(), secrets, map[string]int{"delivered": 4, "undelivered": 2, "inbound": 2})
 
 	// (v) The channels' streams: schema, and no secret in clear.
 	for _, ch := range []channel{sms, email} {
