@@ -95,6 +95,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.OperatorKeyHash != "" && len(c.OperatorKeyHash) != 64 {
 		return c, fmt.Errorf("SWITCHBOARD_OPERATOR_KEY_SHA256 must be 64 hex characters")
 	}
+	if c.Lambda && strings.TrimSpace(getenv("SWITCHBOARD_PUBLIC_URL")) == "" {
+		return c, fmt.Errorf("SWITCHBOARD_PUBLIC_URL is not set: Lambda mode needs the API's public URL for channels' inbound webhook URLs (providers post receipts there)")
+	}
 	c.PublicURL = strings.TrimRight(or(getenv("SWITCHBOARD_PUBLIC_URL"), "http://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))), "/")
 	return c, nil
 }

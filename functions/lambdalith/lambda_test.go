@@ -150,6 +150,7 @@ func startLambda(t testing.TB, rt *runtimeAPI, env ...string) *exec.Cmd {
 		"AWS_LAMBDA_FUNCTION_NAME=switchboard",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
+		"SWITCHBOARD_PUBLIC_URL=https://api.example.com",
 		// DynamoDB Local keeps tables per region and access key: use the test client's.
 		"AWS_REGION=" + dynamotest.Region,
 		"AWS_ACCESS_KEY_ID=" + dynamotest.AccessKey,
@@ -368,7 +369,7 @@ func BenchmarkLambdaInit(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		rt := newRuntimeAPI(b)
 		cmd := exec.Command(bin)
-		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + rt.addr(), "AWS_REGION=eu-central-1", "SWITCHBOARD_TABLE=t", "SWITCHBOARD_KMS_KEY_ID=k", "HOME=" + b.TempDir()}
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + rt.addr(), "AWS_REGION=eu-central-1", "SWITCHBOARD_TABLE=t", "SWITCHBOARD_KMS_KEY_ID=k", "SWITCHBOARD_PUBLIC_URL=https://api.example.com", "HOME=" + b.TempDir()}
 		b.StartTimer()
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)

@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -151,7 +152,7 @@ func (d WebhookDeps) accept(ctx context.Context, tenantID, channelID, webhookID 
 	ic.Principal = invocation.Principal{Kind: invocation.KindSystem, ID: string(invocation.KindSystem), TenantID: tenantID}
 	ctx = invocation.With(ctx, &ic)
 
-	payload, err := json.Marshal(app.ProviderWebhookPayload{ChannelID: channelID, WebhookID: webhookID, Event: ev})
+	payload, err := marshalUnescaped(app.ProviderWebhookPayload{ChannelID: channelID, WebhookID: webhookID, Event: ev})
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode payload: %w", webhookID, err)
 	}
@@ -176,6 +177,8 @@ func (d WebhookDeps) accept(ctx context.Context, tenantID, channelID, webhookID 
 		d.Logger.InfoContext(ctx, "provider webhook accepted", slog.String("channelId", channelID),
 			slog.String("webhookId", webhookID), slog.String("kind", ev.Kind), slog.String("workId", entry.ID))
 		return nil
+	case errors.Is(err, eventstore.ErrTooLarge):
+		return errs.New(errs.KindTooLarge, errs.CodeTooLarge).With("limit", eventstore.MaxOutboxPayload).Wrap(err)
 	case errors.Is(err, eventstore.ErrDuplicate):
 		d.Logger.DebugContext(ctx, "provider webhook repeated; nothing to do", slog.String("channelId", channelID),
 			slog.String("webhookId", webhookID))
@@ -192,4 +195,16 @@ func lookupError(err error) error {
 		return errChannelNotFound
 	}
 	return errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(err)
+}
+
+// marshalUnescaped encodes v as JSON without HTML escaping ("<" stays one
+// byte, so a provider's text counts against the outbox bound as sent).
+func marshalUnescaped(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }

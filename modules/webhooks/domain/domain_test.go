@@ -417,3 +417,26 @@ func TestTruncateErrorAndPayload(t *testing.T) {
 		}
 	}
 }
+
+// A valid email's html of 64 KiB of "<" must not grow sixfold in the body
+// (HTML escaping made it exceed the stored item limit: review P1).
+func TestBuildPayloadDoesNotEscapeHTML(t *testing.T) {
+	html := strings.Repeat("<", 64<<10)
+	// The message's data as the messaging context publishes it: unescaped.
+	data := []byte(`{"content":{"html":"` + html + `"}}`)
+	body, err := BuildPayload("message.sent", time.Unix(0, 0), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(body) > 70<<10 {
+		t.Fatalf("body of %d bytes for 64 KiB of html", len(body))
+	}
+	var back struct {
+		Data struct {
+			Content struct{ HTML string } `json:"content"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &back); err != nil || back.Data.Content.HTML != html {
+		t.Fatalf("body does not round-trip: %v", err)
+	}
+}

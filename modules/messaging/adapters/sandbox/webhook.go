@@ -219,12 +219,28 @@ func required(fields []errs.FieldError, name string, v *string, max int) (string
 	return optional(fields, name, *v, max)
 }
 
-// optional checks an optional string field's length.
+// optional checks an optional string field: at most max bytes, valid UTF-8,
+// and no control characters but tab, CR and LF (as send-message's content
+// rules: what a provider sends us is input like any other, and an escaped
+// control character would cost six bytes of the stored message).
 func optional(fields []errs.FieldError, name, v string, max int) (string, []errs.FieldError) {
 	if len(v) > max {
 		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.too_long", Params: map[string]any{"max": max}})
 	}
+	if !utf8.ValidString(v) || hasControl(v) {
+		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.invalid",
+			Params: map[string]any{"reason": "control characters other than tab, CR and LF"}})
+	}
 	return v, fields
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeStrict decodes one JSON object, rejecting unknown fields and

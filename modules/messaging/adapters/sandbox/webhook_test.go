@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -232,5 +233,22 @@ func TestParseWebhook(t *testing.T) {
 		if field != "" && (len(e.Fields) == 0 || e.Fields[0].Field != field) {
 			t.Errorf("%s: fields %+v, want %s first", body, e.Fields, field)
 		}
+	}
+}
+
+// An inbound text with control characters is bad input (400), not a body
+// that later fails to store (review P1: a 204 and a lost message, or a 503).
+func TestParseWebhookRefusesControlCharacters(t *testing.T) {
+	p := sandbox.New(sandbox.Deps{})
+	for _, text := range []string{strings.Repeat("\x00", 34050), "a\x07b", "del\x7f"} {
+		body, _ := json.Marshal(map[string]string{"type": "inbound", "providerMessageId": "p1", "from": "+15551230000", "to": "+15550001111", "text": text})
+		_, err := p.ParseWebhook(body)
+		if errs.KindOf(err) != errs.KindInvalid {
+			t.Errorf("text %q...: err = %v, want 400", text[:min(len(text), 8)], err)
+		}
+	}
+	ok, _ := json.Marshal(map[string]string{"type": "inbound", "providerMessageId": "p1", "from": "+15551230000", "to": "+15550001111", "text": "line\r\n\ttabbed <b>"})
+	if _, err := p.ParseWebhook(ok); err != nil {
+		t.Fatalf("tab, CR, LF and < are allowed: %v", err)
 	}
 }
