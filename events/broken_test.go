@@ -189,10 +189,11 @@ func TestBrokenVariantsAreRejected(t *testing.T) {
 		}},
 		{"history.delivered-after-retries.json", "message-history", []mutation{
 			drop("events"), drop("events.0.eventId"), drop("events.0.invocationId"), drop("events.0.data"),
-			drop("events.1.data.retryAt"), drop("events.3.data.providerMessageId"), drop("events.0.data.scopePath"),
+			drop("events.2.data.retryAt"), drop("events.6.data.providerMessageId"), drop("events.0.data.scopePath"),
+			drop("events.1.data.attempt"), set("extra field in send-attempt-started", "events.1.data.reason", "x"),
 			set("extra field", "nextCursor", nil),
 			set("extra field in an event", "events.0.streamId", "message-msg_"+ulid),
-			set("extra field in data", "events.4.data.reason", "x"),
+			set("extra field in data", "events.7.data.reason", "x"),
 			set("extra field in accepted", "events.0.data.createdAt", "2025-11-04T10:15:00.090Z"),
 			set("unknown event type", "events.0.type", "messaging.message-bounced"),
 			set("no events", "events", []any{}),
@@ -247,7 +248,7 @@ func TestTypesAreDistinct(t *testing.T) {
 	if err := json.Unmarshal(sample(t, "history.delivered-after-retries.json"), &h); err != nil {
 		t.Fatal(err)
 	}
-	accepted, attemptFailed := h.Events[0].Data, h.Events[1].Data
+	accepted, attemptStarted, attemptFailed := h.Events[0].Data, h.Events[1].Data, h.Events[2].Data
 	for _, other := range []string{"messaging.message-received", "messaging.message-sent", "messaging.message-released"} {
 		if events.Validate(other, accepted) == nil {
 			t.Errorf("message-accepted data validates as %s", other)
@@ -255,5 +256,10 @@ func TestTypesAreDistinct(t *testing.T) {
 	}
 	if events.Validate("messaging.message-failed", attemptFailed) == nil {
 		t.Error("send-attempt-failed data validates as message-failed")
+	}
+	for _, other := range []string{"messaging.send-attempt-failed", "messaging.message-released", "messaging.message-sent"} {
+		if events.Validate(other, attemptStarted) == nil {
+			t.Errorf("send-attempt-started data validates as %s", other)
+		}
 	}
 }

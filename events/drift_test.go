@@ -21,7 +21,7 @@ import (
 func TestDomainStructsMatchSchemas(t *testing.T) {
 	for _, ev := range []domain.Event{
 		domain.ChannelCreated{}, domain.MessageAccepted{}, domain.MessageReleased{}, domain.MessageCanceled{},
-		domain.SendAttemptFailed{}, domain.MessageSent{}, domain.MessageFailed{}, domain.MessageDelivered{},
+		domain.SendAttemptStarted{}, domain.SendAttemptFailed{}, domain.MessageSent{}, domain.MessageFailed{}, domain.MessageDelivered{},
 		domain.MessageUndelivered{}, domain.MessageReceived{},
 	} {
 		t.Run(ev.EventType(), func(t *testing.T) {
@@ -142,6 +142,7 @@ func TestDomainEventsEncodeValid(t *testing.T) {
 			Content: domain.Content{Subject: "Hi", HTML: "<p>hi</p>"}, SendAt: &send, Status: domain.StatusScheduled},
 		domain.MessageReleased{MessageID: msg},
 		domain.MessageCanceled{MessageID: msg},
+		domain.SendAttemptStarted{MessageID: msg, Attempt: 1},
 		domain.SendAttemptFailed{MessageID: msg, Attempt: 1, Reason: "sandbox.temporarily_unavailable", RetryAt: at},
 		domain.SendAttemptFailed{MessageID: msg, Attempt: 2, Reason: "sandbox.temporarily_unavailable", RetryAt: at.Truncate(time.Second)},
 		domain.MessageSent{MessageID: msg, ProviderMessageID: "sbx_01K975SXQ00QY4ATAMZ1C3TYFJ", Attempts: 3},
@@ -165,7 +166,7 @@ func TestDomainEventsEncodeValid(t *testing.T) {
 // Every domain event type of the messaging context has a schema.
 func TestEveryDomainTypeHasASchema(t *testing.T) {
 	for _, typ := range []string{domain.TypeChannelCreated, domain.TypeMessageAccepted, domain.TypeMessageReleased,
-		domain.TypeMessageCanceled, domain.TypeSendAttemptFailed, domain.TypeMessageSent, domain.TypeMessageFailed,
+		domain.TypeMessageCanceled, domain.TypeSendAttemptStarted, domain.TypeSendAttemptFailed, domain.TypeMessageSent, domain.TypeMessageFailed,
 		domain.TypeMessageDelivered, domain.TypeMessageUndelivered, domain.TypeMessageReceived} {
 		if _, err := events.Schema(typ); err != nil {
 			t.Errorf("%s: %v", typ, err)

@@ -177,7 +177,7 @@ func TestHistorySamplesAreStreams(t *testing.T) {
 		}
 	}
 	for _, typ := range []string{"messaging.message-accepted", "messaging.message-released", "messaging.message-canceled",
-		"messaging.send-attempt-failed", "messaging.message-sent", "messaging.message-failed", "messaging.message-delivered",
+		"messaging.send-attempt-started", "messaging.send-attempt-failed", "messaging.message-sent", "messaging.message-failed", "messaging.message-delivered",
 		"messaging.message-undelivered", "messaging.message-received"} {
 		if !types[typ] {
 			t.Errorf("no history sample has a %s event", typ)

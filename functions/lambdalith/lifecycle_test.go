@@ -160,11 +160,11 @@ func lifecycle(t *testing.T, store string) {
 			at[typ] = ts
 		}
 		want := map[string]string{
-			"fail":    "message-accepted,message-failed",
-			"retry":   "message-accepted,send-attempt-failed,send-attempt-failed,message-sent,message-delivered",
-			"silent":  "message-accepted,message-sent",
-			"bounce":  "message-accepted,message-sent,message-undelivered",
-			"deliver": "message-accepted,message-sent,message-delivered",
+			"fail":    "message-accepted,send-attempt-started,message-failed",
+			"retry":   "message-accepted" + strings.Repeat(",send-attempt-started,send-attempt-failed", 2) + ",send-attempt-started,message-sent,message-delivered",
+			"silent":  "message-accepted,send-attempt-started,message-sent",
+			"bounce":  "message-accepted,send-attempt-started,message-sent,message-undelivered",
+			"deliver": "message-accepted,send-attempt-started,message-sent,message-delivered",
 		}[m.row.name]
 		if got := strings.Join(types, ","); got != want {
 			t.Errorf("%s: history %s, want %s", what, got, want)

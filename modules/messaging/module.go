@@ -54,7 +54,8 @@ import (
 type Deps struct {
 	Store eventstore.Store
 	// Runner is the edge's unit-of-work runner (rpc.Server.Runner): the
-	// webhook route commits through it, so its work reaches the relay.
+	// webhook route and dispatch's claims commit through it, so their work
+	// reaches the relay. Required.
 	Runner    *uow.Runner
 	Sealer    secrets.Sealer // seals channel credentials and inbound secrets
 	Scopes    app.Scopes     // tenancy's ScopePath and RootScopeID
@@ -82,7 +83,7 @@ func New(d Deps) *Module {
 	reads := adapters.NewReadModel(d.Store, d.PublicURL)
 	return &Module{
 		app: app.New(app.Deps{
-			Repo: repo, Reads: reads, Rebuilder: repo, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
+			Repo: repo, Reads: reads, Rebuilder: repo, Runner: d.Runner, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
 			IDs: d.IDs, Clock: d.Clock, PublicURL: d.PublicURL, Logger: log,
 		}),
 		routes: map[string]http.Handler{

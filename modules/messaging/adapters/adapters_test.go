@@ -80,6 +80,7 @@ func TestCodecRoundTripsEveryEvent(t *testing.T) {
 			Metadata: map[string]string{"k": "v"}, SendAt: &at, Status: domain.StatusScheduled},
 		domain.MessageReleased{MessageID: "msg_1"},
 		domain.MessageCanceled{MessageID: "msg_1"},
+		domain.SendAttemptStarted{MessageID: "msg_1", Attempt: 2},
 		domain.SendAttemptFailed{MessageID: "msg_1", Attempt: 2, Reason: "r", RetryAt: at},
 		domain.MessageSent{MessageID: "msg_1", ProviderMessageID: "p1", Attempts: 3},
 		domain.MessageFailed{MessageID: "msg_1", Reason: "r", Attempts: 1},

@@ -37,6 +37,8 @@ func messageIDOf(ev domain.Event) string {
 		return e.MessageID
 	case domain.MessageCanceled:
 		return e.MessageID
+	case domain.SendAttemptStarted:
+		return e.MessageID
 	case domain.SendAttemptFailed:
 		return e.MessageID
 	case domain.MessageSent:
@@ -97,6 +99,8 @@ func decode(e eventstore.Event) (domain.Recorded, error) {
 		ev, err = unmarshal[domain.MessageReleased](e.Data)
 	case domain.TypeMessageCanceled:
 		ev, err = unmarshal[domain.MessageCanceled](e.Data)
+	case domain.TypeSendAttemptStarted:
+		ev, err = unmarshal[domain.SendAttemptStarted](e.Data)
 	case domain.TypeSendAttemptFailed:
 		ev, err = unmarshal[domain.SendAttemptFailed](e.Data)
 	case domain.TypeMessageSent:

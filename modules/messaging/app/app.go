@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
 // Application is everything the messaging context can do.
@@ -49,7 +50,7 @@ type WorkHandlers struct {
 // defaults).
 func newWorkHandlers(d Deps, log *slog.Logger) WorkHandlers {
 	return WorkHandlers{
-		Dispatch: DispatchHandler{Repo: d.Repo, Providers: d.Providers, Sealer: d.Sealer, Clock: d.Clock,
+		Dispatch: DispatchHandler{Repo: d.Repo, Runner: d.Runner, Providers: d.Providers, Sealer: d.Sealer, Clock: d.Clock,
 			PublicURL: d.PublicURL, Logger: log},
 		ProviderWebhook: ProviderWebhookHandler{Repo: d.Repo, Reads: d.Reads, IDs: d.IDs, Clock: d.Clock, Logger: log},
 	}
@@ -60,6 +61,8 @@ type Deps struct {
 	Repo      Repository
 	Reads     ReadModel
 	Rebuilder Rebuilder
+	// Runner commits dispatch's claims in units of work of their own.
+	Runner    *uow.Runner
 	Scopes    Scopes
 	Sealer    secrets.Sealer
 	Providers Providers

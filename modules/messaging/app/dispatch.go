@@ -43,28 +43,48 @@ const (
 )
 
 // DispatchHandler runs WorkDispatch: it hands one message to its channel's
-// provider and records the outcome. It runs in the work Executor's unit of
-// work, in the item's tenant (invocation.From(ctx).TenantID()).
+// provider and records the outcome, in two phases so that no provider call
+// is ever made for a message a client canceled, and no message the provider
+// accepted can still be canceled:
 //
-//   - A scheduled message is released (messaging.message-released) and sent
-//     in the same save; an item that runs before the message's sendAt is an
-//     error (the work path retries it later).
-//   - A message that is not dispatchable (canceled, already sent or failed)
+//  1. The claim: in a unit of work of its own (Runner.Run, committed before
+//     any provider call, even when Handle runs in the work Executor's unit),
+//     the message is read again, released when it is a due scheduled message
+//     (messaging.message-released) and moved to sending
+//     (messaging.send-attempt-started, attempt n). A cancel-message that
+//     commits first makes the claim conflict and run again: it then sees the
+//     message canceled and nothing is called. Once the claim committed,
+//     cancel-message answers 409 (status sending).
+//
+//  2. The call and its outcome: the provider is called outside any commit;
+//     the outcome is staged in the Executor's unit (ctx), with the claimed
+//     message as the base of the save.
+//
+//     - An item that runs before the message's sendAt is an error (the work
+//     path retries it later).
+//     - A message that is not dispatchable (canceled, already sent or failed)
 //     is done: a redelivered item changes nothing.
-//   - The provider is called with IdempotencyKey = the message id, the same
-//     on every attempt and every redelivery, so a provider that accepted
-//     once sends nothing new and answers the same provider message id.
-//   - Accepted: messaging.message-sent. Refused for good: messaging.message-failed
+//     - An open attempt (claimed, no outcome recorded: a crash, a store failure
+//     or a conflict after the call) is resumed: the provider is called again
+//     with the same attempt number and IdempotencyKey = the message id (the
+//     same on every attempt and every redelivery), so a provider that
+//     accepted once sends nothing new and answers the same provider message id.
+//     - Accepted: messaging.message-sent. Refused for good: messaging.message-failed
 //     at once. A transient failure: messaging.send-attempt-failed and a new
 //     WorkDispatch item due after an exponential backoff (RetryBase *
 //     2^(attempt-1), capped at MaxRetryDelay, full jitter), or
 //     messaging.message-failed once MaxAttempts attempts failed.
+//     - What fails before any provider call could be made (no channel, no
+//     provider adapter, unreadable secrets) fails the message without a claim.
 //
 // Handle returns nil once the outcome is recorded (the item succeeded), and
 // an error only when the store fails (or the item ran early), so that the
 // work path retries the item.
 type DispatchHandler struct {
-	Repo      Repository
+	Repo Repository
+	// Runner commits the claim (phase 1) in a unit of work of its own.
+	// Required.
+	Runner    *uow.Runner
 	Providers Providers
 	Sealer    secrets.Sealer
 	Clock     clock.Clock
@@ -78,6 +98,11 @@ type DispatchHandler struct {
 	// MaxRetryDelay caps the backoff (default DefaultMaxRetryDelay).
 	MaxRetryDelay time.Duration
 	Logger        *slog.Logger // nil: discard
+}
+
+// errRanEarly is the error of an item that runs before its message's sendAt.
+func errRanEarly(m *domain.Message) error {
+	return fmt.Errorf("dispatch %s: scheduled for %s, ran early", m.ID, m.SendAt.UTC().Format(time.RFC3339Nano))
 }
 
 // Handle dispatches one message. See DispatchHandler.
@@ -98,114 +123,208 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 	if err != nil {
 		return fmt.Errorf("dispatch %s: %w", p.MessageID, err)
 	}
-	now := h.Clock.Now()
+	if m.Status == domain.StatusScheduled && m.SendAt != nil && h.Clock.Now().Before(*m.SendAt) {
+		return errRanEarly(m)
+	}
+	if m.Status != domain.StatusScheduled && !m.Dispatchable() {
+		log.DebugContext(ctx, "message not dispatchable; nothing to do",
+			slog.String("messageId", m.ID), slog.String("status", string(m.Status)))
+		return nil
+	}
 
-	// cur is the message as the new events move it; m stays as read (the
-	// base of the save).
+	// What the call needs; what makes it impossible fails the message
+	// without a claim (no provider call, nothing to race with).
+	prepared, failed, err := h.prepare(ctx, tenantID, m)
+	if err != nil {
+		return fmt.Errorf("dispatch %s: %w", m.ID, err)
+	}
+	if failed != "" {
+		return h.failUncalled(ctx, log, tenantID, m, failed)
+	}
+
+	// Phase 1: the claim, committed before the call.
+	if h.Runner == nil {
+		return fmt.Errorf("dispatch %s: no unit-of-work runner", m.ID)
+	}
+	claimed, attempt, err := h.claim(ctx, tenantID, p.MessageID)
+	if err != nil {
+		return err
+	}
+	if claimed == nil {
+		log.DebugContext(ctx, "message not dispatchable; nothing to do", slog.String("messageId", m.ID))
+		return nil
+	}
+
+	// Phase 2: the call, outside any commit; its outcome in ctx's unit.
+	prepared.req.Attempt = attempt
+	out := h.call(ctx, prepared)
+	cur := *claimed
+	now := h.Clock.Now()
+	var ev domain.Event
+	ok := false
+	var work []Work
+	switch {
+	case out.sendErr == nil:
+		ev, ok = cur.Sent(out.res.ProviderMessageID, attempt)
+	case !IsTransient(out.sendErr):
+		ev, ok = cur.Fail(sendReason(out.sendErr, ReasonProviderRejected), attempt)
+	case attempt < h.maxAttempts():
+		retryAt := now.Add(h.backoff(attempt))
+		ev, ok = cur.AttemptFailed(attempt, sendReason(out.sendErr, ReasonProviderUnavailable), retryAt)
+		work = append(work, Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: m.ID}, DueAt: retryAt})
+	default:
+		ev, ok = cur.Fail(sendReason(out.sendErr, ReasonProviderUnavailable), attempt)
+	}
+	if !ok {
+		return nil
+	}
+	cur.Apply(domain.Recorded{Event: ev, Version: cur.Version + 1, OccurredAt: now})
+	if err := h.Repo.SaveMessage(ctx, tenantID, claimed, []domain.Event{ev}, work...); err != nil {
+		return fmt.Errorf("dispatch %s: %w", m.ID, err)
+	}
+	uow.OnCommit(ctx, func(ctx context.Context) { h.logOutcome(ctx, log, &cur, attempt, out.sendErr) })
+	return nil
+}
+
+// claim commits phase 1 in a unit of work of its own: it reads the message
+// again, releases it when it is a due scheduled message and starts (or
+// resumes) an attempt. It returns the claimed message and the attempt
+// number, or nil when the message is not dispatchable (canceled meanwhile).
+func (h DispatchHandler) claim(ctx context.Context, tenantID, messageID string) (*domain.Message, int, error) {
+	var (
+		claimed *domain.Message
+		attempt int
+	)
+	err := h.Runner.Run(ctx, tenantID, func(ctx context.Context) error {
+		claimed, attempt = nil, 0
+		m, err := h.Repo.Message(ctx, tenantID, messageID)
+		if errs.KindOf(err) == errs.KindNotFound {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("dispatch %s: %w", messageID, err)
+		}
+		now := h.Clock.Now()
+		cur := *m
+		var events []domain.Event
+		record := func(ev domain.Event) {
+			events = append(events, ev)
+			cur.Apply(domain.Recorded{Event: ev, Version: cur.Version + 1, OccurredAt: now})
+		}
+		if cur.Status == domain.StatusScheduled {
+			if cur.SendAt != nil && now.Before(*cur.SendAt) {
+				return errRanEarly(&cur)
+			}
+			if ev, ok := cur.Release(); ok {
+				record(ev)
+			}
+		}
+		ev, n, ok := cur.StartAttempt()
+		if !ok {
+			return nil
+		}
+		if ev != nil {
+			record(ev)
+		}
+		if len(events) > 0 {
+			if err := h.Repo.SaveMessage(ctx, tenantID, m, events); err != nil {
+				return fmt.Errorf("dispatch %s: claim: %w", messageID, err)
+			}
+		}
+		claimed, attempt = &cur, n
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	return claimed, attempt, nil
+}
+
+// failUncalled fails a message no provider call can be made for (reason),
+// in ctx's unit of work, with m as read as the base.
+func (h DispatchHandler) failUncalled(ctx context.Context, log *slog.Logger, tenantID string, m *domain.Message, reason string) error {
+	now := h.Clock.Now()
 	cur := *m
 	var events []domain.Event
 	record := func(ev domain.Event) {
 		events = append(events, ev)
 		cur.Apply(domain.Recorded{Event: ev, Version: cur.Version + 1, OccurredAt: now})
 	}
-	if m.Status == domain.StatusScheduled {
-		if m.SendAt != nil && now.Before(*m.SendAt) {
-			return fmt.Errorf("dispatch %s: scheduled for %s, ran early", m.ID, m.SendAt.UTC().Format(time.RFC3339Nano))
-		}
-		if ev, ok := cur.Release(); ok {
-			record(ev)
-		}
-	}
-	if !cur.Dispatchable() {
-		log.DebugContext(ctx, "message not dispatchable; nothing to do",
-			slog.String("messageId", m.ID), slog.String("status", string(m.Status)))
-		return nil
-	}
-	attempt := cur.Attempts + 1
-
-	out, err := h.send(ctx, tenantID, &cur, attempt)
-	if err != nil {
-		return fmt.Errorf("dispatch %s: %w", m.ID, err)
-	}
-	var ev domain.Event
-	ok := false
-	var work []Work
-	switch {
-	case out.failed != "":
-		ev, ok = cur.Fail(out.failed, attempt)
-	case out.sendErr == nil:
-		ev, ok = cur.Sent(out.res.ProviderMessageID, attempt)
-	case !IsTransient(out.sendErr):
-		ev, ok = cur.Fail(sendReason(out.sendErr, ReasonProviderRejected), attempt)
-	case attempt < h.maxAttempts():
-		retryAt := h.Clock.Now().Add(h.backoff(attempt))
-		ev, ok = cur.AttemptFailed(attempt, sendReason(out.sendErr, ReasonProviderUnavailable), retryAt)
-		work = append(work, Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: m.ID}, DueAt: retryAt})
-	default:
-		ev, ok = cur.Fail(sendReason(out.sendErr, ReasonProviderUnavailable), attempt)
-	}
-	if ok {
+	if ev, ok := cur.Release(); ok {
 		record(ev)
 	}
-	if len(events) == 0 {
+	attempt := cur.Attempts + 1
+	if cur.AttemptOpen {
+		attempt = cur.Attempts
+	}
+	ev, ok := cur.Fail(reason, attempt)
+	if !ok {
 		return nil
 	}
-	if err := h.Repo.SaveMessage(ctx, tenantID, m, events, work...); err != nil {
+	record(ev)
+	if err := h.Repo.SaveMessage(ctx, tenantID, m, events); err != nil {
 		return fmt.Errorf("dispatch %s: %w", m.ID, err)
 	}
-	uow.OnCommit(ctx, func(ctx context.Context) {
-		attrs := []any{slog.String("messageId", m.ID), slog.String("channelId", m.ChannelID),
-			slog.String("status", string(cur.Status)), slog.Int("attempt", attempt)}
-		if cur.StatusReason != "" {
-			attrs = append(attrs, slog.String("reason", cur.StatusReason))
-		}
-		if out.sendErr != nil {
-			attrs = append(attrs, slog.String("error", out.sendErr.Error()))
-		}
-		switch cur.Status {
-		case domain.StatusSent:
-			log.InfoContext(ctx, "message sent", append(attrs, slog.String("providerMessageId", cur.ProviderMessageID))...)
-		case domain.StatusSending:
-			log.WarnContext(ctx, "send attempt failed; will retry", attrs...)
-		default:
-			log.InfoContext(ctx, "message dispatched", attrs...)
-		}
-	})
+	uow.OnCommit(ctx, func(ctx context.Context) { h.logOutcome(ctx, log, &cur, attempt, nil) })
 	return nil
 }
 
-// sendOutcome is the result of one provider call, or the reason the message
-// fails without one (failed).
+// logOutcome logs a recorded outcome (after its commit).
+func (h DispatchHandler) logOutcome(ctx context.Context, log *slog.Logger, m *domain.Message, attempt int, sendErr error) {
+	attrs := []any{slog.String("messageId", m.ID), slog.String("channelId", m.ChannelID),
+		slog.String("status", string(m.Status)), slog.Int("attempt", attempt)}
+	if m.StatusReason != "" {
+		attrs = append(attrs, slog.String("reason", m.StatusReason))
+	}
+	if sendErr != nil {
+		attrs = append(attrs, slog.String("error", sendErr.Error()))
+	}
+	switch m.Status {
+	case domain.StatusSent:
+		log.InfoContext(ctx, "message sent", append(attrs, slog.String("providerMessageId", m.ProviderMessageID))...)
+	case domain.StatusSending:
+		log.WarnContext(ctx, "send attempt failed; will retry", attrs...)
+	default:
+		log.InfoContext(ctx, "message dispatched", attrs...)
+	}
+}
+
+// preparedCall is a provider call ready to be made (but its attempt number).
+type preparedCall struct {
+	provider Provider
+	req      SendRequest
+}
+
+// sendOutcome is the result of one provider call.
 type sendOutcome struct {
 	res     SendResult
 	sendErr error
-	failed  string
 }
 
-// send prepares and makes the provider call of one attempt. Its error is an
-// infrastructure failure (the key service did not answer): retry the item.
-func (h DispatchHandler) send(ctx context.Context, tenantID string, m *domain.Message, attempt int) (sendOutcome, error) {
+// prepare reads the message's channel and opens its secrets. failed is the
+// reason the message fails without a call; the error is an infrastructure
+// failure (the key service did not answer): retry the item.
+func (h DispatchHandler) prepare(ctx context.Context, tenantID string, m *domain.Message) (preparedCall, string, error) {
 	ch, err := h.Repo.Channel(ctx, tenantID, m.ChannelID)
 	if errs.KindOf(err) == errs.KindNotFound {
-		return sendOutcome{failed: ReasonChannelNotFound}, nil
+		return preparedCall{}, ReasonChannelNotFound, nil
 	}
 	if err != nil {
-		return sendOutcome{}, err
+		return preparedCall{}, "", err
 	}
 	provider, err := h.Providers.Get(ch.Provider)
 	if err != nil {
-		return sendOutcome{failed: ReasonProviderNotConfigured}, nil
+		return preparedCall{}, ReasonProviderNotConfigured, nil
 	}
 	creds, secret, err := h.openSecrets(ctx, tenantID, ch)
 	if errors.Is(err, secrets.ErrDecrypt) {
-		return sendOutcome{failed: ReasonChannelSecrets}, nil
+		return preparedCall{}, ReasonChannelSecrets, nil
 	}
 	if err != nil {
-		return sendOutcome{}, err
+		return preparedCall{}, "", err
 	}
-	res, sendErr := provider.Send(ctx, SendRequest{
+	return preparedCall{provider: provider, req: SendRequest{
 		IdempotencyKey:    m.ID,
-		Attempt:           attempt,
 		TenantID:          tenantID,
 		ChannelID:         ch.ID,
 		ChannelType:       ch.Type,
@@ -216,11 +335,16 @@ func (h DispatchHandler) send(ctx context.Context, tenantID string, m *domain.Me
 		Credentials:       creds,
 		InboundWebhookURL: InboundWebhookURL(h.PublicURL, ch.Provider, ch.ID),
 		InboundSecret:     secret,
-	})
+	}}, "", nil
+}
+
+// call makes one provider call.
+func (h DispatchHandler) call(ctx context.Context, c preparedCall) sendOutcome {
+	res, sendErr := c.provider.Send(ctx, c.req)
 	if sendErr == nil && res.ProviderMessageID == "" {
 		sendErr = &SendError{Transient: true, Reason: ReasonProviderUnavailable, Err: errors.New("accepted without a provider message id")}
 	}
-	return sendOutcome{res: res, sendErr: sendErr}, nil
+	return sendOutcome{res: res, sendErr: sendErr}
 }
 
 // openSecrets opens a channel's sealed credentials (a JSON object of

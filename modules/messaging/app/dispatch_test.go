@@ -54,7 +54,7 @@ func newWorkEnv(t *testing.T) *workEnv {
 	e.repo = newMemRepo(e.clock)
 	e.sandbox = sandbox.New(sandbox.Deps{Store: store, Runner: &uow.Runner{Store: store}, Sealer: e.sealer, IDs: e.ids, Clock: e.clock})
 	e.dispatch = app.DispatchHandler{
-		Repo: e.repo, Providers: app.Providers{"sandbox": e.sandbox, "scripted": e.scripted}, Sealer: e.sealer,
+		Repo: e.repo, Runner: &uow.Runner{Store: store}, Providers: app.Providers{"sandbox": e.sandbox, "scripted": e.scripted}, Sealer: e.sealer,
 		Clock: e.clock, PublicURL: wPublicURL, RetryBase: 10 * time.Millisecond,
 	}
 	e.hooks = app.ProviderWebhookHandler{Repo: e.repo, Reads: e.repo, IDs: e.ids, Clock: e.clock}
@@ -352,12 +352,12 @@ func TestDispatchRedelivered(t *testing.T) {
 	e.addChannel(t, wChannel, "sandbox", domain.ChannelSMS)
 	id := e.addMessage(t, wChannel, domain.ChannelSMS, "+15550100005", nil)
 	ctx := asWorker(wTenant)
-	e.repo.failSaves = 1
+	e.repo.skipSaves, e.repo.failSaves = 1, 1 // the claim commits, the outcome does not
 	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); !errors.Is(err, errMemStore) {
 		t.Fatalf("first run: err = %v, want the store's error (retry)", err)
 	}
-	if m := e.message(t, id); m.Status != domain.StatusQueued {
-		t.Fatalf("after a failed save: %s", m.Status)
+	if m := e.message(t, id); m.Status != domain.StatusSending || m.Attempts != 1 || !m.AttemptOpen {
+		t.Fatalf("after a failed save: %s attempts %d open %v", m.Status, m.Attempts, m.AttemptOpen)
 	}
 	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); err != nil {
 		t.Fatal(err)
@@ -408,8 +408,9 @@ func TestDispatchCanceled(t *testing.T) {
 	}
 }
 
-// TestDispatchScheduled: a due scheduled message is released and sent in one
-// save; an item that runs early is an error and calls nothing.
+// TestDispatchScheduled: a due scheduled message is released and claimed in
+// one save, before the call, and sent in a second; an item that runs early is
+// an error and calls nothing.
 func TestDispatchScheduled(t *testing.T) {
 	e := newWorkEnv(t)
 	e.addChannel(t, wChannel, "scripted", domain.ChannelSMS)
@@ -428,14 +429,15 @@ func TestDispatchScheduled(t *testing.T) {
 	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if e.repo.saveCount() != saves+1 {
-		t.Fatalf("%d saves, want one", e.repo.saveCount()-saves)
+	if e.repo.saveCount() != saves+2 {
+		t.Fatalf("%d saves, want two", e.repo.saveCount()-saves)
 	}
-	last := e.repo.saves[len(e.repo.saves)-1]
-	if len(last) != 2 || last[0].EventType() != domain.TypeMessageReleased || last[1].EventType() != domain.TypeMessageSent {
-		t.Fatalf("events %v", last)
+	claim, last := e.repo.saves[len(e.repo.saves)-2], e.repo.saves[len(e.repo.saves)-1]
+	if len(claim) != 2 || claim[0].EventType() != domain.TypeMessageReleased || claim[1] != (domain.SendAttemptStarted{MessageID: id, Attempt: 1}) ||
+		len(last) != 1 || last[0].EventType() != domain.TypeMessageSent {
+		t.Fatalf("events %v then %v", claim, last)
 	}
-	if m := e.message(t, id); m.Status != domain.StatusSent || m.Version != 3 {
+	if m := e.message(t, id); m.Status != domain.StatusSent || m.Version != 4 || m.AttemptOpen {
 		t.Fatalf("message %+v", m)
 	}
 	// A scheduled message canceled before its time is never sent.
@@ -522,8 +524,10 @@ func TestDispatchInfrastructureErrors(t *testing.T) {
 	}
 }
 
-// TestDispatchConcurrentSave: when another writer moved the message meanwhile
-// (cancel-message), the save conflicts and the unit of work runs again.
+// TestDispatchConcurrentSave: when another writer moved the message between
+// dispatch's read and its claim (cancel-message), the claim conflicts, the
+// claim's unit of work runs again, sees the message canceled, and the
+// provider is never called.
 func TestDispatchConcurrentSave(t *testing.T) {
 	e := newWorkEnv(t)
 	e.addChannel(t, wChannel, "scripted", domain.ChannelSMS)
@@ -531,23 +535,24 @@ func TestDispatchConcurrentSave(t *testing.T) {
 	id := e.addMessage(t, wChannel, domain.ChannelSMS, "+15550100005", nil)
 	repo := &cancelingRepo{memRepo: e.repo}
 	e.dispatch.Repo = repo
-	err := e.dispatch.Handle(asWorker(wTenant), app.DispatchPayload{MessageID: id})
-	if !errors.Is(err, app.ErrConcurrency) {
-		t.Fatalf("err = %v, want ErrConcurrency", err)
+	if err := e.dispatch.Handle(asWorker(wTenant), app.DispatchPayload{MessageID: id}); err != nil {
+		t.Fatalf("err = %v", err)
 	}
-	if m := e.message(t, id); m.Status != domain.StatusCanceled {
-		t.Fatalf("status %s", m.Status)
+	if m := e.message(t, id); m.Status != domain.StatusCanceled || e.scripted.callCount() != 0 {
+		t.Fatalf("status %s, %d provider calls", m.Status, e.scripted.callCount())
 	}
 }
 
-// cancelingRepo cancels the message between the dispatcher's read and its save.
+// cancelingRepo cancels the message between the dispatcher's read and its
+// first save (when the message can still be canceled).
 type cancelingRepo struct{ *memRepo }
 
 func (r *cancelingRepo) SaveMessage(ctx context.Context, wTenant string, before *domain.Message, events []domain.Event, work ...app.Work) error {
 	m, _ := r.memRepo.Message(ctx, wTenant, before.ID)
-	ev, _ := m.Cancel()
-	if err := r.memRepo.SaveMessage(ctx, wTenant, m, []domain.Event{ev}); err != nil {
-		return err
+	if ev, err := m.Cancel(); err == nil {
+		if err := r.memRepo.SaveMessage(ctx, wTenant, m, []domain.Event{ev}); err != nil {
+			return err
+		}
 	}
 	return r.memRepo.SaveMessage(ctx, wTenant, before, events, work...)
 }

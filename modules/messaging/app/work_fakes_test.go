@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
@@ -27,7 +28,8 @@ type memRepo struct {
 	saves    [][]domain.Event
 
 	failReads error // Message and Channel fail with it
-	failSaves int   // the next n saves fail with errMemStore
+	failSaves int   // the next n saves (after skipSaves) fail with errMemStore
+	skipSaves int   // saves that succeed before failSaves applies
 }
 
 var errMemStore = errors.New("store unavailable")
@@ -82,7 +84,9 @@ func (r *memRepo) SaveChannel(_ context.Context, wTenant string, c app.Change) e
 func (r *memRepo) SaveMessage(_ context.Context, wTenant string, before *domain.Message, events []domain.Event, work ...app.Work) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failSaves > 0 {
+	if r.skipSaves > 0 {
+		r.skipSaves--
+	} else if r.failSaves > 0 {
 		r.failSaves--
 		return errMemStore
 	}
@@ -96,7 +100,7 @@ func (r *memRepo) SaveMessage(_ context.Context, wTenant string, before *domain.
 		base = before.Version
 	}
 	if int64(len(r.streams[key])) != base {
-		return app.ErrConcurrency
+		return app.ErrConcurrency.Wrap(eventstore.ErrConflict) // as the real repository: the unit of work re-runs
 	}
 	now := r.clock.Now()
 	for i, e := range events {
@@ -121,6 +125,8 @@ func memMessageID(e domain.Event) string {
 	case domain.MessageReleased:
 		return e.MessageID
 	case domain.MessageCanceled:
+		return e.MessageID
+	case domain.SendAttemptStarted:
 		return e.MessageID
 	case domain.SendAttemptFailed:
 		return e.MessageID

@@ -6,15 +6,16 @@ import "time"
 // version of the same type; a new meaning is a new type).
 const (
 	TypeChannelCreated     = "channels.channel-created"
-	TypeMessageAccepted    = "messaging.message-accepted"    // outbound, queued or scheduled
-	TypeMessageReleased    = "messaging.message-released"    // scheduled -> queued at sendAt
-	TypeMessageCanceled    = "messaging.message-canceled"    // scheduled|queued -> canceled
-	TypeSendAttemptFailed  = "messaging.send-attempt-failed" // transient provider error -> sending
-	TypeMessageSent        = "messaging.message-sent"        // provider accepted -> sent
-	TypeMessageFailed      = "messaging.message-failed"      // -> failed
-	TypeMessageDelivered   = "messaging.message-delivered"   // receipt -> delivered
-	TypeMessageUndelivered = "messaging.message-undelivered" // receipt -> undelivered
-	TypeMessageReceived    = "messaging.message-received"    // inbound -> received
+	TypeMessageAccepted    = "messaging.message-accepted"     // outbound, queued or scheduled
+	TypeMessageReleased    = "messaging.message-released"     // scheduled -> queued at sendAt
+	TypeMessageCanceled    = "messaging.message-canceled"     // scheduled|queued -> canceled
+	TypeSendAttemptStarted = "messaging.send-attempt-started" // a provider call is claimed -> sending
+	TypeSendAttemptFailed  = "messaging.send-attempt-failed"  // transient provider error -> sending
+	TypeMessageSent        = "messaging.message-sent"         // provider accepted -> sent
+	TypeMessageFailed      = "messaging.message-failed"       // -> failed
+	TypeMessageDelivered   = "messaging.message-delivered"    // receipt -> delivered
+	TypeMessageUndelivered = "messaging.message-undelivered"  // receipt -> undelivered
+	TypeMessageReceived    = "messaging.message-received"     // inbound -> received
 )
 
 // Event is a fact of the messaging context. The JSON form of each event
@@ -71,6 +72,16 @@ type MessageCanceled struct {
 	MessageID string `json:"messageId"`
 }
 
+// SendAttemptStarted: dispatch claimed provider call number Attempt (1..):
+// committed before the call, so that a cancellation after it is refused and
+// a cancellation before it stops the call. The attempt stays open until
+// SendAttemptFailed, MessageSent or MessageFailed closes it; an open attempt
+// is resumed (the same call, the same idempotency key) by a redelivery.
+type SendAttemptStarted struct {
+	MessageID string `json:"messageId"`
+	Attempt   int    `json:"attempt"`
+}
+
 // SendAttemptFailed: a provider call failed transiently; another follows at RetryAt.
 type SendAttemptFailed struct {
 	MessageID string    `json:"messageId"`
@@ -123,6 +134,7 @@ type MessageReceived struct {
 func (MessageAccepted) EventType() string    { return TypeMessageAccepted }
 func (MessageReleased) EventType() string    { return TypeMessageReleased }
 func (MessageCanceled) EventType() string    { return TypeMessageCanceled }
+func (SendAttemptStarted) EventType() string { return TypeSendAttemptStarted }
 func (SendAttemptFailed) EventType() string  { return TypeSendAttemptFailed }
 func (MessageSent) EventType() string        { return TypeMessageSent }
 func (MessageFailed) EventType() string      { return TypeMessageFailed }

@@ -15,22 +15,25 @@ var ErrNotCancelable = errs.Conflict(CodeNotCancelable)
 
 // Message is the message aggregate, rebuilt from its stream.
 type Message struct {
-	ID                string
-	TenantID          string
-	ChannelID         string
-	ScopeID           string
-	ScopePath         []string
-	ChannelType       ChannelType
-	Provider          string
-	Direction         string
-	To                string
-	From              string
-	Content           Content
-	Metadata          map[string]string
-	SendAt            *time.Time
-	Status            Status
-	StatusReason      string
-	Attempts          int
+	ID           string
+	TenantID     string
+	ChannelID    string
+	ScopeID      string
+	ScopePath    []string
+	ChannelType  ChannelType
+	Provider     string
+	Direction    string
+	To           string
+	From         string
+	Content      Content
+	Metadata     map[string]string
+	SendAt       *time.Time
+	Status       Status
+	StatusReason string
+	Attempts     int
+	// AttemptOpen: attempt number Attempts was started
+	// (messaging.send-attempt-started) and has no outcome yet.
+	AttemptOpen       bool
 	ProviderMessageID string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
@@ -74,12 +77,15 @@ func (m *Message) Apply(r Recorded) {
 		m.Status = StatusQueued
 	case MessageCanceled:
 		m.Status = StatusCanceled
+	case SendAttemptStarted:
+		m.Status, m.Attempts, m.AttemptOpen = StatusSending, e.Attempt, true
 	case SendAttemptFailed:
-		m.Status, m.StatusReason, m.Attempts = StatusSending, e.Reason, e.Attempt
+		m.Status, m.StatusReason, m.Attempts, m.AttemptOpen = StatusSending, e.Reason, e.Attempt, false
 	case MessageSent:
 		m.Status, m.StatusReason, m.Attempts, m.ProviderMessageID = StatusSent, "", e.Attempts, e.ProviderMessageID
+		m.AttemptOpen = false
 	case MessageFailed:
-		m.Status, m.StatusReason, m.Attempts = StatusFailed, e.Reason, e.Attempts
+		m.Status, m.StatusReason, m.Attempts, m.AttemptOpen = StatusFailed, e.Reason, e.Attempts, false
 	case MessageDelivered:
 		m.Status, m.StatusReason = StatusDelivered, ""
 	case MessageUndelivered:
@@ -107,6 +113,23 @@ func (m *Message) Release() (ev Event, ok bool) {
 // Dispatchable reports whether a provider call should be made now.
 func (m *Message) Dispatchable() bool {
 	return m.Status == StatusQueued || m.Status == StatusSending
+}
+
+// StartAttempt claims the next provider call. An open attempt is resumed:
+// no event, the same number (a crash or a redelivery after the claim calls
+// the provider again with the same idempotency key, which it dedupes). A
+// queued message, or a sending one without an open attempt, gets
+// SendAttemptStarted{Attempt: Attempts+1}. Any other status: ok is false
+// (nothing to send).
+func (m *Message) StartAttempt() (ev Event, attempt int, ok bool) {
+	switch {
+	case m.Status == StatusSending && m.AttemptOpen:
+		return nil, m.Attempts, true
+	case m.Status == StatusQueued || m.Status == StatusSending:
+		n := m.Attempts + 1
+		return SendAttemptStarted{MessageID: m.ID, Attempt: n}, n, true
+	}
+	return nil, 0, false
 }
 
 // AttemptFailed records a transient failure of attempt n; ok is false when the

@@ -9,7 +9,7 @@ type Status string
 const (
 	StatusScheduled   Status = "scheduled"   // accepted with a future sendAt
 	StatusQueued      Status = "queued"      // accepted, waiting for dispatch
-	StatusSending     Status = "sending"     // a provider call failed transiently; retrying
+	StatusSending     Status = "sending"     // a provider call is under way, or failed transiently and will be retried
 	StatusSent        Status = "sent"        // the provider accepted it
 	StatusDelivered   Status = "delivered"   // receipt: delivered (final)
 	StatusUndelivered Status = "undelivered" // receipt: not delivered (final)
