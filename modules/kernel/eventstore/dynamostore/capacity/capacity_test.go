@@ -533,3 +533,74 @@ func keys(m item) []string {
 	}
 	return ks
 }
+
+func TestItemWrites(t *testing.T) {
+	r := NewRecorder(StoreSchema())
+	ctx := WithOp(context.Background(), "op")
+	r.Record(ctx, &dynamodb.PutItemInput{Item: outboxItem("w1", "4", "2025")}, &dynamodb.PutItemOutput{}, nil)
+	r.Record(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{Item: item{"pk": s("T#t1#S#s"), "sk": s("HEAD"), "version": n("1")}}},
+		{Put: &types.Put{Item: item{"pk": s("T#t1#R#m#k"), "sk": s("R"), "list2pk": s("T#t1#L#msgs##3"), "list2sk": s("k#k")}}},
+		{Delete: &types.Delete{Key: item{"pk": s("T#t1#W#w1"), "sk": s("W")}}},
+		{ConditionCheck: &types.ConditionCheck{Key: item{"pk": s("T#t1#S#other"), "sk": s("HEAD")}}},
+	}}, &dynamodb.TransactWriteItemsOutput{}, nil)
+	reqs := r.Requests()
+	entry := outboxItem("w1", "4", "2025")
+	keysOnly := item{"pk": entry["pk"], "sk": entry["sk"], "gsi1pk": entry["gsi1pk"], "gsi1sk": entry["gsi1sk"]}
+	if w := reqs[0].Writes; len(w) != 2 || w[0] != (ItemWrite{PK: "T#t1#W#w1", ItemPK: "T#t1#W#w1", ItemSK: "W", Kind: WritePut, Size: dynamostore.ItemSize(entry), Units: 1}) ||
+		w[1] != (ItemWrite{Index: "gsi1", PK: "OUTBOX#4", ItemPK: "T#t1#W#w1", ItemSK: "W", Kind: WritePut, Size: dynamostore.ItemSize(keysOnly), Units: 1}) {
+		t.Fatalf("put: writes %+v", w)
+	}
+	want := []ItemWrite{
+		{PK: "T#t1#S#s", ItemPK: "T#t1#S#s", ItemSK: "HEAD", Kind: WritePut, Transactional: true, Units: 2},
+		{PK: "T#t1#R#m#k", ItemPK: "T#t1#R#m#k", ItemSK: "R", Kind: WritePut, Transactional: true, Units: 2},
+		{Index: "list2", PK: "T#t1#L#msgs##3", ItemPK: "T#t1#R#m#k", ItemSK: "R", Kind: WritePut, Transactional: true, Units: 1},
+		{PK: "T#t1#W#w1", ItemPK: "T#t1#W#w1", ItemSK: "W", Kind: WriteDelete, Transactional: true, Units: 2},
+		{Index: "gsi1", PK: "OUTBOX#4", ItemPK: "T#t1#W#w1", ItemSK: "W", Kind: WriteDelete, Transactional: true, Units: 1},
+		{PK: "T#t1#S#other", ItemPK: "T#t1#S#other", ItemSK: "HEAD", Kind: WriteCheck, Transactional: true, Units: 2},
+	}
+	got := reqs[1].Writes
+	if len(got) != len(want) {
+		t.Fatalf("transaction: writes %+v", got)
+	}
+	sum, units := 0.0, 0.0
+	for i := range want {
+		if got[i].Size <= 0 {
+			t.Errorf("transaction write %d: size %d", i, got[i].Size)
+		}
+		got[i].Size = 0
+		if got[i] != want[i] {
+			t.Errorf("transaction write %d: %+v, want %+v", i, got[i], want[i])
+		}
+		sum += got[i].Units
+	}
+	for _, u := range reqs[1].Units {
+		units += u.Write
+	}
+	if sum != units {
+		t.Fatalf("writes sum to %v units, the request's units to %v", sum, units)
+	}
+}
+
+func TestWithInstance(t *testing.T) {
+	r := NewRecorder(StoreSchema())
+	get := &dynamodb.GetItemInput{Key: item{"pk": s("T#t1#R#c#k"), "sk": s("R")}}
+	a := WithInstance(WithOp(context.Background(), "send"), "trace-1")
+	b := WithInstance(WithOp(context.Background(), "dispatch"), "trace-1")
+	r.Record(a, get, &dynamodb.GetItemOutput{}, nil)
+	r.Record(b, get, &dynamodb.GetItemOutput{}, nil)
+	r.Record(WithInstance(WithOp(context.Background(), "send"), ""), get, &dynamodb.GetItemOutput{}, nil)
+	reqs := r.Requests()
+	if reqs[0].Instance != "trace-1" || reqs[1].Instance != "trace-1" || reqs[1].Op != "dispatch" {
+		t.Fatalf("instances %q %q (op %q), want trace-1 twice", reqs[0].Instance, reqs[1].Instance, reqs[1].Op)
+	}
+	if reqs[2].Instance == "" || reqs[2].Instance == "trace-1" {
+		t.Fatalf(`WithInstance(ctx, "") replaced WithOp's instance: %q`, reqs[2].Instance)
+	}
+	for i := range reqs {
+		reqs[i].Op = "message"
+	}
+	if s, _ := NewReport(reqs, Limits{}).Op("message"); s.Count != 2 {
+		t.Fatalf("count %d, want 2 (one per instance)", s.Count)
+	}
+}

@@ -38,6 +38,20 @@ func WithTenant(ctx context.Context, tenant string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
+// WithInstance sets the id of the operation instance of ctx, replacing the
+// one WithOp made: requests made with the same id count as one operation,
+// whatever their contexts (e.g. every step of one message's lifecycle, from
+// its send request to its last webhook, keyed by the message's trace id).
+// An id of "" leaves the context as it is.
+func WithInstance(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	l := from(ctx)
+	l.instance = id
+	return context.WithValue(ctx, ctxKey{}, l)
+}
+
 // OpFrom returns the workload operation and tenant of ctx ("" when unset).
 func OpFrom(ctx context.Context) (op, tenant string) {
 	l := from(ctx)

@@ -19,6 +19,13 @@
 //     reports 4 units for a transaction of one small Put and 4 for five). See
 //     dynamostore.ItemSize and the Recorder's doc for the rules.
 //
+// Each request also keeps its writes item by item (Request.Writes: the table
+// item or index entry, put, update, delete or condition check, in a
+// transaction or not, and its units), so that a report can say what the
+// write units are made of. An operation that spans several contexts (one
+// message's lifecycle: its request, then its work items) is counted once
+// when its requests carry the same instance id (WithInstance).
+//
 // Keys are written as the table's partition key value ("T#<tenant>#S#tenant")
 // or, for an index, "<index>:<index partition key value>" ("gsi1:OUTBOX#17").
 //

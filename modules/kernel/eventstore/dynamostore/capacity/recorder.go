@@ -83,6 +83,41 @@ func (u Units) Key() string {
 	return u.Index + ":" + u.PK
 }
 
+// WriteKind is what a write did to one item (or index entry).
+type WriteKind string
+
+// The kinds of item writes.
+const (
+	WritePut    WriteKind = "put"    // PutItem, a Put in a batch or a transaction; an index entry added
+	WriteUpdate WriteKind = "update" // UpdateItem or an Update in a transaction; an index entry rewritten in place
+	WriteDelete WriteKind = "delete" // DeleteItem, a Delete in a batch or a transaction; an index entry removed
+	WriteCheck  WriteKind = "check"  // a ConditionCheck in a transaction (charged like a write)
+)
+
+// ItemWrite is one item a request wrote, with its write units: a table item,
+// or an entry of a global secondary index. The Units of a request are these
+// summed per partition key; ItemWrites keep them per item, so that a report
+// can say what the units are made of (which items, how many, in a
+// transaction or not).
+type ItemWrite struct {
+	Index string // "" for a table item, else the index name
+	// PK is the partition key value written: the table's, or the index's
+	// for an index entry (Units.PK of the same write).
+	PK string
+	// ItemPK and ItemSK are the table key of the item (for an index entry:
+	// of the item the entry stands for).
+	ItemPK, ItemSK string
+	Kind           WriteKind
+	// Transactional: written by TransactWriteItems (a table write's units
+	// are doubled; an index entry's are not).
+	Transactional bool
+	// Size is the bytes the units were computed from (ItemSize: the larger
+	// of the old and the new item, the deleted item, the index entry's
+	// projection).
+	Size  int
+	Units float64
+}
+
 // Request is one recorded DynamoDB request.
 type Request struct {
 	Op        string // the workload operation (WithOp, the Fallback, or Unlabelled)
@@ -90,6 +125,10 @@ type Request struct {
 	Instance  string // the operation instance (WithOp, or the Fallback's); "" when unknown
 	Operation string // the DynamoDB API operation, e.g. "TransactWriteItems"
 	Units     []Units
+	// Writes are the items (and index entries) the request wrote, one per
+	// write, with the same units as Units (failed requests: the table
+	// writes that AWS charges, no index entries).
+	Writes []ItemWrite
 	// Failed: the request failed its condition (ConditionalCheckFailed,
 	// TransactionCanceled); its table write units are still counted (AWS
 	// charges them), its index writes are not (nothing changed).
@@ -339,11 +378,12 @@ func (r *Recorder) Record(ctx context.Context, params, result any, err error) {
 			case it.Delete != nil:
 				r.delete(&req, it.Delete.Key, 2, !failed)
 			case it.ConditionCheck != nil:
-				old, ok := r.shadow[r.id(it.ConditionCheck.Key)]
+				id := r.id(it.ConditionCheck.Key)
+				old, ok := r.shadow[id]
 				if !ok {
 					old, req.Approximate = it.ConditionCheck.Key, true
 				}
-				req.add(Units{PK: keyString(it.ConditionCheck.Key[r.schema.PK]), Write: 2 * WriteUnits(dynamostore.ItemSize(old))})
+				req.write(id, WriteCheck, 2, dynamostore.ItemSize(old))
 			}
 		}
 		if out, ok := result.(*dynamodb.TransactWriteItemsOutput); ok && out != nil {
@@ -437,11 +477,11 @@ func (r *Recorder) pkOf(index string) string {
 func (r *Recorder) put(req *Request, item map[string]types.AttributeValue, factor float64, apply bool) {
 	id := r.id(item)
 	old := r.shadow[id]
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))})
+	req.write(id, WritePut, factor, max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))
 	if !apply {
 		return
 	}
-	r.indexWrites(req, old, item)
+	r.indexWrites(req, id, factor > 1, old, item)
 	r.shadow[id] = maps.Clone(item)
 }
 
@@ -450,14 +490,14 @@ func (r *Recorder) delete(req *Request, key map[string]types.AttributeValue, fac
 	old, known := r.shadow[id]
 	if !known {
 		req.Approximate = true
-		req.add(Units{PK: id[0], Write: factor * WriteUnits(0)})
+		req.write(id, WriteDelete, factor, 0)
 		return
 	}
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(dynamostore.ItemSize(old))})
+	req.write(id, WriteDelete, factor, dynamostore.ItemSize(old))
 	if !apply {
 		return
 	}
-	r.indexWrites(req, old, nil)
+	r.indexWrites(req, id, factor > 1, old, nil)
 	delete(r.shadow, id)
 }
 
@@ -472,30 +512,45 @@ func (r *Recorder) update(req *Request, key map[string]types.AttributeValue, exp
 		base = key
 	}
 	item := ApplyUpdate(base, expr, names, values)
-	req.add(Units{PK: id[0], Write: factor * WriteUnits(max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))})
+	req.write(id, WriteUpdate, factor, max(dynamostore.ItemSize(item), dynamostore.ItemSize(old)))
 	if !apply {
 		return
 	}
-	r.indexWrites(req, old, item)
+	r.indexWrites(req, id, factor > 1, old, item)
 	r.shadow[id] = item
 }
 
-// indexWrites adds the index writes of replacing old by item (nil: absent).
-func (r *Recorder) indexWrites(req *Request, old, item map[string]types.AttributeValue) {
+// write records one table write of size bytes of the item id: factor (2
+// inside a transaction) times the standard units of size.
+func (q *Request) write(id [2]string, kind WriteKind, factor float64, size int) {
+	units := factor * WriteUnits(size)
+	q.add(Units{PK: id[0], Write: units})
+	q.Writes = append(q.Writes, ItemWrite{PK: id[0], ItemPK: id[0], ItemSK: id[1], Kind: kind, Transactional: factor > 1, Size: size, Units: units})
+}
+
+// indexWrites adds the index writes of replacing old by item (nil: absent),
+// the item id's (tx: inside a transaction, which does not double them).
+func (r *Recorder) indexWrites(req *Request, id [2]string, tx bool, old, item map[string]types.AttributeValue) {
+	entry := func(ix Index, pk string, kind WriteKind, of map[string]types.AttributeValue) {
+		size := dynamostore.ItemSize(r.projection(ix, of))
+		u := WriteUnits(size)
+		req.add(Units{Index: ix.Name, PK: pk, Write: u})
+		req.Writes = append(req.Writes, ItemWrite{Index: ix.Name, PK: pk, ItemPK: id[0], ItemSK: id[1], Kind: kind, Transactional: tx, Size: size, Units: u})
+	}
 	for _, ix := range r.schema.Indexes {
 		oldIn, newIn := r.inIndex(ix, old), r.inIndex(ix, item)
 		oldPK, newPK := keyString(old[ix.PK]), keyString(item[ix.PK])
 		switch {
 		case oldIn && newIn && oldPK == newPK && keyString(old[ix.SK]) == keyString(item[ix.SK]):
 			if ix.Projection != types.ProjectionTypeKeysOnly && !reflect.DeepEqual(r.projection(ix, old), r.projection(ix, item)) {
-				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, item)))})
+				entry(ix, newPK, WriteUpdate, item)
 			}
 		default:
 			if oldIn {
-				req.add(Units{Index: ix.Name, PK: oldPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, old)))})
+				entry(ix, oldPK, WriteDelete, old)
 			}
 			if newIn {
-				req.add(Units{Index: ix.Name, PK: newPK, Write: WriteUnits(dynamostore.ItemSize(r.projection(ix, item)))})
+				entry(ix, newPK, WritePut, item)
 			}
 		}
 	}
