@@ -121,9 +121,17 @@ func (w *LocalWorker) MaxDelay() time.Duration {
 
 // SweepLimit is how many pending entries a sweep reads for the worker in
 // one page: its capacity, so that a page reaches past the entries it holds
-// (they stay pending until acknowledged) to those it does not.
+// (they stay pending until acknowledged) to as many as it has room for. It
+// is 0 (the sweep reads nothing) while the worker holds more than half its
+// capacity: a page would be mostly entries it holds (decoded for nothing),
+// and it has work enough until the next sweep.
 func (w *LocalWorker) SweepLimit() int {
 	w.init()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.held) > w.Capacity/2 {
+		return 0
+	}
 	return w.Capacity
 }
 

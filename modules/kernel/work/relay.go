@@ -83,7 +83,7 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 // A non-durable transport gets one page (it acknowledges only after running,
 // so the same entries would come back); one that holds what it takes
 // (LocalWorker: SweepLimit) gets a page of that size, which reaches past the
-// entries it holds. A non-durable transport with a MaxDelay gets the entries
+// entries it holds, or nothing while it has work enough. A non-durable transport with a MaxDelay gets the entries
 // due within it (by now + MaxDelay, Grace aside), which it holds until due:
 // so work committed far ahead runs on time, not at the first sweep after its
 // due time. A refusal for back-pressure (the local worker is full) is not a
@@ -117,8 +117,11 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		if d := r.Transport.MaxDelay(); d > 0 {
 			dueBy = r.Clock.Now().Add(d)
 		}
-		if l, ok := r.Transport.(sweepLimiter); ok && l.SweepLimit() > 0 {
-			size = l.SweepLimit()
+		if l, ok := r.Transport.(sweepLimiter); ok {
+			if size = l.SweepLimit(); size <= 0 {
+				r.logger().DebugContext(ctx, "outbox sweep: the transport has work enough; the next run goes on")
+				return 0, nil
+			}
 		}
 	}
 	for page := 1; ; page++ {
@@ -153,6 +156,8 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 			return total, nil
 		case out.handed == 0:
 			return total, fmt.Errorf("sweep: none of %d items handed: %w", len(fresh), out.firstSendErr)
+		case out.failed > 0 && out.failed == out.full:
+			r.logger().DebugContext(ctx, "outbox sweep: transport full; the next run hands the rest", "items", len(fresh), "refused", out.failed)
 		case out.failed > 0:
 			r.logger().WarnContext(ctx, "outbox sweep: some items not handed", "items", len(fresh), "failed", out.failed,
 				"error", out.firstSendErr.Error())
@@ -183,7 +188,8 @@ func (r *Relay) SweepJobFunc() Job {
 
 // sweepLimiter is a non-durable transport that holds the items it takes
 // until they ran (LocalWorker): SweepLimit is the size of the one page a
-// sweep reads for it, enough to reach past the entries it holds.
+// sweep reads for it, enough to reach past the entries it holds; 0 when it
+// takes nothing now (the sweep reads nothing).
 type sweepLimiter interface{ SweepLimit() int }
 
 // outcome is what one hand-off did.

@@ -60,7 +60,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +135,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.openTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.openTimeout, InitialMmapSize: initialMmapSize()})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: locked by another process (is another switchboard running on this data dir?): %w", path, err)
 	}
@@ -153,6 +155,22 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open %s: create buckets: %w", path, err)
 	}
 	return &Store{db: db, w: startCommitter(db), clock: o.clock}, nil
+}
+
+// initialMmapSize is the address space mapped at open: 1 GiB on 64-bit
+// systems other than Windows. bbolt maps the file and maps it again, larger,
+// as it grows (doubling up to 1 GiB); a new mapping waits until every read
+// transaction ended and holds new ones and the writer back meanwhile, a
+// stall of every request for as long as the longest read (a sweep reads
+// thousands of outbox entries). Mapping ahead costs address space only: the
+// file still grows with the data, in steps of 16 MiB (bbolt's AllocSize); on
+// Windows bbolt would grow the file to the mapping, so it keeps its default
+// there.
+func initialMmapSize() int {
+	if runtime.GOOS == "windows" || strconv.IntSize < 64 {
+		return 0
+	}
+	return 1 << 30
 }
 
 // Close lets the writes under way commit, then closes the file; writes after

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,15 +59,28 @@ func BenchmarkConcurrentCommit(b *testing.B) {
 		// RunParallel starts parallelism × GOMAXPROCS goroutines.
 		b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
 		b.ReportAllocs()
-		start := time.Now()
+		var mu sync.Mutex
+		var lat []time.Duration
+		start, txs := time.Now(), s.w.txs.Load()
 		b.RunParallel(func(pb *testing.PB) {
+			var mine []time.Duration
 			for pb.Next() {
+				t0 := time.Now()
 				if err := s.Commit(ctx, commandCommit("tnt_bench", seq.Add(1))); err != nil {
 					b.Error(err)
 					return
 				}
+				mine = append(mine, time.Since(t0))
 			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
 		})
 		b.ReportMetric(float64(seq.Load())/time.Since(start).Seconds(), "commits/s")
+		b.ReportMetric(float64(seq.Load())/float64(s.w.txs.Load()-txs), "commits/tx")
+		if len(lat) > 0 {
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+		}
 	})
 }

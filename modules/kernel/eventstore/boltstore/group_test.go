@@ -277,6 +277,11 @@ func TestCloseCommitsQueuedWrites(t *testing.T) {
 	if evs, err := s2.ReadStream(ctx, "tnt_a", "s", 1, 0); err != nil || len(evs) != 1 {
 		t.Fatalf("after reopen: %+v, %v; want the queued commit", evs, err)
 	}
+	// The mapping ahead (initialMmapSize) does not grow the file to it (bbolt
+	// grows it in steps of its AllocSize, 16 MiB).
+	if info, err := os.Stat(path); err != nil || info.Size() > 32<<20 {
+		t.Fatalf("file of %d bytes (%v) holding one commit", info.Size(), err)
+	}
 }
 
 const killChildEnv = "BOLTSTORE_KILL_CHILD_DB"
