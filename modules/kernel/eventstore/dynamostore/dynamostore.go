@@ -70,6 +70,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -255,7 +256,10 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	var after string
 	if q.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(b) == 0 {
+		// A cursor we issued is a sort key: valid UTF-8 within DynamoDB's
+		// range key bound. Anything else is forged (400, never a 500 from
+		// the query).
+		if err != nil || len(b) == 0 || len(b) > maxSKBytes || !utf8.Valid(b) {
 			return nil, "", fmt.Errorf("bad cursor: %w", eventstore.ErrInvalid)
 		}
 		after = string(b)
