@@ -22,6 +22,8 @@ const (
 	DefaultDispatchAttempts = 5
 	DefaultRetryBase        = time.Second
 	DefaultMaxRetryDelay    = 5 * time.Minute
+	// ProviderCallTimeout bounds one provider call.
+	ProviderCallTimeout = 20 * time.Second
 )
 
 // Reasons the dispatcher records itself (a message's statusReason). Persisted
@@ -340,7 +342,11 @@ func (h DispatchHandler) prepare(ctx context.Context, tenantID string, m *domain
 
 // call makes one provider call.
 func (h DispatchHandler) call(ctx context.Context, c preparedCall) sendOutcome {
-	res, sendErr := c.provider.Send(ctx, c.req)
+	// A provider that never answers must not hold the message (and a worker)
+	// forever: the call is bounded, and a timeout is a transient failure.
+	callCtx, cancel := context.WithTimeout(ctx, ProviderCallTimeout)
+	defer cancel()
+	res, sendErr := c.provider.Send(callCtx, c.req)
 	if sendErr == nil && res.ProviderMessageID == "" {
 		sendErr = &SendError{Transient: true, Reason: ReasonProviderUnavailable, Err: errors.New("accepted without a provider message id")}
 	}
