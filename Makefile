@@ -40,7 +40,7 @@ test: ## Run every test; starts DynamoDB Local for the DynamoDB adapter and stop
 test-race: TESTFLAGS = -race
 test-race: test ## Run every test with the race detector
 
-bench: ## Benchmarks: request path in-process and event append on both adapters (a table), then the DynamoDB capacity report
+bench: ## Benchmarks: request path and event append (a table), the DynamoDB capacity report, then the local-mode load run (send-message, 32 clients, 10 s, drain)
 	@running=$$(.ci/dynamodb-local.sh endpoint 2>/dev/null); \
 	endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
 	[ -n "$$running" ] || trap '.ci/dynamodb-local.sh stop' EXIT; \
@@ -48,7 +48,9 @@ bench: ## Benchmarks: request path in-process and event append on both adapters 
 	  ./modules/kernel/rpc/ ./modules/kernel/eventstore/boltstore/ ./modules/kernel/eventstore/dynamostore/ ./functions/lambdalith/ \
 	  | tee .bench.out | .ci/benchtable.sh; status=$$?; \
 	echo; sed -n '/^=== capacity report ===$$/,/^=== end capacity report ===$$/p' .bench.out; \
-	if [ $$status -ne 0 ]; then echo ">> failures (full output in .bench.out):"; grep -A8 -e '^--- FAIL' -e '^panic:' .bench.out; fi; \
+	echo; SWITCHBOARD_LOAD=1 $(GO) test -run '^$$' -bench '^BenchmarkLoad$$' -benchtime=1x -timeout=15m $(PKG) > .load.out 2>&1 || status=1; \
+	sed -n '/^=== load report ===$$/,/^=== end load report ===$$/p' .load.out; \
+	if [ $$status -ne 0 ]; then echo ">> failures (full output in .bench.out):"; grep -A8 -e '^--- FAIL' -e '^panic:' .bench.out .load.out; fi; \
 	exit $$status
 
 lint: ## gofmt and go vet
@@ -67,6 +69,6 @@ dynamodb-local-stop: ## Stop DynamoDB Local
 	@.ci/dynamodb-local.sh stop
 
 clean: ## Remove build outputs (keeps ./.data)
-	@rm -rf bin dist cdk.out .bench.out
+	@rm -rf bin dist cdk.out .bench.out .load.out
 
 include infra/Makefile.inc
