@@ -1,6 +1,8 @@
 package eventstore
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -62,4 +64,17 @@ func ValidateLists(r Record) error {
 		}
 	}
 	return nil
+}
+
+// MarshalJSON encodes v as the store and the work path keep JSON: without
+// HTML escaping, so "<" in a message's html costs one byte against
+// MaxItemBytes and MaxOutboxPayload, not six.
+func MarshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -1,7 +1,6 @@
 package work
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,15 +24,10 @@ func Publication(workID string, ev IntegrationEvent, now time.Time) (eventstore.
 	if ev.ID == "" || ev.Type == "" {
 		return eventstore.OutboxEntry{}, fmt.Errorf("publish: event without id or type: %w", eventstore.ErrInvalid)
 	}
-	// Not HTML-escaped: content is stored as written, and "<" would cost six
-	// bytes against MaxOutboxPayload.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
+	payload, err := eventstore.MarshalJSON(ev) // not HTML-escaped: content as written
+	if err != nil {
 		return eventstore.OutboxEntry{}, fmt.Errorf("publish %s %s: %w", ev.Type, ev.ID, err)
 	}
-	payload := bytes.TrimRight(buf.Bytes(), "\n")
 	return eventstore.OutboxEntry{ID: workID, TenantID: ev.TenantID, Type: PublishType, Payload: payload, DueAt: now}, nil
 }
 

@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,12 +134,4 @@ func unmarshal[T domain.Event](data []byte) (domain.Event, error) {
 // message with 64 KiB of HTML content stays well within the store's item and
 // outbox payload limits (with control characters refused by the domain, a
 // message's JSON is at most about twice its content).
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
+func marshal(v any) ([]byte, error) { return eventstore.MarshalJSON(v) }

@@ -266,12 +266,6 @@ func (r *Repository) publication(tenantID, eventID, typ string, meta invocation.
 	if err != nil {
 		return eventstore.OutboxEntry{}, err
 	}
-	// work.Publication encodes with HTML escaping, which makes HTML content
-	// up to six times longer: keep the same JSON without it, so that a
-	// message with 64 KiB of content fits eventstore.MaxOutboxPayload.
-	if entry.Payload, err = marshal(ev); err != nil {
-		return eventstore.OutboxEntry{}, fmt.Errorf("encode %s: %w", typ, err)
-	}
 	entry.Invocation = meta
 	return entry, nil
 }

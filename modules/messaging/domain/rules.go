@@ -127,7 +127,7 @@ func CheckOutbound(t ChannelType, to string, c Content, sendAt *time.Time, metad
 		add("channelId", CodeNotAllowed, map[string]any{"reason": fmt.Sprintf("unknown channel type %q", t)})
 	}
 	for _, f := range []struct{ field, value string }{{"content.text", c.Text}, {"content.subject", c.Subject}, {"content.html", c.HTML}} {
-		if hasControl(f.value) {
+		if HasControl(f.value) {
 			add(f.field, CodeNotAllowed, map[string]any{"reason": "control characters other than tab, CR and LF"})
 		}
 	}
@@ -177,7 +177,7 @@ func checkStringMap(name string, m map[string]string, maxKeys, maxKey, maxValue 
 		switch {
 		case utf8.RuneCountInString(m[k]) > maxValue:
 			fields = append(fields, errs.FieldError{Field: name + "." + k, Code: CodeTooLong, Params: map[string]any{"max": maxValue}})
-		case hasControl(k) || hasControl(m[k]):
+		case HasControl(k) || HasControl(m[k]):
 			fields = append(fields, errs.FieldError{Field: name + "." + k, Code: CodeNotAllowed,
 				Params: map[string]any{"reason": "control characters other than tab, CR and LF"}})
 		}
@@ -185,11 +185,11 @@ func checkStringMap(name string, m map[string]string, maxKeys, maxKey, maxValue 
 	return fields
 }
 
-// hasControl reports whether s holds a C0 control character other than tab,
+// HasControl reports whether s holds a C0 control character other than tab,
 // CR and LF. They have no place in a message, and JSON stores each in six
 // bytes: refusing them bounds a message's stored size at about twice its
 // content (see MaxContentBytes).
-func hasControl(s string) bool {
+func HasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
 			return true

@@ -1,7 +1,6 @@
 package ports
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -152,7 +151,7 @@ func (d WebhookDeps) accept(ctx context.Context, tenantID, channelID, webhookID 
 	ic.Principal = invocation.Principal{Kind: invocation.KindSystem, ID: string(invocation.KindSystem), TenantID: tenantID}
 	ctx = invocation.With(ctx, &ic)
 
-	payload, err := marshalUnescaped(app.ProviderWebhookPayload{ChannelID: channelID, WebhookID: webhookID, Event: ev})
+	payload, err := eventstore.MarshalJSON(app.ProviderWebhookPayload{ChannelID: channelID, WebhookID: webhookID, Event: ev})
 	if err != nil {
 		return fmt.Errorf("webhook %s: encode payload: %w", webhookID, err)
 	}
@@ -195,16 +194,4 @@ func lookupError(err error) error {
 		return errChannelNotFound
 	}
 	return errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(err)
-}
-
-// marshalUnescaped encodes v as JSON without HTML escaping ("<" stays one
-// byte, so a provider's text counts against the outbox bound as sent).
-func marshalUnescaped(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }

@@ -227,20 +227,11 @@ func optional(fields []errs.FieldError, name, v string, max int) (string, []errs
 	if len(v) > max {
 		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.too_long", Params: map[string]any{"max": max}})
 	}
-	if !utf8.ValidString(v) || hasControl(v) {
+	if !utf8.ValidString(v) || domain.HasControl(v) || strings.IndexByte(v, 0x7f) >= 0 {
 		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.invalid",
 			Params: map[string]any{"reason": "control characters other than tab, CR and LF"}})
 	}
 	return v, fields
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeStrict decodes one JSON object, rejecting unknown fields and
