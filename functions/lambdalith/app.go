@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -237,6 +239,12 @@ func (a *App) openStore(ctx context.Context, awsCfg *aws.Config, opts []func(*dy
 		a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
 		return nil
 	}
+	// The store reads shards in parallel (up to 64 queries at once for the
+	// outbox): keep that many connections open, not the SDK's 10 per host.
+	pooled := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 128, 128
+	})
+	opts = append([]func(*dynamodb.Options){func(o *dynamodb.Options) { o.HTTPClient = pooled }}, opts...)
 	client := dynamodb.NewFromConfig(*awsCfg, opts...)
 	if !cfg.Lambda {
 		if err := dynamostore.EnsureTable(ctx, client, cfg.Table); err != nil {

@@ -75,7 +75,8 @@ var (
 // BenchmarkCapacity runs a scripted multi-tenant workload against DynamoDB
 // Local through the production wiring, records every DynamoDB request
 // (capacity.Recorder) and prints the capacity report: units per operation,
-// the busiest shared partition keys, and the ceilings that follow; then the
+// the busiest shared partition keys, and the ceilings that follow (hashed
+// shard families at their measured spread: capacity.NewReportWith); then the
 // message lifecycle (queued to delivered, with its receipt and webhooks):
 // units per delivered message, step by step and item by item, and its
 // ceilings. It fails when a ceiling is below the design's requirement. The
@@ -135,6 +136,31 @@ func tenantCeiling(rep *capacity.Report, op string) capacity.Ceiling {
 	return c
 }
 
+// samplePlatform and sampleTenant are platform and tenantCeiling by the
+// sample's busiest key (every shard of a hashed family by its own units).
+func samplePlatform(rep *capacity.Report, op string) capacity.Ceiling {
+	s, ok := rep.Op(op)
+	if !ok {
+		return capacity.Ceiling{}
+	}
+	return lowerCeiling(s.SamplePlatformWrite, s.PlatformRead)
+}
+
+func sampleTenant(rep *capacity.Report, op string) capacity.Ceiling {
+	s, ok := rep.Op(op)
+	if !ok {
+		return capacity.Ceiling{}
+	}
+	return lowerCeiling(s.SampleTenantWrite, s.TenantRead)
+}
+
+func lowerCeiling(a, b capacity.Ceiling) capacity.Ceiling {
+	if b.PerSecond < a.PerSecond {
+		return b
+	}
+	return a
+}
+
 // runCapacityWorkload runs the workload and writes the report to out; it
 // returns the report and the report with onboarding's provisioning work
 // counted as part of onboarding.
@@ -142,17 +168,19 @@ func runCapacityWorkload(b *testing.B, out *strings.Builder) (*capacity.Report, 
 	b.Setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamoEndpoint(b))
 	const operatorKey = "sbo_capacity"
 	env := map[string]string{
-		"SWITCHBOARD_DATA_DIR":     b.TempDir(),
-		"SWITCHBOARD_STORE":        "dynamodb",
-		"SWITCHBOARD_OPERATOR_KEY": operatorKey,
-		"SWITCHBOARD_TABLE":        uniqueTable(),
-		"SWITCHBOARD_WORKERS":      "16",
-		// Read only if the configuration has it; 512 is the store's default.
-		"SWITCHBOARD_OUTBOX_SHARDS": "512",
+		"SWITCHBOARD_DATA_DIR":      b.TempDir(),
+		"SWITCHBOARD_STORE":         "dynamodb",
+		"SWITCHBOARD_OPERATOR_KEY":  operatorKey,
+		"SWITCHBOARD_TABLE":         uniqueTable(),
+		"SWITCHBOARD_WORKERS":       "16",
+		"SWITCHBOARD_OUTBOX_SHARDS": strconv.Itoa(dynamostore.DefaultOutboxShards), // the deployed default, not local mode's
 	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		b.Fatal(err)
+	}
+	if cfg.OutboxShards != dynamostore.DefaultOutboxShards {
+		b.Fatalf("outbox shards %d: the capacity report measures the production default (%d)", cfg.OutboxShards, dynamostore.DefaultOutboxShards)
 	}
 	rec := capacity.NewRecorder(capacity.StoreSchema())
 	// Work run by the local worker has no workload label: label it from its
@@ -287,7 +315,8 @@ func runCapacityWorkload(b *testing.B, out *strings.Builder) (*capacity.Report, 
 
 	reqs := rec.Requests()
 	acks.relabel(reqs, "")
-	rep := capacity.NewReport(reqs, capacity.DefaultLimits)
+	families := hashedFamilies(cfg.OutboxShards)
+	rep := capacity.NewReportWith(reqs, capacity.DefaultLimits, families)
 	combined := make([]capacity.Request, len(reqs))
 	for i, q := range reqs {
 		if q.Op == provisionOp {
@@ -295,10 +324,10 @@ func runCapacityWorkload(b *testing.B, out *strings.Builder) (*capacity.Report, 
 		}
 		combined[i] = q
 	}
-	onboard := capacity.NewReport(combined, capacity.DefaultLimits)
-	fmt.Fprintf(out, "Workload: %d tenants onboarded by %d concurrent clients, %d create-scope, %d get-tenant (tenants interleaved), %d list writes of one tenant (list %s, slot %d, %d shards), %d work items of %d tenants; %d DynamoDB requests in %.0fs against DynamoDB Local.\n",
+	onboard := capacity.NewReportWith(combined, capacity.DefaultLimits, families)
+	fmt.Fprintf(out, "Workload: %d tenants onboarded by %d concurrent clients, %d create-scope, %d get-tenant (tenants interleaved), %d list writes of one tenant (list %s, slot %d, %d shards), %d work items of %d tenants; %d DynamoDB requests in %.0fs against DynamoDB Local (outbox index: %d shards, the production default).\n",
 		capTenants, capClients, capTenants*capScopesPerTenant, capTenants*capQueriesPerTenant, capListWrites,
-		benchMessages.Name, benchMessages.Slot, benchMessages.Shards, capWorkItems, capWorkTenants, len(reqs), time.Since(start).Seconds())
+		benchMessages.Name, benchMessages.Slot, benchMessages.Shards, capWorkItems, capWorkTenants, len(reqs), time.Since(start).Seconds(), cfg.OutboxShards)
 	fmt.Fprintf(out, "API key lookups: %s\n", apiKeyCacheNote(reqs, rep))
 	fmt.Fprintf(out, "Work items are committed alone and run by a no-op handler: their row is the outbox's own cost (put, index put, run, acknowledgement); onboarding's provisioning work is its own row.\n\n")
 	_, _ = rep.WriteTo(out)
@@ -306,22 +335,22 @@ func runCapacityWorkload(b *testing.B, out *strings.Builder) (*capacity.Report, 
 		fmt.Fprintf(out, "\nonboard-tenant with its provisioning work: %.2f WCU (%.2f table, %.2f index), %.2f RCU per onboarding; platform %s / %s; one tenant %s / %s\n",
 			s.TableWCU+s.IndexWCU, s.TableWCU, s.IndexWCU, s.TableRCU+s.IndexRCU, s.PlatformWrite, s.PlatformRead, s.TenantWrite, s.TenantRead)
 	}
-	fmt.Fprintf(out, "\nRequirements (ceilings computed from the measured per-key shares above):\n")
+	fmt.Fprintf(out, "\nRequirements (the ceilings above: hashed families at their spread with a %dσ margin, other keys by their measured per-key shares; in brackets the sample's busiest key, ADR 0007's first method):\n", capacity.SpreadSigmas)
 	for _, c := range []struct {
-		what string
-		got  capacity.Ceiling
-		want float64
+		what        string
+		got, sample capacity.Ceiling
+		want        float64
 	}{
-		{"authenticated request (get-tenant), platform", platform(rep, "get-tenant"), wantAuthPlatform},
-		{"onboard-tenant with its provisioning work, platform", platform(onboard, "onboard-tenant"), wantOnboardPlatform},
-		{"work item through the outbox, platform", platform(rep, "work-item"), wantWorkPlatform},
-		{"list write, one tenant", tenantCeiling(rep, "list-write"), wantListTenant},
+		{"authenticated request (get-tenant), platform", platform(rep, "get-tenant"), samplePlatform(rep, "get-tenant"), wantAuthPlatform},
+		{"onboard-tenant with its provisioning work, platform", platform(onboard, "onboard-tenant"), samplePlatform(onboard, "onboard-tenant"), wantOnboardPlatform},
+		{"work item through the outbox, platform", platform(rep, "work-item"), samplePlatform(rep, "work-item"), wantWorkPlatform},
+		{"list write, one tenant", tenantCeiling(rep, "list-write"), sampleTenant(rep, "list-write"), wantListTenant},
 	} {
 		verdict := "ok"
 		if c.got.PerSecond < c.want {
 			verdict = "FAILS"
 		}
-		fmt.Fprintf(out, "  %-52s >= %7s/s  %-5s  %s\n", c.what, fmtInt(c.want), verdict, c.got)
+		fmt.Fprintf(out, "  %-52s >= %7s/s  %-5s  %s  [sample: %s]\n", c.what, fmtInt(c.want), verdict, c.got, c.sample)
 	}
 	return rep, onboard
 }
@@ -480,8 +509,9 @@ func (f itemHandlerFunc) Handle(ctx context.Context, it work.Item) error { retur
 // ordinary recipients (the sandbox accepts, then posts a "delivered"
 // receipt), each sent with an Idempotency-Key, drained until every message
 // is delivered and every webhook delivered. One tenant sends more: its
-// message lists are write-sharded 16 ways, and the single-tenant ceiling is
-// measured on the shares of its shards, which a small sample overstates.
+// message lists are write-sharded, and the single-tenant ceiling counts each
+// of its hashed list families at its measured spread (the sample's share of
+// its busiest shard, which a small sample overstates, is printed beside).
 const (
 	lcTenants            = 20  // tenants, each with a channel and a subscription
 	lcMessages           = 10  // messages of each tenant but the busy one
@@ -666,19 +696,21 @@ func runLifecycleWorkload(b *testing.B, out *strings.Builder) *lifecycleFigures 
 	receiver := httptest.NewServer(http.HandlerFunc(run.receiver))
 	defer receiver.Close()
 
-	const shards = 512
 	env := map[string]string{
 		"SWITCHBOARD_DATA_DIR":      b.TempDir(),
 		"SWITCHBOARD_STORE":         "dynamodb",
 		"SWITCHBOARD_OPERATOR_KEY":  operatorKey,
 		"SWITCHBOARD_TABLE":         uniqueTable(),
 		"SWITCHBOARD_WORKERS":       "16",
-		"SWITCHBOARD_OUTBOX_SHARDS": strconv.Itoa(shards),
 		"SWITCHBOARD_PUBLIC_URL":    srv.URL,
+		"SWITCHBOARD_OUTBOX_SHARDS": strconv.Itoa(dynamostore.DefaultOutboxShards), // the deployed default, not local mode's
 	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		b.Fatal(err)
+	}
+	if cfg.OutboxShards != dynamostore.DefaultOutboxShards {
+		b.Fatalf("outbox shards %d: the capacity report measures the production default (%d)", cfg.OutboxShards, dynamostore.DefaultOutboxShards)
 	}
 	rec := capacity.NewRecorder(capacity.StoreSchema())
 	// What no context labels: a message's work that failed and is
@@ -844,7 +876,7 @@ func runLifecycleWorkload(b *testing.B, out *strings.Builder) *lifecycleFigures 
 		attributeSandbox(&reqs[i])
 	}
 	return writeLifecycleReport(b, out, lifecycleInput{
-		reqs: reqs, messages: messages, busy: tenants[0].id, shards: shards, acked: acked, labels: labels, sweeps: sweeps,
+		reqs: reqs, messages: messages, busy: tenants[0].id, shards: cfg.OutboxShards, acked: acked, labels: labels, sweeps: sweeps,
 		pending: len(pending), elapsed: elapsed, run: run,
 	})
 }
@@ -982,6 +1014,13 @@ func itemKind(w capacity.ItemWrite, roles map[string]string) string {
 	return "other: " + w.ItemPK
 }
 
+// hashedFamilies is the capacity.Families of the table: the outbox index
+// shards (outboxShards of them) and the partitions of the write-sharded
+// lists of listShards.
+func hashedFamilies(outboxShards int) capacity.Families {
+	return func(key string) (string, int, bool) { return shardFamily(key, outboxShards) }
+}
+
 // shardFamily is a sharded key with its shard replaced by "*"
 // ("gsi1:OUTBOX#*", "list4:T#t#L#messages-by-status#queued#*") and the
 // number of shards of its family, or ok false for an unsharded key.
@@ -1002,15 +1041,15 @@ func shardFamily(key string, outboxShards int) (family string, shards int, ok bo
 		return "", 0, false
 	}
 	name, _, _ := strings.Cut(rest, "#")
-	n, known := lifecycleListShards[name]
+	n, known := listShards[name]
 	return family, n, known
 }
 
-// lifecycleListShards are the write shards of the lists a message's
-// lifecycle writes, by name.
-var lifecycleListShards = func() map[string]int {
+// listShards are the write shards of the lists the capacity workloads
+// write, by name: the benchmark's own and those of a message's lifecycle.
+var listShards = func() map[string]int {
 	m := map[string]int{}
-	for _, l := range []eventstore.List{msgadapters.MessagesList, msgadapters.MessagesByScopeList, msgadapters.MessagesByChannelList,
+	for _, l := range []eventstore.List{benchMessages, msgadapters.MessagesList, msgadapters.MessagesByScopeList, msgadapters.MessagesByChannelList,
 		msgadapters.MessagesByStatusList, msgadapters.MessagesByScopeStatusList, msgadapters.MessagesByChannelStatusList,
 		msgadapters.ChannelsList, msgadapters.ChannelsByScopeList, whadapters.DeliveriesList, whadapters.SubscriptionsList,
 		whadapters.SubscriptionsByScopeList, whadapters.EnabledSubscriptionsList} {
@@ -1052,30 +1091,6 @@ func loads(reqs []capacity.Request, tenant string) map[string]*keyLoad {
 		}
 	}
 	return m
-}
-
-// evenSpread is the busiest family of sharded keys among keys (write units
-// per message over n messages) and its ceiling if its units spread evenly
-// over its shards: the ceiling a large sample converges to.
-func evenSpread(keys []*keyLoad, n float64, outboxShards int) (family, desc string, ceiling float64) {
-	fam := map[string]float64{}
-	shardsOf := map[string]int{}
-	for _, k := range keys {
-		if f, shards, ok := shardFamily(k.key, outboxShards); ok {
-			fam[f] += k.write / n
-			shardsOf[f] = shards
-		}
-	}
-	best, perShard := "", 0.0
-	for _, f := range slices.Sorted(maps.Keys(fam)) {
-		if v := fam[f] / float64(shardsOf[f]); v > perShard {
-			best, perShard = f, v
-		}
-	}
-	if perShard == 0 {
-		return "", "none", math.Inf(1)
-	}
-	return best, fmt.Sprintf("%s (%d shards, %.3g WCU/message in all)", best, shardsOf[best], fam[best]), capacity.DefaultLimits.WritePerPartition / perShard
 }
 
 // writeLifecycleReport writes the lifecycle's part of the report and
@@ -1265,8 +1280,9 @@ func writeLifecycleReport(b *testing.B, out *strings.Builder, in lifecycleInput)
 			busyReqs = append(busyReqs, q)
 		}
 	}
-	platformRep := capacity.NewReport(msgReqs, capacity.DefaultLimits)
-	busyRep := capacity.NewReport(busyReqs, capacity.DefaultLimits)
+	families := hashedFamilies(in.shards)
+	platformRep := capacity.NewReportWith(msgReqs, capacity.DefaultLimits, families)
+	busyRep := capacity.NewReportWith(busyReqs, capacity.DefaultLimits, families)
 	ps, _ := platformRep.Op(lcMessageOp)
 	ts, _ := busyRep.Op(lcMessageOp)
 	fig := &lifecycleFigures{messages: len(in.messages), wcuPerMessage: wcuPer, platformWrite: ps.PlatformWrite, tenantWrite: ts.TenantWrite}
@@ -1274,8 +1290,8 @@ func writeLifecycleReport(b *testing.B, out *strings.Builder, in lifecycleInput)
 		b.Errorf("lifecycle: requests of %d messages (trace ids), want %d: some work lost its message's trace", ps.Count, len(in.messages))
 	}
 
-	fmt.Fprintf(out, "\nCeilings: delivered messages/s before a partition key reaches %s WCU/s (the report's method: platform over the keys shared by 2+ tenants, %d messages; one tenant over the keys that 2+ of tenant 0's %d messages touched)\n",
-		thousandsOf(capacity.DefaultLimits.WritePerPartition), ps.Count, ts.Count)
+	fmt.Fprintf(out, "\nCeilings: delivered messages/s before a partition key reaches %s WCU/s (platform: over the keys shared by 2+ tenants, %d messages; one tenant: over the keys that 2+ of tenant 0's %d messages touched). A key whose shard is a hash of the item written (outbox index shards, write-sharded list partitions) counts with its family: the family's measured units per message spread over its shards, up to the rate at which a shard's mean plus %dσ of its units in 1 s reach the limit (Poisson arrivals; an item's writes, such as an entry's put and delete, land on its shard together: variance = cluster x mean); every other key by its measured units per message.\n",
+		thousandsOf(capacity.DefaultLimits.WritePerPartition), ps.Count, ts.Count, capacity.SpreadSigmas)
 	for _, c := range []struct {
 		what string
 		got  capacity.Ceiling
@@ -1290,36 +1306,27 @@ func writeLifecycleReport(b *testing.B, out *strings.Builder, in lifecycleInput)
 		}
 		fmt.Fprintf(out, "  %-42s >= %7s/s  %-5s  %s\n", c.what, fmtInt(c.want), v, c.got)
 	}
-	// Even spread: every shard of a family of keys (tenant-less keys for
-	// the platform: the outbox index; tenant 0's keys for one tenant).
-	var platformKeys, busyKeys, tenantKeys []*keyLoad
-	for _, k := range loads(msgReqs, "") {
-		if capacity.KeyTenant(partitionOf(k.key)) == "" {
-			platformKeys = append(platformKeys, k)
-		}
+	fmt.Fprintf(out, "  by the sample's busiest key (ADR 0007's first method; not the check: this sample puts a few writes on each shard of a hashed family):\n")
+	fmt.Fprintf(out, "    platform %s%s\n", ps.SamplePlatformWrite, sampleImbalance(ps.SamplePlatformWrite, ps.HashedPlatform, families))
+	fmt.Fprintf(out, "    one tenant %s%s\n", ts.SampleTenantWrite, sampleImbalance(ts.SampleTenantWrite, ts.HashedTenant, families))
+	fmt.Fprintf(out, "  hashed families, lowest ceilings first: platform (shared by 2+ tenants)\n")
+	for _, c := range ps.HashedPlatform[:min(3, len(ps.HashedPlatform))] {
+		fmt.Fprintf(out, "    %s\n", c)
 	}
+	fmt.Fprintf(out, "  one tenant (tenant 0's families that 2+ of its messages wrote)\n")
+	for _, c := range ts.HashedTenant {
+		fmt.Fprintf(out, "    %s\n", c)
+	}
+	var tenantKeys []*keyLoad
 	for _, k := range loads(busyReqs, in.busy) {
-		busyKeys = append(busyKeys, k)
 		if len(k.messages) >= 2 {
 			tenantKeys = append(tenantKeys, k)
 		}
 	}
-	imbalance := func(family string, c float64, measured capacity.Ceiling) string {
-		if family == "" || !strings.HasPrefix(measured.Key, strings.TrimSuffix(family, "*")) {
-			return ""
-		}
-		return fmt.Sprintf("; the sample's busiest shard carries %.2fx the mean", c/measured.PerSecond)
-	}
-	fam, desc, c := evenSpread(platformKeys, n, in.shards)
-	fmt.Fprintf(out, "  at an even spread over the shards (what a large sample converges to): platform %s/s, %s%s\n",
-		thousandsOf(c), desc, imbalance(fam, c, ps.PlatformWrite))
-	fam, desc, c = evenSpread(busyKeys, float64(ts.Count), in.shards)
-	fmt.Fprintf(out, "                                                                   one tenant %s/s, %s%s\n",
-		thousandsOf(c), desc, imbalance(fam, c, ts.TenantWrite))
 	fmt.Fprintf(out, "  reads (not a requirement; %s RCU/s per partition): platform %s; one tenant %s\n",
 		thousandsOf(capacity.DefaultLimits.ReadPerPartition), ps.PlatformRead, ts.TenantRead)
 
-	fmt.Fprintf(out, "\nRecurring keys of tenant 0 (touched by 2+ of its messages), busiest writes first (units per message of tenant 0)\n")
+	fmt.Fprintf(out, "\nRecurring keys of tenant 0 (touched by 2+ of its messages), busiest writes first (units per message of tenant 0; ceilings of each key alone, as this sample loads it: a shard of a hashed family counts with its family above)\n")
 	slices.SortFunc(tenantKeys, func(a, b *keyLoad) int {
 		if c := cmpDesc(a.write, b.write); c != 0 {
 			return c
@@ -1355,14 +1362,19 @@ func writeLifecycleReport(b *testing.B, out *strings.Builder, in lifecycleInput)
 	return fig
 }
 
-// partitionOf is the partition key value of a report key: the key itself
-// for the table, the part after "<index>:" for an index.
-func partitionOf(key string) string {
-	if strings.HasPrefix(key, "T#") || strings.HasPrefix(key, "G#") {
-		return key
+// sampleImbalance says how much more than its family's mean shard the
+// sample's busiest key carries, when that key is a shard of a hashed family.
+func sampleImbalance(sample capacity.Ceiling, fams []capacity.Ceiling, families capacity.Families) string {
+	f, _, ok := families(sample.Key)
+	if !ok {
+		return ""
 	}
-	_, pk, _ := strings.Cut(key, ":")
-	return pk
+	for _, c := range fams {
+		if c.Key == f && (sample.Tenant == "" || c.Tenant == sample.Tenant) && c.UnitsPerOp > 0 {
+			return fmt.Sprintf("; a shard of %s carrying %.2fx its family's mean shard", f, sample.UnitsPerOp/(c.UnitsPerOp/float64(c.Shards)))
+		}
+	}
+	return ""
 }
 
 func readCeiling(perMessage float64) string {

@@ -24,14 +24,22 @@ type Config struct {
 	PublicURL       string     // SWITCHBOARD_PUBLIC_URL, default http://127.0.0.1:$PORT
 	WorkQueueURL    string     // SWITCHBOARD_WORK_QUEUE_URL (Lambda mode work queue)
 	KMSKeyID        string     // SWITCHBOARD_KMS_KEY_ID: KMS key wrapping tenant data keys (required in Lambda mode)
-	OutboxShards    int        // SWITCHBOARD_OUTBOX_SHARDS: outbox index partitions of the DynamoDB store, default 512; raise only
+	OutboxShards    int        // SWITCHBOARD_OUTBOX_SHARDS: outbox index partitions of the DynamoDB store, default dynamostore.DefaultOutboxShards in Lambda mode, LocalOutboxShards in local mode; raise only
 	LogLevel        slog.Level // SWITCHBOARD_LOG_LEVEL, default info
 	SweepEvery      int        // SWITCHBOARD_SWEEP_SECONDS, local mode outbox sweep period, default 1
-	Workers         int        // SWITCHBOARD_WORKERS, local mode work goroutines, default 4; 0 pauses work (it stays in the store)
+	Workers         int        // SWITCHBOARD_WORKERS, local mode work goroutines, default 32 (1 while API requests are in flight); 0 pauses work (it stays in the store)
 	// WebhookRetryScale (SWITCHBOARD_WEBHOOK_RETRY_SCALE) multiplies Svix's
 	// retry schedule of subscriber webhooks (default 1; tests use 0.001).
 	WebhookRetryScale float64
 }
+
+// LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
+// store (a development table, DynamoDB Local): its sweep runs every second
+// and reads every shard, which at the deployed count
+// (dynamostore.DefaultOutboxShards, sized for 100,000 messages/s) would be
+// thousands of queries a second for nothing. Point local mode at a deployed
+// table only with SWITCHBOARD_OUTBOX_SHARDS set to the deployment's.
+const LocalOutboxShards = 16
 
 // LoadConfig reads the configuration through getenv.
 func LoadConfig(getenv func(string) string) (Config, error) {
@@ -44,12 +52,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		OperatorKeyHash:   strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
 		WorkQueueURL:      getenv("SWITCHBOARD_WORK_QUEUE_URL"),
 		KMSKeyID:          getenv("SWITCHBOARD_KMS_KEY_ID"),
-		OutboxShards:      dynamostore.DefaultOutboxShards,
+		OutboxShards:      LocalOutboxShards,
 		LogLevel:          logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
 		Port:              8080,
 		SweepEvery:        1,
-		Workers:           4,
+		Workers:           32,
 		WebhookRetryScale: 1,
+	}
+	if c.Lambda {
+		c.OutboxShards = dynamostore.DefaultOutboxShards
 	}
 	if p := getenv("PORT"); p != "" {
 		n, err := strconv.Atoi(p)
@@ -74,8 +85,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if s := getenv("SWITCHBOARD_WORKERS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 64 {
-			return c, fmt.Errorf("SWITCHBOARD_WORKERS %q: use 0 to 64", s)
+		if err != nil || n < 0 || n > 256 {
+			return c, fmt.Errorf("SWITCHBOARD_WORKERS %q: use 0 to 256", s)
 		}
 		c.Workers = n
 	}

@@ -292,8 +292,8 @@ func hostileValues(full bool) []string {
 		q("{{msgB}}"), q("{{chnB}}"), q("{{scpB}}"), q("{{subB}}"), q("{{euB}}"), q("{{chnMailB}}"),
 		q("{{curA}}"), q("{{curB}}"), q("{{curChnA}}"), q("{{curSubA}}"), q("{{curFilterB}}"), q("{{b64:msgA}}"),
 	}
+	vals = append(vals, longInvalidCursors...)
 	if full {
-		vals = append(vals, longInvalidCursors...)
 		for _, m := range []string{"lower", "upper", "trunc", "pad", "zw", "rtl", "cyr", "nul"} {
 			for _, n := range []string{"msgA", "chnA", "scpA", "subA", "curA"} {
 				vals = append(vals, q("{{"+m+":"+n+"}}"))
@@ -310,9 +310,8 @@ func hostileValues(full bool) []string {
 }
 
 // longInvalidCursors decode to more than 341 bytes that are not UTF-8. On
-// DynamoDB they answer 500 (a defect: hostile_defect_test.go), so only the
-// whole corpus (embedded store) has them; add them to the reduced set when
-// the defect is fixed.
+// DynamoDB they answered 500 once (see TestDynamoForgedCursorIs400); both
+// sets have them.
 var longInvalidCursors = []string{
 	q(strings.Repeat("_", 1024)),
 	q(strings.Repeat("-", 1024)),
@@ -859,4 +858,113 @@ func FuzzMessagingCommands(f *testing.F) {
 			t.Fatalf("panic logged: %s %v", p[0].msg, p[0].attrs)
 		}
 	})
+}
+
+// ---- defects the corpus found, fixed ----
+
+// TestFieldNamesMatchExactly: a body's keys match an input's fields by their
+// exact names (encoding/json matched them case-insensitively, so "CHANNELID"
+// was taken for channelId and a field named twice in two spellings silently
+// took the last): a key that is not exactly a field's name is 400
+// errors.request.unknown_field naming it, a key twice is 400
+// errors.request.duplicate_field naming it, and nothing is sent.
+func TestFieldNamesMatchExactly(t *testing.T) {
+	f := newHostileFixture(t, "embedded")
+	c := &client{t: t, h: f.h}
+	chn, other := f.vars["chnA"], f.vars["chnMailA"]
+	for _, tc := range []struct{ body, code, field string }{
+		{`{"CHANNELID":"` + chn + `","To":"+15551230000","content":{"Text":"x"}}`, "errors.request.unknown_field", "CHANNELID"},
+		{`{"channelId":"` + other + `","ChannelId":"` + chn + `","to":"+15551230000","content":{"text":"x"}}`, "errors.request.unknown_field", "ChannelId"},
+		{`{"channelId":"` + chn + `","to":"+15551230000","content":{"Text":"x"}}`, "errors.request.unknown_field", "content.Text"},
+		{`{"channelId":"` + other + `","channelId":"` + chn + `","to":"+15551230000","content":{"text":"x"}}`, "errors.request.duplicate_field", "channelId"},
+		{`{"channelId":"` + chn + `","to":"+15551230000","content":{"text":"x"},"metadata":{"k":"a","k":"b"}}`, "errors.request.duplicate_field", "metadata.k"},
+	} {
+		r := c.call("/commands/send-message", f.keyA, tc.body, "Idempotency-Key", "exact-names")
+		if r.Status != 400 || r.Body["code"] != tc.code || !strings.Contains(str(r.Body["detail"]), tc.field) {
+			t.Errorf("send-message %s: %d %s, want 400 %s naming %s", tc.body, r.Status, r.Raw, tc.code, tc.field)
+		}
+	}
+	if r := c.call("/queries/get-message", f.keyA, `{"MessageID":"`+f.vars["msgA"]+`"}`); r.Status != 400 || r.Body["code"] != "errors.request.unknown_field" {
+		t.Errorf("get-message with MessageID: %d %s, want 400 errors.request.unknown_field", r.Status, r.Raw)
+	}
+	// In German too (the catalog has both).
+	r := c.call("/commands/send-message", f.keyA, `{"to":"+15551230000","to":"+15551230001"}`, "Accept-Language", "de")
+	if r.Status != 400 || r.Body["title"] != "Doppeltes Feld" || !strings.Contains(str(r.Body["detail"]), "to") {
+		t.Errorf("duplicate key in German: %d %s", r.Status, r.Raw)
+	}
+	// The exact spelling still works, and nothing was sent by the rejected bodies.
+	c.must(202, "/commands/send-message", f.keyA, `{"channelId":"`+chn+`","to":"+15551230000","content":{"text":"x"}}`, "Idempotency-Key", "exact-names")
+}
+
+// TestForgedCursorIsInvalid: a list takes back only the cursors it issued
+// (app.ReadModel: "A cursor it did not issue is ErrInvalidCursor"). The
+// stores took any base64url as a position, so a made-up cursor, or one of
+// another list (list-channels' for list-messages), another filter or another
+// tenant, answered 200 with a page from an arbitrary point. Now each is 400
+// errors.validation.cursor on both stores, and the list's own cursors page.
+func TestForgedCursorIsInvalid(t *testing.T) {
+	for _, store := range []string{"embedded", "dynamodb"} {
+		t.Run(store, func(t *testing.T) {
+			f := newHostileFixture(t, store)
+			c := &client{t: t, h: f.h}
+			bad := func(path, body string) {
+				t.Helper()
+				r := c.call(path, f.keyA, body)
+				errList, _ := r.Body["errors"].([]any)
+				if r.Status != 400 || r.Body["code"] != "errors.validation.failed" || len(errList) != 1 ||
+					errList[0].(map[string]any)["field"] != "cursor" || errList[0].(map[string]any)["code"] != "errors.validation.cursor" {
+					t.Errorf("%s %s: %d %s, want 400 errors.validation.cursor", path, body, r.Status, r.Raw)
+				}
+			}
+			for _, cur := range []string{"_w", "AAAA", f.vars["curChnA"], f.vars["curB"], f.vars["curSubA"], f.vars["curFilterA"]} {
+				bad("/queries/list-messages", `{"cursor":"`+cur+`"}`)
+			}
+			// Another filter of the same list, another tenant's cursor of the same filter.
+			bad("/queries/list-messages", `{"channelId":"`+f.vars["chnMailA"]+`","cursor":"`+f.vars["curFilterA"]+`"}`)
+			bad("/queries/list-messages", `{"status":"queued","cursor":"`+f.vars["curA"]+`"}`)
+			bad("/queries/list-messages", `{"scopeId":"`+f.vars["euA"]+`","cursor":"`+f.vars["curA"]+`"}`)
+			bad("/queries/list-channels", `{"cursor":"`+f.vars["curA"]+`"}`)
+			bad("/queries/list-channels", `{"cursor":"`+f.vars["curChnB"]+`"}`)
+			bad("/queries/list-channels", `{"scopeId":"`+f.vars["euA"]+`","cursor":"`+f.vars["curChnA"]+`"}`)
+			bad("/queries/list-subscriptions", `{"cursor":"`+f.vars["curChnA"]+`"}`)
+			bad("/queries/list-subscriptions", `{"cursor":"`+f.vars["curSubB"]+`"}`)
+			bad("/queries/list-deliveries", `{"subscriptionId":"`+f.vars["subA"]+`","cursor":"`+f.vars["curSubA"]+`"}`)
+			bad("/queries/list-scopes", `{"cursor":"`+f.vars["curA"]+`"}`)
+			// The lists' own cursors page on.
+			for _, q := range []struct{ path, body string }{
+				{"/queries/list-messages", `{"limit":1,"cursor":"` + f.vars["curA"] + `"}`},
+				{"/queries/list-messages", `{"channelId":"` + f.vars["chnA"] + `","limit":1,"cursor":"` + f.vars["curFilterA"] + `"}`},
+				{"/queries/list-channels", `{"limit":1,"cursor":"` + f.vars["curChnA"] + `"}`},
+				{"/queries/list-subscriptions", `{"limit":1,"cursor":"` + f.vars["curSubA"] + `"}`},
+			} {
+				if items, _ := c.must(200, q.path, f.keyA, q.body).Body["items"].([]any); len(items) != 1 {
+					t.Errorf("%s %s: %d items, want 1", q.path, q.body, len(items))
+				}
+			}
+		})
+	}
+}
+
+// TestDynamoForgedCursorIs400 (regression): on DynamoDB a forged list cursor
+// whose bytes are not UTF-8 was a 500: the SDK replaced each invalid byte by
+// U+FFFD (3 bytes), so 342 bytes of 0xff (a 456-character cursor, within the
+// inputs' max=1024) became a range key beyond DynamoDB's 1,024 bytes and the
+// query failed with a ValidationException. Bad input never causes a 5xx:
+// every list on DynamoDB answers 400 errors.validation.cursor.
+func TestDynamoForgedCursorIs400(t *testing.T) {
+	f := newHostileFixture(t, "dynamodb")
+	c := &client{t: t, h: f.h}
+	cursor := base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("\xff", 342)))
+	for _, q := range []struct{ path, body string }{
+		{"/queries/list-messages", `{"cursor":"` + cursor + `"}`},
+		{"/queries/list-messages", `{"channelId":"` + f.vars["chnA"] + `","cursor":"` + cursor + `"}`},
+		{"/queries/list-channels", `{"cursor":"` + cursor + `"}`},
+		{"/queries/list-subscriptions", `{"cursor":"` + cursor + `"}`},
+		{"/queries/list-deliveries", `{"subscriptionId":"` + f.vars["subA"] + `","cursor":"` + cursor + `"}`},
+		{"/queries/list-scopes", `{"cursor":"` + cursor + `"}`}, // tenancy's lists too
+	} {
+		if r := c.call(q.path, f.keyA, q.body); r.Status != 400 {
+			t.Errorf("%s with a forged cursor of 342 bytes 0xff: %d %s, want 400", q.path, r.Status, r.Raw)
+		}
+	}
 }

@@ -251,6 +251,8 @@ func TestLambdaMode(t *testing.T) {
 		"SWITCHBOARD_OPERATOR_KEY=sbop_sample-operator-key-not-a-secret",
 		"AWS_ENDPOINT_URL_KMS="+kmsSrv.URL,
 		"SWITCHBOARD_KMS_KEY_ID=alias/switchboard-test",
+		// The scheduled sweeps below query every outbox shard: a few (see buildOn).
+		"SWITCHBOARD_OUTBOX_SHARDS="+testOutboxShards,
 	)
 
 	for _, name := range []string{"apigw-v2-healthz.json", "apigw-v1-healthz.json"} {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 )
 
 // The load run: the production app in local mode on the embedded store (a
@@ -348,6 +349,11 @@ func runLoad(b *testing.B, cfg loadConfig) {
 	}
 	wg.Wait()
 	loadEnd := time.Now()
+	var storeStats *boltstore.WriteStats
+	if bs, ok := app.Store.(*boltstore.Store); ok {
+		st := bs.WriteStats()
+		storeStats = &st
+	}
 	elapsed := loadEnd.Sub(start)
 
 	var lat []time.Duration
@@ -394,6 +400,11 @@ func runLoad(b *testing.B, cfg loadConfig) {
 	fmt.Fprintf(&rep, "latency:     p50 %s  p90 %s  p99 %s  max %s\n", pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
 	full := perSecond[:min(len(perSecond), int(elapsed/time.Second))]
 	fmt.Fprintf(&rep, "per second:  %v\n", full)
+	if st := storeStats; st != nil && st.Transactions > 0 && st.Writes > 0 {
+		fmt.Fprintf(&rep, "store:       until the end of the load %d writes in %d transactions (%.1f per transaction, %s each), %.1f pages written per write\n",
+			st.Writes, st.Transactions, float64(st.Writes)/float64(st.Transactions),
+			(st.Busy / time.Duration(st.Transactions)).Round(10*time.Microsecond), float64(st.PagesWritten)/float64(st.Writes))
+	}
 	fmt.Fprintf(&rep, "errors:      %d", errCount)
 	if errCount > 0 {
 		fmt.Fprintf(&rep, " by status %v (0: transport error); first: %v", statuses, firstErr)

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,7 +22,9 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w (set PORT to use another port)", cfg.Port, err)
 	}
-	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	fg := &foreground{}
+	a.Worker.Busy = fg.busy
+	srv := &http.Server{Handler: fg.wrap(a.Server), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
@@ -91,4 +95,38 @@ func (a *App) sweepLoop(ctx context.Context, period time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// foreground tracks the API requests (commands and queries) in flight, so
+// that the local worker runs in the background while they are: a burst of
+// sends keeps the CPU and the store's commits, and the work it created runs
+// when the burst is over (it waits in the store meanwhile). Provider and
+// subscriber webhooks (/webhooks/...) are work, not foreground: the
+// sandbox posts its receipts there.
+type foreground struct {
+	inflight atomic.Int64
+	lastEnd  atomic.Int64 // unix nanos of the last request's end
+}
+
+// foregroundLinger is how long after the last request the worker still
+// counts the API as busy (closed-loop clients leave gaps between requests).
+const foregroundLinger = 100 * time.Millisecond
+
+func (f *foreground) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/commands") && !strings.HasPrefix(r.URL.Path, "/queries") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		f.inflight.Add(1)
+		defer func() {
+			f.lastEnd.Store(time.Now().UnixNano())
+			f.inflight.Add(-1)
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (f *foreground) busy() bool {
+	return f.inflight.Load() > 0 || time.Since(time.Unix(0, f.lastEnd.Load())) < foregroundLinger
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,5 +141,30 @@ func TestGeneratedOperatorKey(t *testing.T) {
 	eventually(t, 5*time.Second, "the restart's banner", func() bool { return strings.Contains(p2.output(), "Ready:") })
 	if !strings.Contains(p2.output(), key) {
 		t.Fatalf("restart printed another key:\n%s", p2.output())
+	}
+}
+
+// TestForegroundCountsAPIRequestsOnly: commands and queries make the local
+// worker yield while in flight and for foregroundLinger after; provider
+// webhooks (the sandbox's receipts) do not.
+func TestForegroundCountsAPIRequestsOnly(t *testing.T) {
+	fg := &foreground{}
+	var during bool
+	h := fg.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { during = fg.busy() }))
+	for _, c := range []struct {
+		path string
+		busy bool
+	}{{"/webhooks/sandbox/chn_1", false}, {"/healthz", false}, {"/queries/get-message", true}, {"/commands/send-message", true}} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, c.path, nil))
+		if during != c.busy {
+			t.Errorf("%s: busy during the request = %v, want %v", c.path, during, c.busy)
+		}
+	}
+	if !fg.busy() {
+		t.Error("not busy right after an API request; want busy for foregroundLinger")
+	}
+	time.Sleep(foregroundLinger + 20*time.Millisecond)
+	if fg.busy() {
+		t.Errorf("still busy %s after the last API request", foregroundLinger+20*time.Millisecond)
 	}
 }

@@ -70,6 +70,10 @@ func dynamoEndpoint(t testing.TB) string {
 	return e
 }
 
+// testOutboxShards is the outbox shard count of the tests that build on
+// DynamoDB Local (buildOn): several shards, far fewer than production's.
+const testOutboxShards = "16"
+
 // uniqueTable names a fresh table for one test.
 func uniqueTable() string {
 	return "sb-test-" + strings.ToLower(strings.TrimPrefix(ids.NewULIDs().New("t"), "t_"))
@@ -93,6 +97,12 @@ func buildOn(t *testing.T, store string, env map[string]string) *App {
 		t.Setenv("AWS_REGION", dynamotest.Region)
 		if env["SWITCHBOARD_TABLE"] == "" {
 			env["SWITCHBOARD_TABLE"] = uniqueTable()
+		}
+		// Sweeps and the parked list query every outbox shard; these tests
+		// check behaviour, not capacity (BenchmarkCapacity measures the
+		// production count), so a few shards keep them fast.
+		if env["SWITCHBOARD_OUTBOX_SHARDS"] == "" {
+			env["SWITCHBOARD_OUTBOX_SHARDS"] = testOutboxShards
 		}
 	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })

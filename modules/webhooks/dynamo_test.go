@@ -29,7 +29,10 @@ func TestOnDynamoDB(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
 
-	e := newEnvOn(t, dynamostore.New(client, table), options{allowPrivate: true})
+	// Few outbox shards: every drain step reads them all, and this test
+	// measures behaviour, not capacity (the production count is
+	// dynamostore.DefaultOutboxShards).
+	e := newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true})
 	tn := e.onboard("Acme")
 	eu := e.scope(tn, tn.Root, "EU")
 	us := e.scope(tn, tn.Root, "US")
@@ -61,7 +64,8 @@ func TestOnDynamoDB(t *testing.T) {
 	if n := len(e.deliveries(tn, inUS.SubscriptionID)); n != 0 {
 		t.Fatalf("a sibling scope's subscription got %d deliveries", n)
 	}
-	// Deliveries newest first across the 16 shards of the list, in pages of 2.
+	// Deliveries newest first across the shards of the list
+	// (adapters.DeliveriesList.Shards), in pages of 2.
 	var got []string
 	cursor := ""
 	for i := 0; i < 10; i++ {

@@ -97,6 +97,7 @@ const (
 	CodeValidation          = "errors.validation.failed"
 	CodeMalformedJSON       = "errors.request.malformed_json"
 	CodeUnknownField        = "errors.request.unknown_field"
+	CodeDuplicateField      = "errors.request.duplicate_field"
 	CodeTooLarge            = "errors.request.too_large"
 	CodeUnsupportedMedia    = "errors.request.unsupported_media_type"
 	CodeUnknownCommand      = "errors.request.unknown_command"

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -106,8 +108,15 @@ func fieldError(fe validator.FieldError) errs.FieldError {
 	return f
 }
 
-// decodeStrict decodes a JSON object body into in, rejecting unknown fields,
-// trailing data and invalid UTF-8. An empty body means {}.
+// strictJSON is how bodies are decoded (go-json-experiment/json, the
+// prototype of encoding/json/v2): an object member matches a field only by
+// its exact name (no case folding), a member naming no field is an error, and
+// so is a name twice in one object or invalid UTF-8 (also in an escape).
+var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
+
+// decodeStrict decodes a JSON object body into in, rejecting unknown fields
+// (a key that is not exactly a field's name), duplicate keys, trailing data
+// and invalid UTF-8. An empty body means {}.
 func decodeStrict(body []byte, in any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -119,42 +128,64 @@ func decodeStrict(body []byte, in any) error {
 	if body[0] != '{' {
 		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "the body must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
-		return decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected data after the JSON object")
+	if err := jsonv2.Unmarshal(body, in, strictJSON); err != nil {
+		return decodeError(body, err)
 	}
 	return nil
 }
 
-func decodeError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// decodeError maps an error of jsonv2.Unmarshal(body) to a 400 problem that
+// names the offending field by its path ("content.text").
+func decodeError(body []byte, err error) error {
+	var sem *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &syn):
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", fmt.Sprintf("syntax error at byte %d", syn.Offset))
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return errs.Invalid(errs.FieldError{Field: field, Code: "errors.validation.type", Params: map[string]any{"expected": jsonType(typ.Type)}})
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected end of JSON")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syn):
+		name := fieldPath(syn.JSONPointer)
+		e := errs.New(errs.KindInvalid, errs.CodeDuplicateField).With("field", name)
+		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeDuplicateField}}
+		return e
+	case errors.As(err, &sem) && sem.Err == jsonv2.ErrUnknownName:
+		name := fieldPath(sem.JSONPointer)
 		e := errs.New(errs.KindInvalid, errs.CodeUnknownField).With("field", name)
 		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeUnknownField}}
 		return e
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected end of JSON")
+	case errors.As(err, &syn):
+		if jsontext.NewDecoder(bytes.NewReader(body)).SkipValue() == nil {
+			// The object itself is well-formed: what follows it is the fault.
+			return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected data after the JSON object")
+		}
+		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", fmt.Sprintf("syntax error at byte %d", syn.ByteOffset))
+	case errors.As(err, &sem) && sem.GoType != nil:
+		return errs.Invalid(errs.FieldError{Field: fieldPath(sem.JSONPointer), Code: "errors.validation.type",
+			Params: map[string]any{"expected": jsonType(sem.GoType)}})
 	default:
 		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "invalid JSON value")
 	}
 }
 
+// fieldPath is a JSON pointer ("/content/text") as a field path
+// ("content.text"); the empty pointer is "(body)".
+func fieldPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	if b.Len() == 0 {
+		return "(body)"
+	}
+	return b.String()
+}
+
 func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return "string"

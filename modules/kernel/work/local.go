@@ -66,6 +66,15 @@ type LocalWorker struct {
 	// DefaultLocalCapacity); Send refuses more, and the store keeps them for
 	// a later sweep.
 	Capacity int
+	// Busy, when set, reports whether foreground work is under way (local
+	// mode: API requests in flight). While it is, at most BusyWorkers items
+	// run at once (default 1), so that a burst of requests keeps the CPU and
+	// the store's commits for itself and the work it creates waits (it is in
+	// the store already); once Busy reports false, all Workers run. The
+	// worker polls it every BusyPoll (default 10 ms) while items wait for it.
+	Busy        func() bool
+	BusyWorkers int
+	BusyPoll    time.Duration
 
 	once     sync.Once
 	stopOnce sync.Once
@@ -77,6 +86,8 @@ type LocalWorker struct {
 	timer    *time.Timer     // fires at the earliest scheduled item
 	stopped  bool
 	started  bool
+	running  int           // items being run by the workers
+	gated    bool          // an item is ready and waits for Busy to end
 	acks     []Item        // finished, to acknowledge
 	ackWake  chan struct{} // capacity 1
 	ackDone  chan struct{} // closed when the acknowledging goroutine exited (or Stop, when never started)
@@ -98,6 +109,12 @@ func (w *LocalWorker) init() {
 		}
 		if w.Capacity <= 0 {
 			w.Capacity = DefaultLocalCapacity
+		}
+		if w.BusyWorkers <= 0 {
+			w.BusyWorkers = 1
+		}
+		if w.BusyPoll <= 0 {
+			w.BusyPoll = 10 * time.Millisecond
 		}
 		w.cond = sync.NewCond(&w.mu)
 		w.held = map[string]bool{}
@@ -214,6 +231,36 @@ func (w *LocalWorker) Start() {
 		go w.loop()
 	}
 	go w.ackLoop()
+	if w.Busy != nil {
+		go w.busyLoop()
+	}
+}
+
+// limit is how many items may run at once now. Call with mu held.
+func (w *LocalWorker) limit() int {
+	if w.Busy != nil && w.Busy() {
+		return min(w.BusyWorkers, w.Workers)
+	}
+	return w.Workers
+}
+
+// busyLoop wakes the workers when ready items wait for Busy to end, every
+// BusyPoll, until Stop.
+func (w *LocalWorker) busyLoop() {
+	t := time.NewTicker(w.BusyPoll)
+	defer t.Stop()
+	for range t.C {
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		if w.gated && len(w.ready) > 0 && w.running < w.limit() {
+			w.gated = false
+			w.cond.Broadcast()
+		}
+		w.mu.Unlock()
+	}
 }
 
 // Stop lets running items finish and writes their acknowledgements (queued
@@ -246,7 +293,10 @@ func (w *LocalWorker) loop() {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
-		for len(w.ready) == 0 && !w.stopped {
+		for !w.stopped && (len(w.ready) == 0 || w.running >= w.limit()) {
+			if len(w.ready) > 0 {
+				w.gated = true // busyLoop wakes us when the limit grows
+			}
 			w.cond.Wait()
 		}
 		if w.stopped {
@@ -259,8 +309,15 @@ func (w *LocalWorker) loop() {
 		if len(w.ready) == 0 {
 			w.ready = nil // let the backing array go
 		}
+		w.running++
 		w.mu.Unlock()
 		w.run(it)
+		w.mu.Lock()
+		w.running--
+		if len(w.ready) > 0 {
+			w.cond.Signal() // a slot is free for a waiting item
+		}
+		w.mu.Unlock()
 	}
 }
 

@@ -627,3 +627,51 @@ func TestLocalWorkerCapacity(t *testing.T) {
 		return handled.Load() == 3 && len(e.pending()) == 0
 	})
 }
+
+// TestLocalWorkerYieldsWhileBusy: while Busy reports true, at most
+// BusyWorkers items run at once; once it reports false, all Workers run the
+// rest, without a new Send.
+func TestLocalWorkerYieldsWhileBusy(t *testing.T) {
+	e := newEnv(t)
+	var busy atomic.Bool
+	busy.Store(true)
+	var running, peak atomic.Int64
+	release := make(chan struct{})
+	w := &work.LocalWorker{
+		Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 8, BusyWorkers: 2,
+		Busy: busy.Load, BusyPoll: time.Millisecond,
+		Handler: handlerFunc(func(context.Context, work.Item) error {
+			n := running.Add(1)
+			for {
+				p := peak.Load()
+				if n <= p || peak.CompareAndSwap(p, n) {
+					break
+				}
+			}
+			<-release
+			running.Add(-1)
+			return nil
+		}),
+	}
+	w.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Stop(ctx)
+	})
+	send(t, e.ctx, w, e.commit("test.work", 0, 0, 0, 0, 0, 0, 0, 0))
+
+	waitFor(t, "two items running", func() bool { return running.Load() == 2 })
+	time.Sleep(30 * time.Millisecond) // a chance for more to start, which must not
+	if n := running.Load(); n != 2 {
+		t.Fatalf("%d items run while busy, want BusyWorkers = 2", n)
+	}
+
+	busy.Store(false)
+	waitFor(t, "all eight running once not busy", func() bool { return running.Load() == 8 })
+	close(release)
+	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
+	if p := peak.Load(); p != 8 {
+		t.Fatalf("peak concurrency %d, want 8", p)
+	}
+}

@@ -97,7 +97,8 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 // page of nothing but those (their acknowledgements did not remove them) ends
 // the sweep as no progress.
 //
-// It also stops when a page handed nothing (the transport is down: the error
+// It also stops before a page that might not finish before ctx's deadline
+// (twice the longest page so far), when a page handed nothing (the transport is down: the error
 // names its first failure), after MaxPages pages, when the store fails
 // (read, acknowledge, reschedule: the error says so), or when ctx ends.
 func (r *Relay) Sweep(ctx context.Context) (int, error) {
@@ -124,10 +125,18 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	var pageTook time.Duration // the longest page so far
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("sweep: %w", err)
 		}
+		if d, ok := ctx.Deadline(); ok && page > 1 && time.Until(d) < 2*pageTook {
+			// A Lambda invocation's deadline: end cleanly rather than be cut
+			// off in a page (the next run goes on).
+			r.logger().InfoContext(ctx, "outbox sweep: deadline near; the next run goes on", "pages", page-1, "items", total)
+			return total, nil
+		}
+		pageStart := time.Now()
 		items, err := r.Store.PendingOutbox(ctx, dueBy, size)
 		if err != nil {
 			return total, fmt.Errorf("sweep: %w", err)
@@ -165,6 +174,7 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 		if !durable {
 			return total, nil
 		}
+		pageTook = max(pageTook, time.Since(pageStart))
 		for _, it := range fresh {
 			seen[it.ID] = true
 		}

@@ -265,3 +265,41 @@ func TestSweepLooksAheadByMaxDelayForANonDurableTransport(t *testing.T) {
 		t.Fatalf("durable transport sent %v, want only the due entry %v", sqs.sent(), want)
 	}
 }
+
+// slowRecorder is a durable transport whose every Send takes delay.
+type slowRecorder struct {
+	recorder
+	delay time.Duration
+}
+
+func (r *slowRecorder) Send(ctx context.Context, items []work.Item) []error {
+	time.Sleep(r.delay)
+	return r.recorder.Send(ctx, items)
+}
+
+// TestSweepStopsBeforeItsDeadline: a sweep under a deadline (a Lambda
+// invocation's) stops cleanly before a page it might not finish, instead of
+// being cut off in one; the next run hands the rest.
+func TestSweepStopsBeforeItsDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.commit("test.work", -10*time.Second, -9*time.Second, -8*time.Second, -7*time.Second, -6*time.Second,
+		-5*time.Second, -4*time.Second, -3*time.Second, -2*time.Second, -time.Second)
+	tr := &slowRecorder{recorder: recorder{durable: true}, delay: 100 * time.Millisecond}
+	r := e.relay(tr)
+	r.BatchSize = 1
+	ctx, cancel := context.WithTimeout(e.ctx, 350*time.Millisecond)
+	defer cancel()
+	n, err := r.Sweep(ctx)
+	if err != nil || ctx.Err() != nil {
+		t.Fatalf("Sweep = (%d, %v), ctx %v: want a clean stop before the deadline", n, err, ctx.Err())
+	}
+	if n < 1 || n >= 10 {
+		t.Fatalf("Sweep handed %d of 10, want some and not all", n)
+	}
+	if left := len(e.pending()); left != 10-n {
+		t.Fatalf("%d pending after handing %d of 10", left, n)
+	}
+	if n2, err := r.Sweep(e.ctx); err != nil || n2 != 10-n {
+		t.Fatalf("next Sweep = (%d, %v), want the other %d", n2, err, 10-n)
+	}
+}

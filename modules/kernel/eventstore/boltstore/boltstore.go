@@ -31,8 +31,8 @@
 // them in the same transaction.
 // ListRecords reads one partition in key order (List.Shards is accepted and
 // has no effect: the order and the pages are those of the DynamoDB adapter);
-// its cursor is the base64url of the last entry's key after the partition
-// prefix.
+// its cursor (eventstore.EncodeListCursor) holds the last entry's key after
+// the partition prefix.
 //
 // Pending outbox entries live in bucket "outbox" under
 // "<dueAt UTC, fixed-width nanoseconds>#<id>" (so byte order is due order),
@@ -53,7 +53,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,7 +135,11 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.openTimeout, InitialMmapSize: initialMmapSize()})
+	// NoFreelistSync: the free page list is not written by every
+	// transaction (bbolt rebuilds it by scanning at open), which saves pages
+	// on every commit of a large file; the map freelist allocates in O(1).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.openTimeout, InitialMmapSize: initialMmapSize(),
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: locked by another process (is another switchboard running on this data dir?): %w", path, err)
 	}
@@ -499,12 +503,8 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 				}
 				pr.listKeys = append(pr.listKeys, lk)
 			}
-			v, err := json.Marshal(pr.listKeys)
-			if err != nil {
-				return nil, fmt.Errorf("%s: encode list entries: %w", what, err)
-			}
-			pr.listRows = v
-			p.size += len(v)
+			pr.listRows = encodeListRows(pr.listKeys)
+			p.size += len(pr.listRows)
 		}
 		p.records = append(p.records, pr)
 	}
@@ -572,9 +572,11 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 	oldLists := make([][][]byte, len(p.records)) // each row's current "lists" keys
 	for i, r := range p.records {
 		if v := rowsB.Get(r.dataKey); v != nil {
-			if err := json.Unmarshal(v, &oldLists[i]); err != nil {
+			keys, err := decodeListRows(v)
+			if err != nil {
 				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
 			}
+			oldLists[i] = keys
 		}
 	}
 
@@ -641,6 +643,47 @@ func expired(r eventstore.Idempotency, now time.Time) bool {
 
 // writeLists replaces the list entries old of the row r with r's (none for a
 // delete or a row without Lists).
+// listRowsBinary marks a "list-rows" value in the binary form: the keys,
+// each as a uvarint length and its bytes. Values written before it are the
+// JSON array of the keys (base64), 40% larger; both read.
+const listRowsBinary = 0x01
+
+// encodeListRows is the "list-rows" value of a row's list keys.
+func encodeListRows(keys [][]byte) []byte {
+	n := 1
+	for _, k := range keys {
+		n += binary.MaxVarintLen64 + len(k)
+	}
+	out := make([]byte, 1, n)
+	out[0] = listRowsBinary
+	for _, k := range keys {
+		out = binary.AppendUvarint(out, uint64(len(k)))
+		out = append(out, k...)
+	}
+	return out
+}
+
+// decodeListRows reads a "list-rows" value in either form.
+func decodeListRows(v []byte) ([][]byte, error) {
+	if len(v) == 0 || v[0] != listRowsBinary {
+		var keys [][]byte
+		if err := json.Unmarshal(v, &keys); err != nil {
+			return nil, err
+		}
+		return keys, nil
+	}
+	var keys [][]byte
+	for rest := v[1:]; len(rest) > 0; {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(len(rest)-w) {
+			return nil, fmt.Errorf("list entries: corrupt binary value")
+		}
+		keys = append(keys, bytes.Clone(rest[w:w+int(n)])) // v is only valid in its transaction
+		rest = rest[w+int(n):]
+	}
+	return keys, nil
+}
+
 func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error {
 	for _, lk := range old {
 		if err := lists.Delete(lk); err != nil {
@@ -764,11 +807,12 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 
 // ListRecords implements eventstore.RecordReader: it reads one partition of
 // the list in "lists" key order (entry sort, then row key, then collection)
-// and each entry's row. The cursor is the base64url of the last entry's key
-// after the partition prefix ("<sort>#<row key>\x00<collection>"); next is ""
-// exactly when no entry follows. Reads are consistent, and an entry is
-// always the row's current membership (it changes with the row, in the same
-// transaction).
+// and each entry's row. The cursor (eventstore.EncodeListCursor) names the
+// tenant, list and partition and holds the last entry's key after the
+// partition prefix ("<sort>#<row key>\x00<collection>"); a cursor issued for
+// another is ErrInvalid. next is "" exactly when no entry follows. Reads are
+// consistent, and an entry is always the row's current membership (it
+// changes with the row, in the same transaction).
 func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	rows, next, err := s.listRecords(ctx, tenantID, q)
 	if err != nil {
@@ -794,9 +838,9 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	limit = min(limit, maxListLimit)
 	var after []byte
 	if q.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || len(b) == 0 {
-			return nil, "", invalid("bad cursor")
+		b, err := eventstore.DecodeListCursor(tenantID, q.List, q.Partition, q.Cursor)
+		if err != nil {
+			return nil, "", err
 		}
 		after = b
 	}
@@ -834,7 +878,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		var last []byte
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = step() {
 			if n == limit {
-				next = base64.RawURLEncoding.EncodeToString(last)
+				next = eventstore.EncodeListCursor(tenantID, q.List, q.Partition, last)
 				break
 			}
 			n++

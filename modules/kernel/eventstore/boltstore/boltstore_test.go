@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -374,5 +375,36 @@ func TestOutboxSkipsUndecodableEntries(t *testing.T) {
 	got, err = s.ParkedOutbox(ctx, 10)
 	if err != nil || len(got) != 1 || got[0].ID != parkedGood.ID {
 		t.Fatalf("parked = %+v, %v; want only %s", got, err, parkedGood.ID)
+	}
+}
+
+// TestListRowsReadsBothForms: a row whose list entries were recorded in the
+// JSON form of earlier versions still leaves its old lists when rewritten.
+func TestListRowsReadsBothForms(t *testing.T) {
+	keys := [][]byte{[]byte("T#t#L#a#\x00s#k\x00c"), []byte("T#t#L#b#p\x00s#k\x00c"), {}}
+	bin := encodeListRows(keys)
+	old, err := json.Marshal(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bin) >= len(old) {
+		t.Errorf("binary form %d bytes, JSON form %d: want smaller", len(bin), len(old))
+	}
+	for name, v := range map[string][]byte{"binary": bin, "json": old} {
+		got, err := decodeListRows(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(got) != len(keys) {
+			t.Fatalf("%s: %d keys, want %d", name, len(got), len(keys))
+		}
+		for i := range keys {
+			if !bytes.Equal(got[i], keys[i]) {
+				t.Errorf("%s: key %d = %q, want %q", name, i, got[i], keys[i])
+			}
+		}
+	}
+	if _, err := decodeListRows([]byte{listRowsBinary, 0x05, 'a'}); err == nil {
+		t.Error("a truncated binary value decoded without error")
 	}
 }

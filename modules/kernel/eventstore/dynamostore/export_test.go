@@ -20,3 +20,6 @@ func (s *Store) ListPageAt(ctx context.Context, tenantID, collection, rowKey str
 	}
 	return s.listPage(ctx, tenantID, l.Slot, []indexKey{k})
 }
+
+// OutboxQueryConcurrency is the bound of PendingOutbox's parallel queries.
+const OutboxQueryConcurrency = outboxQueryConcurrency

@@ -29,7 +29,7 @@ func outboxShardLimit(limit, shards int) int {
 }
 
 // PendingOutbox implements eventstore.Outbox: it queries every shard of the
-// outbox index (gsi1) in parallel (at most queryConcurrency at a time) for
+// outbox index (gsi1) in parallel (at most outboxQueryConcurrency at a time) for
 // its earliest entries due by dueBy (outboxShardLimit of them each, about
 // twice the page in all), merges them by due time and fetches them from the
 // table in that order (consistent BatchGetItem) until the page is full.
@@ -82,7 +82,7 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 // items for which keep holds are found, and returns those in the order of
 // their current gsi1sk.
 func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, keep func(eventstore.OutboxEntry) bool) ([]eventstore.OutboxEntry, error) {
-	keys, err := s.queryShards(ctx, s.outboxShards, outboxShardLimit(limit, s.outboxShards), func(shard int) *dynamodb.QueryInput {
+	keys, err := s.queryShards(ctx, s.outboxShards, outboxQueryConcurrency, outboxShardLimit(limit, s.outboxShards), func(shard int) *dynamodb.QueryInput {
 		return &dynamodb.QueryInput{
 			TableName:                 &s.table,
 			IndexName:                 aws.String(IndexOutbox),

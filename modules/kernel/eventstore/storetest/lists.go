@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,14 +294,108 @@ func testListTenantIsolation(t *testing.T, s eventstore.Store) {
 			t.Fatalf("rows mixed between tenants: %v / %v", ga.data, gb.data)
 		}
 	}
-	// A cursor of one tenant's list pages the other's list only.
+	// A cursor of one tenant's list is not one of the other's.
 	_, next, err := s.ListRecords(context.Background(), a, eventstore.ListQuery{List: rowsList, Page: eventstore.Page{Limit: 1}})
 	if err != nil || next == "" {
 		t.Fatalf("tenant a page 1: next %q, %v", next, err)
 	}
-	got := listAll(t, s, b, eventstore.ListQuery{List: rowsList, Page: eventstore.Page{Limit: 1, Cursor: next}})
-	if slices.Contains(got.keys, ka) || slices.ContainsFunc(got.data, func(d string) bool { return strings.Contains(d, `"a"`) }) {
-		t.Fatalf("tenant b with tenant a's cursor listed %v %v", got.keys, got.data)
+	rows, _, err := s.ListRecords(context.Background(), b, eventstore.ListQuery{List: rowsList, Page: eventstore.Page{Limit: 1, Cursor: next}})
+	wantErr(t, err, eventstore.ErrInvalid, "tenant b with tenant a's cursor")
+	if len(rows) > 0 {
+		t.Fatalf("tenant b with tenant a's cursor listed %+v", rows)
+	}
+}
+
+// testListCursorNamesItsList: a list takes back only the cursors it issued,
+// for the tenant and partition it issued them for. A cursor made up, or
+// issued by another list, another partition (another filter of a module's
+// list) or another tenant, is ErrInvalid, never a position to page from.
+func testListCursorNamesItsList(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	a, b := tenant(), tenant()
+	var keys []string
+	for range 3 {
+		k := gen.New(ids.Scope)
+		keys = append(keys, k)
+		for _, tnt := range []string{a, b} {
+			mustCommit(t, s, recordsCommit(tnt, row("rows", k, `{}`, entry(rowsList, "p", k), entry(shardedList, "p", k))))
+			mustCommit(t, s, recordsCommit(tnt, row("other", k, `{}`, entry(rowsListX, "p", k), entry(statusList, "p", k))))
+		}
+	}
+	for _, l := range []eventstore.List{rowsList, shardedList} {
+		eventuallyList(t, s, a, eventstore.ListQuery{List: l, Partition: "p", Page: eventstore.Page{Limit: 1}}, keys)
+	}
+	page := func(tnt string, l eventstore.List, partition, cursor string, desc bool) ([]eventstore.Record, string, error) {
+		return s.ListRecords(ctx, tnt, eventstore.ListQuery{List: l, Partition: partition, Page: eventstore.Page{Limit: 1, Cursor: cursor, Descending: desc}})
+	}
+	for _, l := range []eventstore.List{rowsList, shardedList} {
+		_, cur, err := page(a, l, "p", "", false)
+		if err != nil || cur == "" {
+			t.Fatalf("%s page 1: next %q, %v", l.Name, cur, err)
+		}
+		// The list that issued it takes it, in both directions.
+		if got := listAll(t, s, a, eventstore.ListQuery{List: l, Partition: "p", Page: eventstore.Page{Limit: 1, Cursor: cur}}); !slices.Equal(got.keys, keys[1:]) {
+			t.Fatalf("%s after its cursor: %v, want %v", l.Name, got.keys, keys[1:])
+		}
+		if rows, _, err := page(a, l, "p", cur, true); err != nil || len(rows) != 0 {
+			t.Fatalf("%s before its first row, descending: %+v, %v", l.Name, rows, err)
+		}
+		// Anyone else does not.
+		others := []struct {
+			what, tnt string
+			l         eventstore.List
+			partition string
+		}{
+			{"another tenant", b, l, "p"},
+			{"another partition", a, l, "q"},
+			{"the whole list", a, l, ""},
+			{"another list, same slot", a, rowsListX, "p"},
+			{"another list", a, statusList, "p"},
+		}
+		if l == rowsList {
+			others = append(others, struct {
+				what, tnt string
+				l         eventstore.List
+				partition string
+			}{"the sharded list", a, shardedList, "p"})
+		}
+		for _, o := range others {
+			for _, desc := range []bool{false, true} {
+				rows, next, err := page(o.tnt, o.l, o.partition, cur, desc)
+				wantErr(t, err, eventstore.ErrInvalid, fmt.Sprintf("%s's cursor for %s (desc %v)", l.Name, o.what, desc))
+				if len(rows) > 0 || next != "" {
+					t.Fatalf("%s's cursor for %s: rows %+v, next %q", l.Name, o.what, rows, next)
+				}
+			}
+		}
+		// Nor a cursor made up, or one of ours altered.
+		raw, _ := base64.RawURLEncoding.DecodeString(cur)
+		altered := func(f func(b []byte) []byte) string {
+			return base64.RawURLEncoding.EncodeToString(f(slices.Clone(raw)))
+		}
+		forged := map[string]string{
+			"one byte":                 "_w",
+			"three zero bytes":         "AAAA",
+			"not base64url":            "%%%not-a-cursor",
+			"padded":                   cur + "=",
+			"a bare position":          base64.RawURLEncoding.EncodeToString([]byte(keys[0] + "#" + keys[0])),
+			"342 bytes 0xff":           base64.RawURLEncoding.EncodeToString([]byte(strings.Repeat("\xff", 342))),
+			"another version":          altered(func(b []byte) []byte { b[0]++; return b }),
+			"a tag bit flipped":        altered(func(b []byte) []byte { b[3] ^= 1; return b }),
+			"the tag without position": altered(func(b []byte) []byte { return b[:9] }),
+		}
+		for what, c := range forged {
+			_, _, err := page(a, l, "p", c, false)
+			wantErr(t, err, eventstore.ErrInvalid, fmt.Sprintf("%s: cursor %s", l.Name, what))
+		}
+		// A cursor forged in the list's own name holds at most a position in
+		// the caller's own list: a page or ErrInvalid, never a failure.
+		for _, pos := range []string{strings.Repeat("\xff", 342), strings.Repeat("z", 2000), "\x00"} {
+			c := eventstore.EncodeListCursor(a, l, "p", []byte(pos))
+			if _, _, err := page(a, l, "p", c, false); err != nil && !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("%s: a position of %d bytes in the list's own name: %v", l.Name, len(pos), err)
+			}
+		}
 	}
 }
 

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"lists-rewrite-moves-and-leaves", testListRewrite},
 		{"lists-delete-leaves", testListDelete},
 		{"lists-tenant-isolation", testListTenantIsolation},
+		{"lists-cursor-names-its-list", testListCursorNamesItsList},
 		{"lists-invalid", testListInvalid},
 		{"lists-shared-name-across-collections", testListSharedName},
 		{"tenant-isolation", testTenantIsolation},

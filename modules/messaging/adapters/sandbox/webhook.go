@@ -3,16 +3,16 @@ package sandbox
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -157,8 +157,8 @@ func (p *Provider) ParseWebhook(body []byte) (app.ProviderEvent, error) {
 	if !utf8.Valid(body) || len(body) == 0 || body[0] != '{' {
 		return app.ProviderEvent{}, errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "the body must be a JSON object")
 	}
-	var t webhookType
-	if err := json.Unmarshal(body, &t); err != nil {
+	var t webhookType // the type first (other keys are checked with it)
+	if err := jsonv2.Unmarshal(body, &t); err != nil {
 		return app.ProviderEvent{}, decodeError(err)
 	}
 	if t.Type == nil {
@@ -234,36 +234,50 @@ func optional(fields []errs.FieldError, name, v string, max int) (string, []errs
 	return v, fields
 }
 
-// decodeStrict decodes one JSON object, rejecting unknown fields and
-// trailing data.
+// strictJSON decodes a webhook body into its type's fields (go-json-experiment/json,
+// as the API's bodies): keys match fields by their exact names only, and
+// unknown keys, a key twice and trailing data are errors.
+var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
+
+// decodeStrict decodes one JSON object, rejecting unknown fields (a key that
+// is not exactly a field's name), duplicate keys and trailing data.
 func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(body, v, strictJSON); err != nil {
 		return decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected data after the JSON object")
 	}
 	return nil
 }
 
-// decodeError maps a decoding error to errs.Invalid.
+// decodeError maps a decoding error to errs.Invalid naming the field.
 func decodeError(err error) error {
-	var typ *json.UnmarshalTypeError
+	var sem *jsonv2.SemanticError
+	var syn *jsontext.SyntacticError
 	switch {
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return errs.Invalid(errs.FieldError{Field: field, Code: "errors.validation.type"})
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syn):
+		name := fieldPath(syn.JSONPointer)
+		e := errs.New(errs.KindInvalid, errs.CodeDuplicateField).With("field", name)
+		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeDuplicateField}}
+		return e
+	case errors.As(err, &sem) && sem.Err == jsonv2.ErrUnknownName:
+		name := fieldPath(sem.JSONPointer)
 		e := errs.New(errs.KindInvalid, errs.CodeUnknownField).With("field", name)
 		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeUnknownField}}
 		return e
+	case errors.As(err, &sem) && sem.GoType != nil && !errors.As(err, &syn):
+		return errs.Invalid(errs.FieldError{Field: fieldPath(sem.JSONPointer), Code: "errors.validation.type"})
 	default:
 		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "invalid JSON")
 	}
+}
+
+// fieldPath is a JSON pointer ("/a/b") as a field path ("a.b"); "(body)" for the root.
+func fieldPath(p jsontext.Pointer) string {
+	var parts []string
+	for tok := range p.Tokens() {
+		parts = append(parts, tok)
+	}
+	if len(parts) == 0 {
+		return "(body)"
+	}
+	return strings.Join(parts, ".")
 }

@@ -222,6 +222,13 @@ func TestParseWebhook(t *testing.T) {
 		`{"type":"inbound","providerMessageId":"sbx_3","from":"a","to":["b"],"text":"x"}`:                      "to",
 		`{"type":"inbound","providerMessageId":"sbx_3","from":"a","to":"b","text":"x","status":"delivered"}`:   "status",
 		"{\"type\":\"inbound\",\"providerMessageId\":\"sbx_3\",\"from\":\"a\",\"to\":\"b\",\"text\":\"\xff\"}": "",
+		// Keys match fields exactly (no case folding) and only once.
+		`{"TYPE":"receipt","providerMessageId":"sbx_1","status":"delivered"}`:                        "type",
+		`{"type":"receipt","providerMessageId":"sbx_1","STATUS":"delivered"}`:                        "STATUS",
+		`{"type":"receipt","providerMessageId":"sbx_1","status":"undelivered","Status":"delivered"}`: "Status",
+		`{"type":"receipt","providerMessageId":"sbx_1","status":"undelivered","status":"delivered"}`: "status",
+		`{"type":"inbound","type":"receipt","providerMessageId":"sbx_1","status":"delivered"}`:       "type",
+		`{"type":"inbound","providerMessageId":"sbx_3","from":"a","to":"b","Text":"x","text":"y"}`:   "Text",
 	}
 	for body, field := range bad {
 		_, err := p.ParseWebhook([]byte(body))
@@ -232,6 +239,23 @@ func TestParseWebhook(t *testing.T) {
 		}
 		if field != "" && (len(e.Fields) == 0 || e.Fields[0].Field != field) {
 			t.Errorf("%s: fields %+v, want %s first", body, e.Fields, field)
+		}
+	}
+}
+
+// A key that is not exactly a field's name is an unknown field, a key twice
+// a duplicate, like the bodies of the API.
+func TestParseWebhookFieldNamesAreExact(t *testing.T) {
+	p := sandbox.New(sandbox.Deps{})
+	for body, code := range map[string]string{
+		`{"type":"receipt","providerMessageId":"sbx_1","STATUS":"delivered"}`:                        errs.CodeUnknownField,
+		`{"type":"receipt","providerMessageId":"sbx_1","status":"undelivered","Status":"delivered"}`: errs.CodeUnknownField,
+		`{"type":"receipt","providerMessageId":"sbx_1","status":"undelivered","status":"delivered"}`: "errors.request.duplicate_field",
+		`{"type":"inbound","type":"receipt","providerMessageId":"sbx_1","status":"delivered"}`:       "errors.request.duplicate_field",
+	} {
+		_, err := p.ParseWebhook([]byte(body))
+		if e := errs.As(err); e.Kind != errs.KindInvalid || e.Code != code || e.Params["field"] == nil {
+			t.Errorf("%s: err = %v (%s, field %v), want %s naming the field", body, err, e.Code, e.Params["field"], code)
 		}
 	}
 }

@@ -39,6 +39,16 @@
 // keys: keys of one tenant scale out with the number of tenants) and for one
 // tenant (over all keys that tenant's operations touch). The ceilings follow
 // from the measured share of each key, so they are as good as the workload is
-// representative: a small sample overstates the imbalance of hashed shards,
-// which makes the figures conservative.
+// representative: a small sample overstates the imbalance of hashed shards.
+//
+// NewReportWith takes the table's hashed families (Families: keys whose
+// shard is a hash of the item written, such as the outbox index shards and
+// the partitions of write-sharded lists). Its write ceilings count such a
+// family as a whole: the family's measured units per operation spread over
+// its shards, up to the rate at which a shard's mean load plus SpreadSigmas
+// standard deviations of its load in one second reach the limit (operations
+// arriving at random; each item's writes landing on its shard together).
+// Every other key keeps its measured per-key share, and the sample's per-key
+// figures stay in the report (OpStats.SamplePlatformWrite,
+// SampleTenantWrite) for comparison.
 package capacity
