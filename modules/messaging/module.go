@@ -79,11 +79,13 @@ func New(d Deps) *Module {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(slog.String("module", "messaging"))
-	repo := adapters.NewRepository(d.Store, d.IDs, d.Clock)
-	reads := adapters.NewReadModel(d.Store, d.PublicURL)
+	store := adapters.NewRepository(d.Store, d.IDs, d.Clock)
+	cache := adapters.NewChannelCache(d.Clock, 0, 0) // channels never change: see ChannelCache
+	repo := adapters.CachedRepository{Repository: store, Cache: cache}
+	reads := adapters.CachedReadModel{ReadModel: adapters.NewReadModel(d.Store, d.PublicURL), Cache: cache}
 	return &Module{
 		app: app.New(app.Deps{
-			Repo: repo, Reads: reads, Rebuilder: repo, Runner: d.Runner, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
+			Repo: repo, Reads: reads, Rebuilder: store, Runner: d.Runner, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
 			IDs: d.IDs, Clock: d.Clock, PublicURL: d.PublicURL, Logger: log,
 		}),
 		routes: map[string]http.Handler{
