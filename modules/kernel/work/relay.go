@@ -80,14 +80,17 @@ func (r *Relay) AfterCommit(ctx context.Context, entries []Item) {
 // page, earliest first, and returns how many the transport took. It is the
 // job SweepJob.
 //
+// A transport with a MaxDelay (SQS, the local worker) gets the entries due
+// within it (by now + MaxDelay, Grace aside), which it holds until due: so
+// work committed far ahead runs on time, not at the first sweep after its
+// due time.
+//
 // A non-durable transport gets one page (it acknowledges only after running,
 // so the same entries would come back); one that holds what it takes
 // (LocalWorker: SweepLimit) gets a page of that size, which reaches past the
-// entries it holds, or nothing while it has work enough. A non-durable transport with a MaxDelay gets the entries
-// due within it (by now + MaxDelay, Grace aside), which it holds until due:
-// so work committed far ahead runs on time, not at the first sweep after its
-// due time. A refusal for back-pressure (the local worker is full) is not a
-// failure: the next run goes on.
+// entries it holds, or nothing while it has work enough. A refusal for
+// back-pressure (the local worker is full) is not a failure: the next run
+// goes on.
 //
 // A durable transport gets pages until the store answers an empty page; a
 // short page does not end the sweep (a store may answer fewer entries than
@@ -114,10 +117,15 @@ func (r *Relay) Sweep(ctx context.Context) (int, error) {
 	total := 0
 	seen := map[string]bool{}
 	dueBy := r.Clock.Now().Add(-r.Grace)
+	if d := r.Transport.MaxDelay(); d > 0 {
+		// The transport holds items back until due (SQS: DelaySeconds; the
+		// local worker: its timer heap): hand what is due within that
+		// window, so that scheduled work runs on time, not at the first
+		// sweep after its due time. Entries committed a moment ago may go
+		// twice (the relay is handing them): consumers dedupe by work id.
+		dueBy = r.Clock.Now().Add(d)
+	}
 	if !durable {
-		if d := r.Transport.MaxDelay(); d > 0 {
-			dueBy = r.Clock.Now().Add(d)
-		}
 		if l, ok := r.Transport.(sweepLimiter); ok {
 			if size = l.SweepLimit(); size <= 0 {
 				r.logger().DebugContext(ctx, "outbox sweep: the transport has work enough; the next run goes on")

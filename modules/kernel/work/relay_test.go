@@ -245,9 +245,9 @@ func TestSweepJobFunc(t *testing.T) {
 }
 
 // A non-durable transport with a MaxDelay (it holds items until due) gets
-// the entries due within it from a sweep; a durable one only those due now
-// (Grace aside), as before.
-func TestSweepLooksAheadByMaxDelayForANonDurableTransport(t *testing.T) {
+// the entries due within it from a sweep; so does a durable one (SQS holds
+// them with DelaySeconds).
+func TestSweepLooksAheadByMaxDelay(t *testing.T) {
 	e := newEnv(t)
 	items := e.commit("test.work", -time.Second, 5*time.Second, 20*time.Second)
 	holder := &recorder{durable: false, maxDelay: 10 * time.Second}
@@ -258,11 +258,11 @@ func TestSweepLooksAheadByMaxDelayForANonDurableTransport(t *testing.T) {
 		t.Fatalf("sent %v, want the entries due within MaxDelay %v", holder.sent(), want)
 	}
 	sqs := &recorder{durable: true, maxDelay: 15 * time.Minute}
-	if n, err := e.relay(sqs).Sweep(e.ctx); err != nil || n != 1 {
-		t.Fatalf("durable Sweep = (%d, %v), want (1, nil)", n, err)
+	if n, err := e.relay(sqs).Sweep(e.ctx); err != nil || n != 3 {
+		t.Fatalf("durable Sweep = (%d, %v), want (3, nil)", n, err)
 	}
-	if want := [][]string{idsOf(items[:1])}; !reflect.DeepEqual(sqs.sent(), want) {
-		t.Fatalf("durable transport sent %v, want only the due entry %v", sqs.sent(), want)
+	if want := [][]string{idsOf(items)}; !reflect.DeepEqual(sqs.sent(), want) {
+		t.Fatalf("durable transport sent %v, want every entry due within 15 minutes %v", sqs.sent(), want)
 	}
 }
 
@@ -301,5 +301,35 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 	}
 	if n2, err := r.Sweep(e.ctx); err != nil || n2 != 10-n {
 		t.Fatalf("next Sweep = (%d, %v), want the other %d", n2, err, 10-n)
+	}
+}
+
+// TestSweepLooksAheadForADurableTransportWithDelay: SQS holds items back up
+// to its MaxDelay, so the sweep hands entries due within it (with their due
+// time: the transport delays them) and leaves later ones for a later run:
+// a message scheduled days ahead goes out on time, not at the first sweep
+// after its sendAt.
+func TestSweepLooksAheadForADurableTransportWithDelay(t *testing.T) {
+	e := newEnv(t)
+	soon := e.commit("test.work", 5*time.Minute)
+	later := e.commit("test.work", 20*time.Minute)
+	tr := &recorder{durable: true, maxDelay: 15 * time.Minute}
+	r := e.relay(tr)
+	r.Grace = 10 * time.Second
+	if n, err := r.Sweep(e.ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = (%d, %v), want the entry due in 5 minutes", n, err)
+	}
+	if got := tr.sent(); len(got) != 1 || !reflect.DeepEqual(got[0], idsOf(soon)) {
+		t.Fatalf("sent %v, want %v", got, idsOf(soon))
+	}
+	if !tr.batches[0][0].DueAt.Equal(soon[0].DueAt) {
+		t.Fatalf("handed with due %s, want %s (the transport delays it)", tr.batches[0][0].DueAt, soon[0].DueAt)
+	}
+	if got := idsOf(e.pending()); !reflect.DeepEqual(got, idsOf(later)) {
+		t.Fatalf("pending %v, want only the entry due in 20 minutes", got)
+	}
+	e.clock.Advance(6 * time.Minute)
+	if n, err := r.Sweep(e.ctx); err != nil || n != 1 || len(e.pending()) != 0 {
+		t.Fatalf("Sweep 6 minutes later = (%d, %v), pending %v", n, err, idsOf(e.pending()))
 	}
 }
