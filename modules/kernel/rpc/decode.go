@@ -5,17 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
 	"unicode/utf8"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-playground/validator/v10"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/strictjson"
 )
 
 // Validator validates decoded inputs with go-playground/validator tags. Built
@@ -108,12 +106,6 @@ func fieldError(fe validator.FieldError) errs.FieldError {
 	return f
 }
 
-// strictJSON is how bodies are decoded (go-json-experiment/json, the
-// prototype of encoding/json/v2): an object member matches a field only by
-// its exact name (no case folding), a member naming no field is an error, and
-// so is a name twice in one object or invalid UTF-8 (also in an escape).
-var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
-
 // decodeStrict decodes a JSON object body into in, rejecting unknown fields
 // (a key that is not exactly a field's name), duplicate keys, trailing data
 // and invalid UTF-8. An empty body means {}.
@@ -128,77 +120,7 @@ func decodeStrict(body []byte, in any) error {
 	if body[0] != '{' {
 		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "the body must be a JSON object")
 	}
-	if err := jsonv2.Unmarshal(body, in, strictJSON); err != nil {
-		return decodeError(body, err)
-	}
-	return nil
-}
-
-// decodeError maps an error of jsonv2.Unmarshal(body) to a 400 problem that
-// names the offending field by its path ("content.text").
-func decodeError(body []byte, err error) error {
-	var sem *jsonv2.SemanticError
-	var syn *jsontext.SyntacticError
-	switch {
-	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syn):
-		name := fieldPath(syn.JSONPointer)
-		e := errs.New(errs.KindInvalid, errs.CodeDuplicateField).With("field", name)
-		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeDuplicateField}}
-		return e
-	case errors.As(err, &sem) && sem.Err == jsonv2.ErrUnknownName:
-		name := fieldPath(sem.JSONPointer)
-		e := errs.New(errs.KindInvalid, errs.CodeUnknownField).With("field", name)
-		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeUnknownField}}
-		return e
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected end of JSON")
-	case errors.As(err, &syn):
-		if jsontext.NewDecoder(bytes.NewReader(body)).SkipValue() == nil {
-			// The object itself is well-formed: what follows it is the fault.
-			return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "unexpected data after the JSON object")
-		}
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", fmt.Sprintf("syntax error at byte %d", syn.ByteOffset))
-	case errors.As(err, &sem) && sem.GoType != nil:
-		return errs.Invalid(errs.FieldError{Field: fieldPath(sem.JSONPointer), Code: "errors.validation.type",
-			Params: map[string]any{"expected": jsonType(sem.GoType)}})
-	default:
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "invalid JSON value")
-	}
-}
-
-// fieldPath is a JSON pointer ("/content/text") as a field path
-// ("content.text"); the empty pointer is "(body)".
-func fieldPath(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
-	}
-	if b.Len() == 0 {
-		return "(body)"
-	}
-	return b.String()
-}
-
-func jsonType(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
-		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	default:
-		return "object"
-	}
+	return strictjson.Unmarshal(body, in)
 }
 
 // fingerprint identifies a command and its body for idempotency: the command

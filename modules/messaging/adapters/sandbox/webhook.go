@@ -12,10 +12,10 @@ import (
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/strictjson"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
@@ -159,7 +159,7 @@ func (p *Provider) ParseWebhook(body []byte) (app.ProviderEvent, error) {
 	}
 	var t webhookType // the type first (other keys are checked with it)
 	if err := jsonv2.Unmarshal(body, &t); err != nil {
-		return app.ProviderEvent{}, decodeError(err)
+		return app.ProviderEvent{}, strictjson.Error(body, err)
 	}
 	if t.Type == nil {
 		return app.ProviderEvent{}, errs.Invalid(errs.FieldError{Field: "type", Code: "errors.validation.required"})
@@ -167,7 +167,7 @@ func (p *Provider) ParseWebhook(body []byte) (app.ProviderEvent, error) {
 	switch *t.Type {
 	case app.EventReceipt:
 		var b receiptWebhook
-		if err := decodeStrict(body, &b); err != nil {
+		if err := strictjson.Unmarshal(body, &b); err != nil {
 			return app.ProviderEvent{}, err
 		}
 		ev := app.ProviderEvent{Kind: app.EventReceipt}
@@ -192,7 +192,7 @@ func (p *Provider) ParseWebhook(body []byte) (app.ProviderEvent, error) {
 		return ev, nil
 	case app.EventInbound:
 		var b inboundWebhook
-		if err := decodeStrict(body, &b); err != nil {
+		if err := strictjson.Unmarshal(body, &b); err != nil {
 			return app.ProviderEvent{}, err
 		}
 		ev := app.ProviderEvent{Kind: app.EventInbound}
@@ -232,52 +232,4 @@ func optional(fields []errs.FieldError, name, v string, max int) (string, []errs
 			Params: map[string]any{"reason": "control characters other than tab, CR and LF"}})
 	}
 	return v, fields
-}
-
-// strictJSON decodes a webhook body into its type's fields (go-json-experiment/json,
-// as the API's bodies): keys match fields by their exact names only, and
-// unknown keys, a key twice and trailing data are errors.
-var strictJSON = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
-
-// decodeStrict decodes one JSON object, rejecting unknown fields (a key that
-// is not exactly a field's name), duplicate keys and trailing data.
-func decodeStrict(body []byte, v any) error {
-	if err := jsonv2.Unmarshal(body, v, strictJSON); err != nil {
-		return decodeError(err)
-	}
-	return nil
-}
-
-// decodeError maps a decoding error to errs.Invalid naming the field.
-func decodeError(err error) error {
-	var sem *jsonv2.SemanticError
-	var syn *jsontext.SyntacticError
-	switch {
-	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syn):
-		name := fieldPath(syn.JSONPointer)
-		e := errs.New(errs.KindInvalid, errs.CodeDuplicateField).With("field", name)
-		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeDuplicateField}}
-		return e
-	case errors.As(err, &sem) && sem.Err == jsonv2.ErrUnknownName:
-		name := fieldPath(sem.JSONPointer)
-		e := errs.New(errs.KindInvalid, errs.CodeUnknownField).With("field", name)
-		e.Fields = []errs.FieldError{{Field: name, Code: errs.CodeUnknownField}}
-		return e
-	case errors.As(err, &sem) && sem.GoType != nil && !errors.As(err, &syn):
-		return errs.Invalid(errs.FieldError{Field: fieldPath(sem.JSONPointer), Code: "errors.validation.type"})
-	default:
-		return errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "invalid JSON")
-	}
-}
-
-// fieldPath is a JSON pointer ("/a/b") as a field path ("a.b"); "(body)" for the root.
-func fieldPath(p jsontext.Pointer) string {
-	var parts []string
-	for tok := range p.Tokens() {
-		parts = append(parts, tok)
-	}
-	if len(parts) == 0 {
-		return "(body)"
-	}
-	return strings.Join(parts, ".")
 }

@@ -1,0 +1,54 @@
+package strictjson_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/strictjson"
+)
+
+type body struct {
+	ChannelID string `json:"channelId"`
+	Content   struct {
+		Text string `json:"text"`
+	} `json:"content"`
+	N int `json:"n"`
+}
+
+func TestUnmarshal(t *testing.T) {
+	for _, c := range []struct {
+		in, code, field string
+	}{
+		{`{"channelId":"c","content":{"text":"x"},"n":1}`, "", ""},
+		{`{"CHANNELID":"c"}`, errs.CodeUnknownField, "CHANNELID"},
+		{`{"content":{"Text":"x"}}`, errs.CodeUnknownField, "content.Text"},
+		{`{"channelId":"a","channelId":"b"}`, errs.CodeDuplicateField, "channelId"},
+		{`{"n":"1"}`, "errors.validation.type", "n"},
+		{`{"n":1} {}`, errs.CodeMalformedJSON, ""},
+		{`{"n":`, errs.CodeMalformedJSON, ""},
+	} {
+		var b body
+		err := strictjson.Unmarshal([]byte(c.in), &b)
+		if c.code == "" {
+			if err != nil || b.ChannelID != "c" || b.Content.Text != "x" || b.N != 1 {
+				t.Errorf("%s: %+v, %v", c.in, b, err)
+			}
+			continue
+		}
+		e := errs.As(err)
+		if e == nil || e.Kind != errs.KindInvalid {
+			t.Errorf("%s: %v, want a 400", c.in, err)
+			continue
+		}
+		code := e.Code
+		if len(e.Fields) > 0 {
+			code = e.Fields[0].Code
+			if e.Fields[0].Field != c.field {
+				t.Errorf("%s: field %q, want %q", c.in, e.Fields[0].Field, c.field)
+			}
+		}
+		if code != c.code {
+			t.Errorf("%s: code %q, want %q", c.in, code, c.code)
+		}
+	}
+}
