@@ -23,7 +23,7 @@ const SecretPrefix = "whsec_"
 
 // CreateSubscriptionInput is the body of create-subscription.
 type CreateSubscriptionInput struct {
-	ScopeID    string   `json:"scopeId" validate:"required,prefixed=scp"`
+	ScopeID    string   `json:"scopeId" validate:"required,max=64"`
 	URL        string   `json:"url" validate:"required,max=2048"`
 	EventTypes []string `json:"eventTypes" validate:"required,min=1,max=7"`
 }
