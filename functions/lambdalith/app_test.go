@@ -56,7 +56,7 @@ func walkthrough(t *testing.T, c *client, operatorKey string) {
 	eu := c.must(200, "/commands/create-scope", key, `{"parentScopeId":"`+root+`","name":"eu"}`)
 	de := c.must(200, "/commands/create-scope", key, `{"parentScopeId":"`+str(eu.Body["scopeId"])+`","name":"de"}`)
 	c.must(409, "/commands/create-scope", key, `{"parentScopeId":"`+root+`","name":"EU"}`)
-	c.must(400, "/commands/create-scope", key, `{"parentScopeId":"nope","name":"x"}`)
+	c.must(404, "/commands/create-scope", key, `{"parentScopeId":"nope","name":"x"}`) // a malformed id names nothing
 	c.must(404, "/commands/create-scope", key, `{"parentScopeId":"scp_01JD0000000000000000000000","name":"x"}`)
 	list := c.must(200, "/queries/list-scopes", key, `{"limit":2}`)
 	items, _ := list.Body["items"].([]any)

@@ -8,7 +8,9 @@
 //     that a scope exists) but never own scopes.
 //   - Supplier to the kernel's authenticator (conformist to auth's port): the
 //     API key lookup (APIKeys) turns a key id into tenant, service account and
-//     role bindings.
+//     role bindings; it tells the kernel's key cache about the keys this
+//     instance changed (auth.KeyChangeSource) and records when keys were last
+//     used (auth.UsageRecorder, at most once per key per hour per instance).
 //   - Published language: the events "tenancy.*" (events/contracts/tenancy.md)
 //     and the work type "tenancy.provision-tenant".
 //
@@ -20,8 +22,10 @@
 //   - ports:    rpc endpoints and work registration
 //
 // Streams: "tenant", "scope-<scopeId>", "service-account-<svaId>". Read models
-// ("scopes", "scope-names", "service-accounts", global "api-keys") are written
-// with the events they derive from and can be rebuilt from the streams.
+// ("scopes", "scope-names", "service-accounts", "api-key-list", global
+// "api-keys") are written with the events they derive from and can be rebuilt
+// from the streams; "api-key-usage" (last use of a key) is the one row that is
+// not derived from events.
 package tenancy
 
 import (
@@ -63,6 +67,10 @@ func New(d Deps) *Module {
 	}
 	log = log.With(slog.String("module", "tenancy"))
 	repo := adapters.NewRepository(d.Store, d.IDs, d.Clock)
+	keys := adapters.NewAPIKeyResolver(d.Store).RecordingUses(d.Store, d.Clock, log)
+	// The key rows a commit of this instance wrote reach this instance's key
+	// cache (auth.CachedResolver subscribes to keys) once it committed.
+	repo.OnKeysWritten(keys.Publish)
 	return &Module{
 		repo: repo,
 		app: app.New(app.Deps{
@@ -72,7 +80,7 @@ func New(d Deps) *Module {
 			Clock:  d.Clock,
 			Logger: log,
 		}),
-		keys: adapters.NewAPIKeyResolver(d.Store),
+		keys: keys,
 	}
 }
 
@@ -85,7 +93,10 @@ func (m *Module) Endpoints() []rpc.Endpoint { return ports.Endpoints(m.app) }
 // RegisterWork registers the module's work types with r.
 func (m *Module) RegisterWork(r *work.Registry) { ports.RegisterWork(r, m.app) }
 
-// APIKeys returns the API key lookup for auth.Authenticator.
+// APIKeys returns the API key lookup for auth.Authenticator, to be wrapped in
+// this instance's auth.CachedResolver: it is also an auth.KeyChangeSource
+// (the cache subscribes and takes the keys this instance changes at once) and
+// an auth.UsageRecorder.
 func (m *Module) APIKeys() auth.APIKeyResolver { return m.keys }
 
 // ScopePath returns the path of a scope of the tenant: the ids from the root

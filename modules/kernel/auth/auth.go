@@ -98,6 +98,25 @@ type APIKeyResolver interface {
 	ResolveAPIKey(ctx context.Context, keyID string) (APIKeyRecord, error)
 }
 
+// KeyChangeSource is implemented by an APIKeyResolver whose owner changes key
+// records in this process (issues and revokes keys, changes the role
+// bindings they carry): after each commit that wrote key records it hands
+// them, as written, to its subscribers. CachedResolver subscribes to the
+// resolver it wraps, so the instance that made a change serves the new
+// records at once.
+type KeyChangeSource interface {
+	// SubscribeKeyChanges registers f; f must not block.
+	SubscribeKeyChanges(f func(recs []APIKeyRecord))
+}
+
+// UsageRecorder is implemented by an APIKeyResolver that keeps when keys were
+// last used. The Authenticator calls it after a key authenticated a call.
+// Implementations must be cheap on the request path (write at most once per
+// key per period, never per request) and never fail the call.
+type UsageRecorder interface {
+	RecordAPIKeyUse(ctx context.Context, rec APIKeyRecord)
+}
+
 // Authenticator turns a bearer credential into a principal.
 type Authenticator struct {
 	// OperatorKeyHash is the hex SHA-256 of the operator key; empty: not configured.
@@ -121,6 +140,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (in
 		}
 		if !EqualHash(secret, rec.SecretHash) || rec.Revoked || rec.KeyID != keyID {
 			return invocation.Principal{}, ErrUnauthenticated
+		}
+		if u, ok := a.Keys.(UsageRecorder); ok {
+			u.RecordAPIKeyUse(ctx, rec)
 		}
 		return invocation.Principal{
 			Kind: invocation.KindServiceAccount, ID: rec.ServiceAccountID,

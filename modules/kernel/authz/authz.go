@@ -12,6 +12,12 @@
 //
 // Code that runs without a Guard (work items, scheduled jobs) acts as the
 // system principal: Require allows it and denies anyone else (fail closed).
+//
+// What roles can grant is the catalogue of actions (Actions: name, resource
+// types, read-only), one entry per tenant endpoint's action. The Authorizer
+// of the edge is package cedarauthz: the built-in roles as Cedar policies
+// over that catalogue (ADR 0009). Roles is the hand-written reference it
+// replaced.
 package authz
 
 import (
@@ -40,7 +46,7 @@ func (r Resource) String() string { return r.Type + ":" + r.ID }
 // Tenant is the resource of tenant-wide actions (get-tenant, list-scopes):
 // it lives in the tenant's root scope, so only bindings at the root cover it.
 func Tenant(tenantID, rootScopeID string) Resource {
-	return Resource{Type: "tenant", ID: tenantID, ScopePath: []string{rootScopeID}}
+	return Resource{Type: ResourceTenant, ID: tenantID, ScopePath: []string{rootScopeID}}
 }
 
 // Authorizer decides whether a principal may take an action on a resource.

@@ -9,13 +9,19 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 )
 
-// Roles is the built-in role model of the contract: admin may do everything,
-// sender may send and cancel messages and read channels and messages, viewer
-// may read. A binding is valid at its scope and every scope below it: it
-// applies to a resource whose ScopePath contains the binding's scope. So the
-// tenant itself (authz.Tenant, in the root scope) is covered only by bindings
-// at the root; a binding without a scope, or a resource without a scope
-// path, covers nothing (fail closed). Reads are the actions IsRead names.
+// Roles is the built-in role model of the contract written by hand, as it
+// was decided before Cedar: admin may do everything, sender may send and
+// cancel messages and read channels and messages, viewer may read. A binding
+// is valid at its scope and every scope below it: it applies to a resource
+// whose ScopePath contains the binding's scope. So the tenant itself
+// (authz.Tenant, in the root scope) is covered only by bindings at the root;
+// a binding without a scope, or a resource without a scope path, covers
+// nothing (fail closed). Reads are the actions IsRead names.
+//
+// The edge does not use it: its Authorizer is cedarauthz (ADR 0009), which
+// also denies actions missing from the catalogue. Roles stays as the oracle
+// of cedarauthz's equivalence tests and for module tests that install a
+// Guard with test actions of their own; new code uses cedarauthz.
 type Roles struct{}
 
 // senderActions are the actions a sender may run besides reads of channels and messages.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz/cedarauthz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
@@ -42,7 +43,7 @@ type Store interface {
 // Config wires a Server. Auth and Store are required.
 type Config struct {
 	Auth       Authenticator
-	Authorizer authz.Authorizer // default authz.Roles
+	Authorizer authz.Authorizer // default cedarauthz: the built-in roles over the catalogue (ADR 0009)
 	Auditor    Auditor          // default LogAuditor over Logger
 	Store      Store
 	// Sealer encrypts idempotency replay bodies at rest. Production wiring
@@ -86,7 +87,8 @@ type Server struct {
 // NewServer returns a server with the built-in routes.
 func NewServer(cfg Config) *Server {
 	if cfg.Authorizer == nil {
-		cfg.Authorizer = authz.Roles{}
+		// Parsed and validated once per server; a bad policy file fails startup.
+		cfg.Authorizer = cedarauthz.Must()
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}

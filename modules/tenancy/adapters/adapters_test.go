@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/app"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/domain"
 )
@@ -38,6 +39,10 @@ func TestCodecRoundTrip(t *testing.T) {
 		domain.ScopeCreated{ScopeID: "scp_2", ParentScopeID: "scp_1", Name: "EU", Path: []string{"scp_1", "scp_2"}},
 		domain.ServiceAccountCreated{ServiceAccountID: "sva_1", ScopeID: "scp_1", Name: "admin", Role: domain.RoleAdmin},
 		domain.APIKeyIssued{APIKeyID: "key_1", ServiceAccountID: "sva_1", SecretHash: "ab"},
+		domain.APIKeyIssued{APIKeyID: "key_2", ServiceAccountID: "sva_1", SecretHash: "cd", Name: "deploy"},
+		domain.APIKeyRevoked{APIKeyID: "key_1", ServiceAccountID: "sva_1"},
+		domain.RoleGranted{ServiceAccountID: "sva_1", Role: domain.RoleSender, ScopeID: "scp_2"},
+		domain.RoleRevoked{ServiceAccountID: "sva_1", Role: domain.RoleAdmin, ScopeID: "scp_1"},
 	}
 	gen := ids.NewSequence(now)
 	for i, ev := range events {
@@ -124,7 +129,7 @@ func TestAPIKeyRowOfAnExistingServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, _ := sva.IssueAPIKey("key_1", "hash")
+	issued, _ := sva.IssueAPIKey("key_1", "hash", "")
 	if err := repo.Save(ctx, app.Changes{TenantID: "tnt_1", Aggregates: []app.Change{{Base: sva.Version, Events: []domain.Event{issued}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +145,8 @@ func TestAPIKeyRowOfAnExistingServiceAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sr ServiceAccountRow
-	if err := json.Unmarshal(row.Data, &sr); err != nil || !reflect.DeepEqual(sr.APIKeyIDs, []string{"key_1"}) || sr.Role != "sender" {
+	if err := json.Unmarshal(row.Data, &sr); err != nil || !reflect.DeepEqual(sr.APIKeyIDs, []string{"key_1"}) ||
+		!reflect.DeepEqual(sr.Bindings, []invocation.RoleBinding{{Role: "sender", ScopeID: "scp_7"}}) {
 		t.Fatalf("row = %s, %v", row.Data, err)
 	}
 	if _, err := repo.ServiceAccount(ctx, "tnt_2", "sva_1"); err == nil {

@@ -41,6 +41,12 @@ func streamOf(ev domain.Event) (string, error) {
 		return ServiceAccountStream(e.ServiceAccountID), nil
 	case domain.APIKeyIssued:
 		return ServiceAccountStream(e.ServiceAccountID), nil
+	case domain.APIKeyRevoked:
+		return ServiceAccountStream(e.ServiceAccountID), nil
+	case domain.RoleGranted:
+		return ServiceAccountStream(e.ServiceAccountID), nil
+	case domain.RoleRevoked:
+		return ServiceAccountStream(e.ServiceAccountID), nil
 	}
 	return "", fmt.Errorf("stream of %T: unknown event", ev)
 }
@@ -80,6 +86,12 @@ func decode(e eventstore.Event) (domain.Recorded, error) {
 		ev, err = unmarshal[domain.ServiceAccountCreated](e.Data)
 	case domain.TypeAPIKeyIssued:
 		ev, err = unmarshal[domain.APIKeyIssued](e.Data)
+	case domain.TypeAPIKeyRevoked:
+		ev, err = unmarshal[domain.APIKeyRevoked](e.Data)
+	case domain.TypeRoleGranted:
+		ev, err = unmarshal[domain.RoleGranted](e.Data)
+	case domain.TypeRoleRevoked:
+		ev, err = unmarshal[domain.RoleRevoked](e.Data)
 	default:
 		return domain.Recorded{}, fmt.Errorf("decode %s v%d: unknown type %q", e.StreamID, e.Version, e.Type)
 	}

@@ -3,6 +3,7 @@ package adapters
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
@@ -16,12 +17,23 @@ const (
 	CollectionScopes          = "scopes"
 	CollectionScopeNames      = "scope-names"
 	CollectionServiceAccounts = "service-accounts"
-	CollectionAPIKeys         = "api-keys" // global
+	CollectionAPIKeys         = "api-keys" // global: the authenticator's lookup
+	CollectionAPIKeyList      = "api-key-list"
+	CollectionAPIKeyUsage     = "api-key-usage"
 )
 
-// ScopesList is the list of a tenant's scopes (one partition, "", sorted by
-// scope id: newest last). Persisted: changing it is a migration.
-var ScopesList = eventstore.List{Name: "scopes", Slot: 1, Shards: 1}
+// Lists. Persisted: changing one is a migration.
+var (
+	// ScopesList is the list of a tenant's scopes (one partition, "", sorted
+	// by scope id: newest last).
+	ScopesList = eventstore.List{Name: "scopes", Slot: 1, Shards: 1}
+	// APIKeysList is the list of a tenant's API keys (one partition, "",
+	// sorted by key id: newest last). Rows of CollectionAPIKeyList.
+	APIKeysList = eventstore.List{Name: "api-keys", Slot: 1, Shards: 1}
+	// APIKeysByServiceAccountList is the same rows, one partition per
+	// service account id.
+	APIKeysByServiceAccountList = eventstore.List{Name: "api-keys-by-service-account", Slot: 2, Shards: 1}
+)
 
 // ScopeRow is a row of the "scopes" read model.
 type ScopeRow struct {
@@ -39,13 +51,31 @@ type ScopeNameRow struct {
 
 // ServiceAccountRow is a row of the "service-accounts" read model.
 type ServiceAccountRow struct {
+	ServiceAccountID string                   `json:"serviceAccountId"`
+	ScopeID          string                   `json:"scopeId"`
+	Name             string                   `json:"name"`
+	Bindings         []invocation.RoleBinding `json:"bindings"`
+	APIKeyIDs        []string                 `json:"apiKeyIds"`
+	CreatedAt        time.Time                `json:"createdAt"`
+	UpdatedAt        time.Time                `json:"updatedAt"`
+}
+
+// APIKeyRow is a row of "api-key-list", the list-api-keys read model: what
+// may be shown of a key (never its hash).
+type APIKeyRow struct {
+	APIKeyID         string    `json:"apiKeyId"`
+	Name             string    `json:"name,omitempty"`
 	ServiceAccountID string    `json:"serviceAccountId"`
-	ScopeID          string    `json:"scopeId"`
-	Name             string    `json:"name"`
-	Role             string    `json:"role"`
-	APIKeyIDs        []string  `json:"apiKeyIds"`
 	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	RevokedAt        time.Time `json:"revokedAt,omitzero"`
+}
+
+// APIKeyUsageRow is a row of "api-key-usage": when the key last
+// authenticated a call, to within an hour (see APIKeyResolver.RecordAPIKeyUse).
+// It is not derived from events: it is the one row the projection never
+// writes, so that recording a use never races a change of the key.
+type APIKeyUsageRow struct {
+	LastUsedAt time.Time `json:"lastUsedAt"`
 }
 
 // ScopeNameKey is the "scope-names" key of a name under a parent.
@@ -79,11 +109,19 @@ func ProjectScopeCreated(e domain.ScopeCreated, at time.Time) ([]eventstore.Reco
 }
 
 // ProjectServiceAccount returns the rows of a service account after newEvents
-// (sva is its state including them): its "service-accounts" row, and one
-// global "api-keys" lookup row (if absent) per key issued in newEvents.
+// (sva is its state including them):
+//
+//   - its "service-accounts" row;
+//   - the global "api-keys" lookup row (auth.APIKeyRecord) of every key issued
+//     in newEvents (if absent), of every key revoked in newEvents (revoked, no
+//     bindings), and, when newEvents change the bindings, of every active key
+//     of the account (the new bindings: keys take role changes without being
+//     reissued; MaxActiveAPIKeys bounds them);
+//   - the "api-key-list" row of every key issued or revoked in newEvents.
 func ProjectServiceAccount(tenantID string, sva *domain.ServiceAccount, newEvents []domain.Recorded) ([]eventstore.Record, error) {
+	bindings := roleBindings(sva)
 	row := ServiceAccountRow{
-		ServiceAccountID: sva.ID, ScopeID: sva.ScopeID, Name: sva.Name, Role: string(sva.Role),
+		ServiceAccountID: sva.ID, ScopeID: sva.ScopeID, Name: sva.Name, Bindings: bindings,
 		APIKeyIDs: make([]string, 0, len(sva.Keys)), CreatedAt: sva.CreatedAt, UpdatedAt: sva.UpdatedAt,
 	}
 	for _, k := range sva.Keys {
@@ -94,19 +132,72 @@ func ProjectServiceAccount(tenantID string, sva *domain.ServiceAccount, newEvent
 		return nil, fmt.Errorf("project service account %s: %w", sva.ID, err)
 	}
 	out := []eventstore.Record{{Collection: CollectionServiceAccounts, Key: sva.ID, Data: data}}
+
+	var touched []string // key ids whose lookup row is written, in order, once each
+	issued, listed := map[string]bool{}, map[string]bool{}
+	touch := func(id string) {
+		if !slices.Contains(touched, id) {
+			touched = append(touched, id)
+		}
+	}
+	rebind := false
 	for _, e := range newEvents {
-		issued, ok := e.Event.(domain.APIKeyIssued)
+		switch ev := e.Event.(type) {
+		case domain.APIKeyIssued:
+			issued[ev.APIKeyID], listed[ev.APIKeyID] = true, true
+			touch(ev.APIKeyID)
+		case domain.APIKeyRevoked:
+			listed[ev.APIKeyID] = true
+			touch(ev.APIKeyID)
+		case domain.RoleGranted, domain.RoleRevoked:
+			rebind = true
+		}
+	}
+	if rebind {
+		for _, k := range sva.ActiveKeys() {
+			touch(k.ID)
+		}
+	}
+	for _, id := range touched {
+		k, ok := sva.Key(id)
 		if !ok {
+			return nil, fmt.Errorf("project api key %s: not a key of %s", id, sva.ID)
+		}
+		rec := auth.APIKeyRecord{
+			KeyID: k.ID, TenantID: tenantID, ServiceAccountID: sva.ID, SecretHash: k.SecretHash,
+			Roles: bindings, Revoked: k.Revoked(),
+		}
+		if k.Revoked() {
+			rec.Roles = []invocation.RoleBinding{} // a revoked key grants nothing, whatever reads it
+		}
+		key, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("project api key %s: %w", k.ID, err)
+		}
+		out = append(out, eventstore.Record{Collection: CollectionAPIKeys, Key: k.ID, Global: true, IfAbsent: issued[k.ID], Data: key})
+		if !listed[k.ID] {
 			continue
 		}
-		key, err := json.Marshal(auth.APIKeyRecord{
-			KeyID: issued.APIKeyID, TenantID: tenantID, ServiceAccountID: sva.ID, SecretHash: issued.SecretHash,
-			Roles: []invocation.RoleBinding{{Role: string(sva.Role), ScopeID: sva.ScopeID}},
-		})
+		list, err := json.Marshal(APIKeyRow{APIKeyID: k.ID, Name: k.Name, ServiceAccountID: sva.ID, CreatedAt: k.IssuedAt, RevokedAt: k.RevokedAt})
 		if err != nil {
-			return nil, fmt.Errorf("project api key %s: %w", issued.APIKeyID, err)
+			return nil, fmt.Errorf("project api key %s: %w", k.ID, err)
 		}
-		out = append(out, eventstore.Record{Collection: CollectionAPIKeys, Key: issued.APIKeyID, Global: true, IfAbsent: true, Data: key})
+		out = append(out, eventstore.Record{
+			Collection: CollectionAPIKeyList, Key: k.ID, Data: list,
+			Lists: []eventstore.ListEntry{
+				{List: APIKeysList, Partition: "", Sort: k.ID},
+				{List: APIKeysByServiceAccountList, Partition: sva.ID, Sort: k.ID},
+			},
+		})
 	}
 	return out, nil
+}
+
+// roleBindings is the bindings of sva as principals carry them (never nil).
+func roleBindings(sva *domain.ServiceAccount) []invocation.RoleBinding {
+	out := make([]invocation.RoleBinding, 0, len(sva.Bindings))
+	for _, b := range sva.Bindings {
+		out = append(out, invocation.RoleBinding{Role: string(b.Role), ScopeID: b.ScopeID})
+	}
+	return out
 }

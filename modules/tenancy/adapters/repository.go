@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
@@ -20,6 +21,9 @@ type Repository struct {
 	store eventstore.Store
 	ids   ids.Generator
 	clock clock.Clock
+	// keysWritten gets the API key lookup rows of every commit that wrote
+	// some, once it committed (the key cache of this instance); nil: nobody.
+	keysWritten func(ctx context.Context, recs []auth.APIKeyRecord)
 }
 
 var _ app.Repository = (*Repository)(nil)
@@ -28,6 +32,15 @@ var _ app.Repository = (*Repository)(nil)
 // work ids, clk stamps events.
 func NewRepository(store eventstore.Store, gen ids.Generator, clk clock.Clock) *Repository {
 	return &Repository{store: store, ids: gen, clock: clk}
+}
+
+// OnKeysWritten makes f receive, after each commit that wrote API key lookup
+// rows (issued, revoked, or rebound to an account's new role bindings), the
+// records as written: the instance that made a change updates its own key
+// cache at once (APIKeyResolver.Publish), other instances take it within
+// their cache's TTL.
+func (r *Repository) OnKeysWritten(f func(ctx context.Context, recs []auth.APIKeyRecord)) {
+	r.keysWritten = f
 }
 
 // history reads and decodes a whole stream, oldest first.
@@ -145,13 +158,38 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 			Payload: payload, DueAt: w.DueAt, Invocation: meta,
 		})
 	}
+	keys, err := writtenKeys(commit.Records)
+	if err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
 	if err := eventstore.Write(ctx, r.store, commit); err != nil {
 		if errors.Is(err, eventstore.ErrConflict) {
 			return app.ErrConcurrency.Wrap(fmt.Errorf("save: %w", err))
 		}
 		return fmt.Errorf("save: %w", err)
 	}
+	if len(keys) > 0 && r.keysWritten != nil {
+		// After the unit of work commits (at once when there is none); never
+		// for a unit that fails or is run again.
+		eventstore.OnCommit(ctx, func(ctx context.Context) { r.keysWritten(ctx, keys) })
+	}
 	return nil
+}
+
+// writtenKeys decodes the API key lookup rows among recs.
+func writtenKeys(recs []eventstore.Record) ([]auth.APIKeyRecord, error) {
+	var out []auth.APIKeyRecord
+	for _, rec := range recs {
+		if !rec.Global || rec.Collection != CollectionAPIKeys {
+			continue
+		}
+		var k auth.APIKeyRecord
+		if err := json.Unmarshal(rec.Data, &k); err != nil {
+			return nil, fmt.Errorf("decode api key row %s: %w", rec.Key, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // project returns the records derived from the new events of one stream.
@@ -174,7 +212,7 @@ func (r *Repository) project(ctx context.Context, tenantID, stream string, base 
 			out = append(out, recs...)
 		}
 		return out, nil
-	case domain.ServiceAccountCreated, domain.APIKeyIssued:
+	case domain.ServiceAccountCreated, domain.APIKeyIssued, domain.APIKeyRevoked, domain.RoleGranted, domain.RoleRevoked:
 		var history []domain.Recorded
 		if base > 0 {
 			var err error

@@ -20,14 +20,20 @@ type Application struct {
 
 // Commands change state.
 type Commands struct {
-	OnboardTenant OnboardTenantHandler
-	CreateScope   CreateScopeHandler
+	OnboardTenant        OnboardTenantHandler
+	CreateScope          CreateScopeHandler
+	CreateServiceAccount CreateServiceAccountHandler
+	GrantRole            GrantRoleHandler
+	RevokeRole           RevokeRoleHandler
+	IssueAPIKey          IssueAPIKeyHandler
+	RevokeAPIKey         RevokeAPIKeyHandler
 }
 
 // Queries read state.
 type Queries struct {
-	GetTenant  GetTenantHandler
-	ListScopes ListScopesHandler
+	GetTenant   GetTenantHandler
+	ListScopes  ListScopesHandler
+	ListAPIKeys ListAPIKeysHandler
 }
 
 // WorkHandlers run asynchronous work items.
@@ -54,10 +60,17 @@ func New(d Deps) *Application {
 		Commands: Commands{
 			OnboardTenant: OnboardTenantHandler{repo: d.Repo, ids: d.IDs, clock: d.Clock, log: log},
 			CreateScope:   CreateScopeHandler{repo: d.Repo, reads: d.Reads, ids: d.IDs, log: log},
+
+			CreateServiceAccount: CreateServiceAccountHandler{repo: d.Repo, ids: d.IDs, log: log},
+			GrantRole:            GrantRoleHandler{repo: d.Repo, log: log},
+			RevokeRole:           RevokeRoleHandler{repo: d.Repo, log: log},
+			IssueAPIKey:          IssueAPIKeyHandler{repo: d.Repo, ids: d.IDs, log: log},
+			RevokeAPIKey:         RevokeAPIKeyHandler{repo: d.Repo, reads: d.Reads, log: log},
 		},
 		Queries: Queries{
-			GetTenant:  GetTenantHandler{repo: d.Repo},
-			ListScopes: ListScopesHandler{repo: d.Repo, reads: d.Reads},
+			GetTenant:   GetTenantHandler{repo: d.Repo},
+			ListScopes:  ListScopesHandler{repo: d.Repo, reads: d.Reads},
+			ListAPIKeys: ListAPIKeysHandler{repo: d.Repo, reads: d.Reads},
 		},
 		Work: WorkHandlers{
 			ProvisionTenant: ProvisionTenantHandler{repo: d.Repo, log: log},
@@ -69,6 +82,27 @@ func New(d Deps) *Application {
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// optionalTime renders t, or null for the zero time.
+func optionalTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := formatTime(t)
+	return &s
+}
+
+// pageLimit is a list's page size: DefaultLimit for 0, else 1..MaxLimit (400).
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit < 1 || limit > MaxLimit:
+		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
+			Params: map[string]any{"min": 1, "max": MaxLimit}})
+	}
+	return limit, nil
+}
 
 // errNoTenant answers a tenant command or query called without a tenant
 // principal (the edge lets only tenant principals through; this is the backstop).

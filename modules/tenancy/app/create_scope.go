@@ -14,7 +14,7 @@ import (
 
 // CreateScopeInput is the body of create-scope.
 type CreateScopeInput struct {
-	ParentScopeID string `json:"parentScopeId" validate:"required,prefixed=scp"`
+	ParentScopeID string `json:"parentScopeId" validate:"required,max=64"`
 	Name          string `json:"name" validate:"required,min=1,max=200"`
 }
 

@@ -9,7 +9,7 @@
 //
 // # Read models
 //
-// Queries that list read from read models ("scopes"), rows derived from the
+// Queries that list read from read models ("scopes", "api-key-list"), rows derived from the
 // events and written in the same commit as the events that cause them (a
 // synchronous projection). The event streams stay the only source of truth: a
 // read model can be dropped and rebuilt by replaying the streams. Queries of a

@@ -3,9 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 
-	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 )
 
 // Page sizes of lists.
@@ -57,13 +56,9 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	if err := authz.Require(ctx, authz.Tenant(tenantID, t.RootScopeID)); err != nil {
 		return ListScopesOutput{}, err
 	}
-	limit := in.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultLimit
-	case limit < 1 || limit > MaxLimit:
-		return ListScopesOutput{}, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
-			Params: map[string]any{"min": 1, "max": MaxLimit}})
+	limit, err := pageLimit(in.Limit)
+	if err != nil {
+		return ListScopesOutput{}, err
 	}
 	views, next, err := h.reads.ListScopes(ctx, tenantID, limit, in.Cursor)
 	if err != nil {

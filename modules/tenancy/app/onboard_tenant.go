@@ -73,7 +73,7 @@ func (h OnboardTenantHandler) Handle(ctx context.Context, in OnboardTenantInput)
 		return OnboardTenantOutput{}, err
 	}
 	secret := auth.NewSecret()
-	issued, err := sva.IssueAPIKey(keyID, auth.HashSecret(secret))
+	issued, err := sva.IssueAPIKey(keyID, auth.HashSecret(secret), "")
 	if err != nil {
 		return OnboardTenantOutput{}, err
 	}

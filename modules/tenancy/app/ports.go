@@ -71,6 +71,17 @@ type ScopeView struct {
 	CreatedAt     time.Time
 }
 
+// APIKeyView is one row of the "api-key-list" read model, with the key's
+// last recorded use. Never a secret or a hash.
+type APIKeyView struct {
+	APIKeyID         string
+	Name             string // "" when the key has none
+	ServiceAccountID string
+	CreatedAt        time.Time
+	RevokedAt        time.Time // zero while active
+	LastUsedAt       time.Time // zero when no use was recorded
+}
+
 // ReadModel answers queries from read models.
 type ReadModel interface {
 	// ScopeNameTaken reports whether a child of parentScopeID already has
@@ -80,4 +91,13 @@ type ReadModel interface {
 	// cursor of the next page ("" for the last). limit is 1..100. A cursor it
 	// did not issue is ErrInvalidCursor.
 	ListScopes(ctx context.Context, tenantID string, limit int, cursor string) ([]ScopeView, string, error)
+	// APIKeyOwner returns the service account of one of the tenant's API
+	// keys (strongly consistent), or errs.NotFound("api_key"), also for a
+	// key of another tenant.
+	APIKeyOwner(ctx context.Context, tenantID, apiKeyID string) (string, error)
+	// ListAPIKeys returns one page of the tenant's API keys, or of one
+	// service account's when serviceAccountID is not "", newest first, and
+	// the cursor of the next page ("" for the last). limit is 1..100. A
+	// cursor it did not issue is ErrInvalidCursor.
+	ListAPIKeys(ctx context.Context, tenantID, serviceAccountID string, limit int, cursor string) ([]APIKeyView, string, error)
 }

@@ -34,6 +34,9 @@ func TestEventTypesAreStable(t *testing.T) {
 		"tenancy.scope-created":           ScopeCreated{},
 		"tenancy.service-account-created": ServiceAccountCreated{},
 		"tenancy.api-key-issued":          APIKeyIssued{},
+		"tenancy.api-key-revoked":         APIKeyRevoked{},
+		"tenancy.role-granted":            RoleGranted{},
+		"tenancy.role-revoked":            RoleRevoked{},
 	}
 	for want, ev := range got {
 		if ev.EventType() != want {
@@ -212,7 +215,7 @@ func TestServiceAccount(t *testing.T) {
 		t.Fatalf("created = %+v", created)
 	}
 	sva, _ := ReplayServiceAccount([]Recorded{rec(created, 1, t0)})
-	issued, err := sva.IssueAPIKey("key_1", "abc123")
+	issued, err := sva.IssueAPIKey("key_1", "abc123", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,13 +227,14 @@ func TestServiceAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sva.Version != 2 || len(sva.Keys) != 1 || sva.Keys[0] != (APIKey{ID: "key_1", SecretHash: "abc123", IssuedAt: t1}) {
+	if sva.Version != 2 || len(sva.Keys) != 1 || sva.Keys[0] != (APIKey{ID: "key_1", SecretHash: "abc123", IssuedAt: t1}) ||
+		!reflect.DeepEqual(sva.Bindings, []RoleBinding{{Role: RoleAdmin, ScopeID: "scp_r"}}) {
 		t.Fatalf("sva = %+v", sva)
 	}
 	if !sva.UpdatedAt.Equal(t1) || !sva.CreatedAt.Equal(t0) {
 		t.Fatalf("times = %v %v", sva.CreatedAt, sva.UpdatedAt)
 	}
-	_, err = sva.IssueAPIKey("key_1", "other")
+	_, err = sva.IssueAPIKey("key_1", "other", "")
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory)
 
 	_, err = CreateServiceAccount("sva_2", "scp_r", "ops", "owner")

@@ -10,6 +10,8 @@ const (
 	CodeInvalidID      = "errors.tenancy.invalid_id"
 	CodeScopeNameTaken = "errors.tenancy.scope_name_taken"
 	CodeCorruptHistory = "errors.tenancy.corrupt_history"
+	CodeTooManyAPIKeys = "errors.tenancy.too_many_api_keys"
+	CodeTooManyRoles   = "errors.tenancy.too_many_role_bindings"
 )
 
 // invalid returns a 400 whose code and single field error carry code.
@@ -23,6 +25,14 @@ func invalid(field, code string) *errs.Error {
 
 // ErrScopeNameTaken: a sibling scope already has this name (case-insensitively). 409.
 var ErrScopeNameTaken = errs.Conflict(CodeScopeNameTaken)
+
+// ErrTooManyAPIKeys: the service account already has MaxActiveAPIKeys keys
+// that are not revoked. 409; revoke one first.
+var ErrTooManyAPIKeys = errs.Conflict(CodeTooManyAPIKeys).With("max", MaxActiveAPIKeys)
+
+// ErrTooManyRoleBindings: the service account already holds MaxRoleBindings
+// bindings. 409; revoke one first.
+var ErrTooManyRoleBindings = errs.Conflict(CodeTooManyRoles).With("max", MaxRoleBindings)
 
 // errCorrupt reports a stream whose events cannot form the aggregate (a bug or
 // a damaged store, never bad input): an internal error.

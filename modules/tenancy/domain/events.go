@@ -10,6 +10,9 @@ const (
 	TypeScopeCreated          = "tenancy.scope-created"
 	TypeServiceAccountCreated = "tenancy.service-account-created"
 	TypeAPIKeyIssued          = "tenancy.api-key-issued"
+	TypeAPIKeyRevoked         = "tenancy.api-key-revoked"
+	TypeRoleGranted           = "tenancy.role-granted"
+	TypeRoleRevoked           = "tenancy.role-revoked"
 )
 
 // Event is a fact of the tenancy context. The JSON form of each event struct is
@@ -50,8 +53,9 @@ type ScopeCreated struct {
 	Path          []string `json:"path"`
 }
 
-// ServiceAccountCreated: a service account was created with a role at a scope.
-// Stream "service-account-<serviceAccountId>".
+// ServiceAccountCreated: a service account was created at a scope (its own
+// scope: where it is visible and managed from) with a first role binding: Role
+// at ScopeID. Stream "service-account-<serviceAccountId>".
 type ServiceAccountCreated struct {
 	ServiceAccountID string `json:"serviceAccountId"`
 	ScopeID          string `json:"scopeId"`
@@ -60,12 +64,39 @@ type ServiceAccountCreated struct {
 }
 
 // APIKeyIssued: an API key was issued to a service account. Only the hex
-// SHA-256 of the secret is recorded, never the secret.
+// SHA-256 of the secret is recorded, never the secret. Name is optional
+// (absent in events written before keys had names).
 // Stream "service-account-<serviceAccountId>".
 type APIKeyIssued struct {
 	APIKeyID         string `json:"apiKeyId"`
 	ServiceAccountID string `json:"serviceAccountId"`
 	SecretHash       string `json:"secretHash"`
+	Name             string `json:"name,omitempty"`
+}
+
+// APIKeyRevoked: an API key was revoked; it never authenticates again.
+// Stream "service-account-<serviceAccountId>".
+type APIKeyRevoked struct {
+	APIKeyID         string `json:"apiKeyId"`
+	ServiceAccountID string `json:"serviceAccountId"`
+}
+
+// RoleGranted: a service account was granted Role at ScopeID (valid in that
+// scope and every scope below it), in addition to the bindings it holds.
+// Stream "service-account-<serviceAccountId>".
+type RoleGranted struct {
+	ServiceAccountID string `json:"serviceAccountId"`
+	Role             Role   `json:"role"`
+	ScopeID          string `json:"scopeId"`
+}
+
+// RoleRevoked: a service account's binding of Role at ScopeID was removed
+// (exactly that binding; others, at other scopes, stay).
+// Stream "service-account-<serviceAccountId>".
+type RoleRevoked struct {
+	ServiceAccountID string `json:"serviceAccountId"`
+	Role             Role   `json:"role"`
+	ScopeID          string `json:"scopeId"`
 }
 
 // EventType implements Event.
@@ -82,3 +113,12 @@ func (ServiceAccountCreated) EventType() string { return TypeServiceAccountCreat
 
 // EventType implements Event.
 func (APIKeyIssued) EventType() string { return TypeAPIKeyIssued }
+
+// EventType implements Event.
+func (APIKeyRevoked) EventType() string { return TypeAPIKeyRevoked }
+
+// EventType implements Event.
+func (RoleGranted) EventType() string { return TypeRoleGranted }
+
+// EventType implements Event.
+func (RoleRevoked) EventType() string { return TypeRoleRevoked }

@@ -29,6 +29,12 @@ func Endpoints(a *app.Application) []rpc.Endpoint {
 		rpc.Query("get-tenant", ActionGetTenant, a.Queries.GetTenant.Handle),
 		rpc.Command("create-scope", ActionCreateScope, a.Commands.CreateScope.Handle),
 		rpc.Query("list-scopes", ActionListScopes, a.Queries.ListScopes.Handle),
+		rpc.Command("create-service-account", ActionCreateServiceAccount, a.Commands.CreateServiceAccount.Handle),
+		rpc.Command("grant-role", ActionGrantRole, a.Commands.GrantRole.Handle),
+		rpc.Command("revoke-role", ActionRevokeRole, a.Commands.RevokeRole.Handle),
+		rpc.Command("issue-api-key", ActionIssueAPIKey, a.Commands.IssueAPIKey.Handle),
+		rpc.Command("revoke-api-key", ActionRevokeAPIKey, a.Commands.RevokeAPIKey.Handle),
+		rpc.Query("list-api-keys", ActionListAPIKeys, a.Queries.ListAPIKeys.Handle),
 	}
 }
 

@@ -40,6 +40,13 @@ func TestEndpoints(t *testing.T) {
 		"get-tenant":     {rpc.KindQuery, "tenancy:get-tenant", rpc.AccessTenant},
 		"create-scope":   {rpc.KindCommand, "tenancy:create-scope", rpc.AccessTenant},
 		"list-scopes":    {rpc.KindQuery, "tenancy:list-scopes", rpc.AccessTenant},
+
+		"create-service-account": {rpc.KindCommand, "tenancy:create-service-account", rpc.AccessTenant},
+		"grant-role":             {rpc.KindCommand, "tenancy:grant-role", rpc.AccessTenant},
+		"revoke-role":            {rpc.KindCommand, "tenancy:revoke-role", rpc.AccessTenant},
+		"issue-api-key":          {rpc.KindCommand, "tenancy:issue-api-key", rpc.AccessTenant},
+		"revoke-api-key":         {rpc.KindCommand, "tenancy:revoke-api-key", rpc.AccessTenant},
+		"list-api-keys":          {rpc.KindQuery, "tenancy:list-api-keys", rpc.AccessTenant},
 	}
 	eps := m.Endpoints()
 	if len(eps) != len(want) {
@@ -68,6 +75,14 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		app.CreateScopeInput{ParentScopeID: scope, Name: "EU"},
 		app.ListScopesInput{},
 		app.ListScopesInput{Limit: 100, Cursor: "abc"},
+		app.CreateServiceAccountInput{ScopeID: scope, Name: "ci", Role: "viewer"},
+		app.CreateServiceAccountInput{ScopeID: "scp_malformed", Name: "ci", Role: "owner"}, // 404 and 400 from the handler
+		app.GrantRoleInput{ServiceAccountID: "sva_x", Role: "admin", ScopeID: scope},
+		app.IssueAPIKeyInput{ServiceAccountID: "sva_x"},
+		app.IssueAPIKeyInput{ServiceAccountID: "sva_x", Name: strings.Repeat("é", 200)},
+		app.RevokeAPIKeyInput{APIKeyID: "key_x"},
+		app.ListAPIKeysInput{},
+		app.ListAPIKeysInput{ServiceAccountID: "sva_x", Limit: 1, Cursor: "abc"},
 	}
 	for _, in := range valid {
 		if err := v.Validate(in); err != nil {
@@ -81,10 +96,21 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		{app.OnboardTenantInput{Tier: "pooled"}, "name"},
 		{app.OnboardTenantInput{Name: strings.Repeat("x", 201), Tier: "pooled"}, "name"},
 		{app.OnboardTenantInput{Name: "Acme", Tier: "gold"}, "tier"},
-		{app.CreateScopeInput{ParentScopeID: "tnt_" + scope[4:], Name: "EU"}, "parentScopeId"},
+		{app.CreateScopeInput{ParentScopeID: strings.Repeat("s", 65), Name: "EU"}, "parentScopeId"},
 		{app.CreateScopeInput{ParentScopeID: scope}, "name"},
 		{app.ListScopesInput{Limit: 101}, "limit"},
 		{app.ListScopesInput{Limit: -1}, "limit"},
+		{app.CreateServiceAccountInput{Name: "ci", Role: "viewer"}, "scopeId"},
+		{app.CreateServiceAccountInput{ScopeID: scope, Role: "viewer"}, "name"},
+		{app.CreateServiceAccountInput{ScopeID: scope, Name: "ci"}, "role"},
+		{app.CreateServiceAccountInput{ScopeID: scope, Name: "ci", Role: strings.Repeat("a", 65)}, "role"},
+		{app.GrantRoleInput{Role: "admin", ScopeID: scope}, "serviceAccountId"},
+		{app.GrantRoleInput{ServiceAccountID: "sva_x", Role: "admin", ScopeID: strings.Repeat("s", 65)}, "scopeId"},
+		{app.IssueAPIKeyInput{}, "serviceAccountId"},
+		{app.IssueAPIKeyInput{ServiceAccountID: "sva_x", Name: strings.Repeat("n", 201)}, "name"},
+		{app.RevokeAPIKeyInput{}, "apiKeyId"},
+		{app.ListAPIKeysInput{ServiceAccountID: strings.Repeat("s", 65)}, "serviceAccountId"},
+		{app.ListAPIKeysInput{Limit: 101}, "limit"},
 	}
 	for _, c := range invalid {
 		err := v.Validate(c.in)
