@@ -2,13 +2,11 @@ package adapters
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
 
@@ -65,68 +63,33 @@ func streamOf(ev domain.Event) (string, error) {
 	return "", fmt.Errorf("stream of %T: unknown event or no id", ev)
 }
 
+// codec encodes and decodes the module's events (every type, by a sample).
+var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
+	domain.ChannelCreated{},
+	domain.MessageAccepted{},
+	domain.MessageReleased{},
+	domain.MessageCanceled{},
+	domain.SendAttemptStarted{},
+	domain.SendAttemptFailed{},
+	domain.MessageSent{},
+	domain.MessageFailed{},
+	domain.MessageDelivered{},
+	domain.MessageUndelivered{},
+	domain.MessageReceived{},
+)
+
 // encode wraps a domain event in the store's envelope.
 func encode(ctx context.Context, gen ids.Generator, ev domain.Event, now time.Time) (eventstore.Event, error) {
-	data, err := marshal(ev)
-	if err != nil {
-		return eventstore.Event{}, fmt.Errorf("encode %s: %w", ev.EventType(), err)
-	}
-	return eventstore.Event{
-		ID:            gen.New(ids.Event),
-		Type:          ev.EventType(),
-		SchemaVersion: SchemaVersion,
-		OccurredAt:    now,
-		Invocation:    invocation.From(ctx).Meta(),
-		Data:          data,
-	}, nil
+	return codec.Encode(ctx, gen, ev, now)
 }
 
-// decode turns a stored event back into a domain event. Unknown types and
-// schema versions are errors: a reader older than the writer must not guess.
+// decode turns a stored event back into a recorded domain event.
 func decode(e eventstore.Event) (domain.Recorded, error) {
-	if e.SchemaVersion != SchemaVersion {
-		return domain.Recorded{}, fmt.Errorf("decode %s %s: unknown schema version %d", e.StreamID, e.Type, e.SchemaVersion)
-	}
-	var ev domain.Event
-	var err error
-	switch e.Type {
-	case domain.TypeChannelCreated:
-		ev, err = unmarshal[domain.ChannelCreated](e.Data)
-	case domain.TypeMessageAccepted:
-		ev, err = unmarshal[domain.MessageAccepted](e.Data)
-	case domain.TypeMessageReleased:
-		ev, err = unmarshal[domain.MessageReleased](e.Data)
-	case domain.TypeMessageCanceled:
-		ev, err = unmarshal[domain.MessageCanceled](e.Data)
-	case domain.TypeSendAttemptStarted:
-		ev, err = unmarshal[domain.SendAttemptStarted](e.Data)
-	case domain.TypeSendAttemptFailed:
-		ev, err = unmarshal[domain.SendAttemptFailed](e.Data)
-	case domain.TypeMessageSent:
-		ev, err = unmarshal[domain.MessageSent](e.Data)
-	case domain.TypeMessageFailed:
-		ev, err = unmarshal[domain.MessageFailed](e.Data)
-	case domain.TypeMessageDelivered:
-		ev, err = unmarshal[domain.MessageDelivered](e.Data)
-	case domain.TypeMessageUndelivered:
-		ev, err = unmarshal[domain.MessageUndelivered](e.Data)
-	case domain.TypeMessageReceived:
-		ev, err = unmarshal[domain.MessageReceived](e.Data)
-	default:
-		return domain.Recorded{}, fmt.Errorf("decode %s v%d: unknown type %q", e.StreamID, e.Version, e.Type)
-	}
+	ev, err := codec.Decode(e)
 	if err != nil {
-		return domain.Recorded{}, fmt.Errorf("decode %s v%d %s: %w", e.StreamID, e.Version, e.Type, err)
+		return domain.Recorded{}, err
 	}
 	return domain.Recorded{Event: ev, Version: e.Version, OccurredAt: e.OccurredAt}, nil
-}
-
-func unmarshal[T domain.Event](data []byte) (domain.Event, error) {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // marshal encodes v as JSON without HTML escaping: the same JSON as

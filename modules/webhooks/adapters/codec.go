@@ -2,13 +2,11 @@ package adapters
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
 )
 
@@ -50,58 +48,27 @@ func streamOf(ev domain.Event) (string, error) {
 	return "", fmt.Errorf("stream of %T: unknown event", ev)
 }
 
+// codec encodes and decodes the module's events (every type, by a sample).
+var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
+	domain.SubscriptionCreated{},
+	domain.SubscriptionFailing{},
+	domain.SubscriptionRecovered{},
+	domain.SubscriptionDisabled{},
+	domain.DeliveryCreated{},
+	domain.DeliveryAttempted{},
+	domain.DeliveryAbandoned{},
+)
+
 // encode wraps a domain event in the store's envelope.
 func encode(ctx context.Context, gen ids.Generator, ev domain.Event, now time.Time) (eventstore.Event, error) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return eventstore.Event{}, fmt.Errorf("encode %s: %w", ev.EventType(), err)
-	}
-	return eventstore.Event{
-		ID:            gen.New(ids.Event),
-		Type:          ev.EventType(),
-		SchemaVersion: SchemaVersion,
-		OccurredAt:    now,
-		Invocation:    invocation.From(ctx).Meta(),
-		Data:          data,
-	}, nil
+	return codec.Encode(ctx, gen, ev, now)
 }
 
-// decode turns a stored event back into a domain event. Unknown types and
-// schema versions are errors: a reader older than the writer must not guess.
+// decode turns a stored event back into a recorded domain event.
 func decode(e eventstore.Event) (domain.Recorded, error) {
-	if e.SchemaVersion != SchemaVersion {
-		return domain.Recorded{}, fmt.Errorf("decode %s %s: unknown schema version %d", e.StreamID, e.Type, e.SchemaVersion)
-	}
-	var ev domain.Event
-	var err error
-	switch e.Type {
-	case domain.TypeSubscriptionCreated:
-		ev, err = unmarshal[domain.SubscriptionCreated](e.Data)
-	case domain.TypeSubscriptionFailing:
-		ev, err = unmarshal[domain.SubscriptionFailing](e.Data)
-	case domain.TypeSubscriptionRecovered:
-		ev, err = unmarshal[domain.SubscriptionRecovered](e.Data)
-	case domain.TypeSubscriptionDisabled:
-		ev, err = unmarshal[domain.SubscriptionDisabled](e.Data)
-	case domain.TypeDeliveryCreated:
-		ev, err = unmarshal[domain.DeliveryCreated](e.Data)
-	case domain.TypeDeliveryAttempted:
-		ev, err = unmarshal[domain.DeliveryAttempted](e.Data)
-	case domain.TypeDeliveryAbandoned:
-		ev, err = unmarshal[domain.DeliveryAbandoned](e.Data)
-	default:
-		return domain.Recorded{}, fmt.Errorf("decode %s v%d: unknown type %q", e.StreamID, e.Version, e.Type)
-	}
+	ev, err := codec.Decode(e)
 	if err != nil {
-		return domain.Recorded{}, fmt.Errorf("decode %s v%d %s: %w", e.StreamID, e.Version, e.Type, err)
+		return domain.Recorded{}, err
 	}
 	return domain.Recorded{Event: ev, Version: e.Version, OccurredAt: e.OccurredAt}, nil
-}
-
-func unmarshal[T domain.Event](data []byte) (domain.Event, error) {
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
