@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/switchboard-dev/switchboard/modules/identity"
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz/cedarauthz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
@@ -55,6 +57,8 @@ type App struct {
 	Relay  *work.Relay
 	Parked *work.Parked      // operator tools for parked work
 	Worker *work.LocalWorker // local mode only: runs work in-process
+	// Tokens verifies access tokens at the edge (published keys in memory).
+	Tokens *auth.TokenVerifier
 
 	// OperatorKey is the generated (or configured) operator key in local mode;
 	// empty when only its hash is configured.
@@ -172,10 +176,23 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	a.Parked = &work.Parked{Store: a.Store, Relay: a.Relay, Clock: d.Clock}
 	a.Jobs.Register(work.SweepJob, a.Relay.SweepJobFunc())
 
+	// Access tokens: signing keys sealed by the encryption port, rotated by
+	// a scheduled job (an EventBridge schedule in AWS, a ticker here).
+	identityMod := identity.New(identity.Deps{
+		Store: a.Store, Sealer: a.Sealer, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger,
+		TokenLifetime:  time.Duration(cfg.TokenTTLSeconds) * time.Second,
+		RotationPeriod: time.Duration(cfg.KeyRotationHours) * time.Hour,
+	})
+	identityMod.RegisterJobs(a.Jobs)
+	a.Tokens = &auth.TokenVerifier{Keys: identityMod, Clock: d.Clock}
+	if !cfg.Lambda {
+		a.startRotation(LocalRotationEvery)
+	}
+
 	// The edge.
 	keys := &auth.CachedResolver{Resolver: tenancyMod.APIKeys(), Clock: d.Clock}
 	a.Server = rpc.NewServer(rpc.Config{
-		Auth:                &auth.Authenticator{OperatorKeyHash: keyHash, Keys: keys},
+		Auth:                &auth.Authenticator{OperatorKeyHash: keyHash, Keys: keys, Tokens: a.Tokens},
 		Store:               a.Store,
 		Sealer:              a.Sealer,
 		Runner:              a.Runner,
@@ -183,16 +200,49 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		Clock:               d.Clock,
 		Logger:              d.Logger,
 		AllowLogLevelHeader: !cfg.Lambda,
+		// Built-in roles and the tenants' own roles (tenancy keeps them).
+		Authorizer: cedarauthz.Must(cedarauthz.WithRoleSource(tenancyMod.Roles())),
 	})
 	a.Server.Register(tenancyMod.Endpoints()...)
 	a.Server.Register(workrpc.Endpoints(a.Parked)...)
 	a.Server.Register(messagingMod.Endpoints()...)
 	a.Server.Register(webhooksMod.Endpoints()...)
+	a.Server.Register(identityMod.Endpoints()...)
 	for pattern, h := range messagingMod.Routes() {
+		a.Server.Handle(pattern, h)
+	}
+	for pattern, h := range identityMod.Routes() {
 		a.Server.Handle(pattern, h)
 	}
 	a.Router = &trigger.Router{HTTP: a.Server, Work: exec, Retry: retry, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
 	return a, nil
+}
+
+// LocalRotationEvery is how often local mode runs the signing key rotation
+// job (it acts only when a key is due; issue-token makes the first key).
+const LocalRotationEvery = 5 * time.Minute
+
+// startRotation runs the rotation job every period until Close (local mode;
+// in AWS an EventBridge schedule names identity.RotationJob).
+func (a *App) startRotation(period time.Duration) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.Jobs.Run(ctx, identity.RotationJob); err != nil && ctx.Err() == nil {
+					a.Logger.Error("signing key rotation failed", "error", err.Error())
+				}
+			}
+		}
+	}()
+	a.closers = append(a.closers, func() error { stop(); <-done; return nil })
 }
 
 // openSealer makes the encryption port: KMS when SWITCHBOARD_KMS_KEY_ID is

@@ -31,6 +31,13 @@ type Config struct {
 	// WebhookRetryScale (SWITCHBOARD_WEBHOOK_RETRY_SCALE) multiplies Svix's
 	// retry schedule of subscriber webhooks (default 1; tests use 0.001).
 	WebhookRetryScale float64
+	// TokenTTLSeconds (SWITCHBOARD_TOKEN_TTL_SECONDS) is the life of access
+	// tokens from issue-token: 60 to 3600, default 900.
+	TokenTTLSeconds int
+	// KeyRotationHours (SWITCHBOARD_SIGNING_KEY_ROTATION_HOURS) is the age of
+	// the newest signing key at which the rotation job makes a new one: 1 to
+	// 720, default 24.
+	KeyRotationHours int
 }
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
@@ -58,6 +65,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SweepEvery:        1,
 		Workers:           32,
 		WebhookRetryScale: 1,
+		TokenTTLSeconds:   900,
+		KeyRotationHours:  24,
 	}
 	if c.Lambda {
 		c.OutboxShards = dynamostore.DefaultOutboxShards
@@ -96,6 +105,20 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_WEBHOOK_RETRY_SCALE %q: use a number in (0, 1]", s)
 		}
 		c.WebhookRetryScale = f
+	}
+	if s := getenv("SWITCHBOARD_TOKEN_TTL_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 60 || n > 3600 {
+			return c, fmt.Errorf("SWITCHBOARD_TOKEN_TTL_SECONDS %q: use 60 to 3600", s)
+		}
+		c.TokenTTLSeconds = n
+	}
+	if s := getenv("SWITCHBOARD_SIGNING_KEY_ROTATION_HOURS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 720 {
+			return c, fmt.Errorf("SWITCHBOARD_SIGNING_KEY_ROTATION_HOURS %q: use 1 to 720", s)
+		}
+		c.KeyRotationHours = n
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

@@ -154,6 +154,14 @@ func noSecretAtRest(t *testing.T, store string) {
 		}
 	}
 
+	// An access token, its answer kept for replay (sealed); the token and
+	// the signing keys' private halves must be nowhere in clear.
+	tok := str(c.must(200, "/commands/issue-token", key, `{}`, "Idempotency-Key", "token-1").Body["accessToken"])
+	sec.add("access token", tok)
+	sec.add("access token signature", tok[strings.LastIndexByte(tok, '.')+1:])
+	sec.addForms("signing private key", signingKeySeeds(t, app)...)
+	c.must(200, "/queries/list-scopes", tok, `{}`)
+
 	// Channels with credentials, created with Idempotency-Keys and replayed:
 	// the replay answers the same inboundSecret (as Stripe replays a key).
 	// Controls: data stored in clear by design, which the scan must find

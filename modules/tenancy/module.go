@@ -1,5 +1,5 @@
 // Package tenancy is the tenancy bounded context: tenants, their scope trees,
-// service accounts and API keys.
+// service accounts, API keys and tenant-defined roles.
 //
 // # Context map
 //
@@ -11,6 +11,8 @@
 //     role bindings; it tells the kernel's key cache about the keys this
 //     instance changed (auth.KeyChangeSource) and records when keys were last
 //     used (auth.UsageRecorder, at most once per key per hour per instance).
+//   - Supplier to the edge's authorizer: the tenant roles (Roles, an
+//     authz.RoleSource), cached per instance, updated at once on commit.
 //   - Published language: the events "tenancy.*" (events/contracts/tenancy.md)
 //     and the work type "tenancy.provision-tenant".
 //
@@ -21,9 +23,9 @@
 //   - adapters: event-store repository, read models, API key resolver
 //   - ports:    rpc endpoints and work registration
 //
-// Streams: "tenant", "scope-<scopeId>", "service-account-<svaId>". Read models
-// ("scopes", "scope-names", "service-accounts", "api-key-list", global
-// "api-keys") are written with the events they derive from and can be rebuilt
+// Streams: "tenant", "scope-<scopeId>", "service-account-<svaId>",
+// "role-<roleId>". Read models ("scopes", "scope-names", "service-accounts",
+// "api-key-list", "roles", "role-names", global "api-keys") are written with the events they derive from and can be rebuilt
 // from the streams; "api-key-usage" (last use of a key) is the one row that is
 // not derived from events.
 package tenancy
@@ -34,6 +36,7 @@ import (
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
@@ -54,9 +57,10 @@ type Deps struct {
 
 // Module is the wired tenancy context.
 type Module struct {
-	app  *app.Application
-	repo *adapters.Repository
-	keys *adapters.APIKeyResolver
+	app   *app.Application
+	repo  *adapters.Repository
+	keys  *adapters.APIKeyResolver
+	roles *adapters.RoleCache
 }
 
 // New wires the module.
@@ -71,11 +75,16 @@ func New(d Deps) *Module {
 	// The key rows a commit of this instance wrote reach this instance's key
 	// cache (auth.CachedResolver subscribes to keys) once it committed.
 	repo.OnKeysWritten(keys.Publish)
+	reads := adapters.NewReadModel(d.Store)
+	// Likewise the roles this instance creates reach its role cache.
+	roles := adapters.NewRoleCache(reads, d.Clock)
+	repo.OnRolesWritten(roles.Publish)
 	return &Module{
-		repo: repo,
+		roles: roles,
+		repo:  repo,
 		app: app.New(app.Deps{
 			Repo:   repo,
-			Reads:  adapters.NewReadModel(d.Store),
+			Reads:  reads,
 			IDs:    d.IDs,
 			Clock:  d.Clock,
 			Logger: log,
@@ -98,6 +107,12 @@ func (m *Module) RegisterWork(r *work.Registry) { ports.RegisterWork(r, m.app) }
 // (the cache subscribes and takes the keys this instance changes at once) and
 // an auth.UsageRecorder.
 func (m *Module) APIKeys() auth.APIKeyResolver { return m.keys }
+
+// Roles returns the tenant roles for the edge's authorizer
+// (cedarauthz.WithRoleSource): each tenant's roles read at most once per
+// adapters.RoleCacheTTL per instance, and the roles this instance creates at
+// once.
+func (m *Module) Roles() authz.RoleSource { return m.roles }
 
 // ScopePath returns the path of a scope of the tenant: the ids from the root
 // scope down to and including scopeID. It answers errs.NotFound("scope") for

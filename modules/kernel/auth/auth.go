@@ -6,8 +6,11 @@
 //     id finds the stored record in one read, the secret is compared in
 //     constant time. Secrets are 256 random bits, so a fast hash is safe (as
 //     for GitHub or Stripe tokens); a slow KDF would only add latency.
-//   - access tokens (EdDSA JWTs) come with issue-token; the Authenticator is the
-//     seam where they plug in.
+//   - access tokens (EdDSA JWTs, see token.go) from issue-token: verified
+//     with the published keys kept in memory (TokenVerifier) and checked
+//     against the API key they were issued from, through the key cache: no
+//     store read per request, and a revoked key's tokens stop working within
+//     the cache's TTL (ADR 0010).
 //
 // Secrets never appear in logs or errors.
 package auth
@@ -122,6 +125,8 @@ type Authenticator struct {
 	// OperatorKeyHash is the hex SHA-256 of the operator key; empty: not configured.
 	OperatorKeyHash string
 	Keys            APIKeyResolver
+	// Tokens verifies access tokens; nil: tokens are not accepted.
+	Tokens *TokenVerifier
 }
 
 // Authenticate checks a bearer credential. Errors: ErrUnauthenticated,
@@ -149,11 +154,45 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (in
 			TenantID: rec.TenantID, CredentialID: keyID, Roles: rec.Roles,
 		}, nil
 	}
+	operator := a.OperatorKeyHash != "" && EqualHash(credential, a.OperatorKeyHash)
+	if !operator && a.Tokens != nil && LooksLikeJWT(credential) {
+		return a.authenticateToken(ctx, credential)
+	}
 	if a.OperatorKeyHash == "" {
 		return invocation.Principal{}, ErrNotConfigured
 	}
-	if EqualHash(credential, a.OperatorKeyHash) {
+	if operator {
 		return invocation.Principal{Kind: invocation.KindOperator, ID: string(invocation.KindOperator)}, nil
 	}
 	return invocation.Principal{}, ErrUnauthenticated
+}
+
+// authenticateToken verifies an access token and checks that the API key it
+// was issued from (its session) still stands, through Keys (the instance's
+// key cache: no store read per request). The principal is the token's
+// service account with the token's role bindings that the key still
+// carries: a binding revoked since the token was issued no longer applies,
+// one granted since applies from the next token.
+func (a *Authenticator) authenticateToken(ctx context.Context, credential string) (invocation.Principal, error) {
+	t, err := a.Tokens.Verify(ctx, credential)
+	if err != nil {
+		return invocation.Principal{}, err
+	}
+	if a.Keys == nil {
+		return invocation.Principal{}, ErrUnauthenticated
+	}
+	rec, err := a.Keys.ResolveAPIKey(ctx, t.SessionID)
+	if err != nil {
+		return invocation.Principal{}, err
+	}
+	if rec.Revoked || rec.KeyID != t.SessionID || rec.TenantID != t.TenantID || rec.ServiceAccountID != t.ServiceAccountID {
+		return invocation.Principal{}, ErrUnauthenticated
+	}
+	if u, ok := a.Keys.(UsageRecorder); ok {
+		u.RecordAPIKeyUse(ctx, rec)
+	}
+	return invocation.Principal{
+		Kind: invocation.KindServiceAccount, ID: t.ServiceAccountID, TenantID: t.TenantID,
+		CredentialID: t.SessionID, Roles: intersectRoles(t.Roles, rec.Roles),
+	}, nil
 }

@@ -31,10 +31,17 @@ func ResourceTypes() []string {
 // Resources are the resource types its handler decides on (Resource.Type):
 // an action asked on another type is denied. ReadOnly says the action only
 // reads (the viewer's actions).
+//
+// Open actions are allowed to every service account of the tenant whatever
+// its bindings (list-actions, list-roles, get-permissions: they reveal the
+// permission model and the caller's own permissions, no tenant data): their
+// handlers decide with AllowOpen, not with Require. They are in the
+// catalogue like any other (a role may name them; it changes nothing).
 type Action struct {
 	Name      string
 	Resources []string
 	ReadOnly  bool
+	Open      bool
 }
 
 // Namespace is the part of the name before the colon ("messaging").
@@ -53,11 +60,11 @@ var builtinActions = []Action{
 	// tenancy
 	{Name: "tenancy:get-tenant", Resources: []string{ResourceTenant}, ReadOnly: true},
 	{Name: "tenancy:create-scope", Resources: []string{ResourceScope}},
-	{Name: "tenancy:list-scopes", Resources: []string{ResourceTenant}, ReadOnly: true},
+	{Name: "tenancy:list-scopes", Resources: []string{ResourceTenant, ResourceScope}, ReadOnly: true},
 	// channels (module messaging)
 	{Name: "channels:create-channel", Resources: []string{ResourceScope}},
 	{Name: "channels:get-channel", Resources: []string{ResourceChannel}, ReadOnly: true},
-	{Name: "channels:list-channels", Resources: []string{ResourceTenant, ResourceScope}, ReadOnly: true},
+	{Name: "channels:list-channels", Resources: []string{ResourceTenant, ResourceScope, ResourceChannel}, ReadOnly: true},
 	// messaging
 	{Name: "messaging:send-message", Resources: []string{ResourceChannel}},
 	{Name: "messaging:cancel-message", Resources: []string{ResourceMessage}},
@@ -98,7 +105,7 @@ func RegisterActions(actions ...Action) {
 		a.Resources = slices.Clone(a.Resources)
 		slices.Sort(a.Resources)
 		if prev, ok := catalogue.byName[a.Name]; ok {
-			if prev.ReadOnly != a.ReadOnly || !slices.Equal(prev.Resources, a.Resources) {
+			if prev.ReadOnly != a.ReadOnly || prev.Open != a.Open || !slices.Equal(prev.Resources, a.Resources) {
 				panic(fmt.Sprintf("authz: action %q registered twice with different definitions", a.Name))
 			}
 			continue

@@ -27,6 +27,9 @@ const (
 	Delivery       = "dlv"
 	Invocation     = "inv"
 	Work           = "wrk"
+	Role           = "rol" // a tenant-defined role (its id is the role's name in bindings)
+	AccessToken    = "tok" // an access token's id (its jti); tokens themselves are never stored
+	SigningKey     = "sgk" // a platform signing key (the kid of access tokens)
 )
 
 // Generator makes new identifiers. Implementations are safe for concurrent use.

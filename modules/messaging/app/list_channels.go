@@ -41,18 +41,41 @@ func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (
 	if err != nil {
 		return ListChannelsOutput{}, err
 	}
-	if err := requireScopeOrTenant(ctx, h.Scopes, tenantID, in.ScopeID); err != nil {
-		return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
+	// Without a scope, a caller who may not list the whole tenant (bound
+	// below its root) gets the channels it may see, each decided as a
+	// channel: a page may then hold fewer than the limit while a next
+	// cursor follows.
+	whole := true
+	if in.ScopeID == "" {
+		root, err := h.Scopes.RootScopeID(ctx, tenantID)
+		if err != nil {
+			return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
+		}
+		if whole = authz.Can(ctx, ActionListChannels, authz.Tenant(tenantID, root)); !whole {
+			authz.Visible(ctx)
+		}
+	}
+	if whole {
+		if err := requireScopeOrTenant(ctx, h.Scopes, tenantID, in.ScopeID); err != nil {
+			return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
+		}
 	}
 	views, next, err := h.Reads.ListChannels(ctx, tenantID, in.ScopeID, limit, in.Cursor)
 	if err != nil {
 		return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
 	}
-	if views == nil {
-		views = []ChannelView{}
+	items := make([]ChannelView, 0, len(views))
+	for _, v := range views {
+		if whole || authz.Can(ctx, ActionListChannels, authz.Resource{Type: authz.ResourceChannel, ID: v.ChannelID, ScopePath: v.ScopePath}) {
+			items = append(items, v)
+		}
 	}
-	return ListChannelsOutput{Items: views, NextCursor: nextCursor(next)}, nil
+	return ListChannelsOutput{Items: items, NextCursor: nextCursor(next)}, nil
 }
+
+// ActionListChannels is list-channels' action; the handler also asks it of
+// each channel for a caller bound below the root.
+const ActionListChannels = "channels:list-channels"
 
 // requireScopeOrTenant authorizes a list on the scope it filters by (404 for
 // a scope that is malformed, missing or of another tenant), or on the whole

@@ -14,7 +14,7 @@ import (
 const (
 	ActionCreateChannel     = "channels:create-channel"
 	ActionGetChannel        = "channels:get-channel"
-	ActionListChannels      = "channels:list-channels"
+	ActionListChannels      = app.ActionListChannels
 	ActionSendMessage       = "messaging:send-message"
 	ActionCancelMessage     = "messaging:cancel-message"
 	ActionGetMessage        = "messaging:get-message"

@@ -20,7 +20,11 @@ const (
 	TenantStream               = "tenant"
 	scopeStreamPrefix          = "scope-"
 	serviceAccountStreamPrefix = "service-account-"
+	roleStreamPrefix           = "role-"
 )
+
+// RoleStream is the stream of a tenant role.
+func RoleStream(roleID string) string { return roleStreamPrefix + roleID }
 
 // ScopeStream is the stream of a scope.
 func ScopeStream(scopeID string) string { return scopeStreamPrefix + scopeID }
@@ -47,6 +51,8 @@ func streamOf(ev domain.Event) (string, error) {
 		return ServiceAccountStream(e.ServiceAccountID), nil
 	case domain.RoleRevoked:
 		return ServiceAccountStream(e.ServiceAccountID), nil
+	case domain.RoleCreated:
+		return RoleStream(e.RoleID), nil
 	}
 	return "", fmt.Errorf("stream of %T: unknown event", ev)
 }
@@ -92,6 +98,8 @@ func decode(e eventstore.Event) (domain.Recorded, error) {
 		ev, err = unmarshal[domain.RoleGranted](e.Data)
 	case domain.TypeRoleRevoked:
 		ev, err = unmarshal[domain.RoleRevoked](e.Data)
+	case domain.TypeRoleCreated:
+		ev, err = unmarshal[domain.RoleCreated](e.Data)
 	default:
 		return domain.Recorded{}, fmt.Errorf("decode %s v%d: unknown type %q", e.StreamID, e.Version, e.Type)
 	}

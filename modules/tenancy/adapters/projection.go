@@ -20,6 +20,8 @@ const (
 	CollectionAPIKeys         = "api-keys" // global: the authenticator's lookup
 	CollectionAPIKeyList      = "api-key-list"
 	CollectionAPIKeyUsage     = "api-key-usage"
+	CollectionRoles           = "roles"
+	CollectionRoleNames       = "role-names"
 )
 
 // Lists. Persisted: changing one is a migration.
@@ -34,6 +36,43 @@ var (
 	// service account id.
 	APIKeysByServiceAccountList = eventstore.List{Name: "api-keys-by-service-account", Slot: 2, Shards: 1}
 )
+
+// RolesList is the list of a tenant's roles (one partition, "", sorted by
+// role id: newest last). Rows of CollectionRoles.
+var RolesList = eventstore.List{Name: "roles", Slot: 1, Shards: 1}
+
+// RoleRow is a row of the "roles" read model: a tenant role as list-roles
+// and the authorizer's role cache read it.
+type RoleRow struct {
+	RoleID    string    `json:"roleId"`
+	Name      string    `json:"name"`
+	Actions   []string  `json:"actions"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// RoleNameRow is a row of "role-names": the role holding a name.
+type RoleNameRow struct {
+	RoleID string `json:"roleId"`
+}
+
+// ProjectRoleCreated returns the rows a new role writes: its "roles" row
+// (in RolesList) and its name row (if absent: a taken name fails the commit
+// with eventstore.ErrConflict).
+func ProjectRoleCreated(e domain.RoleCreated, at time.Time) ([]eventstore.Record, error) {
+	row, err := json.Marshal(RoleRow{RoleID: e.RoleID, Name: e.Name, Actions: e.Actions, CreatedAt: at})
+	if err != nil {
+		return nil, fmt.Errorf("project role %s: %w", e.RoleID, err)
+	}
+	name, err := json.Marshal(RoleNameRow{RoleID: e.RoleID})
+	if err != nil {
+		return nil, fmt.Errorf("project role name %s: %w", e.RoleID, err)
+	}
+	return []eventstore.Record{
+		{Collection: CollectionRoles, Key: e.RoleID, Data: row,
+			Lists: []eventstore.ListEntry{{List: RolesList, Partition: "", Sort: e.RoleID}}},
+		{Collection: CollectionRoleNames, Key: domain.NameKey(e.Name), IfAbsent: true, Data: name},
+	}, nil
+}
 
 // ScopeRow is a row of the "scopes" read model.
 type ScopeRow struct {

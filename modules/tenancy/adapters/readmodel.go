@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/app"
+	"github.com/switchboard-dev/switchboard/modules/tenancy/domain"
 )
 
 // usageReads bounds the concurrent reads of "api-key-usage" rows of one page.
@@ -139,4 +140,57 @@ func (m *ReadModel) ListAPIKeys(ctx context.Context, tenantID, serviceAccountID 
 		return nil, "", err
 	}
 	return out, next, nil
+}
+
+// RoleNameTaken implements app.ReadModel.
+func (m *ReadModel) RoleNameTaken(ctx context.Context, tenantID, name string) (bool, error) {
+	key := domain.NameKey(name)
+	_, err := m.store.GetRecord(ctx, tenantID, CollectionRoleNames, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, eventstore.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("get %s %s: %w", CollectionRoleNames, key, err)
+	}
+}
+
+// ListRoles implements app.ReadModel: the whole of RolesList (at most
+// domain.MaxTenantRoles rows, read in pages of 100), oldest first. The list
+// is eventually consistent.
+func (m *ReadModel) ListRoles(ctx context.Context, tenantID string) ([]app.RoleView, error) {
+	rows, err := m.listRoleRows(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]app.RoleView, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, app.RoleView{RoleID: r.RoleID, Name: r.Name, Actions: r.Actions, CreatedAt: r.CreatedAt})
+	}
+	return out, nil
+}
+
+func (m *ReadModel) listRoleRows(ctx context.Context, tenantID string) ([]RoleRow, error) {
+	var out []RoleRow
+	cursor := ""
+	for {
+		recs, next, err := m.store.ListRecords(ctx, tenantID, eventstore.ListQuery{
+			List: RolesList, Page: eventstore.Page{Limit: 100, Cursor: cursor},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", CollectionRoles, err)
+		}
+		for _, r := range recs {
+			var row RoleRow
+			if err := json.Unmarshal(r.Data, &row); err != nil {
+				return nil, fmt.Errorf("decode %s %s: %w", CollectionRoles, r.Key, err)
+			}
+			out = append(out, row)
+		}
+		if next == "" || len(out) >= 10*domain.MaxTenantRoles {
+			return out, nil
+		}
+		cursor = next
+	}
 }

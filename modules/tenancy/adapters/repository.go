@@ -24,6 +24,16 @@ type Repository struct {
 	// keysWritten gets the API key lookup rows of every commit that wrote
 	// some, once it committed (the key cache of this instance); nil: nobody.
 	keysWritten func(ctx context.Context, recs []auth.APIKeyRecord)
+	// rolesWritten gets the roles a commit created, once it committed (the
+	// role cache of this instance); nil: nobody.
+	rolesWritten func(ctx context.Context, tenantID string, roles []RoleRow)
+}
+
+// OnRolesWritten makes f receive, after each commit that created tenant
+// roles, their rows: the instance that created a role evaluates it at once
+// (RoleCache.Publish), other instances within their cache's TTL.
+func (r *Repository) OnRolesWritten(f func(ctx context.Context, tenantID string, roles []RoleRow)) {
+	r.rolesWritten = f
 }
 
 var _ app.Repository = (*Repository)(nil)
@@ -110,6 +120,23 @@ func (r *Repository) ServiceAccount(ctx context.Context, tenantID, serviceAccoun
 	return s, nil
 }
 
+// Role implements app.Repository.
+func (r *Repository) Role(ctx context.Context, tenantID, roleID string) (*domain.TenantRole, error) {
+	stream := RoleStream(roleID)
+	h, err := r.history(ctx, tenantID, stream)
+	if err != nil {
+		return nil, err
+	}
+	role, err := domain.ReplayTenantRole(h)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", stream, err)
+	}
+	if role == nil {
+		return nil, errs.NotFound("role")
+	}
+	return role, nil
+}
+
 // Save implements app.Repository: one eventstore.Commit with the appends, the
 // projected records and the outbox entries, through eventstore.Write (staged
 // in the invocation's unit of work when there is one).
@@ -168,6 +195,14 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 		}
 		return fmt.Errorf("save: %w", err)
 	}
+	roles, err := writtenRoles(commit.Records)
+	if err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	if len(roles) > 0 && r.rolesWritten != nil {
+		tenantID := c.TenantID
+		eventstore.OnCommit(ctx, func(ctx context.Context) { r.rolesWritten(ctx, tenantID, roles) })
+	}
 	if len(keys) > 0 && r.keysWritten != nil {
 		// After the unit of work commits (at once when there is none); never
 		// for a unit that fails or is run again.
@@ -188,6 +223,22 @@ func writtenKeys(recs []eventstore.Record) ([]auth.APIKeyRecord, error) {
 			return nil, fmt.Errorf("decode api key row %s: %w", rec.Key, err)
 		}
 		out = append(out, k)
+	}
+	return out, nil
+}
+
+// writtenRoles decodes the role rows among recs.
+func writtenRoles(recs []eventstore.Record) ([]RoleRow, error) {
+	var out []RoleRow
+	for _, rec := range recs {
+		if rec.Global || rec.Collection != CollectionRoles {
+			continue
+		}
+		var row RoleRow
+		if err := json.Unmarshal(rec.Data, &row); err != nil {
+			return nil, fmt.Errorf("decode role row %s: %w", rec.Key, err)
+		}
+		out = append(out, row)
 	}
 	return out, nil
 }
@@ -225,6 +276,20 @@ func (r *Repository) project(ctx context.Context, tenantID, stream string, base 
 			return nil, err
 		}
 		return ProjectServiceAccount(tenantID, sva, evs)
+	case domain.RoleCreated:
+		var out []eventstore.Record
+		for _, e := range evs {
+			rc, ok := e.Event.(domain.RoleCreated)
+			if !ok {
+				return nil, fmt.Errorf("event %s in role stream", e.Event.EventType())
+			}
+			recs, err := ProjectRoleCreated(rc, e.OccurredAt)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, recs...)
+		}
+		return out, nil
 	default:
 		return nil, fmt.Errorf("no projection of %T", first)
 	}

@@ -27,13 +27,17 @@ type Commands struct {
 	RevokeRole           RevokeRoleHandler
 	IssueAPIKey          IssueAPIKeyHandler
 	RevokeAPIKey         RevokeAPIKeyHandler
+	CreateRole           CreateRoleHandler
 }
 
 // Queries read state.
 type Queries struct {
-	GetTenant   GetTenantHandler
-	ListScopes  ListScopesHandler
-	ListAPIKeys ListAPIKeysHandler
+	GetTenant      GetTenantHandler
+	ListScopes     ListScopesHandler
+	ListAPIKeys    ListAPIKeysHandler
+	ListRoles      ListRolesHandler
+	ListActions    ListActionsHandler
+	GetPermissions GetPermissionsHandler
 }
 
 // WorkHandlers run asynchronous work items.
@@ -66,11 +70,14 @@ func New(d Deps) *Application {
 			RevokeRole:           RevokeRoleHandler{repo: d.Repo, log: log},
 			IssueAPIKey:          IssueAPIKeyHandler{repo: d.Repo, ids: d.IDs, log: log},
 			RevokeAPIKey:         RevokeAPIKeyHandler{repo: d.Repo, reads: d.Reads, log: log},
+			CreateRole:           CreateRoleHandler{repo: d.Repo, reads: d.Reads, ids: d.IDs, log: log},
 		},
 		Queries: Queries{
-			GetTenant:   GetTenantHandler{repo: d.Repo},
-			ListScopes:  ListScopesHandler{repo: d.Repo, reads: d.Reads},
-			ListAPIKeys: ListAPIKeysHandler{repo: d.Repo, reads: d.Reads},
+			GetTenant:      GetTenantHandler{repo: d.Repo},
+			ListScopes:     ListScopesHandler{repo: d.Repo, reads: d.Reads},
+			ListAPIKeys:    ListAPIKeysHandler{repo: d.Repo, reads: d.Reads},
+			ListRoles:      ListRolesHandler{reads: d.Reads},
+			GetPermissions: GetPermissionsHandler{repo: d.Repo},
 		},
 		Work: WorkHandlers{
 			ProvisionTenant: ProvisionTenantHandler{repo: d.Repo, log: log},

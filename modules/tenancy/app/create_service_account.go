@@ -37,7 +37,9 @@ type CreateServiceAccountHandler struct {
 // allowed there, so an admin can only create accounts in its own subtree).
 // Errors: 404 errs.NotFound("scope") for a malformed id or a scope that is
 // missing or of another tenant; 400 errors.tenancy.invalid_role or
-// errors.tenancy.invalid_name.
+// errors.tenancy.invalid_name; 404 errs.NotFound("role") for a "rol_..." that
+// names no role of the tenant; 403 for a role the caller could not itself
+// exercise at the scope (requireCanGrant).
 func (h CreateServiceAccountHandler) Handle(ctx context.Context, in CreateServiceAccountInput) (CreateServiceAccountOutput, error) {
 	tenantID, err := tenantOf(ctx)
 	if err != nil {
@@ -50,7 +52,14 @@ func (h CreateServiceAccountHandler) Handle(ctx context.Context, in CreateServic
 	if err := authz.Require(ctx, scopeResource(scope)); err != nil {
 		return CreateServiceAccountOutput{}, err
 	}
-	created, err := domain.CreateServiceAccount(h.ids.New(ids.ServiceAccount), scope.ID, in.Name, in.Role)
+	role, actions, err := resolveRole(ctx, h.repo, tenantID, in.Role)
+	if err != nil {
+		return CreateServiceAccountOutput{}, fmt.Errorf("create service account: %w", err)
+	}
+	if err := requireCanGrant(ctx, tenantID, scope, actions); err != nil {
+		return CreateServiceAccountOutput{}, err
+	}
+	created, err := domain.CreateServiceAccount(h.ids.New(ids.ServiceAccount), scope.ID, in.Name, string(role))
 	if err != nil {
 		return CreateServiceAccountOutput{}, err
 	}

@@ -26,11 +26,15 @@ type GrantRoleHandler struct {
 
 // Handle implements the command. It decides on the service account (in its
 // own scope: it must be visible to the caller) and on the scope of the
-// binding (the caller grants only where it is allowed itself). Granting a
+// binding (the caller grants only where it is allowed itself), and the caller
+// must itself hold at that scope every action of the role (no escalation:
+// requireCanGrant). The role is a built-in name or a tenant role's id.
+// Granting a
 // binding the account holds already writes nothing and answers 200 with the
 // bindings, like any grant. Errors: 404 errs.NotFound("service_account") or
 // errs.NotFound("scope") for malformed, missing or another tenant's ids; 400
-// errors.tenancy.invalid_role; 409 errors.tenancy.too_many_role_bindings.
+// errors.tenancy.invalid_role; 404 errs.NotFound("role") for a "rol_..." that
+// names no role of the tenant; 403 for a role beyond the caller; 409 errors.tenancy.too_many_role_bindings.
 func (h GrantRoleHandler) Handle(ctx context.Context, in GrantRoleInput) (RoleBindingsOutput, error) {
 	tenantID, err := tenantOf(ctx)
 	if err != nil {
@@ -47,7 +51,14 @@ func (h GrantRoleHandler) Handle(ctx context.Context, in GrantRoleInput) (RoleBi
 	if err := authz.Require(ctx, scopeResource(scope)); err != nil {
 		return RoleBindingsOutput{}, err
 	}
-	events, err := sva.GrantRole(in.Role, scope.ID)
+	role, actions, err := resolveRole(ctx, h.repo, tenantID, in.Role)
+	if err != nil {
+		return RoleBindingsOutput{}, fmt.Errorf("grant role: %w", err)
+	}
+	if err := requireCanGrant(ctx, tenantID, scope, actions); err != nil {
+		return RoleBindingsOutput{}, err
+	}
+	events, err := sva.GrantRole(string(role), scope.ID)
 	if err != nil {
 		return RoleBindingsOutput{}, err
 	}

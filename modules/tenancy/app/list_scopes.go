@@ -13,6 +13,10 @@ const (
 	MaxLimit     = 100
 )
 
+// ActionListScopes is list-scopes' action; the handler also asks it of each
+// scope for a caller bound below the root.
+const ActionListScopes = "tenancy:list-scopes"
+
 // ListScopesInput is the body of list-scopes.
 type ListScopesInput struct {
 	Limit  int    `json:"limit" validate:"omitempty,min=1,max=100"`
@@ -48,13 +52,22 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	if err != nil {
 		return ListScopesOutput{}, err
 	}
-	// Every scope of the tenant is listed: decide on the tenant (its root scope).
+	// A caller who may list the whole tenant (bound at its root scope) gets
+	// every scope; anyone else gets the scopes it may see (those at or below
+	// its bindings), each decided as a scope: so a page may hold fewer
+	// scopes than the limit while a next cursor follows.
 	t, err := h.repo.Tenant(ctx, tenantID)
 	if err != nil {
 		return ListScopesOutput{}, fmt.Errorf("list scopes: %w", err)
 	}
-	if err := authz.Require(ctx, authz.Tenant(tenantID, t.RootScopeID)); err != nil {
-		return ListScopesOutput{}, err
+	tenant := authz.Tenant(tenantID, t.RootScopeID)
+	whole := authz.Can(ctx, ActionListScopes, tenant)
+	if whole {
+		if err := authz.Require(ctx, tenant); err != nil {
+			return ListScopesOutput{}, err
+		}
+	} else {
+		authz.Visible(ctx)
 	}
 	limit, err := pageLimit(in.Limit)
 	if err != nil {
@@ -66,6 +79,9 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	}
 	out := ListScopesOutput{Items: make([]ScopeItem, 0, len(views))}
 	for _, v := range views {
+		if !whole && !authz.Can(ctx, ActionListScopes, authz.Resource{Type: authz.ResourceScope, ID: v.ScopeID, ScopePath: v.Path}) {
+			continue
+		}
 		it := ScopeItem{ScopeID: v.ScopeID, Name: v.Name, Path: v.Path, CreatedAt: formatTime(v.CreatedAt)}
 		if v.ParentScopeID != "" {
 			p := v.ParentScopeID

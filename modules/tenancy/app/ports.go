@@ -54,6 +54,9 @@ type Repository interface {
 	// ServiceAccount rebuilds a service account of the tenant, or returns
 	// errs.NotFound("service_account").
 	ServiceAccount(ctx context.Context, tenantID, serviceAccountID string) (*domain.ServiceAccount, error)
+	// Role rebuilds a tenant role of the tenant, or returns
+	// errs.NotFound("role"), also for a role of another tenant.
+	Role(ctx context.Context, tenantID, roleID string) (*domain.TenantRole, error)
 	// Save writes the changes atomically: the events, the read-model and
 	// lookup rows derived from them (uniqueness rows with if-absent semantics),
 	// and the work. Inside an rpc unit of work the write is staged and
@@ -82,8 +85,22 @@ type APIKeyView struct {
 	LastUsedAt       time.Time // zero when no use was recorded
 }
 
+// RoleView is one row of the "roles" read model.
+type RoleView struct {
+	RoleID    string
+	Name      string
+	Actions   []string
+	CreatedAt time.Time
+}
+
 // ReadModel answers queries from read models.
 type ReadModel interface {
+	// RoleNameTaken reports whether the tenant has a role of name, compared
+	// by domain.NameKey.
+	RoleNameTaken(ctx context.Context, tenantID, name string) (bool, error)
+	// ListRoles returns the tenant's roles, oldest first (eventually
+	// consistent: a role created a moment ago may be missing).
+	ListRoles(ctx context.Context, tenantID string) ([]RoleView, error)
 	// ScopeNameTaken reports whether a child of parentScopeID already has
 	// name, compared by domain.NameKey.
 	ScopeNameTaken(ctx context.Context, tenantID, parentScopeID, name string) (bool, error)

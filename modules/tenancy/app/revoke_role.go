@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
 
@@ -41,7 +43,15 @@ func (h RevokeRoleHandler) Handle(ctx context.Context, in RevokeRoleInput) (Role
 	if err := authz.Require(ctx, scopeResource(scope)); err != nil {
 		return RoleBindingsOutput{}, err
 	}
-	events, err := sva.RevokeRole(in.Role, scope.ID)
+	role := in.Role
+	if strings.HasPrefix(role, ids.Role+"_") { // a tenant role's id names a role of the tenant (404 otherwise)
+		r, _, err := resolveRole(ctx, h.repo, tenantID, role)
+		if err != nil {
+			return RoleBindingsOutput{}, fmt.Errorf("revoke role: %w", err)
+		}
+		role = string(r)
+	}
+	events, err := sva.RevokeRole(role, scope.ID)
 	if err != nil {
 		return RoleBindingsOutput{}, err
 	}

@@ -4,15 +4,27 @@ import "github.com/switchboard-dev/switchboard/modules/kernel/errs"
 
 // Stable error codes of the tenancy context (i18n keys; never rename one).
 const (
-	CodeInvalidName    = "errors.tenancy.invalid_name"
-	CodeInvalidTier    = "errors.tenancy.invalid_tier"
-	CodeInvalidRole    = "errors.tenancy.invalid_role"
-	CodeInvalidID      = "errors.tenancy.invalid_id"
-	CodeScopeNameTaken = "errors.tenancy.scope_name_taken"
-	CodeCorruptHistory = "errors.tenancy.corrupt_history"
-	CodeTooManyAPIKeys = "errors.tenancy.too_many_api_keys"
-	CodeTooManyRoles   = "errors.tenancy.too_many_role_bindings"
+	CodeInvalidName        = "errors.tenancy.invalid_name"
+	CodeInvalidTier        = "errors.tenancy.invalid_tier"
+	CodeInvalidRole        = "errors.tenancy.invalid_role"
+	CodeInvalidID          = "errors.tenancy.invalid_id"
+	CodeScopeNameTaken     = "errors.tenancy.scope_name_taken"
+	CodeCorruptHistory     = "errors.tenancy.corrupt_history"
+	CodeTooManyAPIKeys     = "errors.tenancy.too_many_api_keys"
+	CodeTooManyRoles       = "errors.tenancy.too_many_role_bindings"
+	CodeUnknownAction      = "errors.tenancy.unknown_action"
+	CodeNoActions          = "errors.tenancy.no_actions"
+	CodeTooManyActions     = "errors.tenancy.too_many_actions"
+	CodeRoleNameTaken      = "errors.tenancy.role_name_taken"
+	CodeTooManyTenantRoles = "errors.tenancy.too_many_roles"
 )
+
+// ErrRoleNameTaken: the tenant already has a role of this name
+// (case-insensitively), or it is a built-in role's name. 409.
+var ErrRoleNameTaken = errs.Conflict(CodeRoleNameTaken)
+
+// ErrTooManyTenantRoles: the tenant already has MaxTenantRoles roles. 409.
+var ErrTooManyTenantRoles = errs.Conflict(CodeTooManyTenantRoles).With("max", MaxTenantRoles)
 
 // invalid returns a 400 whose code and single field error carry code.
 func invalid(field, code string) *errs.Error {

@@ -13,6 +13,7 @@ const (
 	TypeAPIKeyRevoked         = "tenancy.api-key-revoked"
 	TypeRoleGranted           = "tenancy.role-granted"
 	TypeRoleRevoked           = "tenancy.role-revoked"
+	TypeRoleCreated           = "tenancy.role-created"
 )
 
 // Event is a fact of the tenancy context. The JSON form of each event struct is
@@ -122,3 +123,15 @@ func (RoleGranted) EventType() string { return TypeRoleGranted }
 
 // EventType implements Event.
 func (RoleRevoked) EventType() string { return TypeRoleRevoked }
+
+// RoleCreated: a tenant-defined role was created: a name unique in the
+// tenant and actions of the catalogue (sorted, distinct). Bindings name it by
+// RoleID. Stream "role-<roleId>".
+type RoleCreated struct {
+	RoleID  string   `json:"roleId"`
+	Name    string   `json:"name"`
+	Actions []string `json:"actions"`
+}
+
+// EventType implements Event.
+func (RoleCreated) EventType() string { return TypeRoleCreated }

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 )
 
 // MaxNameLength is the longest name (in characters) of a tenant, scope or service account.
@@ -49,7 +50,8 @@ func ParseTier(s string) (Tier, error) {
 	return "", invalid("tier", CodeInvalidTier).With("value", s)
 }
 
-// Role is a built-in role, granted at a scope and valid in it and below it.
+// Role is what a binding grants at a scope (valid in it and below it): a
+// built-in role's name or a tenant role's id ("rol_...").
 type Role string
 
 // Roles. Persisted.
@@ -59,14 +61,25 @@ const (
 	RoleViewer Role = "viewer" // read
 )
 
-// ParseRole checks a role (400 errors.tenancy.invalid_role).
+// ParseRole checks a role: a built-in role's name or a well-formed tenant
+// role id (that the role exists in the tenant is the application's check).
+// Errors: 400 errors.tenancy.invalid_role.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
 	case RoleAdmin, RoleSender, RoleViewer:
 		return r, nil
 	}
-	return "", invalid("role", CodeInvalidRole).With("value", s)
+	if ids.Valid(ids.Role, s) {
+		return Role(s), nil
+	}
+	return "", ErrInvalidRole(s)
 }
+
+// ErrInvalidRole is the 400 of a role that is neither built in nor a role id.
+func ErrInvalidRole(s string) error { return invalid("role", CodeInvalidRole).With("value", s) }
+
+// IsTenantRole reports whether r is a tenant role's id.
+func (r Role) IsTenantRole() bool { return ids.Valid(ids.Role, string(r)) }
 
 // requireID rejects an empty id: ids are made by the application, so an empty
 // one is a bug, not bad input.

@@ -11,6 +11,10 @@ const (
 	ActionIssueAPIKey          = "tenancy:issue-api-key"
 	ActionRevokeAPIKey         = "tenancy:revoke-api-key"
 	ActionListAPIKeys          = "tenancy:list-api-keys"
+	ActionCreateRole           = "tenancy:create-role"
+	ActionListRoles            = "tenancy:list-roles"
+	ActionListActions          = "tenancy:list-actions"
+	ActionGetPermissions       = "tenancy:get-permissions"
 )
 
 // AccessActions are the catalogue entries of these actions: the resource
@@ -24,6 +28,13 @@ var AccessActions = []authz.Action{
 	{Name: ActionIssueAPIKey, Resources: []string{authz.ResourceServiceAccount}},
 	{Name: ActionRevokeAPIKey, Resources: []string{authz.ResourceServiceAccount}},
 	{Name: ActionListAPIKeys, Resources: []string{authz.ResourceTenant, authz.ResourceServiceAccount}, ReadOnly: true},
+	// Roles are tenant-wide: created by admins at the root. Listing roles and
+	// the catalogue, and asking for one's own permissions, are open to every
+	// service account of the tenant (authz.AllowOpen).
+	{Name: ActionCreateRole, Resources: []string{authz.ResourceTenant}},
+	{Name: ActionListRoles, Resources: []string{authz.ResourceTenant}, ReadOnly: true, Open: true},
+	{Name: ActionListActions, Resources: []string{authz.ResourceTenant}, ReadOnly: true, Open: true},
+	{Name: ActionGetPermissions, Resources: []string{authz.ResourceScope}, ReadOnly: true, Open: true},
 }
 
 // The catalogue is read once when the edge's authorizer is built: register

@@ -19,7 +19,7 @@ const (
 	ActionOnboardTenant = "tenancy:onboard-tenant"
 	ActionGetTenant     = "tenancy:get-tenant"
 	ActionCreateScope   = "tenancy:create-scope"
-	ActionListScopes    = "tenancy:list-scopes"
+	ActionListScopes    = app.ActionListScopes
 )
 
 // Endpoints returns the tenancy commands and queries.
@@ -35,6 +35,10 @@ func Endpoints(a *app.Application) []rpc.Endpoint {
 		rpc.Command("issue-api-key", ActionIssueAPIKey, a.Commands.IssueAPIKey.Handle),
 		rpc.Command("revoke-api-key", ActionRevokeAPIKey, a.Commands.RevokeAPIKey.Handle),
 		rpc.Query("list-api-keys", ActionListAPIKeys, a.Queries.ListAPIKeys.Handle),
+		rpc.Command("create-role", ActionCreateRole, a.Commands.CreateRole.Handle),
+		rpc.Query("list-roles", ActionListRoles, a.Queries.ListRoles.Handle),
+		rpc.Query("list-actions", ActionListActions, a.Queries.ListActions.Handle),
+		rpc.Query("get-permissions", ActionGetPermissions, a.Queries.GetPermissions.Handle),
 	}
 }
 

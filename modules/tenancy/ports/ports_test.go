@@ -47,6 +47,10 @@ func TestEndpoints(t *testing.T) {
 		"issue-api-key":          {rpc.KindCommand, "tenancy:issue-api-key", rpc.AccessTenant},
 		"revoke-api-key":         {rpc.KindCommand, "tenancy:revoke-api-key", rpc.AccessTenant},
 		"list-api-keys":          {rpc.KindQuery, "tenancy:list-api-keys", rpc.AccessTenant},
+		"create-role":            {rpc.KindCommand, "tenancy:create-role", rpc.AccessTenant},
+		"list-roles":             {rpc.KindQuery, "tenancy:list-roles", rpc.AccessTenant},
+		"list-actions":           {rpc.KindQuery, "tenancy:list-actions", rpc.AccessTenant},
+		"get-permissions":        {rpc.KindQuery, "tenancy:get-permissions", rpc.AccessTenant},
 	}
 	eps := m.Endpoints()
 	if len(eps) != len(want) {
@@ -72,6 +76,10 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		app.OnboardTenantInput{Name: "Acme", Tier: "pooled"},
 		app.OnboardTenantInput{Name: strings.Repeat("é", 200), Tier: "siloed"},
 		app.GetTenantInput{},
+		app.CreateRoleInput{Name: "Support", Actions: []string{"messaging:get-message"}},
+		app.ListRolesInput{},
+		app.ListActionsInput{},
+		app.GetPermissionsInput{ScopeID: scope},
 		app.CreateScopeInput{ParentScopeID: scope, Name: "EU"},
 		app.ListScopesInput{},
 		app.ListScopesInput{Limit: 100, Cursor: "abc"},

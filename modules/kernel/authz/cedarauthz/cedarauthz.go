@@ -67,6 +67,11 @@ type Authorizer struct {
 	// groups are the action groups' entities ("all", "read", "<namespace>:read").
 	groups map[types.EntityUID]types.Entity
 	cache  *caches
+	// model validates the generated policies of tenant roles; roles answers
+	// them (nil: only the built-in roles); tenant caches their policy sets.
+	model  *model
+	roles  authz.RoleSource
+	tenant *tenantPolicies
 }
 
 type action struct {
@@ -77,6 +82,7 @@ type action struct {
 type config struct {
 	policies fs.FS
 	actions  []authz.Action
+	roles    authz.RoleSource
 }
 
 // Option tunes New.
@@ -105,7 +111,8 @@ func New(opts ...Option) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Authorizer{policies: cedar.NewPolicySet(), actions: map[string]*action{}, groups: m.groups, cache: newCaches()}
+	a := &Authorizer{policies: cedar.NewPolicySet(), actions: map[string]*action{}, groups: m.groups, cache: newCaches(),
+		model: m, roles: c.roles, tenant: &tenantPolicies{set: map[string]tenantPolicySet{}}}
 	for _, act := range c.actions {
 		a.actions[act.Name] = &action{entity: m.actions[act.Name], resources: slices.Clone(act.Resources)}
 	}
@@ -151,18 +158,18 @@ func Must(opts ...Option) *Authorizer {
 }
 
 // Authorize implements authz.Authorizer.
-func (a *Authorizer) Authorize(_ context.Context, p invocation.Principal, action string, res authz.Resource) error {
+func (a *Authorizer) Authorize(ctx context.Context, p invocation.Principal, action string, res authz.Resource) error {
 	if p.Kind == invocation.KindSystem {
 		return nil
 	}
-	if p.Kind == invocation.KindServiceAccount && a.allows(p, action, res) {
+	if p.Kind == invocation.KindServiceAccount && a.allows(ctx, p, action, res) {
 		return nil
 	}
 	return errs.New(errs.KindForbidden, errs.CodeForbidden).With("action", action)
 }
 
 // allows asks Cedar, after the checks of the catalogue and the resource.
-func (a *Authorizer) allows(p invocation.Principal, actionName string, res authz.Resource) bool {
+func (a *Authorizer) allows(ctx context.Context, p invocation.Principal, actionName string, res authz.Resource) bool {
 	act, ok := a.actions[actionName]
 	if !ok || !slices.Contains(act.resources, res.Type) || len(res.ScopePath) == 0 {
 		return false
@@ -175,6 +182,14 @@ func (a *Authorizer) allows(p invocation.Principal, actionName string, res authz
 		return false // no binding with a scope: nothing to ask
 	}
 	req := cedar.Request{Principal: ents.principal.UID, Action: act.entity.UID, Resource: ents.resourceUID, Context: types.Record{}}
-	decision, _ := a.policies.IsAuthorized(ents, req)
+	policies := a.policies
+	if authz.HoldsTenantRole(p) {
+		// The tenant's roles, from the role source's memory; rebuilt
+		// only when they change. An error denies.
+		if policies, ok = a.policiesFor(ctx, p.TenantID); !ok {
+			return false
+		}
+	}
+	decision, _ := policies.IsAuthorized(ents, req)
 	return decision == cedar.Allow
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestListsShowWhatTheCallerMaySee: a caller bound below the root (viewer
+// at EU) lists the scopes and channels it may see, at EU and below it,
+// instead of a 403 for the whole tenant; a caller bound at the root sees
+// every scope; a caller with no binding left sees none (issue 7 item 4:
+// "lists return only what the caller may see in the scopes it may see").
+func TestListsShowWhatTheCallerMaySee(t *testing.T) {
+	for _, store := range []string{"embedded", "dynamodb"} {
+		t.Run(store, func(t *testing.T) {
+			app := buildOn(t, store, map[string]string{"SWITCHBOARD_OPERATOR_KEY": accessOperatorKey, "SWITCHBOARD_DATA_DIR": t.TempDir()})
+			c := &client{t: t, h: app.Server}
+			a := setupAccessTenant(t, c, "Acme")
+			account := func(scope, role string) (sva, key string) {
+				sva = str(c.must(200, "/commands/create-service-account", a.key, `{"scopeId":"`+scope+`","name":"v-`+role+`","role":"`+role+`"}`).Body["serviceAccountId"])
+				key = str(c.must(200, "/commands/issue-api-key", a.key, `{"serviceAccountId":"`+sva+`"}`).Body["apiKey"])
+				return sva, key
+			}
+			listed := func(key string) []string {
+				var ids []string
+				for cursor := ""; ; {
+					body := `{"limit":1}`
+					if cursor != "" {
+						body = `{"limit":1,"cursor":"` + cursor + `"}`
+					}
+					r := c.must(200, "/queries/list-scopes", key, body)
+					items, _ := r.Body["items"].([]any)
+					for _, it := range items {
+						ids = append(ids, str(it.(map[string]any)["scopeId"]))
+					}
+					next, _ := r.Body["nextCursor"].(string)
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				slices.Sort(ids)
+				return ids
+			}
+			want := func(ids ...string) []string { slices.Sort(ids); return ids }
+
+			if got := listed(a.key); !slices.Equal(got, want(a.root, a.eu, a.de, a.us)) {
+				t.Errorf("admin at the root lists %v, want every scope", got)
+			}
+			viewerSva, viewer := account(a.eu, "viewer")
+			if got := listed(viewer); !slices.Equal(got, want(a.eu, a.de)) {
+				t.Errorf("viewer at EU lists %v, want EU and DE %v", got, want(a.eu, a.de))
+			}
+			// list-channels without a scope: the channels it may see.
+			channel := func(scope, name string) string {
+				return str(c.must(200, "/commands/create-channel", a.key, `{"scopeId":"`+scope+`","name":"`+name+`","type":"sms","provider":"sandbox","from":"+15550000000"}`).Body["channelId"])
+			}
+			chRoot, chEU, chDE, chUS := channel(a.root, "root"), channel(a.eu, "eu"), channel(a.de, "de"), channel(a.us, "us")
+			channels := func(key string) []string {
+				var ids []string
+				for cursor := ""; ; {
+					body := `{"limit":1}`
+					if cursor != "" {
+						body = `{"limit":1,"cursor":"` + cursor + `"}`
+					}
+					r := c.must(200, "/queries/list-channels", key, body)
+					items, _ := r.Body["items"].([]any)
+					for _, it := range items {
+						ids = append(ids, str(it.(map[string]any)["channelId"]))
+					}
+					next, _ := r.Body["nextCursor"].(string)
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				slices.Sort(ids)
+				return ids
+			}
+			if got := channels(a.key); !slices.Equal(got, want(chRoot, chEU, chDE, chUS)) {
+				t.Errorf("admin at the root lists channels %v, want all four", got)
+			}
+			if got := channels(viewer); !slices.Equal(got, want(chEU, chDE)) {
+				t.Errorf("viewer at EU lists channels %v, want EU's and DE's %v", got, want(chEU, chDE))
+			}
+			// With a scope outside its reach, still 403.
+			c.must(403, "/queries/list-channels", viewer, `{"scopeId":"`+a.us+`"}`)
+
+			c.must(200, "/commands/revoke-role", a.key, `{"serviceAccountId":"`+viewerSva+`","role":"viewer","scopeId":"`+a.eu+`"}`)
+			if got := listed(viewer); len(got) != 0 {
+				t.Errorf("a caller without bindings lists %v, want none", got)
+			}
+			if got := channels(viewer); len(got) != 0 {
+				t.Errorf("a caller without bindings lists channels %v, want none", got)
+			}
+		})
+	}
+}
