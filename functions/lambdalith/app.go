@@ -177,7 +177,8 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	a.Jobs.Register(work.SweepJob, a.Relay.SweepJobFunc())
 
 	// Access tokens: signing keys sealed by the encryption port, rotated by
-	// a scheduled job (an EventBridge schedule in AWS, a ticker here).
+	// a scheduled job (an EventBridge schedule in AWS, serveLocal's ticker
+	// in local mode).
 	identityMod := identity.New(identity.Deps{
 		Store: a.Store, Sealer: a.Sealer, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger,
 		TokenLifetime:  time.Duration(cfg.TokenTTLSeconds) * time.Second,
@@ -185,9 +186,6 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	})
 	identityMod.RegisterJobs(a.Jobs)
 	a.Tokens = &auth.TokenVerifier{Keys: identityMod, Clock: d.Clock}
-	if !cfg.Lambda {
-		a.startRotation(LocalRotationEvery)
-	}
 
 	// The edge.
 	keys := &auth.CachedResolver{Resolver: tenancyMod.APIKeys(), Clock: d.Clock}
@@ -216,33 +214,6 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	}
 	a.Router = &trigger.Router{HTTP: a.Server, Work: exec, Retry: retry, Jobs: a.Jobs, Events: a.Events, Logger: d.Logger, IDs: d.IDs}
 	return a, nil
-}
-
-// LocalRotationEvery is how often local mode runs the signing key rotation
-// job (it acts only when a key is due; issue-token makes the first key).
-const LocalRotationEvery = 5 * time.Minute
-
-// startRotation runs the rotation job every period until Close (local mode;
-// in AWS an EventBridge schedule names identity.RotationJob).
-func (a *App) startRotation(period time.Duration) {
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := a.Jobs.Run(ctx, identity.RotationJob); err != nil && ctx.Err() == nil {
-					a.Logger.Error("signing key rotation failed", "error", err.Error())
-				}
-			}
-		}
-	}()
-	a.closers = append(a.closers, func() error { stop(); <-done; return nil })
 }
 
 // openSealer makes the encryption port: KMS when SWITCHBOARD_KMS_KEY_ID is

@@ -11,10 +11,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/identity"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
 
 // serveLocal runs local mode until ctx ends (SIGTERM/SIGINT): the HTTP server
-// on 127.0.0.1:$PORT, the in-process worker and the outbox sweep. Work accepted
+// on 127.0.0.1:$PORT, the in-process worker, the outbox sweep and the signing
+// key rotation (the scheduled jobs of AWS, on tickers). Work accepted
 // before a stop, even kill -9, is in the store and runs after the next start.
 func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	cfg := a.Config
@@ -28,6 +32,8 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
+	rotated := make(chan struct{})
+	go func() { defer close(rotated); a.jobLoop(sweepCtx, identity.RotationJob, LocalRotationEvery) }()
 	sweepDone := make(chan struct{})
 	if cfg.Workers > 0 {
 		a.Worker.Start()
@@ -72,6 +78,7 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	err = srv.Shutdown(shutdownCtx)
 	stopSweep()
 	<-sweepDone
+	<-rotated
 	a.Worker.Stop(shutdownCtx)
 	if cerr := a.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -83,11 +90,21 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 // sweepLoop runs the outbox sweep now (recovering work accepted before a
 // crash) and then every period.
 func (a *App) sweepLoop(ctx context.Context, period time.Duration) {
+	a.jobLoop(ctx, work.SweepJob, period)
+}
+
+// LocalRotationEvery is how often local mode runs the signing key rotation
+// job (it acts only when a key is due; issue-token makes the first key).
+const LocalRotationEvery = 5 * time.Minute
+
+// jobLoop runs a scheduled job now and then every period until ctx ends:
+// local mode's stand-in for the EventBridge schedules of AWS.
+func (a *App) jobLoop(ctx context.Context, job string, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if err := a.Jobs.Run(ctx, "outbox-sweep"); err != nil && ctx.Err() == nil {
-			a.Logger.WarnContext(ctx, "outbox sweep failed", "error", err.Error())
+		if err := a.Jobs.Run(ctx, job); err != nil && ctx.Err() == nil {
+			a.Logger.WarnContext(ctx, "scheduled job failed", "job", job, "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():
