@@ -11,7 +11,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 )
 
 // Store layout. Persisted.
@@ -122,42 +121,23 @@ func (r *Repository) SaveTokenIssued(ctx context.Context, tenantID string, ev do
 	})
 }
 
+// codec encodes and decodes the module's events (every type, by a sample).
+var codec = eventstore.NewCodec[domain.Event](schemaVersion,
+	domain.SigningKeyCreated{}, domain.SigningKeyRetired{}, domain.AccessTokenIssued{})
+
 // events encodes domain events with the invocation's metadata.
 func (r *Repository) events(ctx context.Context, evs []domain.Event) ([]eventstore.Event, error) {
-	meta := invocation.From(ctx).Meta()
 	now := r.clock.Now()
 	out := make([]eventstore.Event, 0, len(evs))
 	for _, ev := range evs {
-		data, err := eventstore.MarshalJSON(ev)
+		e, err := codec.Encode(ctx, r.ids, ev, now)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", ev.EventType(), err)
+			return nil, err
 		}
-		out = append(out, eventstore.Event{
-			ID: r.ids.New(ids.Event), Type: ev.EventType(), SchemaVersion: schemaVersion,
-			OccurredAt: now, Invocation: meta, Data: data,
-		})
+		out = append(out, e)
 	}
 	return out, nil
 }
 
-// decode turns a stored event of the key set back into a domain event.
-func decode(e eventstore.Event) (domain.Event, error) {
-	var ev domain.Event
-	var err error
-	switch e.Type {
-	case domain.TypeSigningKeyCreated:
-		var v domain.SigningKeyCreated
-		err = json.Unmarshal(e.Data, &v)
-		ev = v
-	case domain.TypeSigningKeyRetired:
-		var v domain.SigningKeyRetired
-		err = json.Unmarshal(e.Data, &v)
-		ev = v
-	default:
-		return nil, fmt.Errorf("decode event %s: unknown type %q", e.ID, e.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode event %s (%s): %w", e.ID, e.Type, err)
-	}
-	return ev, nil
-}
+// decode turns a stored event back into a domain event.
+func decode(e eventstore.Event) (domain.Event, error) { return codec.Decode(e) }
