@@ -6,7 +6,7 @@ import (
 )
 
 // TestListsShowWhatTheCallerMaySee: a caller bound below the root (viewer
-// at EU) lists the scopes and channels it may see, at EU and below it,
+// at EU) lists the scopes, channels and subscriptions it may see, at EU and below it,
 // instead of a 403 for the whole tenant; a caller bound at the root sees
 // every scope; a caller with no binding left sees none (issue 7 item 4:
 // "lists return only what the caller may see in the scopes it may see").
@@ -43,6 +43,35 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 				return ids
 			}
 			want := func(ids ...string) []string { slices.Sort(ids); return ids }
+			// pages lists path page by page (limit 1: short pages), its
+			// items' idField; every page is at most one item.
+			pages := func(path, key, idField string) []string {
+				var ids []string
+				for cursor, n := "", 0; ; n++ {
+					body := `{"limit":1}`
+					if cursor != "" {
+						body = `{"limit":1,"cursor":"` + cursor + `"}`
+					}
+					r := c.must(200, path, key, body)
+					items, _ := r.Body["items"].([]any)
+					if len(items) > 1 {
+						t.Fatalf("%s: a page of %d items with limit 1", path, len(items))
+					}
+					for _, it := range items {
+						ids = append(ids, str(it.(map[string]any)[idField]))
+					}
+					next, _ := r.Body["nextCursor"].(string)
+					if next == "" {
+						break
+					}
+					if n > 50 {
+						t.Fatalf("%s: the list does not end", path)
+					}
+					cursor = next
+				}
+				slices.Sort(ids)
+				return ids
+			}
 
 			if got := listed(a.key); !slices.Equal(got, want(a.root, a.eu, a.de, a.us)) {
 				t.Errorf("admin at the root lists %v, want every scope", got)
@@ -86,6 +115,23 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 			// With a scope outside its reach, still 403.
 			c.must(403, "/queries/list-channels", viewer, `{"scopeId":"`+a.us+`"}`)
 
+			// list-subscriptions without a scope: the subscriptions it may see.
+			subscription := func(scope string) string {
+				return str(c.must(200, "/commands/create-subscription", a.key, `{"scopeId":"`+scope+`","url":"http://127.0.0.1:9/hook","eventTypes":["*"]}`).Body["subscriptionId"])
+			}
+			subRoot, subEU, subDE, subUS, subEU2 := subscription(a.root), subscription(a.eu), subscription(a.de), subscription(a.us), subscription(a.eu)
+			subscriptions := func(key string) []string { return pages("/queries/list-subscriptions", key, "subscriptionId") }
+			if got := subscriptions(a.key); !slices.Equal(got, want(subRoot, subEU, subDE, subUS, subEU2)) {
+				t.Errorf("admin at the root lists subscriptions %v, want all five", got)
+			}
+			if got := subscriptions(viewer); !slices.Equal(got, want(subEU, subDE, subEU2)) {
+				t.Errorf("viewer at EU lists subscriptions %v, want EU's and DE's %v", got, want(subEU, subDE, subEU2))
+			}
+			c.must(403, "/queries/list-subscriptions", viewer, `{"scopeId":"`+a.us+`"}`)
+			if got := str(c.must(200, "/queries/list-subscriptions", viewer, `{"scopeId":"`+a.de+`"}`).Body["items"].([]any)[0].(map[string]any)["subscriptionId"]); got != subDE {
+				t.Errorf("viewer at EU lists DE's subscriptions: %s, want %s", got, subDE)
+			}
+
 			c.must(200, "/commands/revoke-role", a.key, `{"serviceAccountId":"`+viewerSva+`","role":"viewer","scopeId":"`+a.eu+`"}`)
 			if got := listed(viewer); len(got) != 0 {
 				t.Errorf("a caller without bindings lists %v, want none", got)
@@ -93,6 +139,12 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 			if got := channels(viewer); len(got) != 0 {
 				t.Errorf("a caller without bindings lists channels %v, want none", got)
 			}
+			if got := subscriptions(viewer); len(got) != 0 {
+				t.Errorf("a caller without bindings lists subscriptions %v, want none", got)
+			}
+			// list-messages without a scope still needs a binding at the
+			// root (ADR 0009, what remains).
+			c.must(403, "/queries/list-messages", viewer, `{}`)
 		})
 	}
 }

@@ -74,7 +74,7 @@ var builtinActions = []Action{
 	{Name: "messaging:rebuild-read-models", Resources: []string{ResourceTenant}},
 	// webhooks
 	{Name: "webhooks:create-subscription", Resources: []string{ResourceScope}},
-	{Name: "webhooks:list-subscriptions", Resources: []string{ResourceTenant, ResourceScope}, ReadOnly: true},
+	{Name: "webhooks:list-subscriptions", Resources: []string{ResourceTenant, ResourceScope, ResourceSubscription}, ReadOnly: true},
 	{Name: "webhooks:list-deliveries", Resources: []string{ResourceSubscription}, ReadOnly: true},
 }
 

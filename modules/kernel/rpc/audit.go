@@ -15,7 +15,7 @@ import (
 const (
 	OutcomeAllowed         = "allowed"         // the call ran (or replayed) and succeeded
 	OutcomeDenied          = "denied"          // authenticated, not allowed
-	OutcomeUnauthenticated = "unauthenticated" // no or a bad credential
+	OutcomeUnauthenticated = "unauthenticated" // no or a bad credential, or refused by the auth throttle (429)
 	OutcomeFailed          = "failed"          // allowed or not yet decided, then failed (invalid input, conflict, ...)
 )
 
@@ -85,7 +85,7 @@ func Audit(a Auditor, clk clock.Clock) Middleware {
 				pe := errs.As(err)
 				e.Code, e.Status = pe.Code, problem.Status(pe.Kind)
 				switch {
-				case pe.Kind == errs.KindUnauthenticated:
+				case pe.Kind == errs.KindUnauthenticated || pe.Code == CodeAuthThrottled:
 					e.Outcome = OutcomeUnauthenticated
 				case pe.Kind == errs.KindForbidden || (call.guard != nil && call.guard.Denied()):
 					e.Outcome = OutcomeDenied

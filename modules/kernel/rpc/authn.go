@@ -16,13 +16,27 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, credential string) (invocation.Principal, error)
 }
 
+// CodeAuthThrottled answers a call refused by the failed-authentication
+// throttle (429 with Retry-After, ADR 0011).
+const CodeAuthThrottled = "errors.auth.throttled"
+
 // Authenticate sets the invocation's principal from the call's credential:
 // 401 when it is missing or bad, 503 errors.service.not_configured for an
 // operator endpoint while no operator key is configured, 503 when the key
 // store is unreachable. A principal set already (a batch item) is kept.
 // allowLogLevel says whether X-Log-Level is honoured for everyone; otherwise
-// only the operator's is.
+// only the operator's is. It does not throttle failures (AuthenticateThrottled).
 func Authenticate(a Authenticator, allowLogLevel bool) Middleware {
+	return AuthenticateThrottled(a, nil, allowLogLevel)
+}
+
+// AuthenticateThrottled is Authenticate with failed attempts counted by t
+// (nil: none), ADR 0011: a call whose API key id is throttled is answered
+// 429 errors.auth.throttled with Retry-After before its credential is
+// checked (a right secret too); a bad credential from an address over its
+// limit is answered 429 instead of 401. A missing credential is a 401 and is
+// not counted (it guesses nothing); store failures are not counted either.
+func AuthenticateThrottled(a Authenticator, t *auth.Throttle, allowLogLevel bool) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, call *Call) (Result, error) {
 			ic := invocation.From(ctx)
@@ -32,11 +46,21 @@ func Authenticate(a Authenticator, allowLogLevel bool) Middleware {
 			if call.Credential == "" {
 				return Result{}, errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
 			}
+			if t != nil {
+				if ra, throttled := t.Check(call.Credential); throttled {
+					return Result{}, authThrottled(ra)
+				}
+			}
 			p, err := a.Authenticate(ctx, call.Credential)
 			switch {
 			case errors.Is(err, auth.ErrNotConfigured) && call.Endpoint.Access == AccessOperator:
 				return Result{}, errs.New(errs.KindUnavailable, errs.CodeNotConfigured).With("setting", "SWITCHBOARD_OPERATOR_KEY")
 			case errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrNotConfigured):
+				if t != nil {
+					if ra, throttled := t.Fail(call.Credential, call.Source.IP); throttled {
+						return Result{}, authThrottled(ra)
+					}
+				}
 				return Result{}, errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
 			case err != nil:
 				return Result{}, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(fmt.Errorf("authenticate: %w", err))
@@ -48,6 +72,10 @@ func Authenticate(a Authenticator, allowLogLevel bool) Middleware {
 			return next(ctx, call)
 		}
 	}
+}
+
+func authThrottled(retryAfter int) error {
+	return errs.New(errs.KindRateLimited, CodeAuthThrottled).With("retryAfter", retryAfter)
 }
 
 // CheckAccess enforces who may call an endpoint at all: operator endpoints only the

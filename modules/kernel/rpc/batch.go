@@ -56,7 +56,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	// the principal is the same for every item, which then skip authentication.
 	batch := newCall(r, &Endpoint{Kind: KindCommand, Name: "commands", Action: "batch", Access: AccessTenant}, nil)
 	auth := Chain(func(context.Context, *Call) (Result, error) { return Result{}, nil },
-		Audit(auditFailuresOnly{s.cfg.Auditor}, s.cfg.Clock), Authenticate(s.cfg.Auth, s.cfg.AllowLogLevelHeader), CheckAccess())
+		Audit(auditFailuresOnly{s.cfg.Auditor}, s.cfg.Clock), AuthenticateThrottled(s.cfg.Auth, s.cfg.AuthThrottle, s.cfg.AllowLogLevelHeader), CheckAccess())
 	if _, err := auth(ctx, batch); err != nil {
 		s.fail(w, r, err)
 		return

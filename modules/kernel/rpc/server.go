@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz/cedarauthz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
@@ -61,8 +62,12 @@ type Config struct {
 	// AllowLogLevelHeader lets callers lower the log level of one invocation with
 	// "X-Log-Level: debug" (local mode; in Lambda mode only the operator may).
 	AllowLogLevelHeader bool
-	MaxBody             int64         // default DefaultMaxBody
-	IdempotencyTTL      time.Duration // default DefaultIdempotencyTTL
+	// AuthThrottle counts failed authentication attempts per API key id and
+	// per source address (ADR 0011); default auth.NewThrottle with the
+	// default limits on Clock.
+	AuthThrottle   *auth.Throttle
+	MaxBody        int64         // default DefaultMaxBody
+	IdempotencyTTL time.Duration // default DefaultIdempotencyTTL
 }
 
 // Server is the HTTP edge. It implements http.Handler and Registrar.
@@ -72,7 +77,7 @@ type Config struct {
 // limits (method, content type, body size, headers), then the call chain,
 // the same for HTTP and API Gateway events:
 //
-//	Audit > Recover > Authenticate > CheckAccess > Authorize > Idempotency > UnitOfWork > endpoint
+//	Audit > Recover > Authenticate (throttled, ADR 0011) > CheckAccess > Authorize > Idempotency > UnitOfWork > endpoint
 //
 // and the response mapping (result or problem+json) at the end.
 type Server struct {
@@ -102,6 +107,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Auditor == nil {
 		cfg.Auditor = LogAuditor{Logger: cfg.Logger}
 	}
+	if cfg.AuthThrottle == nil {
+		cfg.AuthThrottle = auth.NewThrottle(auth.ThrottleLimits{}, cfg.Clock)
+	}
 	if cfg.Runner == nil {
 		cfg.Runner = &uow.Runner{Store: cfg.Store, AfterCommit: cfg.AfterCommit, Logger: cfg.Logger}
 	}
@@ -115,7 +123,7 @@ func NewServer(cfg Config) *Server {
 	s.call = Chain(s.endpoint,
 		Audit(cfg.Auditor, cfg.Clock),
 		Recover(cfg.Logger),
-		Authenticate(cfg.Auth, cfg.AllowLogLevelHeader),
+		AuthenticateThrottled(cfg.Auth, cfg.AuthThrottle, cfg.AllowLogLevelHeader),
 		CheckAccess(),
 		Authorize(cfg.Authorizer),
 		Idempotency(cfg.Store, cfg.Sealer, cfg.Clock, cfg.IdempotencyTTL),
