@@ -21,27 +21,6 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 				key = str(c.must(200, "/commands/issue-api-key", a.key, `{"serviceAccountId":"`+sva+`"}`).Body["apiKey"])
 				return sva, key
 			}
-			listed := func(key string) []string {
-				var ids []string
-				for cursor := ""; ; {
-					body := `{"limit":1}`
-					if cursor != "" {
-						body = `{"limit":1,"cursor":"` + cursor + `"}`
-					}
-					r := c.must(200, "/queries/list-scopes", key, body)
-					items, _ := r.Body["items"].([]any)
-					for _, it := range items {
-						ids = append(ids, str(it.(map[string]any)["scopeId"]))
-					}
-					next, _ := r.Body["nextCursor"].(string)
-					if next == "" {
-						break
-					}
-					cursor = next
-				}
-				slices.Sort(ids)
-				return ids
-			}
 			want := func(ids ...string) []string { slices.Sort(ids); return ids }
 			// pages lists path page by page (limit 1: short pages), its
 			// items' idField; every page is at most one item.
@@ -72,6 +51,7 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 				slices.Sort(ids)
 				return ids
 			}
+			listed := func(key string) []string { return pages("/queries/list-scopes", key, "scopeId") }
 
 			if got := listed(a.key); !slices.Equal(got, want(a.root, a.eu, a.de, a.us)) {
 				t.Errorf("admin at the root lists %v, want every scope", got)
@@ -85,27 +65,7 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 				return str(c.must(200, "/commands/create-channel", a.key, `{"scopeId":"`+scope+`","name":"`+name+`","type":"sms","provider":"sandbox","from":"+15550000000"}`).Body["channelId"])
 			}
 			chRoot, chEU, chDE, chUS := channel(a.root, "root"), channel(a.eu, "eu"), channel(a.de, "de"), channel(a.us, "us")
-			channels := func(key string) []string {
-				var ids []string
-				for cursor := ""; ; {
-					body := `{"limit":1}`
-					if cursor != "" {
-						body = `{"limit":1,"cursor":"` + cursor + `"}`
-					}
-					r := c.must(200, "/queries/list-channels", key, body)
-					items, _ := r.Body["items"].([]any)
-					for _, it := range items {
-						ids = append(ids, str(it.(map[string]any)["channelId"]))
-					}
-					next, _ := r.Body["nextCursor"].(string)
-					if next == "" {
-						break
-					}
-					cursor = next
-				}
-				slices.Sort(ids)
-				return ids
-			}
+			channels := func(key string) []string { return pages("/queries/list-channels", key, "channelId") }
 			if got := channels(a.key); !slices.Equal(got, want(chRoot, chEU, chDE, chUS)) {
 				t.Errorf("admin at the root lists channels %v, want all four", got)
 			}
