@@ -61,8 +61,9 @@ type Deps struct {
 
 // Module is the wired identity context.
 type Module struct {
-	app *app.Application
-	log *slog.Logger
+	app   *app.Application
+	clock clock.Clock
+	log   *slog.Logger
 }
 
 var _ auth.PublicKeySource = (*Module)(nil)
@@ -74,7 +75,11 @@ func New(d Deps) *Module {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With(slog.String("module", "identity"))
-	return &Module{log: log, app: app.New(app.Deps{
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.System{}
+	}
+	return &Module{log: log, clock: clk, app: app.New(app.Deps{
 		Repo:      adapters.NewRepository(d.Store, d.IDs, d.Clock),
 		Sealer:    d.Sealer,
 		Namespace: adapters.PlatformNamespace,
@@ -91,7 +96,7 @@ func (m *Module) Endpoints() []rpc.Endpoint { return ports.Endpoints(m.app) }
 
 // Routes returns the module's other HTTP routes (the JWKS), by pattern.
 func (m *Module) Routes() map[string]http.Handler {
-	return map[string]http.Handler{ports.JWKSPattern: ports.JWKSRoute(m.app, m.log)}
+	return map[string]http.Handler{ports.JWKSPattern: ports.JWKSRoute(m.app, m.clock, m.log)}
 }
 
 // RegisterJobs registers the rotation job with j.

@@ -4,10 +4,15 @@
 package ports
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/identity/app"
 	"github.com/switchboard-dev/switchboard/modules/identity/domain"
@@ -61,26 +66,59 @@ type JWKS struct {
 // JWKSRoute serves JWKSPattern: the published keys, cacheable for
 // domain.JWKSMaxAge (shorter than the time a new key is published before it
 // signs). Mount it on the rpc.Server (Server.Handle). No credential.
-func JWKSRoute(a *app.Application, log *slog.Logger) http.Handler {
+//
+// Anyone may call it, so it does not read the store per request: the
+// rendered set is kept for jwksRefresh (one read per instance per period,
+// concurrent callers wait for that one read). A key published or retired
+// shows at most that much later, far within the 10 minutes a new key is
+// published before it signs.
+func JWKSRoute(a *app.Application, clk clock.Clock, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+	var (
+		mu      sync.Mutex
+		body    []byte
+		fetched time.Time
+	)
+	render := func(ctx context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := clk.Now()
+		if body != nil && now.Sub(fetched) < jwksRefresh && !now.Before(fetched) {
+			return body, nil
+		}
 		keys, err := a.Queries.PublicKeys.Handle(ctx)
 		if err != nil {
-			ic := invocation.From(ctx)
-			log.ErrorContext(ctx, "jwks failed", slog.String("error", err.Error()))
-			problem.Write(w, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(err), ic.Locale, ic.InvocationID)
-			return
+			return nil, err
 		}
 		set := JWKS{Keys: make([]JWK, 0, len(keys))}
 		for _, k := range keys {
 			set.Keys = append(set.Keys, JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Key),
 				Kid: k.KeyID, Use: "sig", Alg: "EdDSA"})
 		}
+		b, err := json.Marshal(set)
+		if err != nil {
+			return nil, err
+		}
+		body, fetched = b, now
+		return body, nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		b, err := render(ctx)
+		if err != nil {
+			ic := invocation.From(ctx)
+			log.ErrorContext(ctx, "jwks failed", slog.String("error", err.Error()))
+			problem.Write(w, errs.New(errs.KindUnavailable, errs.CodeUnavailable).Wrap(err), ic.Locale, ic.InvocationID)
+			return
+		}
 		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(domain.JWKSMaxAge.Seconds())))
 		w.Header().Set("Content-Type", "application/json")
-		writeJSON(w, set)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(b, '\n'))
 	})
 }
+
+// jwksRefresh is how long JWKSRoute serves the set it rendered.
+const jwksRefresh = 30 * time.Second

@@ -72,30 +72,49 @@ func NewThrottle(l ThrottleLimits, clk clock.Clock) *Throttle {
 	}
 }
 
-// Check reports whether credential names an API key id that is throttled,
-// and in how many seconds its window frees. Cheap when no key id failed
-// recently (the successful path): no parsing, no lock.
-func (t *Throttle) Check(credential string) (retryAfter int, throttled bool) {
-	if t.keys.n.Load() == 0 {
+// Check reports whether a credential is refused before it is checked, and
+// in how many seconds its window frees: an API key id over its limit; or an
+// operator key attempt (a credential that is neither an API key nor an
+// access token) from an address over its limit, so that a weak operator key
+// cannot be guessed at the address's pace (found in review: the address
+// limit alone only turned failures into 429s and let every guess be
+// checked). Valid API keys and tokens from a throttled address still pass.
+// Cheap when nothing failed recently (the successful path): no lock.
+func (t *Throttle) Check(credential, addr string) (retryAfter int, throttled bool) {
+	if keyID, _, ok := ParseAPIKey(credential); ok {
+		if t.keys.n.Load() == 0 {
+			return 0, false
+		}
+		return t.keys.blocked(keyID)
+	}
+	if t.addrs.n.Load() == 0 || LooksLikeJWT(credential) {
 		return 0, false
 	}
-	keyID, _, ok := ParseAPIKey(credential)
-	if !ok {
-		return 0, false
+	if a := addressKey(addr); a != "" {
+		return t.addrs.blocked(a)
 	}
-	return t.keys.blocked(keyID)
+	return 0, false
 }
 
 // Fail records a failed credential from addr: against its API key id, if it
 // has one, and against addr ("" is not counted). It reports whether the
 // answer is throttled (the address was over its limit already, or the key id
 // is now) and in how many seconds the longer of the two windows frees.
+//
+// An address over its limit no longer adds key ids to the table: a flood of
+// random key ids from one address cannot evict a key id under attack and so
+// give it a fresh window (found in review).
 func (t *Throttle) Fail(credential, addr string) (retryAfter int, throttled bool) {
-	if keyID, _, ok := ParseAPIKey(credential); ok {
+	a := addressKey(addr)
+	overAlready := false
+	if a != "" {
+		_, overAlready = t.addrs.blocked(a)
+	}
+	if keyID, _, ok := ParseAPIKey(credential); ok && !overAlready {
 		// The failure that reaches the limit is still a 401; the next attempt is refused.
 		t.keys.fail(keyID)
 	}
-	if a := addressKey(addr); a != "" {
+	if a != "" {
 		if ra, over := t.addrs.fail(a); over {
 			retryAfter, throttled = ra, true
 		}

@@ -47,7 +47,7 @@ func AuthenticateThrottled(a Authenticator, t *auth.Throttle, allowLogLevel bool
 				return Result{}, errs.New(errs.KindUnauthenticated, errs.CodeUnauthenticated)
 			}
 			if t != nil {
-				if ra, throttled := t.Check(call.Credential); throttled {
+				if ra, throttled := t.Check(call.Credential, call.Source.IP); throttled {
 					return Result{}, authThrottled(ra)
 				}
 			}

@@ -415,3 +415,39 @@ func TestIssueAPIKeyRunAgainAfterAConflict(t *testing.T) {
 		t.Fatalf("%d keys, want 2 (the racing one and the answered one)", len(page.Items))
 	}
 }
+
+// TestKeysOfAMorePowerfulAccount: an admin at EU may not mint a key for, nor
+// revoke a key of, an EU-homed account that holds more than it (admin at
+// the root): a key carries every binding of its account, so issuing one is
+// granting them (found in review: issue-api-key checked only the account's
+// home scope).
+func TestKeysOfAMorePowerfulAccount(t *testing.T) {
+	e := newEnv(t)
+	f := e.tenant(t, "Acme")
+	strong := e.createAccount(t, f.admin(ports.ActionCreateServiceAccount), f.eu, "viewer")
+	if _, err := e.app.Commands.GrantRole.Handle(f.admin(ports.ActionGrantRole), app.GrantRoleInput{ServiceAccountID: strong, Role: "admin", ScopeID: f.RootScopeID}); err != nil {
+		t.Fatal(err)
+	}
+	rootKey, err := e.app.Commands.IssueAPIKey.Handle(f.admin(ports.ActionIssueAPIKey), app.IssueAPIKeyInput{ServiceAccountID: strong})
+	if err != nil {
+		t.Fatalf("a root admin issues the key: %v", err)
+	}
+	euAdmin := e.createAccount(t, f.admin(ports.ActionCreateServiceAccount), f.eu, "admin")
+	_, err = e.app.Commands.IssueAPIKey.Handle(as(f.TenantID, euAdmin, ports.ActionIssueAPIKey, bind("admin", f.eu)), app.IssueAPIKeyInput{ServiceAccountID: strong})
+	if errs.KindOf(err) != errs.KindForbidden {
+		t.Fatalf("EU admin issuing a key of a root admin: %v, want 403", err)
+	}
+	_, err = e.app.Commands.RevokeAPIKey.Handle(as(f.TenantID, euAdmin, ports.ActionRevokeAPIKey, bind("admin", f.eu)), app.RevokeAPIKeyInput{APIKeyID: rootKey.APIKeyID})
+	if errs.KindOf(err) != errs.KindForbidden {
+		t.Fatalf("EU admin revoking a root admin's key: %v, want 403", err)
+	}
+	// An account within the EU admin's reach is still its to manage.
+	weak := e.createAccount(t, f.admin(ports.ActionCreateServiceAccount), f.eu, "viewer")
+	k, err := e.app.Commands.IssueAPIKey.Handle(as(f.TenantID, euAdmin, ports.ActionIssueAPIKey, bind("admin", f.eu)), app.IssueAPIKeyInput{ServiceAccountID: weak})
+	if err != nil {
+		t.Fatalf("EU admin issuing a key of an EU viewer: %v", err)
+	}
+	if _, err := e.app.Commands.RevokeAPIKey.Handle(as(f.TenantID, euAdmin, ports.ActionRevokeAPIKey, bind("admin", f.eu)), app.RevokeAPIKeyInput{APIKeyID: k.APIKeyID}); err != nil {
+		t.Fatalf("EU admin revoking it: %v", err)
+	}
+}

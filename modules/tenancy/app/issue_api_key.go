@@ -35,7 +35,9 @@ type IssueAPIKeyHandler struct {
 }
 
 // Handle implements the command. It decides on the service account (in its
-// own scope). Errors: 404 errs.NotFound("service_account") for a malformed,
+// own scope) and on each of its bindings (requireCanHold: a key carries them
+// all, so the caller must hold them). Errors: 403 for an account holding
+// more than the caller; 404 errs.NotFound("service_account") for a malformed,
 // missing or another tenant's id; 400 errors.tenancy.invalid_name; 409
 // errors.tenancy.too_many_api_keys when the account has
 // domain.MaxActiveAPIKeys active keys.
@@ -46,6 +48,9 @@ func (h IssueAPIKeyHandler) Handle(ctx context.Context, in IssueAPIKeyInput) (Is
 	}
 	sva, err := requireServiceAccount(ctx, h.repo, tenantID, in.ServiceAccountID)
 	if err != nil {
+		return IssueAPIKeyOutput{}, fmt.Errorf("issue api key: %w", err)
+	}
+	if err := requireCanHold(ctx, h.repo, tenantID, sva); err != nil {
 		return IssueAPIKeyOutput{}, fmt.Errorf("issue api key: %w", err)
 	}
 	// A fresh id and secret on every run: a run again after a conflict

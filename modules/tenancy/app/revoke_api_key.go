@@ -53,6 +53,9 @@ func (h RevokeAPIKeyHandler) Handle(ctx context.Context, in RevokeAPIKeyInput) (
 	if err != nil {
 		return RevokeAPIKeyOutput{}, fmt.Errorf("revoke api key %s: %w", in.APIKeyID, err)
 	}
+	if err := requireCanHold(ctx, h.repo, tenantID, sva); err != nil {
+		return RevokeAPIKeyOutput{}, fmt.Errorf("revoke api key %s: %w", in.APIKeyID, err)
+	}
 	events, err := sva.RevokeAPIKey(in.APIKeyID)
 	if err != nil {
 		return RevokeAPIKeyOutput{}, err

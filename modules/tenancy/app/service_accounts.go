@@ -55,6 +55,35 @@ func requireServiceAccount(ctx context.Context, repo Repository, tenantID, servi
 	return sva, nil
 }
 
+// requireCanHold decides that the caller may act with or against all of an
+// account's rights: at each binding's scope it must hold every action the
+// binding's role grants (requireCanGrant). A key carries every binding of
+// its account, so issuing one grants them, and revoking one cuts off an
+// account that may be more powerful than the caller; both need it. A
+// binding whose scope or tenant role no longer exists grants nothing.
+func requireCanHold(ctx context.Context, repo Repository, tenantID string, sva *domain.ServiceAccount) error {
+	for _, b := range sva.Bindings {
+		scope, err := loadScope(ctx, repo, tenantID, b.ScopeID)
+		if errs.KindOf(err) == errs.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, actions, err := resolveRole(ctx, repo, tenantID, string(b.Role))
+		if errs.KindOf(err) == errs.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := requireCanGrant(ctx, tenantID, scope, actions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RoleBindingItem is a role binding as answers show it.
 type RoleBindingItem struct {
 	Role    string `json:"role"`
