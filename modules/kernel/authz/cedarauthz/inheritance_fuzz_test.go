@@ -42,12 +42,12 @@ func randomTree(r *rand.Rand, maxDepth, branching int) (tree, map[string][]strin
 // subtree is s and every scope below it, found from the children (not from paths).
 func subtree(children map[string][]string, s string) map[string]bool {
 	out := map[string]bool{s: true}
-	for todo := []string{s}; len(todo) > 0; {
-		cur := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
+	for pending := []string{s}; len(pending) > 0; {
+		cur := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
 		for _, c := range children[cur] {
 			out[c] = true
-			todo = append(todo, c)
+			pending = append(pending, c)
 		}
 	}
 	return out

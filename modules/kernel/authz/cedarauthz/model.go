@@ -176,15 +176,15 @@ func checkEntityTypes(r *resolved.Schema) error {
 func ancestors(r *resolved.Schema, uid types.EntityUID) []types.EntityUID {
 	var out []types.EntityUID
 	seen := map[types.EntityUID]bool{uid: true}
-	todo := []types.EntityUID{uid}
-	for len(todo) > 0 {
-		cur := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
+	pending := []types.EntityUID{uid}
+	for len(pending) > 0 {
+		cur := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
 		for p := range r.Actions[cur].Entity.Parents.All() {
 			if !seen[p] {
 				seen[p] = true
 				out = append(out, p)
-				todo = append(todo, p)
+				pending = append(pending, p)
 			}
 		}
 	}
