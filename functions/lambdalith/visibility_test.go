@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/base64"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +24,7 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 				return sva, key
 			}
 			want := func(ids ...string) []string { slices.Sort(ids); return ids }
+			cursors := map[string][]string{} // by key: the decoded cursors it was answered
 			// pages lists path page by page (limit 1: short pages), its
 			// items' idField; every page is at most one item.
 			pages := func(path, key, idField string) []string {
@@ -45,6 +48,9 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 					}
 					if n > 50 {
 						t.Fatalf("%s: the list does not end", path)
+					}
+					if raw, err := base64.RawURLEncoding.DecodeString(next); err == nil {
+						cursors[key] = append(cursors[key], string(raw))
 					}
 					cursor = next
 				}
@@ -86,6 +92,15 @@ func TestListsShowWhatTheCallerMaySee(t *testing.T) {
 			}
 			if got := subscriptions(viewer); !slices.Equal(got, want(subEU, subDE, subEU2)) {
 				t.Errorf("viewer at EU lists subscriptions %v, want EU's and DE's %v", got, want(subEU, subDE, subEU2))
+			}
+			// No cursor answered to the viewer names what it may not see (a
+			// store cursor is the position of the last item read).
+			for _, cur := range cursors[viewer] {
+				for _, hidden := range []string{a.root, a.us, chRoot, chUS, subRoot, subUS} {
+					if strings.Contains(cur, hidden) {
+						t.Errorf("a cursor answered to the viewer at EU names %s, which it may not see", hidden)
+					}
+				}
 			}
 			c.must(403, "/queries/list-subscriptions", viewer, `{"scopeId":"`+a.us+`"}`)
 			if got := str(c.must(200, "/queries/list-subscriptions", viewer, `{"scopeId":"`+a.de+`"}`).Body["items"].([]any)[0].(map[string]any)["subscriptionId"]); got != subDE {

@@ -60,15 +60,23 @@ func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (
 			return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
 		}
 	}
-	views, next, err := h.Reads.ListChannels(ctx, tenantID, in.ScopeID, limit, in.Cursor)
+	fetch := func(n int, cursor string) ([]ChannelView, string, error) {
+		return h.Reads.ListChannels(ctx, tenantID, in.ScopeID, n, cursor)
+	}
+	var items []ChannelView
+	var next string
+	if whole {
+		items, next, err = fetch(limit, in.Cursor)
+	} else {
+		items, next, err = authz.VisiblePage(limit, in.Cursor, fetch, func(v ChannelView) bool {
+			return authz.Can(ctx, ActionListChannels, authz.Resource{Type: authz.ResourceChannel, ID: v.ChannelID, ScopePath: v.ScopePath})
+		})
+	}
 	if err != nil {
 		return ListChannelsOutput{}, fmt.Errorf("list channels: %w", err)
 	}
-	items := make([]ChannelView, 0, len(views))
-	for _, v := range views {
-		if whole || authz.Can(ctx, ActionListChannels, authz.Resource{Type: authz.ResourceChannel, ID: v.ChannelID, ScopePath: v.ScopePath}) {
-			items = append(items, v)
-		}
+	if items == nil {
+		items = []ChannelView{}
 	}
 	return ListChannelsOutput{Items: items, NextCursor: nextCursor(next)}, nil
 }

@@ -73,15 +73,23 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	if err != nil {
 		return ListScopesOutput{}, err
 	}
-	views, next, err := h.reads.ListScopes(ctx, tenantID, limit, in.Cursor)
+	fetch := func(n int, cursor string) ([]ScopeView, string, error) {
+		return h.reads.ListScopes(ctx, tenantID, n, cursor)
+	}
+	var views []ScopeView
+	var next string
+	if whole {
+		views, next, err = fetch(limit, in.Cursor)
+	} else {
+		views, next, err = authz.VisiblePage(limit, in.Cursor, fetch, func(v ScopeView) bool {
+			return authz.Can(ctx, ActionListScopes, authz.Resource{Type: authz.ResourceScope, ID: v.ScopeID, ScopePath: v.Path})
+		})
+	}
 	if err != nil {
 		return ListScopesOutput{}, fmt.Errorf("list scopes: %w", err)
 	}
 	out := ListScopesOutput{Items: make([]ScopeItem, 0, len(views))}
 	for _, v := range views {
-		if !whole && !authz.Can(ctx, ActionListScopes, authz.Resource{Type: authz.ResourceScope, ID: v.ScopeID, ScopePath: v.Path}) {
-			continue
-		}
 		it := ScopeItem{ScopeID: v.ScopeID, Name: v.Name, Path: v.Path, CreatedAt: formatTime(v.CreatedAt)}
 		if v.ParentScopeID != "" {
 			p := v.ParentScopeID

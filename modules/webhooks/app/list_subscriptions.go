@@ -90,15 +90,23 @@ func (h ListSubscriptionsHandler) Handle(ctx context.Context, in ListSubscriptio
 			authz.Visible(ctx)
 		}
 	}
-	views, next, err := h.Reads.ListSubscriptions(ctx, tenantID, in.ScopeID, limit, in.Cursor)
+	fetch := func(n int, cursor string) ([]SubscriptionView, string, error) {
+		return h.Reads.ListSubscriptions(ctx, tenantID, in.ScopeID, n, cursor)
+	}
+	var views []SubscriptionView
+	var next string
+	if whole {
+		views, next, err = fetch(limit, in.Cursor)
+	} else {
+		views, next, err = authz.VisiblePage(limit, in.Cursor, fetch, func(v SubscriptionView) bool {
+			return authz.Can(ctx, ActionListSubscriptions, authz.Resource{Type: authz.ResourceSubscription, ID: v.SubscriptionID, ScopePath: v.ScopePath})
+		})
+	}
 	if err != nil {
 		return ListSubscriptionsOutput{}, fmt.Errorf("list subscriptions: %w", err)
 	}
 	out := ListSubscriptionsOutput{Items: make([]SubscriptionItem, 0, len(views)), NextCursor: nextCursor(next)}
 	for _, v := range views {
-		if !whole && !authz.Can(ctx, ActionListSubscriptions, authz.Resource{Type: authz.ResourceSubscription, ID: v.SubscriptionID, ScopePath: v.ScopePath}) {
-			continue
-		}
 		out.Items = append(out.Items, SubscriptionItem{
 			SubscriptionID: v.SubscriptionID, ScopeID: v.ScopeID, URL: v.URL, EventTypes: v.EventTypes,
 			Status: string(v.Status), CreatedAt: formatTime(v.CreatedAt), UpdatedAt: formatTime(v.UpdatedAt),
