@@ -73,3 +73,22 @@ func (c *Codec[E]) Decode(e Event) (E, error) {
 	}
 	return p.Elem().Interface().(E), nil
 }
+
+// ReadDecoded reads a whole stream, oldest first, and turns each event into
+// the module's recorded form with decode (a Codec's Decode with the
+// envelope's version and time, as each module keeps them).
+func ReadDecoded[R any](ctx context.Context, store StreamReader, tenantID, stream string, decode func(Event) (R, error)) ([]R, error) {
+	evs, err := store.ReadStream(ctx, tenantID, stream, 1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	out := make([]R, 0, len(evs))
+	for _, e := range evs {
+		rec, err := decode(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}

@@ -114,29 +114,3 @@ func tenantOf(ctx context.Context) (string, error) {
 	}
 	return "", errNoTenant
 }
-
-// Page sizes of lists.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 100
-)
-
-// pageLimit applies the default page size and checks the range.
-func pageLimit(limit int) (int, error) {
-	switch {
-	case limit == 0:
-		return DefaultLimit, nil
-	case limit < 1 || limit > MaxLimit:
-		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
-			Params: map[string]any{"min": 1, "max": MaxLimit}})
-	}
-	return limit, nil
-}
-
-// nextCursor is a page's cursor as answered: null on the last page.
-func nextCursor(next string) *string {
-	if next == "" {
-		return nil
-	}
-	return &next
-}

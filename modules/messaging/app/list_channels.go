@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
 // ListChannelsInput is the body of list-channels.
@@ -37,7 +38,7 @@ func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (
 	if err != nil {
 		return ListChannelsOutput{}, err
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListChannelsOutput{}, err
 	}
@@ -78,7 +79,7 @@ func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (
 	if items == nil {
 		items = []ChannelView{}
 	}
-	return ListChannelsOutput{Items: items, NextCursor: nextCursor(next)}, nil
+	return ListChannelsOutput{Items: items, NextCursor: paging.Next(next)}, nil
 }
 
 // ActionListChannels is list-channels' action; the handler also asks it of

@@ -7,6 +7,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
 
@@ -47,7 +48,7 @@ func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (
 	if err != nil {
 		return ListMessagesOutput{}, err
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListMessagesOutput{}, err
 	}
@@ -91,5 +92,5 @@ func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (
 	if views == nil {
 		views = []MessageView{}
 	}
-	return ListMessagesOutput{Items: views, NextCursor: nextCursor(next)}, nil
+	return ListMessagesOutput{Items: views, NextCursor: paging.Next(next)}, nil
 }

@@ -99,18 +99,6 @@ func optionalTime(t time.Time) *string {
 	return &s
 }
 
-// pageLimit is a list's page size: DefaultLimit for 0, else 1..MaxLimit (400).
-func pageLimit(limit int) (int, error) {
-	switch {
-	case limit == 0:
-		return DefaultLimit, nil
-	case limit < 1 || limit > MaxLimit:
-		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
-			Params: map[string]any{"min": 1, "max": MaxLimit}})
-	}
-	return limit, nil
-}
-
 // errNoTenant answers a tenant command or query called without a tenant
 // principal (the edge lets only tenant principals through; this is the backstop).
 var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
 // ListAPIKeysInput is the body of list-api-keys.
@@ -50,7 +51,7 @@ func (h ListAPIKeysHandler) Handle(ctx context.Context, in ListAPIKeysInput) (Li
 	if err != nil {
 		return ListAPIKeysOutput{}, err
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListAPIKeysOutput{}, err
 	}

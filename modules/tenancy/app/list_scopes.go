@@ -5,12 +5,7 @@ import (
 	"fmt"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
-)
-
-// Page sizes of lists.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 100
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
 // ActionListScopes is list-scopes' action; the handler also asks it of each
@@ -69,7 +64,7 @@ func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (List
 	} else {
 		authz.Visible(ctx)
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListScopesOutput{}, err
 	}

@@ -37,19 +37,7 @@ func NewRepository(store eventstore.Store, gen ids.Generator, clk clock.Clock) *
 
 // history reads and decodes a whole stream, oldest first.
 func (r *Repository) history(ctx context.Context, tenantID, stream string) ([]domain.Recorded, error) {
-	evs, err := r.store.ReadStream(ctx, tenantID, stream, 1, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	out := make([]domain.Recorded, 0, len(evs))
-	for _, e := range evs {
-		rec, err := decode(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, nil
+	return eventstore.ReadDecoded(ctx, r.store, tenantID, stream, decode)
 }
 
 // Subscription implements app.Repository: from its row, which is written

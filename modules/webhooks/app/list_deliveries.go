@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
 // ListDeliveriesInput is the body of list-deliveries.
@@ -52,7 +53,7 @@ func (h ListDeliveriesHandler) Handle(ctx context.Context, in ListDeliveriesInpu
 	if err != nil {
 		return ListDeliveriesOutput{}, err
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListDeliveriesOutput{}, err
 	}
@@ -70,7 +71,7 @@ func (h ListDeliveriesHandler) Handle(ctx context.Context, in ListDeliveriesInpu
 	if err != nil {
 		return ListDeliveriesOutput{}, fmt.Errorf("list deliveries of %s: %w", sub.ID, err)
 	}
-	out := ListDeliveriesOutput{Items: make([]DeliveryItem, 0, len(views)), NextCursor: nextCursor(next)}
+	out := ListDeliveriesOutput{Items: make([]DeliveryItem, 0, len(views)), NextCursor: paging.Next(next)}
 	for _, v := range views {
 		it := DeliveryItem{
 			DeliveryID: v.DeliveryID, SubscriptionID: v.SubscriptionID, EventID: v.EventID, EventType: v.EventType,

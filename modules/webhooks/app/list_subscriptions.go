@@ -7,6 +7,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
 // ListSubscriptionsInput is the body of list-subscriptions.
@@ -54,7 +55,7 @@ func (h ListSubscriptionsHandler) Handle(ctx context.Context, in ListSubscriptio
 	if err != nil {
 		return ListSubscriptionsOutput{}, err
 	}
-	limit, err := pageLimit(in.Limit)
+	limit, err := paging.Limit(in.Limit)
 	if err != nil {
 		return ListSubscriptionsOutput{}, err
 	}
@@ -105,7 +106,7 @@ func (h ListSubscriptionsHandler) Handle(ctx context.Context, in ListSubscriptio
 	if err != nil {
 		return ListSubscriptionsOutput{}, fmt.Errorf("list subscriptions: %w", err)
 	}
-	out := ListSubscriptionsOutput{Items: make([]SubscriptionItem, 0, len(views)), NextCursor: nextCursor(next)}
+	out := ListSubscriptionsOutput{Items: make([]SubscriptionItem, 0, len(views)), NextCursor: paging.Next(next)}
 	for _, v := range views {
 		out.Items = append(out.Items, SubscriptionItem{
 			SubscriptionID: v.SubscriptionID, ScopeID: v.ScopeID, URL: v.URL, EventTypes: v.EventTypes,
