@@ -87,7 +87,7 @@ func TestSQSBatchReportsOnlyFailedRecords(t *testing.T) {
 	var h handled
 	reg := work.NewRegistry()
 	reg.Register("tenancy.provision-tenant", func(ctx context.Context, it work.Item) error { h.add(ctx, it); return nil })
-	reg.Register("messaging.dispatch-message", func(ctx context.Context, it work.Item) error {
+	reg.Register("messaging.dispatch", func(ctx context.Context, it work.Item) error {
 		h.add(ctx, it)
 		if it.TenantID == "tnt_01K94G2D9E4H7J2K5M8N1P3Q6R" && it.ID == "wrk_01K94G3F6C2D5E8G1H4J7K0M3N" {
 			return errors.New("provider timeout")
@@ -160,7 +160,7 @@ func TestSQSAllSucceed(t *testing.T) {
 	reg := work.NewRegistry()
 	ok := func(context.Context, work.Item) error { return nil }
 	reg.Register("tenancy.provision-tenant", ok)
-	reg.Register("messaging.dispatch-message", ok)
+	reg.Register("messaging.dispatch", ok)
 	r, _ := newRouter(t)
 	r.Work = reg
 	out, err := r.Invoke(context.Background(), sample(t, "sqs-work-batch.json"))
@@ -217,7 +217,7 @@ func TestSQSNoTimeLeft(t *testing.T) {
 	calls := 0
 	reg := work.NewRegistry()
 	reg.Register("tenancy.provision-tenant", func(context.Context, work.Item) error { calls++; return nil })
-	reg.Register("messaging.dispatch-message", func(context.Context, work.Item) error { calls++; return nil })
+	reg.Register("messaging.dispatch", func(context.Context, work.Item) error { calls++; return nil })
 	r, _ := newRouter(t)
 	r.Work = reg
 	ctx, cancel := context.WithCancel(context.Background())

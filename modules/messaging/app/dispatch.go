@@ -148,7 +148,7 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 	if h.Runner == nil {
 		return fmt.Errorf("dispatch %s: no unit-of-work runner", m.ID)
 	}
-	claimed, attempt, err := h.claim(ctx, tenantID, p.MessageID)
+	claimed, attempt, err := h.claim(ctx, tenantID, p.MessageID, p.Attempt)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 	case attempt < h.maxAttempts():
 		retryAt := now.Add(h.backoff(attempt))
 		ev, ok = cur.AttemptFailed(attempt, sendReason(out.sendErr, ReasonProviderUnavailable), retryAt)
-		work = append(work, Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: m.ID}, DueAt: retryAt})
+		work = append(work, Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: m.ID, Attempt: attempt + 1}, DueAt: retryAt})
 	default:
 		ev, ok = cur.Fail(sendReason(out.sendErr, ReasonProviderUnavailable), attempt)
 	}
@@ -192,7 +192,7 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 // again, releases it when it is a due scheduled message and starts (or
 // resumes) an attempt. It returns the claimed message and the attempt
 // number, or nil when the message is not dispatchable (canceled meanwhile).
-func (h DispatchHandler) claim(ctx context.Context, tenantID, messageID string) (*domain.Message, int, error) {
+func (h DispatchHandler) claim(ctx context.Context, tenantID, messageID string, want int) (*domain.Message, int, error) {
 	var (
 		claimed *domain.Message
 		attempt int
@@ -221,7 +221,7 @@ func (h DispatchHandler) claim(ctx context.Context, tenantID, messageID string) 
 				record(ev)
 			}
 		}
-		ev, n, ok := cur.StartAttempt()
+		ev, n, ok := cur.StartAttempt(want)
 		if !ok {
 			return nil
 		}

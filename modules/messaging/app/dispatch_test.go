@@ -556,3 +556,60 @@ func (r *cancelingRepo) SaveMessage(ctx context.Context, wTenant string, before 
 	}
 	return r.memRepo.SaveMessage(ctx, wTenant, before, events, work...)
 }
+
+// TestDispatchStaleItem: a work item redelivered after its attempt ended (the
+// sweep handed it again just before its acknowledgement landed, or a queue
+// delivered it twice) calls no provider and starts no attempt: before, it
+// started the next attempt at once, skipping the backoff, and a stale item
+// resumed the attempt another item had open (CI: 4 provider calls for 3
+// attempts).
+func TestDispatchStaleItem(t *testing.T) {
+	e := newWorkEnv(t)
+	e.addChannel(t, wChannel, "scripted", domain.ChannelSMS)
+	e.scripted.answers = []scriptedAnswer{{err: &app.SendError{Transient: true, Reason: "x.busy"}}, {pmid: "p2"}}
+	e.dispatch.MaxAttempts = 5
+	id := e.addMessage(t, wChannel, domain.ChannelSMS, "+15550100005", nil)
+	ctx := asWorker(wTenant)
+	first := app.DispatchPayload{MessageID: id, Attempt: 1}
+	if err := e.dispatch.Handle(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	retry := e.repo.takeWork()
+	if len(retry) != 1 || retry[0].Payload.(app.DispatchPayload) != (app.DispatchPayload{MessageID: id, Attempt: 2}) {
+		t.Fatalf("retry work %+v, want attempt 2", retry)
+	}
+
+	// The first item again, before the retry is due: nothing happens.
+	if err := e.dispatch.Handle(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, id); e.scripted.callCount() != 1 || m.Attempts != 1 || m.AttemptOpen || len(e.repo.takeWork()) != 0 {
+		t.Fatalf("stale item ran: %d calls, message %+v", e.scripted.callCount(), m)
+	}
+
+	// Attempt 2 is claimed (open) when the first item comes once more: it
+	// does not resume attempt 2, which belongs to the retry item.
+	m := e.message(t, id)
+	ev, n, ok := m.StartAttempt(2)
+	if !ok || n != 2 {
+		t.Fatalf("claim attempt 2: %v %d", ok, n)
+	}
+	if err := e.repo.SaveMessage(context.Background(), wTenant, m, []domain.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dispatch.Handle(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if e.scripted.callCount() != 1 {
+		t.Fatalf("stale item resumed attempt 2: %d calls", e.scripted.callCount())
+	}
+
+	// The retry item resumes its own open attempt and sends.
+	e.clock.Set(retry[0].DueAt)
+	if err := e.dispatch.Handle(ctx, retry[0].Payload.(app.DispatchPayload)); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.message(t, id); m.Status != domain.StatusSent || m.Attempts != 2 || e.scripted.callCount() != 2 {
+		t.Fatalf("after the retry: %+v, %d calls", m, e.scripted.callCount())
+	}
+}

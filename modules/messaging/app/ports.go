@@ -48,6 +48,11 @@ const (
 // DispatchPayload is the payload of WorkDispatch.
 type DispatchPayload struct {
 	MessageID string `json:"messageId"`
+	// Attempt is the provider call the item makes: 1 for the item
+	// send-message writes, n+1 for the retry after attempt n failed. An item
+	// delivered again after its attempt ended does nothing. 0 (items written
+	// before this field): the next attempt, whichever it is.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // ProviderWebhookPayload is the payload of WorkProviderWebhook: the

@@ -80,7 +80,7 @@ func (h SendMessageHandler) Handle(ctx context.Context, in SendMessageInput) (Se
 		due = *accepted.SendAt
 	}
 	err = h.Repo.SaveMessage(ctx, tenantID, nil, []domain.Event{accepted},
-		Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: accepted.MessageID}, DueAt: due})
+		Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: accepted.MessageID, Attempt: 1}, DueAt: due})
 	if err != nil {
 		return SendMessageOutput{}, fmt.Errorf("send message %s: %w", accepted.MessageID, err)
 	}

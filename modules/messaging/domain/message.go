@@ -115,18 +115,27 @@ func (m *Message) Dispatchable() bool {
 	return m.Status == StatusQueued || m.Status == StatusSending
 }
 
-// StartAttempt claims the next provider call. An open attempt is resumed:
-// no event, the same number (a crash or a redelivery after the claim calls
-// the provider again with the same idempotency key, which it dedupes). A
-// queued message, or a sending one without an open attempt, gets
-// SendAttemptStarted{Attempt: Attempts+1}. Any other status: ok is false
-// (nothing to send).
-func (m *Message) StartAttempt() (ev Event, attempt int, ok bool) {
+// StartAttempt claims provider call number want (0: whichever is next, the
+// rule of work items written before items named their attempt). An open
+// attempt is resumed when it is want: no event, the same number (a crash or
+// a redelivery after the claim calls the provider again with the same
+// idempotency key, which it dedupes). A queued message, or a sending one
+// without an open attempt, gets SendAttemptStarted{Attempt: Attempts+1} when
+// that is want. Anything else is a stale claim (an item delivered again
+// after its attempt ended, or while another item's attempt is open) or a
+// message with nothing to send: ok is false.
+func (m *Message) StartAttempt(want int) (ev Event, attempt int, ok bool) {
 	switch {
 	case m.Status == StatusSending && m.AttemptOpen:
+		if want != 0 && want != m.Attempts {
+			return nil, 0, false
+		}
 		return nil, m.Attempts, true
 	case m.Status == StatusQueued || m.Status == StatusSending:
 		n := m.Attempts + 1
+		if want != 0 && want != n {
+			return nil, 0, false
+		}
 		return SendAttemptStarted{MessageID: m.ID, Attempt: n}, n, true
 	}
 	return nil, 0, false

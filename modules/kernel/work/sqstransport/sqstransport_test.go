@@ -159,7 +159,7 @@ func items(n int) []work.Item {
 		out[i] = work.Item{
 			ID:       fmt.Sprintf("wrk_%02d", i),
 			TenantID: "tnt_01K94G2D9E4H7J2K5M8N1P3Q6R",
-			Type:     "messaging.dispatch-message",
+			Type:     "messaging.dispatch",
 			Payload:  json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
 			DueAt:    now.Add(-time.Second),
 			Invocation: invocation.Meta{
@@ -216,7 +216,7 @@ func TestSendChunksAndEncodes(t *testing.T) {
 				t.Errorf("entry id %q empty or repeated in a batch", e.ID)
 			}
 			seen[e.ID] = true
-			if a := e.MessageAttributes["type"]; a.DataType != "String" || a.StringValue != "messaging.dispatch-message" {
+			if a := e.MessageAttributes["type"]; a.DataType != "String" || a.StringValue != "messaging.dispatch" {
 				t.Errorf("type attribute = %+v", a)
 			}
 			if e.MessageDeduplicationID != nil || e.MessageGroupID != nil {
