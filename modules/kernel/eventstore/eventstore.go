@@ -99,6 +99,12 @@ type Record struct {
 	IfAbsent   bool            // fail the commit with ErrConflict if the row exists
 	Delete     bool            // remove the row (and its list entries) instead of writing it
 	Data       json.RawMessage // the row (ignored for Delete)
+	// ExpiresAt, when set, is the end of the row's life: from then on no
+	// read returns it (GetRecord: ErrNotFound; ListRecords skips it), and the
+	// store removes it and its list entries some time later (DynamoDB's TTL
+	// on expiresAt, typically within days; bbolt's purger). Not for Global
+	// rows. Reads return it as written.
+	ExpiresAt time.Time
 	// Lists are the row's memberships in keyed lists. Every write of a row
 	// replaces its memberships with these (a row written without Lists leaves
 	// every list). At most one entry per slot; not for Global rows.
@@ -137,6 +143,10 @@ type ListEntry struct {
 type ListQuery struct {
 	List      List
 	Partition string
+	// From and To bound the entries' Sort: From <= Sort < To ("": no
+	// bound). Both directions and the cursor honour them; the query reads
+	// only entries within them.
+	From, To string
 	Page
 }
 
@@ -248,6 +258,17 @@ type RecordReader interface {
 	ListRecords(ctx context.Context, tenantID string, q ListQuery) (rows []Record, next string, err error)
 }
 
+// RecordWriter writes rows outside any commit, for records that belong to
+// no stream and need no atomicity (the audit log).
+type RecordWriter interface {
+	// PutRecords writes rows of one tenant, each on its own: after an error
+	// some may be written, and writing the same rows again is harmless (a
+	// row with the same collection and key is replaced, list memberships
+	// included). Rows are validated as in a Commit; IfAbsent, Delete and
+	// Global rows are ErrInvalid. Any number of rows; the adapter batches them.
+	PutRecords(ctx context.Context, tenantID string, rows []Record) error
+}
+
 // IdempotencyReader reads idempotency records.
 type IdempotencyReader interface {
 	// GetIdempotency returns the record under key, or ErrNotFound (also when expired).
@@ -290,6 +311,7 @@ type Store interface {
 	Appender
 	StreamReader
 	RecordReader
+	RecordWriter
 	IdempotencyReader
 	Outbox
 }

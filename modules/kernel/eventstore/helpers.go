@@ -41,6 +41,9 @@ func ValidateList(l List) error {
 // partitions and sorts without NUL, and no Lists on a Global row or a
 // Delete. Errors wrap ErrInvalid.
 func ValidateLists(r Record) error {
+	if r.Global && !r.ExpiresAt.IsZero() {
+		return fmt.Errorf("expiry on a global row: %w", ErrInvalid)
+	}
 	if len(r.Lists) == 0 {
 		return nil
 	}
@@ -77,4 +80,14 @@ func MarshalJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// ValidatePut checks a row for RecordWriter.PutRecords as every adapter does:
+// a tenant's row to write (no IfAbsent, Delete or Global), then as in a
+// commit (ValidateLists).
+func ValidatePut(r Record) error {
+	if r.IfAbsent || r.Delete || r.Global {
+		return fmt.Errorf("put record %s/%s: IfAbsent, Delete and Global rows are for commits: %w", r.Collection, r.Key, ErrInvalid)
+	}
+	return ValidateLists(r)
 }

@@ -48,6 +48,12 @@
 // in expiry order without a scan and the file stops growing; bbolt reuses the
 // freed pages. Records written before the index existed are not indexed and
 // only go when their key is reused.
+//
+// Rows with an ExpiresAt: bucket "row-expiry" maps the row's "data" key to its
+// expiry (the fixed-width layout), which reads check (a row past it reads as
+// missing), and the same "idem-expiry" index lists it, so Purge deletes the
+// row with its list entries once it expired. A row written again replaces
+// both entries.
 package boltstore
 
 import (
@@ -79,10 +85,11 @@ const (
 	bucketOutboxIDs  = "outbox-ids"
 	bucketLists      = "lists"
 	bucketListRows   = "list-rows"
-	bucketIdemExpiry = "idem-expiry"
+	bucketIdemExpiry = "idem-expiry" // every expiry: idempotency records and rows (the name predates rows)
+	bucketRowExpiry  = "row-expiry"
 )
 
-var buckets = []string{bucketData, bucketOutbox, bucketOutboxIDs, bucketLists, bucketListRows, bucketIdemExpiry}
+var buckets = []string{bucketData, bucketOutbox, bucketOutboxIDs, bucketLists, bucketListRows, bucketIdemExpiry, bucketRowExpiry}
 
 // dueLayout formats outbox due times with a fixed width, so that byte order is
 // time order (RFC3339Nano trims trailing zeros and does not sort).
@@ -417,6 +424,7 @@ type kv struct{ k, v []byte }
 
 type preparedRecord struct {
 	collection, key  string
+	expiresAt        time.Time
 	dataKey, value   []byte // value is ignored for a delete
 	ifAbsent, delete bool
 	listKeys         [][]byte // the row's "lists" keys
@@ -485,6 +493,9 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		what := "record " + r.Collection + "/" + r.Key
 		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
 			dataKey: key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)}
+		if !r.Delete {
+			pr.expiresAt = r.ExpiresAt
+		}
 		if !r.Delete {
 			pr.value = slices.Clone([]byte(r.Data))
 			if pr.value == nil {
@@ -601,6 +612,9 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 		if err == nil {
 			err = writeLists(lists, rowsB, r, oldLists[i])
 		}
+		if err == nil {
+			err = indexRowExpiry(tx.Bucket([]byte(bucketIdemExpiry)), tx.Bucket([]byte(bucketRowExpiry)), r.dataKey, r.expiresAt)
+		}
 		if err != nil {
 			return fmt.Errorf("record %s/%s: %w", r.collection, r.key, err)
 		}
@@ -707,6 +721,36 @@ func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error
 	return nil
 }
 
+// indexRowExpiry replaces the expiry entries of the row at dataKey (those of
+// its previous version, if any) with those of its new expiry (none when zero).
+func indexRowExpiry(exp, rowExp *bolt.Bucket, dataKey []byte, expiresAt time.Time) error {
+	if old := rowExp.Get(dataKey); old != nil {
+		if err := exp.Delete(append(append(bytes.Clone(old), sep...), dataKey...)); err != nil {
+			return fmt.Errorf("expiry index: %w", err)
+		}
+	}
+	if expiresAt.IsZero() {
+		if err := rowExp.Delete(dataKey); err != nil {
+			return fmt.Errorf("row expiry: %w", err)
+		}
+		return nil
+	}
+	if err := rowExp.Put(dataKey, []byte(expiresAt.UTC().Format(dueLayout))); err != nil {
+		return fmt.Errorf("row expiry: %w", err)
+	}
+	if err := exp.Put(expiryKey(expiresAt, dataKey), nil); err != nil {
+		return fmt.Errorf("expiry index: %w", err)
+	}
+	return nil
+}
+
+// rowExpired reports whether the row at dataKey is past its expiry at now
+// (now formatted in dueLayout).
+func rowExpired(rowExp *bolt.Bucket, dataKey []byte, now string) bool {
+	v := rowExp.Get(dataKey)
+	return v != nil && string(v) <= now
+}
+
 // indexExpiry replaces the expiry index entry of the replaced record old (if
 // any) with that of the new record, which expires at expiresAt (none when it
 // never expires).
@@ -795,8 +839,9 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 	}
 	r := eventstore.Record{Collection: collection, Key: k, Global: global}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket([]byte(bucketData)).Get(key(recordPK(tenantID, global, collection), k))
-		if v == nil {
+		dk := key(recordPK(tenantID, global, collection), k)
+		v := tx.Bucket([]byte(bucketData)).Get(dk)
+		if v == nil || rowExpired(tx.Bucket([]byte(bucketRowExpiry)), dk, s.clock.Now().UTC().Format(dueLayout)) {
 			return eventstore.ErrNotFound
 		}
 		r.Data = bytes.Clone(v)
@@ -845,28 +890,46 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		after = b
 	}
 	prefix := listPrefix(tenantID, q.List, q.Partition)
+	at := func(pos []byte) []byte { return append(slices.Clone(prefix), pos...) }
+	// The bounds on the position after the prefix: lo inclusive, hi exclusive.
+	var lo, hi []byte
+	if q.From != "" {
+		lo = []byte(q.From)
+	}
+	if q.To != "" {
+		hi = []byte(q.To)
+	}
+	now := s.clock.Now().UTC().Format(dueLayout)
 	var rows []eventstore.Record
 	var next string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		data := tx.Bucket([]byte(bucketData))
+		data, rowExp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketRowExpiry))
 		cur := tx.Bucket([]byte(bucketLists)).Cursor()
 		var k, v []byte
 		step := cur.Next
-		switch {
-		case !q.Descending && after == nil:
-			k, v = cur.Seek(prefix)
-		case !q.Descending:
-			k, v = cur.Seek(append(slices.Clone(prefix), after...))
-			if k != nil && bytes.Equal(k, append(slices.Clone(prefix), after...)) {
-				k, v = cur.Next()
+		if !q.Descending {
+			switch {
+			case after != nil && (lo == nil || bytes.Compare(after, lo) >= 0):
+				k, v = cur.Seek(at(after))
+				if k != nil && bytes.Equal(k, at(after)) {
+					k, v = cur.Next()
+				}
+			case lo != nil:
+				k, v = cur.Seek(at(lo))
+			default:
+				k, v = cur.Seek(prefix)
 			}
-		default:
+		} else {
 			step = cur.Prev
-			if after == nil {
+			upper := hi
+			if after != nil && (upper == nil || bytes.Compare(after, upper) < 0) {
+				upper = after
+			}
+			if upper == nil {
 				// The first key past the prefix (which ends with NUL).
 				k, v = cur.Seek(append(slices.Clone(prefix[:len(prefix)-1]), 1))
 			} else {
-				k, v = cur.Seek(append(slices.Clone(prefix), after...))
+				k, v = cur.Seek(at(upper))
 			}
 			if k == nil {
 				k, v = cur.Last()
@@ -874,9 +937,16 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 				k, v = cur.Prev()
 			}
 		}
+		within := func(k []byte) bool {
+			if !bytes.HasPrefix(k, prefix) {
+				return false
+			}
+			pos := k[len(prefix):]
+			return (lo == nil || bytes.Compare(pos, lo) >= 0) && (hi == nil || bytes.Compare(pos, hi) < 0)
+		}
 		n := 0
 		var last []byte
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = step() {
+		for ; k != nil && within(k); k, v = step() {
 			if n == limit {
 				next = eventstore.EncodeListCursor(tenantID, q.List, q.Partition, last)
 				break
@@ -888,7 +958,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 				return fmt.Errorf("list entry %q points to %q, not a row of the tenant", k, v)
 			}
 			row := data.Get(v)
-			if row == nil {
+			if row == nil || rowExpired(rowExp, v, now) {
 				continue
 			}
 			rows = append(rows, eventstore.Record{Collection: coll, Key: rowKey, Data: bytes.Clone(row)})
@@ -896,6 +966,28 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		return nil
 	})
 	return rows, next, err
+}
+
+// PutRecords implements eventstore.RecordWriter: the rows go through the
+// commit path (validated and written as a commit's records), up to
+// eventstore.MaxCommitItems rows per transaction of the group committer.
+func (s *Store) PutRecords(ctx context.Context, tenantID string, rows []eventstore.Record) error {
+	if tenantID == "" || badPart(tenantID) {
+		return fmt.Errorf("put records: %w", invalid("tenant %q", tenantID))
+	}
+	for _, r := range rows {
+		if err := eventstore.ValidatePut(r); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), eventstore.MaxCommitItems)]
+		rows = rows[len(chunk):]
+		if err := s.commit(ctx, &eventstore.Commit{TenantID: tenantID, Records: chunk}); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+	}
+	return nil
 }
 
 // GetIdempotency implements eventstore.IdempotencyReader.
@@ -1083,8 +1175,9 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 
 // ---- housekeeping ----
 
-// Purge deletes up to max (<= 0: 1000) idempotency records that expired at or
-// before now, and their expiry index entries, in one transaction, and returns
+// Purge deletes up to max (<= 0: 1000) idempotency records and rows that
+// expired at or before now (rows with their list entries), and their expiry
+// index entries, in one transaction, and returns
 // how many it deleted. It walks bucket "idem-expiry" in expiry order (no
 // scan). A record replaced meanwhile by a live one is left alone.
 func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) {
@@ -1101,7 +1194,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 	err := s.w.write(max*64, func(tx *bolt.Tx) error {
 		n = 0
 		data, exp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketIdemExpiry))
-		var done, gone [][]byte // expiry entries, expired records
+		rowExp, lists, rowsB := tx.Bucket([]byte(bucketRowExpiry)), tx.Bucket([]byte(bucketLists)), tx.Bucket([]byte(bucketListRows))
+		var done, gone, rows [][]byte // expiry entries, expired idempotency records, expired rows
 		seen := map[string]bool{}
 		cur := exp.Cursor()
 		for k, _ := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(done) < max; k, _ = cur.Next() {
@@ -1109,6 +1203,14 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			done = append(done, k)
 			_, dataKey, ok := bytes.Cut(k, []byte(sep))
 			if !ok || seen[string(dataKey)] {
+				continue
+			}
+			if exp := rowExp.Get(dataKey); exp != nil {
+				// A row: gone when this entry is its current expiry.
+				if string(exp) == string(k[:len(k)-len(dataKey)-len(sep)]) {
+					seen[string(dataKey)] = true
+					rows = append(rows, dataKey)
+				}
 				continue
 			}
 			v := data.Get(dataKey)
@@ -1135,7 +1237,26 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 		}
-		n = len(gone)
+		for _, k := range rows {
+			var old [][]byte
+			if v := rowsB.Get(k); v != nil {
+				keys, err := decodeListRows(v)
+				if err != nil {
+					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
+				}
+				old = keys
+			}
+			if err := writeLists(lists, rowsB, preparedRecord{dataKey: k}, old); err != nil {
+				return fmt.Errorf("delete %q: %w", k, err)
+			}
+			if err := data.Delete(k); err != nil {
+				return fmt.Errorf("delete %q: %w", k, err)
+			}
+			if err := rowExp.Delete(k); err != nil {
+				return fmt.Errorf("delete %q: %w", k, err)
+			}
+		}
+		n = len(gone) + len(rows)
 		return nil
 	})
 	if err != nil {

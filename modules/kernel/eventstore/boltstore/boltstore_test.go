@@ -408,3 +408,59 @@ func TestListRowsReadsBothForms(t *testing.T) {
 		t.Error("a truncated binary value decoded without error")
 	}
 }
+
+// TestPurgeRemovesExpiredRows: Purge deletes a row past its ExpiresAt with
+// its list entries and index entries; a row written again with a later or no
+// expiry stays.
+func TestPurgeRemovesExpiredRows(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, _ := openTemp(t, WithClock(clk))
+	ctx := context.Background()
+	tnt := "tnt_01JQ00000000000000000000T1"
+	l := eventstore.List{Name: "audit", Slot: 1, Shards: 4}
+	mk := func(k string, exp time.Time) eventstore.Record {
+		return eventstore.Record{Collection: "audit", Key: k, Data: []byte(`1`), ExpiresAt: exp,
+			Lists: []eventstore.ListEntry{{List: l, Sort: k}}}
+	}
+	if err := s.PutRecords(ctx, tnt, []eventstore.Record{mk("a", now.Add(time.Hour)), mk("b", now.Add(time.Hour)), mk("c", now.Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	// b lives on (a later expiry), c forever.
+	if err := s.PutRecords(ctx, tnt, []eventstore.Record{mk("b", now.Add(3*time.Hour)), mk("c", time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	if n, err := s.Purge(ctx, clk.Now(), 0); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v; want 1 (a)", n, err)
+	}
+	rows, _, err := s.ListRecords(ctx, tnt, eventstore.ListQuery{List: l})
+	if err != nil || len(rows) != 2 || rows[0].Key != "b" || rows[1].Key != "c" {
+		t.Fatalf("after purge: %+v %v", rows, err)
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range []string{bucketData, bucketLists, bucketListRows, bucketRowExpiry, bucketIdemExpiry} {
+			c := tx.Bucket([]byte(b)).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if bytes.Contains(k, []byte("#R#audit"+sep+"a")) || bytes.HasSuffix(k, []byte(sep+"a"+sep+"audit")) ||
+					bytes.Equal(v, []byte("T#"+tnt+"#R#audit"+sep+"a")) {
+					return fmt.Errorf("bucket %s still holds %q", b, k)
+				}
+			}
+		}
+		if n := tx.Bucket([]byte(bucketRowExpiry)).Stats().KeyN; n != 1 {
+			return fmt.Errorf("%d row expiries, want 1 (b)", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	if n, err := s.Purge(ctx, clk.Now(), 0); err != nil || n != 1 {
+		t.Fatalf("second purge: %d, %v; want 1 (b)", n, err)
+	}
+	if _, err := s.GetRecord(ctx, tnt, "audit", "c"); err != nil {
+		t.Fatalf("c: %v", err)
+	}
+}

@@ -246,6 +246,7 @@ func encodeRecord(tenant string, r *eventstore.Record) map[string]types.Attribut
 		m = itemKey(recordPK(tenant, r.Collection, r.Key), skRecord)
 	}
 	putB(m, attrData, r.Data)
+	putExpiry(m, r.ExpiresAt)
 	for _, e := range r.Lists {
 		m[ListAttrPK(e.List.Slot)] = str(listPK(tenant, e.List, e.Partition, shardOf(r.Key, listShards(e.List))))
 		m[ListAttrSK(e.List.Slot)] = str(listSK(e.Sort, r.Key))
@@ -259,18 +260,30 @@ func encodeIdem(namespace string, rec *eventstore.Idempotency) map[string]types.
 	m[attrStatus] = num(int64(rec.Status))
 	putB(m, attrBody, rec.Body)
 	putTime(m, attrCreatedAt, rec.CreatedAt)
-	if !rec.ExpiresAt.IsZero() {
-		// TTL in whole seconds, rounded up so that DynamoDB never deletes
-		// early; expiresAtNs is the exact expiry that reads and the commit
-		// condition use. A zero ExpiresAt never expires.
-		sec := rec.ExpiresAt.Unix()
-		if rec.ExpiresAt.Nanosecond() > 0 {
-			sec++
-		}
-		m[AttrExpiresAt] = num(sec)
-		m[attrExpiresAtNs] = num(rec.ExpiresAt.UnixNano())
-	}
+	putExpiry(m, rec.ExpiresAt)
 	return m
+}
+
+// putExpiry sets the TTL of an item expiring at t (none when zero): the TTL
+// attribute in whole seconds, rounded up so that DynamoDB never deletes
+// early, and expiresAtNs, the exact expiry that reads (and the idempotency
+// commit condition) use.
+func putExpiry(m map[string]types.AttributeValue, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	sec := t.Unix()
+	if t.Nanosecond() > 0 {
+		sec++
+	}
+	m[AttrExpiresAt] = num(sec)
+	m[attrExpiresAtNs] = num(t.UnixNano())
+}
+
+// expiredAt reports whether the item m carries an expiry at or before now.
+func expiredAt(m map[string]types.AttributeValue, now time.Time) bool {
+	ns, err := getN(m, attrExpiresAtNs)
+	return err == nil && ns != 0 && now.UnixNano() >= ns
 }
 
 // decodeIdem returns the record and its exact expiry in unix nanoseconds (0: none).

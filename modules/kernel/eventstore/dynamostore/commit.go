@@ -214,14 +214,9 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 			}
 			continue
 		}
-		if len(r.Data) > eventstore.MaxItemBytes {
-			return nil, fmt.Errorf("%s: data of %d bytes: %w", what, len(r.Data), eventstore.ErrTooLarge)
-		}
-		item := encodeRecord(c.TenantID, r)
-		for _, e := range r.Lists {
-			if len(getS(item, ListAttrPK(e.List.Slot))) > maxPKBytes || len(getS(item, ListAttrSK(e.List.Slot))) > maxSKBytes {
-				return nil, fmt.Errorf("%s: list %s: key longer than DynamoDB allows: %w", what, e.List.Name, eventstore.ErrInvalid)
-			}
+		item, err := putItem(c.TenantID, r, what)
+		if err != nil {
+			return nil, err
 		}
 		put := &types.Put{TableName: &s.table, Item: item}
 		if r.IfAbsent {
@@ -348,4 +343,20 @@ func (p *plan) mapError(err error) (mapped error, retry bool) {
 		return fmt.Errorf("concurrent transaction: %w", eventstore.ErrConflict), true
 	}
 	return err, false
+}
+
+// putItem is the item that writes row r (validated: ValidateLists): its
+// size and list keys checked against DynamoDB's limits. what names it in
+// errors.
+func putItem(tenant string, r *eventstore.Record, what string) (map[string]types.AttributeValue, error) {
+	if len(r.Data) > eventstore.MaxItemBytes {
+		return nil, fmt.Errorf("%s: data of %d bytes: %w", what, len(r.Data), eventstore.ErrTooLarge)
+	}
+	item := encodeRecord(tenant, r)
+	for _, e := range r.Lists {
+		if len(getS(item, ListAttrPK(e.List.Slot))) > maxPKBytes || len(getS(item, ListAttrSK(e.List.Slot))) > maxSKBytes {
+			return nil, fmt.Errorf("%s: list %s: key longer than DynamoDB allows: %w", what, e.List.Name, eventstore.ErrInvalid)
+		}
+	}
+	return item, nil
 }

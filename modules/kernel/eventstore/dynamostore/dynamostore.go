@@ -11,13 +11,16 @@
 //
 //	stream head   pk "T#<tenant>#S#<stream>"           sk "HEAD"                  version
 //	event         pk "T#<tenant>#S#<stream>"           sk "E#<20-digit version>"  eventId, type, ...
-//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data, list<N>pk, list<N>sk
+//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data, list<N>pk, list<N>sk, expiresAt (TTL)
 //	global record pk "G#R#<collection>#<key>"          sk "R"                     data
 //	idempotency   pk "T#<namespace>#I#<key>"           sk "I"                     ..., expiresAt (TTL)
 //	outbox entry  pk "T#<tenant>#W#<work id>"          sk "W"                     ..., lastError, gsi1pk, gsi1sk
 //
 // The idempotency namespace is the record's TenantID, else the commit's
-// tenant (the operator uses eventstore.OperatorNamespace).
+// tenant (the operator uses eventstore.OperatorNamespace). Records and
+// idempotency records with an expiry carry the TTL attribute expiresAt
+// (seconds, rounded up) and expiresAtNs (exact), which reads check: an item
+// past it reads as missing until DynamoDB's TTL deletes it.
 //
 // # Indexes
 //
@@ -214,7 +217,7 @@ func (s *Store) getRecord(ctx context.Context, r eventstore.Record, tenantID str
 	if err != nil {
 		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, err)
 	}
-	if res.Item == nil {
+	if res.Item == nil || expiredAt(res.Item, s.clock.Now()) {
 		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, eventstore.ErrNotFound)
 	}
 	r.Data = getB(res.Item, attrData)
@@ -276,15 +279,37 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		after = string(b)
 	}
 	slot := q.List.Slot
-	cond := "#pk = :pk"
+	// The range of list<N>sk to read: lo and hi, each inclusive or not ("":
+	// none), from the bounds and the cursor.
+	lo, loIncl, hi := q.From, true, q.To
 	switch {
-	case after != "" && q.Descending:
-		cond += " AND #sk < :after"
-	case after != "":
-		cond += " AND #sk > :after"
+	case after != "" && q.Descending && (hi == "" || after < hi):
+		hi = after
+	case after != "" && !q.Descending && (lo == "" || after >= lo):
+		lo, loIncl = after, false
+	}
+	if lo != "" && hi != "" && lo >= hi {
+		return nil, "", nil // an empty range
+	}
+	cond, values := "#pk = :pk", map[string]types.AttributeValue{}
+	switch {
+	case lo != "" && hi != "":
+		// BETWEEN is inclusive at both ends: the entries at an exclusive
+		// end (one per shard at most, each) are dropped below.
+		cond += " AND #sk BETWEEN :lo AND :hi"
+		values[":lo"], values[":hi"] = str(lo), str(hi)
+	case lo != "" && loIncl:
+		cond += " AND #sk >= :lo"
+		values[":lo"] = str(lo)
+	case lo != "":
+		cond += " AND #sk > :lo"
+		values[":lo"] = str(lo)
+	case hi != "":
+		cond += " AND #sk < :hi"
+		values[":hi"] = str(hi)
 	}
 	shards := listShards(q.List)
-	keys, err := s.queryShards(ctx, shards, listQueryConcurrency, limit+1, func(shard int) *dynamodb.QueryInput {
+	keys, err := s.queryShards(ctx, shards, listQueryConcurrency, limit+3, func(shard int) *dynamodb.QueryInput {
 		in := &dynamodb.QueryInput{
 			TableName:                 &s.table,
 			IndexName:                 aws.String(ListIndex(slot)),
@@ -293,9 +318,10 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(listPK(tenantID, q.List, q.Partition, shard))},
 			ScanIndexForward:          aws.Bool(!q.Descending),
 		}
-		if after != "" {
-			in.ExpressionAttributeValues[":after"] = str(after)
-		} else {
+		for k, v := range values {
+			in.ExpressionAttributeValues[k] = v
+		}
+		if len(values) == 0 {
 			delete(in.ExpressionAttributeNames, "#sk")
 		}
 		return in
@@ -303,6 +329,9 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err != nil {
 		return nil, "", err
 	}
+	keys = slices.DeleteFunc(keys, func(k indexKey) bool {
+		return (hi != "" && k.sk == hi) || (lo != "" && !loIncl && k.sk == lo)
+	})
 	slices.SortFunc(keys, func(a, b indexKey) int {
 		if q.Descending {
 			return strings.Compare(b.sk, a.sk)
@@ -331,11 +360,12 @@ func (s *Store) listPage(ctx context.Context, tenantID string, slot int, keys []
 		return nil, err
 	}
 	prefix := recordPrefix(tenantID)
+	now := s.clock.Now()
 	pkAttr, skAttr := ListAttrPK(slot), ListAttrSK(slot)
 	rows := make([]eventstore.Record, 0, len(items))
 	for i, it := range items {
-		if it == nil {
-			continue // deleted since the index was read
+		if it == nil || expiredAt(it, now) {
+			continue // deleted since the index was read, or past its expiry
 		}
 		if getS(it, pkAttr) != keys[i].pk || getS(it, skAttr) != keys[i].sk {
 			continue // moved or left since: it shows where it belongs now

@@ -696,3 +696,26 @@ func TestPendingOutboxSkipsUndecodableEntries(t *testing.T) {
 		t.Fatalf("pending = %+v, want only %s", got, good.ID)
 	}
 }
+
+// TestRowExpiryIsTheTTL: a row with an ExpiresAt carries the table's TTL
+// attribute (whole seconds, rounded up) so that DynamoDB removes it, and
+// PutRecords writes with BatchWriteItem, never a transaction.
+func TestRowExpiryIsTheTTL(t *testing.T) {
+	ct := &countingTransport{}
+	s := dynamostore.New(newClient(&http.Client{Transport: ct}), table)
+	tnt := gen.New(ids.Tenant)
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)
+	rows := []eventstore.Record{{Collection: "audit", Key: "a", Data: []byte(`1`), ExpiresAt: exp}, {Collection: "audit", Key: "b", Data: []byte(`1`)}}
+	if err := s.PutRecords(context.Background(), tnt, rows); err != nil {
+		t.Fatal(err)
+	}
+	if ops := ct.take(); len(ops) != 1 || ops[0] != "BatchWriteItem" {
+		t.Fatalf("operations %v, want one BatchWriteItem", ops)
+	}
+	if got, want := attr(t, getItem(t, "T#"+tnt+"#R#audit#a", "R"), dynamostore.AttrExpiresAt), fmt.Sprint(exp.Unix()+1); got != want {
+		t.Fatalf("TTL %s, want %s", got, want)
+	}
+	if _, ok := getItem(t, "T#"+tnt+"#R#audit#b", "R")[dynamostore.AttrExpiresAt]; ok {
+		t.Fatal("a row without ExpiresAt has a TTL")
+	}
+}

@@ -84,6 +84,9 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"outbox-last-error", testOutboxLastError},
 		{"outbox-payload-limit", testOutboxPayloadLimit},
 		{"read-stream-many-events", testReadMany},
+		{"put-records", testPutRecords},
+		{"records-expiry", testRecordsExpiry},
+		{"lists-sort-bounds", testListSortBounds},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newStore(t)) })
