@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/switchboard-dev/switchboard/modules/audit"
+	auditadapters "github.com/switchboard-dev/switchboard/modules/audit/adapters"
 	"github.com/switchboard-dev/switchboard/modules/identity"
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz/cedarauthz"
@@ -57,6 +59,8 @@ type App struct {
 	Relay  *work.Relay
 	Parked *work.Parked      // operator tools for parked work
 	Worker *work.LocalWorker // local mode only: runs work in-process
+	// Audit writes the audit log (serveLocal starts its background loop).
+	Audit *auditadapters.Writer
 	// Tokens verifies access tokens at the edge (published keys in memory).
 	Tokens *auth.TokenVerifier
 
@@ -187,6 +191,21 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	identityMod.RegisterJobs(a.Jobs)
 	a.Tokens = &auth.TokenVerifier{Keys: identityMod, Clock: d.Clock}
 
+	// The audit log: every API call of a tenant, written by a buffered
+	// writer outside the calls' commits (flushed per request in Lambda
+	// mode; serveLocal starts its background loop).
+	auditMod := audit.New(audit.Deps{
+		Store: a.Store, Scopes: tenancyMod, IDs: d.IDs, Logger: d.Logger,
+		Retention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
+	})
+	a.Audit = auditMod.Writer()
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Audit.Stop(ctx)
+		return nil
+	})
+
 	// The edge.
 	keys := &auth.CachedResolver{Resolver: tenancyMod.APIKeys(), Clock: d.Clock}
 	a.Server = rpc.NewServer(rpc.Config{
@@ -198,6 +217,7 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		Clock:               d.Clock,
 		Logger:              d.Logger,
 		AllowLogLevelHeader: !cfg.Lambda,
+		Auditor:             rpc.Auditors{rpc.LogAuditor{Logger: d.Logger}, a.Audit},
 		// Built-in roles and the tenants' own roles (tenancy keeps them).
 		Authorizer: cedarauthz.Must(cedarauthz.WithRoleSource(tenancyMod.Roles())),
 	})
@@ -206,6 +226,7 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	a.Server.Register(messagingMod.Endpoints()...)
 	a.Server.Register(webhooksMod.Endpoints()...)
 	a.Server.Register(identityMod.Endpoints()...)
+	a.Server.Register(auditMod.Endpoints()...)
 	for pattern, h := range messagingMod.Routes() {
 		a.Server.Handle(pattern, h)
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	// the newest signing key at which the rotation job makes a new one: 1 to
 	// 720, default 24.
 	KeyRotationHours int
+	// AuditRetentionDays (SWITCHBOARD_AUDIT_RETENTION_DAYS) is how long
+	// audit log entries are kept: 1 to 3650, default 90.
+	AuditRetentionDays int
 }
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
@@ -51,22 +54,23 @@ const LocalOutboxShards = 16
 // LoadConfig reads the configuration through getenv.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Lambda:            getenv("AWS_LAMBDA_RUNTIME_API") != "",
-		DataDir:           or(getenv("SWITCHBOARD_DATA_DIR"), "./.data"),
-		Store:             strings.ToLower(or(getenv("SWITCHBOARD_STORE"), "embedded")),
-		Table:             or(getenv("SWITCHBOARD_TABLE"), "switchboard"),
-		OperatorKey:       getenv("SWITCHBOARD_OPERATOR_KEY"),
-		OperatorKeyHash:   strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
-		WorkQueueURL:      getenv("SWITCHBOARD_WORK_QUEUE_URL"),
-		KMSKeyID:          getenv("SWITCHBOARD_KMS_KEY_ID"),
-		OutboxShards:      LocalOutboxShards,
-		LogLevel:          logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
-		Port:              8080,
-		SweepEvery:        1,
-		Workers:           32,
-		WebhookRetryScale: 1,
-		TokenTTLSeconds:   900,
-		KeyRotationHours:  24,
+		Lambda:             getenv("AWS_LAMBDA_RUNTIME_API") != "",
+		DataDir:            or(getenv("SWITCHBOARD_DATA_DIR"), "./.data"),
+		Store:              strings.ToLower(or(getenv("SWITCHBOARD_STORE"), "embedded")),
+		Table:              or(getenv("SWITCHBOARD_TABLE"), "switchboard"),
+		OperatorKey:        getenv("SWITCHBOARD_OPERATOR_KEY"),
+		OperatorKeyHash:    strings.ToLower(getenv("SWITCHBOARD_OPERATOR_KEY_SHA256")),
+		WorkQueueURL:       getenv("SWITCHBOARD_WORK_QUEUE_URL"),
+		KMSKeyID:           getenv("SWITCHBOARD_KMS_KEY_ID"),
+		OutboxShards:       LocalOutboxShards,
+		LogLevel:           logging.ParseLevel(getenv("SWITCHBOARD_LOG_LEVEL")),
+		Port:               8080,
+		SweepEvery:         1,
+		Workers:            32,
+		WebhookRetryScale:  1,
+		TokenTTLSeconds:    900,
+		KeyRotationHours:   24,
+		AuditRetentionDays: 90,
 	}
 	if c.Lambda {
 		c.OutboxShards = dynamostore.DefaultOutboxShards
@@ -119,6 +123,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_SIGNING_KEY_ROTATION_HOURS %q: use 1 to 720", s)
 		}
 		c.KeyRotationHours = n
+	}
+	if s := getenv("SWITCHBOARD_AUDIT_RETENTION_DAYS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3650 {
+			return c, fmt.Errorf("SWITCHBOARD_AUDIT_RETENTION_DAYS %q: use 1 to 3650", s)
+		}
+		c.AuditRetentionDays = n
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

@@ -59,3 +59,26 @@ func TestConfigOutboxShardsAndWorkers(t *testing.T) {
 		}
 	}
 }
+
+// The audit retention: 90 days unless set, 1 to 3650.
+func TestConfigAuditRetention(t *testing.T) {
+	get := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "SWITCHBOARD_AUDIT_RETENTION_DAYS" {
+				return v
+			}
+			return ""
+		}
+	}
+	if cfg, err := LoadConfig(get("")); err != nil || cfg.AuditRetentionDays != 90 {
+		t.Fatalf("default %d, %v", cfg.AuditRetentionDays, err)
+	}
+	if cfg, err := LoadConfig(get("7")); err != nil || cfg.AuditRetentionDays != 7 {
+		t.Fatalf("7: %d, %v", cfg.AuditRetentionDays, err)
+	}
+	for _, bad := range []string{"0", "3651", "x", "-1"} {
+		if _, err := LoadConfig(get(bad)); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_AUDIT_RETENTION_DAYS") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -30,6 +30,8 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	a.Worker.Busy = fg.busy
 	srv := &http.Server{Handler: fg.wrap(a.Server), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 
+	// Audit entries are written in the background (App.Close writes the rest).
+	a.Audit.Start()
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	rotated := make(chan struct{})

@@ -36,6 +36,20 @@ const APIKeyPrefix = "sbk_"
 // learn which part was wrong.
 var ErrUnauthenticated = errors.New("auth: unauthenticated")
 
+// Failure is ErrUnauthenticated for a credential that names a real key of a
+// tenant (a wrong secret, a revoked key, a token of a revoked session): the
+// audit log of that tenant records the attempt. The caller's answer is the
+// same 401 as for any bad credential.
+type Failure struct {
+	TenantID     string
+	CredentialID string // the API key id (a token's session)
+}
+
+func (f *Failure) Error() string { return ErrUnauthenticated.Error() }
+
+// Unwrap makes errors.Is(f, ErrUnauthenticated) true.
+func (f *Failure) Unwrap() error { return ErrUnauthenticated }
+
 // ErrNotConfigured is returned when the operator key is not configured.
 var ErrNotConfigured = errors.New("auth: operator key not configured")
 
@@ -143,8 +157,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, credential string) (in
 		if err != nil {
 			return invocation.Principal{}, err
 		}
-		if !EqualHash(secret, rec.SecretHash) || rec.Revoked || rec.KeyID != keyID {
+		if rec.KeyID != keyID {
 			return invocation.Principal{}, ErrUnauthenticated
+		}
+		if !EqualHash(secret, rec.SecretHash) || rec.Revoked {
+			return invocation.Principal{}, &Failure{TenantID: rec.TenantID, CredentialID: keyID}
 		}
 		if u, ok := a.Keys.(UsageRecorder); ok {
 			u.RecordAPIKeyUse(ctx, rec)
@@ -185,8 +202,11 @@ func (a *Authenticator) authenticateToken(ctx context.Context, credential string
 	if err != nil {
 		return invocation.Principal{}, err
 	}
-	if rec.Revoked || rec.KeyID != t.SessionID || rec.TenantID != t.TenantID || rec.ServiceAccountID != t.ServiceAccountID {
+	if rec.KeyID != t.SessionID || rec.TenantID != t.TenantID || rec.ServiceAccountID != t.ServiceAccountID {
 		return invocation.Principal{}, ErrUnauthenticated
+	}
+	if rec.Revoked {
+		return invocation.Principal{}, &Failure{TenantID: rec.TenantID, CredentialID: t.SessionID}
 	}
 	if u, ok := a.Keys.(UsageRecorder); ok {
 		u.RecordAPIKeyUse(ctx, rec)

@@ -201,21 +201,30 @@ func TestAuthenticateRejectsBadAPIKeys(t *testing.T) {
 	const revokedID = "key_01JD0000000000000000000K03"
 	f.keys.recs[revokedID] = auth.APIKeyRecord{KeyID: revokedID, TenantID: tenantID, ServiceAccountID: svaID, SecretHash: auth.HashSecret(revokedSecret), Revoked: true}
 
-	for _, tt := range []struct{ name, cred string }{
-		{"empty credential", ""},
-		{"wrong secret", auth.FormatAPIKey(keyID, auth.NewSecret())},
-		{"secret with a suffix", f.apiKey + "x"},
-		{"secret truncated", f.apiKey[:len(f.apiKey)-1]},
-		{"revoked key", auth.FormatAPIKey(revokedID, revokedSecret)},
-		{"unknown key id", auth.FormatAPIKey("key_01JD0000000000000000000K99", f.secret)},
-		{"record of another id", auth.FormatAPIKey(otherID, f.secret)},
-		{"hash instead of secret", auth.FormatAPIKey(keyID, auth.HashSecret(f.secret))},
-		{"malformed key", "sbk_garbage"},
+	// failedKey is the real key a failure names (the audit log of its
+	// tenant records it); "" for a credential that names none.
+	for _, tt := range []struct{ name, cred, failedKey string }{
+		{"empty credential", "", ""},
+		{"wrong secret", auth.FormatAPIKey(keyID, auth.NewSecret()), keyID},
+		{"secret with a suffix", f.apiKey + "x", keyID},
+		{"secret truncated", f.apiKey[:len(f.apiKey)-1], keyID},
+		{"revoked key", auth.FormatAPIKey(revokedID, revokedSecret), revokedID},
+		{"unknown key id", auth.FormatAPIKey("key_01JD0000000000000000000K99", f.secret), ""},
+		{"record of another id", auth.FormatAPIKey(otherID, f.secret), ""},
+		{"hash instead of secret", auth.FormatAPIKey(keyID, auth.HashSecret(f.secret)), keyID},
+		{"malformed key", "sbk_garbage", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := f.a.Authenticate(ctxT(t), tt.cred)
 			if !errors.Is(err, auth.ErrUnauthenticated) {
 				t.Fatalf("Authenticate = (%+v, %v), want ErrUnauthenticated", p, err)
+			}
+			var fail *auth.Failure
+			switch {
+			case tt.failedKey == "" && errors.As(err, &fail):
+				t.Fatalf("failure %+v names a key", fail)
+			case tt.failedKey != "" && (!errors.As(err, &fail) || fail.CredentialID != tt.failedKey || fail.TenantID != tenantID):
+				t.Fatalf("failure %v, want one naming %s of %s", err, tt.failedKey, tenantID)
 			}
 			if !reflect.DeepEqual(p, invocation.Principal{}) {
 				t.Fatalf("principal on failure = %+v, want zero", p)

@@ -37,11 +37,17 @@ func ResourceTypes() []string {
 // permission model and the caller's own permissions, no tenant data): their
 // handlers decide with AllowOpen, not with Require. They are in the
 // catalogue like any other (a role may name them; it changes nothing).
+//
+// Privileged read-only actions stay out of the read groups ("read",
+// "<namespace>:read"): the viewer and sender roles do not grant them, only
+// admin's "all" and a role that names them (the audit log, which shows
+// every caller's address and agent).
 type Action struct {
-	Name      string
-	Resources []string
-	ReadOnly  bool
-	Open      bool
+	Name       string
+	Resources  []string
+	ReadOnly   bool
+	Open       bool
+	Privileged bool
 }
 
 // Namespace is the part of the name before the colon ("messaging").
@@ -105,7 +111,7 @@ func RegisterActions(actions ...Action) {
 		a.Resources = slices.Clone(a.Resources)
 		slices.Sort(a.Resources)
 		if prev, ok := catalogue.byName[a.Name]; ok {
-			if prev.ReadOnly != a.ReadOnly || prev.Open != a.Open || !slices.Equal(prev.Resources, a.Resources) {
+			if prev.ReadOnly != a.ReadOnly || prev.Open != a.Open || prev.Privileged != a.Privileged || !slices.Equal(prev.Resources, a.Resources) {
 				panic(fmt.Sprintf("authz: action %q registered twice with different definitions", a.Name))
 			}
 			continue

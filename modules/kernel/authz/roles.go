@@ -67,10 +67,17 @@ func roleAllows(role, action string) bool {
 	case "admin":
 		return true
 	case "sender":
-		return senderActions[action] || (IsRead(action) &&
+		return senderActions[action] || (readGroup(action) &&
 			(strings.HasPrefix(action, "messaging:") || strings.HasPrefix(action, "channels:")))
 	case "viewer":
-		return IsRead(action)
+		return readGroup(action)
 	}
 	return false
+}
+
+// readGroup reports whether the read roles grant action: a read action that
+// is not Privileged.
+func readGroup(action string) bool {
+	act, ok := LookupAction(action)
+	return IsRead(action) && !(ok && act.Privileged)
 }

@@ -30,6 +30,7 @@ const (
 	Role           = "rol" // a tenant-defined role (its id is the role's name in bindings)
 	AccessToken    = "tok" // an access token's id (its jti); tokens themselves are never stored
 	SigningKey     = "sgk" // a platform signing key (the kid of access tokens)
+	Audit          = "aud" // an audit log entry
 )
 
 // Generator makes new identifiers. Implementations are safe for concurrent use.

@@ -70,6 +70,8 @@ var catalogs = map[string]map[string]message{
 		"errors.validation.url":                 {"", "must be a URL"},
 		"errors.validation.type":                {"", "has the wrong type (expected {expected})"},
 		"errors.validation.invalid":             {"", "is invalid"},
+		"errors.validation.datetime":            {"", "must be an RFC 3339 date-time"},
+		"errors.validation.after":               {"", "must be after {field}"},
 	},
 	"de": {
 		"errors.internal":                       {"Interner Fehler", "Bei uns ist etwas schiefgelaufen. Nennen Sie dem Support den Aufruf {invocationId}."},
@@ -130,5 +132,7 @@ var catalogs = map[string]map[string]message{
 		"errors.validation.url":                 {"", "muss eine URL sein"},
 		"errors.validation.type":                {"", "hat den falschen Typ (erwartet {expected})"},
 		"errors.validation.invalid":             {"", "ist ungültig"},
+		"errors.validation.datetime":            {"", "muss ein Zeitpunkt nach RFC 3339 sein"},
+		"errors.validation.after":               {"", "muss nach {field} liegen"},
 	},
 }

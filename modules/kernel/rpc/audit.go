@@ -25,8 +25,14 @@ type AuditEntry struct {
 	InvocationID string
 	TraceID      string
 	ActionID     string
-	TenantID     string // "" when not known (unauthenticated, operator)
-	Principal    string // "" when unauthenticated
+	// TenantID is the caller's tenant; for an unauthenticated call, the
+	// tenant of the real key its credential named (auth.Failure), else "".
+	// "" for the operator.
+	TenantID  string
+	Principal string // "" when unauthenticated
+	// CredentialID is the API key id the call authenticated with (a
+	// token's session), or the real key id a failed credential named.
+	CredentialID string
 	Endpoint     string // "create-scope"
 	Kind         Kind
 	Action       string   // "tenancy:create-scope"
@@ -39,10 +45,35 @@ type AuditEntry struct {
 	Duration     time.Duration
 }
 
-// Auditor receives an entry for every call. It must not fail the call; the
-// access-control issue replaces the log auditor with the audit log.
+// Auditor receives an entry for every call. It must not fail the call.
 type Auditor interface {
 	Audit(ctx context.Context, e AuditEntry)
+}
+
+// AuditFlusher is an Auditor that buffers entries: the server calls
+// FlushAudit at the end of every HTTP request, before its response leaves a
+// Lambda invocation (an auditor that writes in the background ignores it).
+type AuditFlusher interface {
+	FlushAudit(ctx context.Context)
+}
+
+// Auditors sends every entry to each of its auditors, in order.
+type Auditors []Auditor
+
+// Audit implements Auditor.
+func (as Auditors) Audit(ctx context.Context, e AuditEntry) {
+	for _, a := range as {
+		a.Audit(ctx, e)
+	}
+}
+
+// FlushAudit implements AuditFlusher for those of its auditors that buffer.
+func (as Auditors) FlushAudit(ctx context.Context) {
+	for _, a := range as {
+		if f, ok := a.(AuditFlusher); ok {
+			f.FlushAudit(ctx)
+		}
+	}
 }
 
 // LogAuditor writes each entry as one "audit" log line.
@@ -72,6 +103,9 @@ func Audit(a Auditor, clk clock.Clock) Middleware {
 			}
 			if ic.Principal.Kind != invocation.KindAnonymous {
 				e.Principal = ic.Principal.String()
+				e.CredentialID = ic.Principal.CredentialID
+			} else if f := call.failedAuth; f != nil {
+				e.TenantID, e.CredentialID = f.TenantID, f.CredentialID
 			}
 			if call.guard != nil {
 				for _, r := range call.guard.Resources() {

@@ -56,6 +56,9 @@ func AuthenticateThrottled(a Authenticator, t *auth.Throttle, allowLogLevel bool
 			case errors.Is(err, auth.ErrNotConfigured) && call.Endpoint.Access == AccessOperator:
 				return Result{}, errs.New(errs.KindUnavailable, errs.CodeNotConfigured).With("setting", "SWITCHBOARD_OPERATOR_KEY")
 			case errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrNotConfigured):
+				if f := (*auth.Failure)(nil); errors.As(err, &f) {
+					call.failedAuth = f
+				}
 				if t != nil {
 					if ra, throttled := t.Fail(call.Credential, call.Source.IP); throttled {
 						return Result{}, authThrottled(ra)

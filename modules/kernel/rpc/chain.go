@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
@@ -21,8 +22,11 @@ type Call struct {
 	// operator when the server does not allow it for everyone.
 	LogLevel *slog.Level
 
-	guard  *authz.Guard                                                           // set by Authorize
-	record func(ctx context.Context, res Result) (*eventstore.Idempotency, error) // set by Idempotency
+	// failedAuth is the tenant and key of a credential that named a real
+	// key but did not authenticate (set by Authenticate, for the audit).
+	failedAuth *auth.Failure
+	guard      *authz.Guard                                                           // set by Authorize
+	record     func(ctx context.Context, res Result) (*eventstore.Idempotency, error) // set by Idempotency
 }
 
 // Source is where a call came from (audit).

@@ -187,6 +187,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.cfg.Logger.Log(ctx, level, "http request", "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "durationMs", float64(s.cfg.Clock.Now().Sub(start).Microseconds())/1000)
+		if f, ok := s.cfg.Auditor.(AuditFlusher); ok {
+			f.FlushAudit(context.WithoutCancel(ctx))
+		}
 	}()
 	s.mux.ServeHTTP(rec, r)
 }

@@ -3,6 +3,8 @@ package catalogtest_test
 import (
 	"testing"
 
+	auditapp "github.com/switchboard-dev/switchboard/modules/audit/app"
+	auditports "github.com/switchboard-dev/switchboard/modules/audit/ports"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/workrpc"
@@ -23,6 +25,7 @@ func endpoints() []rpc.Endpoint {
 	eps = append(eps, workrpc.Endpoints(nil)...)
 	eps = append(eps, messagingports.Endpoints(&messagingapp.Application{})...)
 	eps = append(eps, webhooksports.Endpoints(&webhooksapp.Application{})...)
+	eps = append(eps, auditports.Endpoints(auditapp.ListAuditLogHandler{})...)
 	return eps
 }
 

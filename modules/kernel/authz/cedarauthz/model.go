@@ -96,7 +96,7 @@ func buildSchema(actions []authz.Action) (*schema.Schema, error) {
 			return nil, fmt.Errorf("cedarauthz: action %q declared twice", act.Name)
 		}
 		parents := []sast.ParentRef{sast.ParentRefFromID(GroupAll)}
-		if act.ReadOnly {
+		if act.ReadOnly && !act.Privileged {
 			group := types.String(ReadGroup(act.Namespace()))
 			if _, ok := ns.Actions[group]; !ok {
 				ns.Actions[group] = sast.Action{Parents: []sast.ParentRef{sast.ParentRefFromID(GroupRead)}}

@@ -1,0 +1,27 @@
+// Package ports exposes the audit log: the list-audit-log query and its
+// catalogue entry. It only translates; the rules live in app.
+package ports
+
+import (
+	"github.com/switchboard-dev/switchboard/modules/audit/app"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+)
+
+// Actions is the catalogue entry of list-audit-log: decided on the tenant,
+// read-only and privileged (admins have it, viewers do not: entries show
+// every caller's address and agent).
+var Actions = []authz.Action{
+	{Name: app.ActionListAuditLog, Resources: []string{authz.ResourceTenant}, ReadOnly: true, Privileged: true},
+}
+
+// The catalogue is read once when the edge's authorizer is built: register
+// at init, before any wiring runs.
+func init() { authz.RegisterActions(Actions...) }
+
+// Endpoints returns the audit queries.
+func Endpoints(h app.ListAuditLogHandler) []rpc.Endpoint {
+	return []rpc.Endpoint{
+		rpc.Query("list-audit-log", app.ActionListAuditLog, h.Handle),
+	}
+}
