@@ -9,7 +9,7 @@ PKG       := ./functions/lambdalith
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help run seed build build-lambda test test-race bench lint fmt tidy clean dynamodb-local-start dynamodb-local-stop
+.PHONY: help run seed smoke build build-lambda test test-race bench lint fmt tidy clean dynamodb-local-start dynamodb-local-stop
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,9 @@ run: build ## Run local mode on 127.0.0.1:8080 (PORT overrides; embedded store i
 
 seed: ## Demo data on a running local mode: 2 pooled + 2 siloed tenants, scopes, an account and key of every role (SEED_PREFIX, SWITCHBOARD_URL)
 	@SEED_PREFIX="$(SEED_PREFIX)" SWITCHBOARD_URL="$(SWITCHBOARD_URL)" $(GO) run ./tools/seed
+
+smoke: ## Smoke test of any deployment: make smoke BASE_URL=... OPERATOR_KEY=... [RECEIVER=local|url=<public URL>|none] [TIMEOUT=60s]
+	@$(GO) run ./tools/smoke
 
 build: ## Build the binary for this machine into bin/
 	@echo ">> building $(BIN)"
