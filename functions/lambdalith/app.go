@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/switchboard-dev/switchboard/modules/audit"
 	auditadapters "github.com/switchboard-dev/switchboard/modules/audit/adapters"
@@ -29,8 +30,10 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/metrics"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
+	"github.com/switchboard-dev/switchboard/modules/kernel/tenantres"
 	"github.com/switchboard-dev/switchboard/modules/kernel/trigger"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
@@ -108,7 +111,18 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	if err := a.openStore(ctx, awsCfg, d.DynamoDBOptions); err != nil {
 		return nil, err
 	}
-	if err := a.openSealer(awsCfg, d.Clock); err != nil {
+	// Siloed tenants' own resources (ADR 0013): SSM parameters in Lambda
+	// mode; none in local mode or without a path.
+	var resources tenantres.Resolver
+	if cfg.Lambda && cfg.TenantResourcesPath != "" {
+		r, err := tenantres.NewSSM(ssm.NewFromConfig(*awsCfg), cfg.TenantResourcesPath, tenantres.SSMOptions{Clock: d.Clock, Logger: d.Logger})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		resources = r
+	}
+	if err := a.openSealer(awsCfg, d.Clock, resources); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -131,7 +145,7 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	}
 
 	// Modules.
-	tenancyMod := tenancy.New(tenancy.Deps{Store: a.Store, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger})
+	tenancyMod := tenancy.New(tenancy.Deps{Store: a.Store, IDs: d.IDs, Clock: d.Clock, Resources: resources, Logger: d.Logger})
 	tenancyMod.RegisterWork(a.Work)
 
 	// The one commit path, and the work path behind it: every unit of work
@@ -145,7 +159,9 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		a.Worker = &work.LocalWorker{Handler: exec, Store: a.Store, Clock: d.Clock, Logger: d.Logger, Workers: cfg.Workers}
 		a.Relay.Transport = a.Worker
 	case cfg.WorkQueueURL != "":
-		a.Relay.Transport = sqstransport.New(sqs.NewFromConfig(*awsCfg), cfg.WorkQueueURL)
+		tr := sqstransport.New(sqs.NewFromConfig(*awsCfg), cfg.WorkQueueURL)
+		tr.Resources, tr.Logger = resources, d.Logger // a siloed tenant's work goes to its own queue
+		a.Relay.Transport = tr
 		a.Relay.Grace = 10 * time.Second
 		// A failed item goes back into the outbox with its backoff; the relay
 		// sends it to SQS with that delay.
@@ -160,10 +176,15 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	// integration events go through the outbox to in-process subscribers.
 	sandboxProvider := sandbox.New(sandbox.Deps{Store: a.Store, Runner: a.Runner, Sealer: a.Sealer, IDs: d.IDs, Clock: d.Clock, Logger: d.Logger})
 	sandboxProvider.RegisterWork(a.Work)
+	// Business metrics: CloudWatch EMF lines on stdout in Lambda mode (ADR 0014).
+	var recorder metrics.Recorder = metrics.Nop{}
+	if cfg.Lambda {
+		recorder = metrics.NewEMF(os.Stdout, metrics.EMFOptions{Clock: d.Clock, Logger: d.Logger})
+	}
 	messagingMod := messaging.New(messaging.Deps{
 		Store: a.Store, Runner: a.Runner, Sealer: a.Sealer, Scopes: tenancyMod,
 		Providers: messagingapp.Providers{sandbox.Name: sandboxProvider},
-		IDs:       d.IDs, Clock: d.Clock, PublicURL: cfg.PublicURL, Logger: d.Logger,
+		IDs:       d.IDs, Clock: d.Clock, PublicURL: cfg.PublicURL, Logger: d.Logger, Metrics: recorder,
 	})
 	messagingMod.RegisterWork(a.Work)
 	a.Work.Register(work.PublishType, a.Events.PublishHandler())
@@ -238,8 +259,9 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 }
 
 // openSealer makes the encryption port: KMS when SWITCHBOARD_KMS_KEY_ID is
-// set (required in Lambda mode), else the master key file of the data dir.
-func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock) error {
+// set (required in Lambda mode; a siloed tenant's own key when resources
+// names one), else the master key file of the data dir.
+func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock, resources tenantres.Resolver) error {
 	cfg := a.Config
 	var wrapper secrets.KeyWrapper
 	switch {
@@ -251,7 +273,7 @@ func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock) error {
 			}
 			awsCfg = &c
 		}
-		wrapper = secrets.NewKMSKeyring(kms.NewFromConfig(*awsCfg), cfg.KMSKeyID)
+		wrapper = secrets.NewKMSKeyring(kms.NewFromConfig(*awsCfg), cfg.KMSKeyID).WithResources(resources, a.Logger)
 	case cfg.Lambda:
 		return errors.New("SWITCHBOARD_KMS_KEY_ID is not set: Lambda mode needs the KMS key that wraps the tenants' data keys")
 	default:

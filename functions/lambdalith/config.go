@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/logging"
+	"github.com/switchboard-dev/switchboard/modules/kernel/tenantres"
 )
 
 // Config is the whole configuration: plain environment variables, the same in
@@ -41,6 +42,11 @@ type Config struct {
 	// AuditRetentionDays (SWITCHBOARD_AUDIT_RETENTION_DAYS) is how long
 	// audit log entries are kept: 1 to 3650, default 90.
 	AuditRetentionDays int
+	// TenantResourcesPath (SWITCHBOARD_TENANT_RESOURCES_PATH) is the SSM
+	// path of the siloed tenants' resources parameters (<path><tenantId>,
+	// ADR 0013), e.g. /switchboard/tenants/: it starts and ends with '/'.
+	// Lambda mode only; unset: no tenant has dedicated resources.
+	TenantResourcesPath string
 }
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
@@ -130,6 +136,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_AUDIT_RETENTION_DAYS %q: use 1 to 3650", s)
 		}
 		c.AuditRetentionDays = n
+	}
+	if p := getenv("SWITCHBOARD_TENANT_RESOURCES_PATH"); p != "" {
+		if err := tenantres.ValidatePath(p); err != nil {
+			return c, fmt.Errorf("SWITCHBOARD_TENANT_RESOURCES_PATH: %w", err)
+		}
+		c.TenantResourcesPath = p
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

@@ -648,9 +648,13 @@ func TestListMessagesFiltersAndAuthorization(t *testing.T) {
 		wantErr(t, err, errs.KindNotFound, errs.CodeNotFound)
 	}
 
-	// A sender of eu reads eu and below it, nothing else and not the whole tenant.
+	// A sender of eu reads eu and below it, nothing else and not the whole
+	// tenant: without a filter, the messages of eu and de merged (ADR 0009).
 	eu := func() context.Context { return e.as(tn, ports.ActionListMessages, "sender", tn.eu) }
-	for _, in := range []app.ListMessagesInput{{}, {ScopeID: tn.us}, {ChannelID: chUS}, {ScopeID: tn.RootScopeID}} {
+	if got, err := list(eu(), app.ListMessagesInput{}); err != nil || !reflect.DeepEqual(got, []string{eu3, de1, eu2, eu1}) {
+		t.Fatalf("sender of eu lists %v, %v; want eu's and de's newest first", got, err)
+	}
+	for _, in := range []app.ListMessagesInput{{ScopeID: tn.us}, {ChannelID: chUS}, {ScopeID: tn.RootScopeID}} {
 		_, err := list(eu(), in)
 		wantErr(t, err, errs.KindForbidden, errs.CodeForbidden)
 	}

@@ -64,6 +64,10 @@ type Deps struct {
 	Clock     clock.Clock
 	PublicURL string       // base of inbound webhook URLs
 	Logger    *slog.Logger // nil: discard
+	// Metrics records the messaging metrics (MessagesAccepted, ...Sent,
+	// ...Delivered, ...Failed, DispatchLatency) after their commits: EMF in
+	// Lambda mode; nil records nothing.
+	Metrics app.Metrics
 }
 
 // Module is the wired messaging context.
@@ -83,11 +87,15 @@ func New(d Deps) *Module {
 	cache := adapters.NewChannelCache(d.Clock, 0, 0) // channels never change: see ChannelCache
 	repo := adapters.CachedRepository{Repository: store, Cache: cache}
 	reads := adapters.CachedReadModel{ReadModel: adapters.NewReadModel(d.Store, d.PublicURL), Cache: cache}
+	a := app.New(app.Deps{
+		Repo: repo, Reads: reads, Rebuilder: store, Runner: d.Runner, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
+		IDs: d.IDs, Clock: d.Clock, PublicURL: d.PublicURL, Logger: log,
+	})
+	a.Commands.SendMessage.Metrics = d.Metrics
+	a.Work.Dispatch.Metrics = d.Metrics
+	a.Work.ProviderWebhook.Metrics = d.Metrics
 	return &Module{
-		app: app.New(app.Deps{
-			Repo: repo, Reads: reads, Rebuilder: store, Runner: d.Runner, Scopes: d.Scopes, Sealer: d.Sealer, Providers: d.Providers,
-			IDs: d.IDs, Clock: d.Clock, PublicURL: d.PublicURL, Logger: log,
-		}),
+		app: a,
 		routes: map[string]http.Handler{
 			ports.WebhookPattern: ports.WebhookRoute(ports.WebhookDeps{
 				Reads: reads, Repo: repo, Providers: d.Providers, Sealer: d.Sealer, Runner: d.Runner,

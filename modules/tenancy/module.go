@@ -15,6 +15,9 @@
 //     authz.RoleSource), cached per instance, updated at once on commit.
 //   - Published language: the events "tenancy.*" (events/contracts/tenancy.md)
 //     and the work type "tenancy.provision-tenant".
+//   - Conformist to the infrastructure's tenant resources (kernel tenantres):
+//     a siloed tenant stays provisioning until its own work queue and KMS
+//     key exist (ADR 0013).
 //
 // # Layout
 //
@@ -41,6 +44,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
+	"github.com/switchboard-dev/switchboard/modules/kernel/tenantres"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/adapters"
 	"github.com/switchboard-dev/switchboard/modules/tenancy/app"
@@ -49,18 +53,23 @@ import (
 
 // Deps are what the tenancy module needs from the process.
 type Deps struct {
-	Store  eventstore.Store
-	IDs    ids.Generator
-	Clock  clock.Clock
-	Logger *slog.Logger // nil: discard
+	Store eventstore.Store
+	IDs   ids.Generator
+	Clock clock.Clock
+	// Resources tells whether a siloed tenant's dedicated resources exist
+	// (provisioning waits for them; SSM in Lambda mode). nil: no tenant has
+	// dedicated resources (local mode), a siloed tenant is active at once.
+	Resources tenantres.Resolver
+	Logger    *slog.Logger // nil: discard
 }
 
 // Module is the wired tenancy context.
 type Module struct {
-	app   *app.Application
-	repo  *adapters.Repository
-	keys  *adapters.APIKeyResolver
-	roles *adapters.RoleCache
+	app    *app.Application
+	repo   *adapters.Repository
+	keys   *adapters.APIKeyResolver
+	roles  *adapters.RoleCache
+	scopes *adapters.ScopeCache
 }
 
 // New wires the module.
@@ -79,17 +88,20 @@ func New(d Deps) *Module {
 	// Likewise the roles this instance creates reach its role cache.
 	roles := adapters.NewRoleCache(reads, d.Clock)
 	repo.OnRolesWritten(roles.Publish)
+	a := app.New(app.Deps{
+		Repo:   repo,
+		Reads:  reads,
+		IDs:    d.IDs,
+		Clock:  d.Clock,
+		Logger: log,
+	})
+	a.Work.ProvisionTenant = a.Work.ProvisionTenant.WithResources(d.Resources, d.Clock)
 	return &Module{
-		roles: roles,
-		repo:  repo,
-		app: app.New(app.Deps{
-			Repo:   repo,
-			Reads:  reads,
-			IDs:    d.IDs,
-			Clock:  d.Clock,
-			Logger: log,
-		}),
-		keys: keys,
+		scopes: adapters.NewScopeCache(reads, d.Clock),
+		roles:  roles,
+		repo:   repo,
+		app:    a,
+		keys:   keys,
 	}
 }
 

@@ -139,8 +139,9 @@ type TokenVerifier struct {
 
 	mu       sync.Mutex
 	keys     map[string]ed25519.PublicKey
-	loadedAt time.Time // last successful read
-	triedAt  time.Time // last read attempt
+	loadedAt time.Time     // last successful read
+	triedAt  time.Time     // last read attempt
+	loading  chan struct{} // closed when the read in flight ends; nil: none
 }
 
 // Verify checks a token: EdDSA only (any other alg, "none" included, is
@@ -207,9 +208,18 @@ func (v *TokenVerifier) key(ctx context.Context, kid string) (ed25519.PublicKey,
 	k, known := v.keys[kid]
 	stale := v.loadedAt.IsZero() || now.Sub(v.loadedAt) >= durationOr(v.Refresh, DefaultKeyRefresh)
 	floorPassed := v.triedAt.IsZero() || now.Sub(v.triedAt) >= durationOr(v.UnknownKeyFloor, DefaultUnknownKeyFloor)
-	if (stale || !known) && floorPassed {
+	switch {
+	case (stale || !known) && floorPassed && v.loading == nil:
+		// This call reads; the lock is not held meanwhile, so verifications
+		// of known keys go on.
 		v.triedAt = now
+		done := make(chan struct{})
+		v.loading = done
+		v.mu.Unlock()
 		keys, err := v.Keys.PublicKeys(ctx)
+		v.mu.Lock()
+		v.loading = nil
+		close(done)
 		if err == nil {
 			m := make(map[string]ed25519.PublicKey, len(keys))
 			for _, pk := range keys {
@@ -222,7 +232,19 @@ func (v *TokenVerifier) key(ctx context.Context, kid string) (ed25519.PublicKey,
 			return nil, fmt.Errorf("read signing keys: %w", err)
 		}
 		k, known = v.keys[kid]
-	} else if stale && now.Sub(v.loadedAt) >= durationOr(v.MaxStale, DefaultMaxStaleKeys) {
+	case !known && v.loading != nil:
+		// Another call is reading: an unknown key waits for its result.
+		wait := v.loading
+		v.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			v.mu.Lock()
+			return nil, ctx.Err()
+		}
+		v.mu.Lock()
+		k, known = v.keys[kid]
+	case stale && now.Sub(v.loadedAt) >= durationOr(v.MaxStale, DefaultMaxStaleKeys):
 		return nil, errors.New("read signing keys: the cached keys are too old and the last read failed")
 	}
 	if !known {

@@ -292,3 +292,70 @@ func TestAuthenticatorAcceptsAccessTokens(t *testing.T) {
 		t.Fatalf("no verifier: %v", err)
 	}
 }
+
+// slowSource blocks every read until release is closed.
+type slowSource struct {
+	keySource
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowSource) PublicKeys(ctx context.Context) ([]auth.PublicKey, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.keySource.PublicKeys(ctx)
+}
+
+// A key read in flight (a refresh) does not hold up verifications with a
+// known key; a verification with an unknown key waits for that read instead
+// of starting another.
+func TestTokenVerifierReadsWithoutBlocking(t *testing.T) {
+	f := newTokenFixture(t)
+	ctx := context.Background()
+	raw := f.sign(t, f.tok)
+	if _, err := f.v.Verify(ctx, raw); err != nil { // loads the keys
+		t.Fatal(err)
+	}
+	src := &slowSource{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	src.set(auth.PublicKey{ID: kid1, Key: f.priv.Public().(ed25519.PublicKey)})
+	f.v.Keys = src
+	f.clk.Advance(auth.DefaultKeyRefresh) // stale: the next verification reads
+
+	refreshed := make(chan error)
+	go func() { _, err := f.v.Verify(ctx, raw); refreshed <- err }()
+	<-src.entered // the refresh is reading
+
+	// Meanwhile a known key verifies at once.
+	fast := make(chan error)
+	go func() { _, err := f.v.Verify(ctx, raw); fast <- err }()
+	select {
+	case err := <-fast:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a verification with a known key waited for the key read")
+	}
+	// An unknown kid waits for the read in flight and starts none.
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	forged, _ := auth.SignAccessToken(f.tok, kid2, otherPriv)
+	unknown := make(chan error)
+	go func() { _, err := f.v.Verify(ctx, forged); unknown <- err }()
+	select {
+	case err := <-unknown:
+		t.Fatalf("an unknown kid did not wait for the read: %v", err)
+	case <-src.entered:
+		t.Fatal("an unknown kid started a second read")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(src.release)
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-unknown; !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("unknown kid: %v", err)
+	}
+	if src.reads != 1 {
+		t.Fatalf("%d reads, want 1", src.reads)
+	}
+}

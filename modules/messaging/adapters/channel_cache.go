@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -142,4 +143,14 @@ func (r CachedReadModel) ChannelTenant(ctx context.Context, channelID string) (s
 		return "", err
 	}
 	return v.(string), nil
+}
+
+// ListMessagesIn implements app.VisibleMessages when the wrapped read model
+// does (the merge reads no channel).
+func (r CachedReadModel) ListMessagesIn(ctx context.Context, tenantID string, scopeIDs []string, status domain.Status, limit int, cursor string) ([]app.MessageView, string, error) {
+	v, ok := r.ReadModel.(app.VisibleMessages)
+	if !ok {
+		return nil, "", fmt.Errorf("list messages: the read model cannot merge scopes")
+	}
+	return v.ListMessagesIn(ctx, tenantID, scopeIDs, status, limit, cursor)
 }

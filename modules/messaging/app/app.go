@@ -91,7 +91,7 @@ func New(d Deps) *Application {
 			GetChannel:        GetChannelHandler{Reads: d.Reads},
 			ListChannels:      ListChannelsHandler{Reads: d.Reads, Scopes: d.Scopes},
 			GetMessage:        GetMessageHandler{Reads: d.Reads},
-			ListMessages:      ListMessagesHandler{Reads: d.Reads, Scopes: d.Scopes},
+			ListMessages:      listMessages(d),
 			GetMessageHistory: GetMessageHistoryHandler{Repo: d.Repo, Reads: d.Reads},
 		},
 		Work: newWorkHandlers(d, log),
@@ -113,4 +113,13 @@ func tenantOf(ctx context.Context) (string, error) {
 		return id, nil
 	}
 	return "", errNoTenant
+}
+
+// listMessages wires list-messages; a caller bound below the root is served
+// when the scopes port has the tree and the read model merges partitions.
+func listMessages(d Deps) ListMessagesHandler {
+	h := ListMessagesHandler{Reads: d.Reads, Scopes: d.Scopes}
+	h.Tree, _ = d.Scopes.(ScopeTree)
+	h.Visible, _ = d.Reads.(VisibleMessages)
+	return h
 }

@@ -100,6 +100,9 @@ type DispatchHandler struct {
 	// MaxRetryDelay caps the backoff (default DefaultMaxRetryDelay).
 	MaxRetryDelay time.Duration
 	Logger        *slog.Logger // nil: discard
+	// Metrics records MessagesSent with DispatchLatency, and MessagesFailed,
+	// after the outcome's commit; nil: none.
+	Metrics Metrics
 }
 
 // errRanEarly is the error of an item that runs before its message's sendAt.
@@ -184,7 +187,10 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 	if err := h.Repo.SaveMessage(ctx, tenantID, claimed, []domain.Event{ev}, work...); err != nil {
 		return fmt.Errorf("dispatch %s: %w", m.ID, err)
 	}
-	uow.OnCommit(ctx, func(ctx context.Context) { h.logOutcome(ctx, log, &cur, attempt, out.sendErr) })
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.logOutcome(ctx, log, &cur, attempt, out.sendErr)
+		h.recordOutcome(ctx, &cur, now)
+	})
 	return nil
 }
 
@@ -267,7 +273,10 @@ func (h DispatchHandler) failUncalled(ctx context.Context, log *slog.Logger, ten
 	if err := h.Repo.SaveMessage(ctx, tenantID, m, events); err != nil {
 		return fmt.Errorf("dispatch %s: %w", m.ID, err)
 	}
-	uow.OnCommit(ctx, func(ctx context.Context) { h.logOutcome(ctx, log, &cur, attempt, nil) })
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.logOutcome(ctx, log, &cur, attempt, nil)
+		h.recordOutcome(ctx, &cur, now)
+	})
 	return nil
 }
 
@@ -288,6 +297,18 @@ func (h DispatchHandler) logOutcome(ctx context.Context, log *slog.Logger, m *do
 		log.WarnContext(ctx, "send attempt failed; will retry", attrs...)
 	default:
 		log.InfoContext(ctx, "message dispatched", attrs...)
+	}
+}
+
+// recordOutcome records the metrics of a committed outcome (at: when it was
+// recorded, after the provider answered): a sent message with its dispatch
+// latency, or a failed one. A retry to come records nothing.
+func (h DispatchHandler) recordOutcome(ctx context.Context, m *domain.Message, at time.Time) {
+	switch m.Status {
+	case domain.StatusSent:
+		recordSent(ctx, h.Metrics, m, at)
+	case domain.StatusFailed:
+		countMessage(ctx, h.Metrics, MetricMessagesFailed, m.ChannelType)
 	}
 }
 

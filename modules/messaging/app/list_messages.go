@@ -33,9 +33,38 @@ type ListMessagesOutput struct {
 // Filters: scopeId is the scope of the message's channel, exactly (not the
 // scopes below it); channelId one channel; status one status. With both a
 // scope and a channel, the page is empty when the channel is not in that scope.
+//
+// Without a scope or a channel, a caller who may not list the whole tenant
+// (bound below its root) gets the messages of the scopes it may list in
+// (ADR 0009, plan B): the scope partitions of those scopes read together and
+// merged newest first (VisibleMessages), at most MaxVisibleScopes of them
+// (more: 400 asking for a scopeId); no visible scope is an empty page.
 type ListMessagesHandler struct {
 	Reads  ReadModel
 	Scopes Scopes
+	// Tree and Visible serve a caller bound below the root; nil: such a
+	// caller gets 403 without a scopeId.
+	Tree    ScopeTree
+	Visible VisibleMessages
+}
+
+// ActionListMessages is list-messages' action; a caller bound below the
+// root is asked it of each scope.
+const ActionListMessages = "messaging:list-messages"
+
+// MaxVisibleScopes bounds the scope partitions one list-messages page reads
+// for a caller bound below the root (each is a query of every shard).
+const MaxVisibleScopes = 16
+
+// ScopeTree is tenancy's scope tree: every scope's path (root first).
+type ScopeTree interface {
+	TenantScopePaths(ctx context.Context, tenantID string) ([][]string, error)
+}
+
+// VisibleMessages reads several scope partitions as one list, newest first;
+// its cursor is its own (a cursor of another list is ErrInvalidCursor).
+type VisibleMessages interface {
+	ListMessagesIn(ctx context.Context, tenantID string, scopeIDs []string, status domain.Status, limit int, cursor string) ([]MessageView, string, error)
 }
 
 // Handle implements the query. It authorizes on the channel when one is
@@ -79,6 +108,17 @@ func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (
 			}
 			return empty, nil
 		}
+	case in.ScopeID == "" && h.Tree != nil && h.Visible != nil:
+		root, err := h.Scopes.RootScopeID(ctx, tenantID)
+		if err != nil {
+			return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
+		}
+		if !authz.Can(ctx, ActionListMessages, authz.Tenant(tenantID, root)) {
+			return h.visible(ctx, tenantID, status, limit, in.Cursor)
+		}
+		if err := authz.Require(ctx, authz.Tenant(tenantID, root)); err != nil {
+			return ListMessagesOutput{}, err
+		}
 	default:
 		if err := requireScopeOrTenant(ctx, h.Scopes, tenantID, in.ScopeID); err != nil {
 			return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
@@ -86,6 +126,36 @@ func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (
 	}
 	views, next, err := h.Reads.ListMessages(ctx, tenantID,
 		MessageFilter{ScopeID: in.ScopeID, ChannelID: in.ChannelID, Status: status}, limit, in.Cursor)
+	if err != nil {
+		return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
+	}
+	if views == nil {
+		views = []MessageView{}
+	}
+	return ListMessagesOutput{Items: views, NextCursor: paging.Next(next)}, nil
+}
+
+// visible answers a caller bound below the root: the messages of the scopes
+// it may list in, merged.
+func (h ListMessagesHandler) visible(ctx context.Context, tenantID string, status domain.Status, limit int, cursor string) (ListMessagesOutput, error) {
+	authz.Visible(ctx)
+	paths, err := h.Tree.TenantScopePaths(ctx, tenantID)
+	if err != nil {
+		return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
+	}
+	var scopes []string
+	for _, p := range paths {
+		if len(p) > 0 && authz.Can(ctx, ActionListMessages, authz.Resource{Type: authz.ResourceScope, ID: p[len(p)-1], ScopePath: p}) {
+			scopes = append(scopes, p[len(p)-1])
+		}
+	}
+	if len(scopes) == 0 {
+		return ListMessagesOutput{Items: []MessageView{}}, nil
+	}
+	if len(scopes) > MaxVisibleScopes {
+		return ListMessagesOutput{}, errs.Invalid(errs.FieldError{Field: "scopeId", Code: "errors.validation.required"})
+	}
+	views, next, err := h.Visible.ListMessagesIn(ctx, tenantID, scopes, status, limit, cursor)
 	if err != nil {
 		return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/metrics"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
 
@@ -210,6 +211,62 @@ type MessageView struct {
 	SendAt       *string           `json:"sendAt"`
 	CreatedAt    string            `json:"createdAt"`
 	UpdatedAt    string            `json:"updatedAt"`
+}
+
+// Metric names and dimension of the messaging context (CloudWatch namespace
+// "Switchboard"; the dashboard uses exactly these: never rename one).
+const (
+	// MetricMessagesAccepted counts outbound messages send-message accepted.
+	MetricMessagesAccepted = "MessagesAccepted"
+	// MetricMessagesSent counts messages a provider accepted (status sent).
+	MetricMessagesSent = "MessagesSent"
+	// MetricMessagesDelivered counts delivery receipts (status delivered).
+	MetricMessagesDelivered = "MessagesDelivered"
+	// MetricMessagesFailed counts messages that failed for good (status
+	// failed: refused, out of attempts, or no call possible). Undelivered
+	// receipts are not failures of sending and are not counted.
+	MetricMessagesFailed = "MessagesFailed"
+	// MetricDispatchLatency is the time from a message's acceptance (its
+	// sendAt for a scheduled message) to the provider's acceptance, in
+	// milliseconds, recorded with MessagesSent.
+	MetricDispatchLatency = "DispatchLatency"
+	// DimensionChannelType is the one dimension of every messaging metric:
+	// the channel's type, sms or email.
+	DimensionChannelType = "ChannelType"
+)
+
+// Metrics is the port to business metrics (kernel metrics.Recorder: CloudWatch
+// EMF in Lambda mode, nothing in local mode). Handlers record after their
+// commit (uow.OnCommit), so a unit of work that fails or runs again counts
+// nothing; a value is counted once per commit that made the change (at least
+// once: a commit whose invocation crashes before OnCommit counts nothing). A
+// nil Metrics records nothing. Recording never fails or blocks for long.
+type Metrics interface {
+	Count(ctx context.Context, name string, dims metrics.Dimensions, n int64)
+	Duration(ctx context.Context, name string, dims metrics.Dimensions, d time.Duration)
+}
+
+// countMessage adds one to a messaging metric of channel type ct.
+func countMessage(ctx context.Context, m Metrics, name string, ct domain.ChannelType) {
+	if m == nil {
+		return
+	}
+	m.Count(ctx, name, metrics.Dimensions{DimensionChannelType: string(ct)}, 1)
+}
+
+// recordSent counts a sent message and its dispatch latency: from its
+// acceptance (or its sendAt, when later: a scheduled message is not late
+// while it waits for its time) to sentAt.
+func recordSent(ctx context.Context, m Metrics, msg *domain.Message, sentAt time.Time) {
+	if m == nil {
+		return
+	}
+	countMessage(ctx, m, MetricMessagesSent, msg.ChannelType)
+	from := msg.CreatedAt
+	if msg.SendAt != nil && msg.SendAt.After(from) {
+		from = *msg.SendAt
+	}
+	m.Duration(ctx, MetricDispatchLatency, metrics.Dimensions{DimensionChannelType: string(msg.ChannelType)}, sentAt.Sub(from))
 }
 
 // Scopes is tenancy's small exported interface: where a scope sits.

@@ -33,6 +33,9 @@ type ProviderWebhookHandler struct {
 	IDs    ids.Generator
 	Clock  clock.Clock
 	Logger *slog.Logger // nil: discard
+	// Metrics records MessagesDelivered after a delivery receipt's commit;
+	// nil: none.
+	Metrics Metrics
 }
 
 // Handle processes one provider webhook. See ProviderWebhookHandler.
@@ -76,6 +79,9 @@ func (h ProviderWebhookHandler) receipt(ctx context.Context, tenantID string, p 
 	uow.OnCommit(ctx, func(ctx context.Context) {
 		h.log().InfoContext(ctx, "receipt recorded", slog.String("webhookId", p.WebhookID),
 			slog.String("messageId", m.ID), slog.String("status", string(ev.Status)))
+		if _, delivered := change.(domain.MessageDelivered); delivered {
+			countMessage(ctx, h.Metrics, MetricMessagesDelivered, m.ChannelType)
+		}
 	})
 	return nil
 }

@@ -37,11 +37,12 @@ type SendMessageOutput struct {
 // channel's row), one staged write (the message's first event, its row, its
 // message.queued integration event and its dispatch work), no replay.
 type SendMessageHandler struct {
-	Repo   Repository
-	Reads  ReadModel
-	IDs    ids.Generator
-	Clock  clock.Clock
-	Logger *slog.Logger
+	Repo    Repository
+	Reads   ReadModel
+	IDs     ids.Generator
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	Metrics Metrics // MessagesAccepted after the commit; nil: none
 }
 
 // Handle implements the command. Errors: 404 errs.NotFound("channel") for a
@@ -87,6 +88,7 @@ func (h SendMessageHandler) Handle(ctx context.Context, in SendMessageInput) (Se
 	uow.OnCommit(ctx, func(ctx context.Context) {
 		h.Logger.InfoContext(ctx, "message accepted", slog.String("messageId", accepted.MessageID),
 			slog.String("channelId", accepted.ChannelID), slog.String("status", string(accepted.Status)))
+		countMessage(ctx, h.Metrics, MetricMessagesAccepted, accepted.ChannelType)
 	})
 	return SendMessageOutput{MessageID: accepted.MessageID, Status: string(accepted.Status)}, nil
 }

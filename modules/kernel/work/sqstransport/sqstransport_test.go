@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/tenantres"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
 )
@@ -59,6 +61,9 @@ type fakeSQS struct {
 	callErrorOn func(request int) string
 	// senderFault marks the rejected entries as the sender's fault.
 	senderFault bool
+	// queueError, when set, answers the requests to the queues it names with
+	// an error type.
+	queueError func(queueURL string) string
 
 	mu       sync.Mutex
 	requests []wireRequest
@@ -88,6 +93,9 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	callError := f.callError
 	if f.callErrorOn != nil {
 		callError = f.callErrorOn(n)
+	}
+	if f.queueError != nil && callError == "" {
+		callError = f.queueError(req.QueueURL)
 	}
 	if callError != "" {
 		w.Header().Set("X-Amzn-ErrorType", callError)
@@ -477,5 +485,175 @@ func TestSendDoesNotHTMLEscapeThePayload(t *testing.T) {
 	var got work.Item
 	if err := json.Unmarshal([]byte(body), &got); err != nil || string(got.Payload) != string(its[0].Payload) {
 		t.Errorf("body does not decode to the item (err %v)", err)
+	}
+}
+
+// Queues per tenant.
+
+const (
+	siloedTenant = "tnt_01K94G2D9E4H7J2K5M8N1P3SIL"
+	pooledTenant = "tnt_01K94G2D9E4H7J2K5M8N1P3POO"
+	paramPooled  = "tnt_01K94G2D9E4H7J2K5M8N1P3PAR"
+	brokenTenant = "tnt_01K94G2D9E4H7J2K5M8N1P3BRK"
+	siloedQueue  = "https://sqs.eu-central-1.amazonaws.com/123456789012/switchboard-work-siloed"
+	siloedKey    = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+)
+
+// resolver is a tenantres.Resolver over a map that counts its lookups and
+// fails for brokenTenant.
+type resolver struct {
+	mu      sync.Mutex
+	m       map[string]tenantres.Resources
+	lookups map[string]int
+}
+
+func newResolver() *resolver {
+	return &resolver{lookups: map[string]int{}, m: map[string]tenantres.Resources{
+		siloedTenant: {Found: true, Tier: tenantres.TierSiloed, WorkQueueURL: siloedQueue, KMSKeyARN: siloedKey},
+		paramPooled:  {Found: true, Tier: tenantres.TierPooled},
+	}}
+}
+
+func (r *resolver) Resources(_ context.Context, tenantID string) (tenantres.Resources, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lookups[tenantID]++
+	if tenantID == brokenTenant {
+		return tenantres.Resources{}, errors.New("ssm unavailable")
+	}
+	return r.m[tenantID], nil
+}
+
+// tenantItems returns n items per tenant, interleaved: tenants[i%len].
+func tenantItems(n int, tenants ...string) []work.Item {
+	its := items(n)
+	for i := range its {
+		its[i].TenantID = tenants[i%len(tenants)]
+	}
+	return its
+}
+
+// sentTo returns, per queue URL, the ids of the items sent there, and the
+// batch sizes per queue.
+func (f *fakeSQS) sentTo(t *testing.T) (map[string][]string, map[string][]int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids, sizes := map[string][]string{}, map[string][]int{}
+	for _, r := range f.requests {
+		sizes[r.QueueURL] = append(sizes[r.QueueURL], len(r.Entries))
+		for _, e := range r.Entries {
+			var it work.Item
+			_ = json.Unmarshal([]byte(e.MessageBody), &it)
+			ids[r.QueueURL] = append(ids[r.QueueURL], it.ID)
+		}
+	}
+	return ids, sizes
+}
+
+func idsOf(its []work.Item, keep func(work.Item) bool) []string {
+	var out []string
+	for _, it := range its {
+		if keep(it) {
+			out = append(out, it.ID)
+		}
+	}
+	return out
+}
+
+// A siloed tenant's items go to its own queue, everyone else's to the shared
+// queue; batches are per queue (at most 10 each), the resolver is asked once
+// per tenant, and a tenant the resolver cannot tell about uses the shared queue.
+func TestSendRoutesItemsToTheirTenantsQueue(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	r := newResolver()
+	tr.Resources = r
+	its := tenantItems(30, siloedTenant, pooledTenant, paramPooled, brokenTenant, "")
+	mustSend(t, tr, its)
+
+	got, sizes := f.sentTo(t)
+	wantSiloed := idsOf(its, func(it work.Item) bool { return it.TenantID == siloedTenant })
+	wantShared := idsOf(its, func(it work.Item) bool { return it.TenantID != siloedTenant })
+	if !reflect.DeepEqual(got[siloedQueue], wantSiloed) || !reflect.DeepEqual(got[queueURL], wantShared) || len(got) != 2 {
+		t.Fatalf("sent %v\nwant siloed %v, shared %v", got, wantSiloed, wantShared)
+	}
+	if !reflect.DeepEqual(sizes[siloedQueue], []int{6}) || !reflect.DeepEqual(sizes[queueURL], []int{10, 10, 4}) {
+		t.Errorf("batch sizes %v, want one batch of 6 to the tenant queue and 10, 10, 4 to the shared queue", sizes)
+	}
+	want := map[string]int{siloedTenant: 1, pooledTenant: 1, paramPooled: 1, brokenTenant: 1}
+	if !reflect.DeepEqual(r.lookups, want) {
+		t.Errorf("lookups %v, want one per tenant and none without a tenant", r.lookups)
+	}
+	// The bodies are the items, wherever they go.
+	f.mu.Lock()
+	body := f.requests[0].Entries[0].MessageBody
+	f.mu.Unlock()
+	var it work.Item
+	if err := json.Unmarshal([]byte(body), &it); err != nil || it.ID != its[0].ID || it.TenantID != siloedTenant {
+		t.Errorf("first body %s (%v)", body, err)
+	}
+}
+
+// Without a resolver every item goes to the shared queue.
+func TestSendWithoutResolverUsesTheSharedQueue(t *testing.T) {
+	f := &fakeSQS{}
+	tr := newTransport(t, f)
+	mustSend(t, tr, tenantItems(12, siloedTenant, pooledTenant))
+	got, _ := f.sentTo(t)
+	if len(got) != 1 || len(got[queueURL]) != 12 {
+		t.Fatalf("sent %v, want all 12 to the shared queue", got)
+	}
+}
+
+// A tenant queue that does not exist (its resources were removed while this
+// instance still has the parameter cached): its items go to the shared queue.
+func TestSendFallsBackToTheSharedQueueWhenTheTenantQueueIsGone(t *testing.T) {
+	f := &fakeSQS{queueError: func(q string) string {
+		if q == siloedQueue {
+			return "QueueDoesNotExist"
+		}
+		return ""
+	}}
+	tr := newTransport(t, f)
+	tr.Resources = newResolver()
+	its := tenantItems(24, siloedTenant, pooledTenant)
+	mustSend(t, tr, its)
+	got, sizes := f.sentTo(t)
+	if len(got[siloedQueue]) != 10 || !reflect.DeepEqual(sizes[siloedQueue], []int{10}) {
+		t.Errorf("tenant queue got %v (batches %v), want one refused call of 10", got[siloedQueue], sizes[siloedQueue])
+	}
+	shared := append([]string(nil), got[queueURL]...)
+	slices.Sort(shared)
+	if want := idsOf(its, func(work.Item) bool { return true }); !reflect.DeepEqual(shared, want) {
+		t.Fatalf("shared queue got %v, want every item once: %v", shared, want)
+	}
+}
+
+// A tenant queue that fails (access denied) fails that tenant's items only:
+// the shared queue's items are still sent.
+func TestSendTenantQueueFailureFailsOnlyItsItems(t *testing.T) {
+	f := &fakeSQS{queueError: func(q string) string {
+		if q == siloedQueue {
+			return "AccessDenied"
+		}
+		return ""
+	}}
+	tr := newTransport(t, f)
+	tr.Resources = newResolver()
+	its := tenantItems(40, siloedTenant, pooledTenant)
+	results := tr.Send(context.Background(), its)
+	for i, err := range results {
+		if its[i].TenantID == siloedTenant {
+			if err == nil || !strings.Contains(err.Error(), siloedQueue) || !strings.Contains(err.Error(), "AccessDenied") {
+				t.Errorf("item %d of the siloed tenant: err = %v, want the tenant queue's error", i, err)
+			}
+		} else if err != nil {
+			t.Errorf("item %d of the pooled tenant: %v", i, err)
+		}
+	}
+	_, sizes := f.sentTo(t)
+	if !reflect.DeepEqual(sizes[siloedQueue], []int{10}) || !reflect.DeepEqual(sizes[queueURL], []int{10, 10}) {
+		t.Errorf("calls %v, want one failed call to the tenant queue (the rest not tried) and two to the shared queue", sizes)
 	}
 }
