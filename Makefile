@@ -51,7 +51,7 @@ bench: ## Benchmarks: request path and event append (a table), the DynamoDB capa
 	endpoint=$$(.ci/dynamodb-local.sh start) || exit 1; \
 	[ -n "$$running" ] || trap '.ci/dynamodb-local.sh stop' EXIT; \
 	SWITCHBOARD_TEST_DYNAMODB_ENDPOINT=$$endpoint $(GO) test -run '^$$' -bench . -benchmem -benchtime=$${BENCHTIME:-1s} -timeout=30m \
-	  ./modules/kernel/rpc/ ./modules/kernel/eventstore/boltstore/ ./modules/kernel/eventstore/dynamostore/ ./functions/lambdalith/ \
+	  ./modules/kernel/rpc/ ./modules/kernel/authz/cedarauthz/ ./modules/kernel/eventstore/boltstore/ ./modules/kernel/eventstore/dynamostore/ ./functions/lambdalith/ \
 	  | tee .bench.out | .ci/benchtable.sh; status=$$?; \
 	echo; sed -n '/^=== capacity report ===$$/,/^=== end capacity report ===$$/p' .bench.out; \
 	echo; SWITCHBOARD_LOAD=1 $(GO) test -run '^$$' -bench '^BenchmarkLoad$$' -benchtime=1x -timeout=15m $(PKG) > .load.out 2>&1 || status=1; \

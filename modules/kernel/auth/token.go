@@ -142,14 +142,62 @@ type TokenVerifier struct {
 	loadedAt time.Time     // last successful read
 	triedAt  time.Time     // last read attempt
 	loading  chan struct{} // closed when the read in flight ends; nil: none
+
+	// verified remembers tokens whose signature and claims checked out (by
+	// their exact text): a token is presented again and again, and its
+	// EdDSA check is most of a request's authentication cost.
+	vmu      sync.RWMutex
+	verified map[string]AccessToken
 }
+
+// maxVerified bounds the verified-token cache; when full it starts afresh.
+const maxVerified = 10000
 
 // Verify checks a token: EdDSA only (any other alg, "none" included, is
 // refused), typ, a published kid, the signature, iss, exp/nbf/iat with
 // Leeway, a lifetime of at most MaxTokenLifetime and well-formed ids.
 // Errors: ErrUnauthenticated for any bad token; the source's error when
 // the keys cannot be read (and the cached ones are older than MaxStale).
+//
+// A token verified before is not checked again while it is unexpired (with
+// Leeway) and its kid is still published (the key cache's rules: a key
+// withdrawn stops its tokens within Refresh): the signature and the claims
+// of a given text do not change.
 func (v *TokenVerifier) Verify(ctx context.Context, raw string) (AccessToken, error) {
+	leeway := v.Leeway
+	if leeway <= 0 {
+		leeway = DefaultTokenLeeway
+	}
+	v.vmu.RLock()
+	t, hit := v.verified[raw]
+	v.vmu.RUnlock()
+	if hit {
+		if !v.now().Before(t.ExpiresAt.Add(leeway)) {
+			return AccessToken{}, ErrUnauthenticated
+		}
+		if _, err := v.key(ctx, t.KeyID); err != nil {
+			if errors.Is(err, ErrUnauthenticated) {
+				return AccessToken{}, ErrUnauthenticated
+			}
+			return AccessToken{}, fmt.Errorf("verify access token: %w", err)
+		}
+		return t, nil
+	}
+	t, err := v.verify(ctx, raw, leeway)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	v.vmu.Lock()
+	if v.verified == nil || len(v.verified) >= maxVerified {
+		v.verified = make(map[string]AccessToken)
+	}
+	v.verified[raw] = t
+	v.vmu.Unlock()
+	return t, nil
+}
+
+// verify checks a token's signature and claims (see Verify).
+func (v *TokenVerifier) verify(ctx context.Context, raw string, leeway time.Duration) (AccessToken, error) {
 	var keyErr error
 	var kid string
 	keyFunc := func(t *jwt.Token) (any, error) {
@@ -166,10 +214,6 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (AccessToken, er
 			return nil, err
 		}
 		return k, nil
-	}
-	leeway := v.Leeway
-	if leeway <= 0 {
-		leeway = DefaultTokenLeeway
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{TokenAlgorithm}),
@@ -258,6 +302,9 @@ func (v *TokenVerifier) Forget() {
 	v.mu.Lock()
 	v.keys, v.loadedAt, v.triedAt = nil, time.Time{}, time.Time{}
 	v.mu.Unlock()
+	v.vmu.Lock()
+	v.verified = nil
+	v.vmu.Unlock()
 }
 
 func (v *TokenVerifier) now() time.Time {

@@ -359,3 +359,41 @@ func TestTokenVerifierReadsWithoutBlocking(t *testing.T) {
 		t.Fatalf("%d reads, want 1", src.reads)
 	}
 }
+
+// A token verified once is served from memory: the same answer, no
+// signature check; it still expires, and its key's withdrawal still stops it.
+func TestTokenVerifierRemembersVerifiedTokens(t *testing.T) {
+	f := newTokenFixture(t)
+	ctx := context.Background()
+	raw := f.sign(t, f.tok)
+	first, err := f.v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.v.Verify(ctx, raw)
+	if err != nil || again.ID != first.ID || again.KeyID != kid1 || again.SessionID != keyID || len(again.Roles) != 1 {
+		t.Fatalf("again: %+v %v", again, err)
+	}
+	// A tampered copy is not the remembered text: checked, refused.
+	if _, err := f.v.Verify(ctx, raw[:len(raw)-2]+"AA"); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("tampered: %v", err)
+	}
+	// Expiry (with the leeway).
+	f.clk.Set(f.tok.ExpiresAt.Add(auth.DefaultTokenLeeway))
+	if _, err := f.v.Verify(ctx, raw); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("expired remembered token: %v", err)
+	}
+	// Key withdrawal: a fresh token of the key, remembered, stops once the
+	// key cache refreshed without it.
+	f.clk.Set(t0)
+	f.v.Forget()
+	raw = f.sign(t, f.tok)
+	if _, err := f.v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	f.src.set()
+	f.clk.Advance(auth.DefaultKeyRefresh)
+	if _, err := f.v.Verify(ctx, raw); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("token of a withdrawn key: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package cedarauthz_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
@@ -27,16 +28,26 @@ func BenchmarkAuthorize(b *testing.B) {
 		{"3-bindings-depth-6", sa(bind("viewer", "scp_1"), bind("sender", "scp_3"), bind("admin", "scp_9")), channel(deep...), true},
 		{"denied-sibling-depth-6", sa(bind("admin", "scp_x")), channel(deep...), false},
 	}
+	// "cedar" repeats one decision (the decision cache answers after the
+	// first); "cedar-uncached" asks each time for another tenant, so Cedar
+	// evaluates every one.
 	for _, az := range []struct {
-		name string
-		a    authz.Authorizer
-	}{{"cedar", builtin}, {"roles", authz.Roles{}}} {
+		name  string
+		a     authz.Authorizer
+		fresh bool
+	}{{"cedar", builtin, false}, {"cedar-uncached", builtin, true}, {"roles", authz.Roles{}, false}} {
 		for _, c := range cases {
 			b.Run(az.name+"/"+c.name, func(b *testing.B) {
 				ctx := context.Background()
+				p := c.p
 				b.ReportAllocs()
+				n := 0
 				for b.Loop() {
-					if err := az.a.Authorize(ctx, c.p, "messaging:send-message", c.res); (err == nil) != c.allow {
+					if az.fresh {
+						n++
+						p.TenantID = "tnt_" + strconv.Itoa(n)
+					}
+					if err := az.a.Authorize(ctx, p, "messaging:send-message", c.res); (err == nil) != c.allow {
 						b.Fatalf("err = %v, want allowed %v", err, c.allow)
 					}
 				}

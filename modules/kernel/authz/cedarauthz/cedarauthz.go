@@ -67,6 +67,8 @@ type Authorizer struct {
 	// groups are the action groups' entities ("all", "read", "<namespace>:read").
 	groups map[types.EntityUID]types.Entity
 	cache  *caches
+	// decisions caches Cedar's answers (see decisions).
+	decisions *decisions
 	// model validates the generated policies of tenant roles; roles answers
 	// them (nil: only the built-in roles); tenant caches their policy sets.
 	model  *model
@@ -111,7 +113,7 @@ func New(opts ...Option) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Authorizer{policies: cedar.NewPolicySet(), actions: map[string]*action{}, groups: m.groups, cache: newCaches(),
+	a := &Authorizer{policies: cedar.NewPolicySet(), actions: map[string]*action{}, groups: m.groups, cache: newCaches(), decisions: newDecisions(),
 		model: m, roles: c.roles, tenant: &tenantPolicies{set: map[string]tenantPolicySet{}}}
 	for _, act := range c.actions {
 		a.actions[act.Name] = &action{entity: m.actions[act.Name], resources: slices.Clone(act.Resources)}
@@ -177,19 +179,28 @@ func (a *Authorizer) allows(ctx context.Context, p invocation.Principal, actionN
 	if res.Type == authz.ResourceScope && res.ID != res.ScopePath[len(res.ScopePath)-1] {
 		return false
 	}
+	policies, version := a.policies, builtinSet
+	if authz.HoldsTenantRole(p) {
+		// The tenant's roles, from the role source's memory; rebuilt
+		// only when they change. An error denies.
+		if policies, version, ok = a.policiesFor(ctx, p.TenantID); !ok {
+			return false
+		}
+	}
+	key := decisionKey(p, actionName, res, version)
+	if allow, hit := a.decisions.get(key); hit {
+		return allow
+	}
 	ents, ok := newRequestEntities(a.cache, p, res, a.groups, act.entity)
 	if !ok {
 		return false // no binding with a scope: nothing to ask
 	}
 	req := cedar.Request{Principal: ents.principal.UID, Action: act.entity.UID, Resource: ents.resourceUID, Context: types.Record{}}
-	policies := a.policies
-	if authz.HoldsTenantRole(p) {
-		// The tenant's roles, from the role source's memory; rebuilt
-		// only when they change. An error denies.
-		if policies, ok = a.policiesFor(ctx, p.TenantID); !ok {
-			return false
-		}
-	}
 	decision, _ := policies.IsAuthorized(ents, req)
-	return decision == cedar.Allow
+	allow := decision == cedar.Allow
+	a.decisions.put(key, allow)
+	return allow
 }
+
+// builtinSet names the built-in policy set in decision keys.
+const builtinSet = "builtin"

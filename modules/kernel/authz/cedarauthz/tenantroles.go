@@ -83,28 +83,30 @@ type tenantPolicySet struct {
 // policiesFor returns the policy set a principal of tenantID is evaluated
 // with when it holds a tenant role: built from the tenant's roles, once per
 // version of them.
-func (a *Authorizer) policiesFor(ctx context.Context, tenantID string) (*cedar.PolicySet, bool) {
+// version names the set for the decision cache.
+func (a *Authorizer) policiesFor(ctx context.Context, tenantID string) (ps *cedar.PolicySet, version string, ok bool) {
 	if a.roles == nil || tenantID == "" {
-		return a.policies, true
+		return a.policies, builtinSet, true
 	}
 	rs, err := a.roles.TenantRoles(ctx, tenantID)
 	if err != nil {
-		return nil, false
+		return nil, "", false
 	}
+	version = "tenant:" + rs.Version
 	a.tenant.mu.RLock()
 	cached, hit := a.tenant.set[tenantID]
 	a.tenant.mu.RUnlock()
 	if hit && cached.version == rs.Version {
-		return cached.policies, true
+		return cached.policies, version, true
 	}
-	ps := a.buildTenantPolicies(rs)
+	ps = a.buildTenantPolicies(rs)
 	a.tenant.mu.Lock()
 	if len(a.tenant.set) >= maxCached {
 		clear(a.tenant.set)
 	}
 	a.tenant.set[tenantID] = tenantPolicySet{version: rs.Version, policies: ps}
 	a.tenant.mu.Unlock()
-	return ps, true
+	return ps, version, true
 }
 
 // buildTenantPolicies is the built-in policies plus one per tenant role that
