@@ -16,9 +16,9 @@ const maxDecisions = 50000
 // resource's type and scope path (a resource's own id never appears in a
 // policy; a scope's id is the last element of its path), and the policy set
 // asked: "builtin", or "tenant:" and the version of the tenant's roles it
-// was built from (a new role is a new version). Role definitions never change once created, so a
-// cached answer is the answer Cedar would give again. A principal whose
-// bindings change asks under another key.
+// was built from (authz.RoleSet.Version changes whenever the roles do). So
+// a cached answer is the answer Cedar would give again; a principal whose
+// bindings change, or a tenant whose roles change, asks under another key.
 type decisions struct {
 	mu sync.RWMutex
 	m  map[string]bool
