@@ -7,7 +7,6 @@ BIN       := bin/lambdalith
 BOOTSTRAP := dist/lambdalith/bootstrap
 PKG       := ./functions/lambdalith
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: help run seed smoke build build-lambda test test-race bench lint fmt tidy clean dynamodb-local-start dynamodb-local-stop
 

@@ -22,8 +22,9 @@ const (
 	// CtxBootstrapDir is the directory holding the linux/arm64 `bootstrap`
 	// binary that becomes the function code (relative to the repo root).
 	CtxBootstrapDir = "bootstrapDir"
-	// CtxHTTPAPI enables the HTTP API (v2) next to the REST API (v1).
-	// true on AWS; the LocalStack kit sets false (v2 is a paid LocalStack feature).
+	// CtxHTTPAPI chooses the API in front of the function: true (default) an
+	// HTTP API (v2), false a REST API (v1). The LocalStack kit sets false
+	// (HTTP APIs are a paid LocalStack feature).
 	CtxHTTPAPI = "httpApi"
 	// CtxOperatorKeySHA256 is the lowercase hex SHA-256 of the operator key
 	// (`printf %s "$KEY" | sha256sum`). Empty disables onboard-tenant.
@@ -31,17 +32,33 @@ const (
 	// CtxRemovalPolicy is "retain" (default; the table and logs survive
 	// `cdk destroy`) or "destroy" (LocalStack and throw-away dev stacks).
 	CtxRemovalPolicy = "removalPolicy"
-	// CtxNamePrefix prefixes the physical names the app fixes (queues).
+	// CtxNamePrefix prefixes the physical names the app fixes (queues, rules,
+	// key aliases, the event bus, the dashboard) and the SSM path of the
+	// siloed tenants' resources (/<prefix>/tenants/).
 	CtxNamePrefix = "namePrefix"
 	// CtxPublicURL, when set, becomes SWITCHBOARD_PUBLIC_URL (base of inbound
-	// webhook URLs), e.g. a custom domain in front of the API.
+	// webhook URLs), e.g. a custom domain in front of the API. "{apiId}" in it
+	// is replaced by the API's id (the LocalStack kit uses
+	// http://{apiId}.execute-api.localhost.localstack.cloud:4566/prod). Empty:
+	// the API's own execute-api URL.
 	CtxPublicURL = "publicUrl"
+	// CtxTenantsManifest is the path of the tenants manifest (relative to
+	// the repository root, where cdk.json is): see tenants.go.
+	CtxTenantsManifest = "tenantsManifest"
+	// CtxAlarmEmail, when set, subscribes this address to the alarm topic
+	// (SNS asks the address to confirm).
+	CtxAlarmEmail = "alarmEmail"
 )
+
+// PublicURLAPIID is the placeholder in CtxPublicURL for the API's id.
+const PublicURLAPIID = "{apiId}"
 
 // Defaults used when a context key is absent.
 const (
 	DefaultBootstrapDir = "dist/lambdalith"
 	DefaultNamePrefix   = "switchboard"
+	// DefaultTenantsManifest is the manifest the repository ships.
+	DefaultTenantsManifest = "infra/tenants.json"
 	// BootstrapFile is the executable name the provided.al2023 runtime starts.
 	BootstrapFile = "bootstrap"
 )
@@ -51,26 +68,32 @@ type Config struct {
 	// BootstrapDir is the asset directory; it must contain BootstrapFile and
 	// should contain nothing else (the whole directory is hashed and uploaded).
 	BootstrapDir string
-	// HTTPAPI adds the HTTP API (v2) next to the always-present REST API (v1).
+	// HTTPAPI puts an HTTP API (v2) in front of the function; false a REST API (v1).
 	HTTPAPI bool
 	// OperatorKeySHA256 is the lowercase hex SHA-256 of the operator key, or empty.
 	OperatorKeySHA256 string
 	// RetainData keeps the table and the log group when the stack is deleted
 	// (and turns on table deletion protection).
 	RetainData bool
-	// NamePrefix prefixes fixed physical names: <prefix>-work, <prefix>-work-dlq.
+	// NamePrefix prefixes fixed physical names: <prefix>-work, <prefix>-work-dlq,
+	// <prefix>-<tenant id>-work, /<prefix>/tenants/<tenant id>, ...
 	NamePrefix string
-	// PublicURL is the optional SWITCHBOARD_PUBLIC_URL.
+	// PublicURL is the optional SWITCHBOARD_PUBLIC_URL (may hold PublicURLAPIID).
 	PublicURL string
+	// TenantsManifest is the path of the tenants manifest.
+	TenantsManifest string
+	// AlarmEmail is the optional address subscribed to the alarm topic.
+	AlarmEmail string
 }
 
 // DefaultConfig is the configuration used for absent context keys.
 func DefaultConfig() Config {
 	return Config{
-		BootstrapDir: DefaultBootstrapDir,
-		HTTPAPI:      true,
-		RetainData:   true,
-		NamePrefix:   DefaultNamePrefix,
+		BootstrapDir:    DefaultBootstrapDir,
+		HTTPAPI:         true,
+		RetainData:      true,
+		NamePrefix:      DefaultNamePrefix,
+		TenantsManifest: DefaultTenantsManifest,
 	}
 }
 
@@ -109,15 +132,29 @@ func ConfigFromContext(node constructs.Node) (Config, error) {
 	if cfg.PublicURL, err = stringContext(get(CtxPublicURL), CtxPublicURL, ""); err != nil {
 		return Config{}, err
 	}
+	if cfg.TenantsManifest, err = stringContext(get(CtxTenantsManifest), CtxTenantsManifest, cfg.TenantsManifest); err != nil {
+		return Config{}, err
+	}
+	if cfg.AlarmEmail, err = stringContext(get(CtxAlarmEmail), CtxAlarmEmail, ""); err != nil {
+		return Config{}, err
+	}
+	cfg.AlarmEmail = strings.TrimSpace(cfg.AlarmEmail)
 	if err := cfg.checkFormats(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
 }
 
+// MaxNamePrefix bounds the name prefix so that every name made from it fits
+// its service's limit: the longest are the job rules,
+// <prefix>-job-signing-key-rotation (64 characters at most), and the siloed
+// tenants' queues, <prefix>-<tenant id>-work (80).
+const MaxNamePrefix = 32
+
 var (
 	hexSHA256  = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	namePrefix = regexp.MustCompile(`^[A-Za-z0-9_-]{1,60}$`)
+	namePrefix = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9_-]{1,%d}$`, MaxNamePrefix))
+	email      = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 )
 
 // Validate checks the formats and that BootstrapDir holds a regular
@@ -146,18 +183,25 @@ func (c Config) checkFormats() error {
 			CtxOperatorKeySHA256, len(c.OperatorKeySHA256))
 	}
 	if !namePrefix.MatchString(c.NamePrefix) {
-		return fmt.Errorf("validate config: %s %q: want 1-60 of [A-Za-z0-9_-]", CtxNamePrefix, c.NamePrefix)
+		return fmt.Errorf("validate config: %s %q: want 1-%d of [A-Za-z0-9_-]", CtxNamePrefix, c.NamePrefix, MaxNamePrefix)
 	}
 	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
+		// The placeholder stands for an API id: lowercase letters and digits.
+		u, err := url.Parse(strings.ReplaceAll(c.PublicURL, PublicURLAPIID, "a1b2c3d4e5"))
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("validate config: %s %q: want an absolute http(s) URL", CtxPublicURL, c.PublicURL)
 		}
 	}
+	if c.TenantsManifest == "" {
+		return fmt.Errorf("validate config: empty %s", CtxTenantsManifest)
+	}
+	if c.AlarmEmail != "" && !email.MatchString(c.AlarmEmail) {
+		return fmt.Errorf("validate config: %s %q: want an email address", CtxAlarmEmail, c.AlarmEmail)
+	}
 	return nil
 }
 
-// RemovalPolicy is the policy for stateful resources (table, log group).
+// RemovalPolicy is the policy for stateful resources (table, keys, log groups).
 func (c Config) RemovalPolicy() awscdk.RemovalPolicy {
 	if c.RetainData {
 		return awscdk.RemovalPolicy_RETAIN

@@ -1,13 +1,16 @@
 // Command infra is the Switchboard AWS CDK app (run by the CDK CLI through
 // cdk.json: `go run ./infra`). It reads its configuration from the CDK
-// context (see the Ctx* keys and cdk.json) and defines one stack,
-// "Switchboard"; stack.go holds the resources.
+// context (see the Ctx* keys and cdk.json) and the tenants manifest
+// (infra/tenants.json), defines one stack, "Switchboard" (with a nested
+// stack per siloed tenant), and checks it with cdk-nag's AWS Solutions
+// pack. stack.go assembles the stack from one file per concern.
 //
-// Typical use, from the repository root:
+// Typical use, from the repository root (`make help` lists the targets):
 //
-//	make synth                      # cdk synth --quiet
-//	make deploy-localstack          # cdklocal deploy, see localstack/README.md
-//	infra/node_modules/.bin/cdk deploy -c operatorKeySha256=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1)
+//	make synth                      # cdk synth: template in dist/cdk.out, no AWS needed
+//	make diff                       # cdk diff against the deployed stack
+//	make deploy OPERATOR_KEY_SHA256=<hex>
+//	make localstack-up localstack-deploy   # see localstack/README.md
 package main
 
 import (
@@ -27,6 +30,10 @@ func main() {
 	if err == nil {
 		err = cfg.Validate()
 	}
+	var tenants TenantsManifest
+	if err == nil {
+		tenants, err = LoadTenantsManifest(cfg.TenantsManifest)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "infra: %v\n", err)
 		closeJSII()
@@ -34,7 +41,8 @@ func main() {
 	}
 	// Environment-agnostic on purpose: the same template deploys to any
 	// account/region (and to LocalStack); nothing here needs lookups.
-	NewSwitchboardStack(app, StackID, &SwitchboardStackProps{Config: cfg})
+	NewSwitchboardStack(app, StackID, &SwitchboardStackProps{Config: cfg, Tenants: tenants})
+	ApplyNag(app)
 	app.Synth(nil)
 	closeJSII()
 }

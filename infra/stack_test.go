@@ -3,14 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"reflect"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/jsii-runtime-go"
@@ -19,182 +15,64 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 )
 
-// The whole file shares one jsii (node) process; it is started by the first
-// CDK call and stopped here.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	jsii.Close()
-	os.Exit(code)
-}
-
-// cdkJSON is the parsed top-level cdk.json.
-type cdkJSON struct {
-	App     string         `json:"app"`
-	Output  string         `json:"output"`
-	Context map[string]any `json:"context"`
-}
-
-func readCDKJSON(t *testing.T) cdkJSON {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
-	if err != nil {
-		t.Fatalf("read cdk.json: %v", err)
-	}
-	var c cdkJSON
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatalf("parse cdk.json: %v", err)
-	}
-	return c
-}
-
-// newApp is an App with cdk.json's context (so the feature flags match
-// `cdk synth`) plus extra, writing into a temp dir.
-func newApp(t *testing.T, extra map[string]any) awscdk.App {
-	t.Helper()
-	ctx := map[string]any{}
-	for k, v := range readCDKJSON(t).Context {
-		ctx[k] = v
-	}
-	for k, v := range extra {
-		ctx[k] = v
-	}
-	return awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())})
-}
-
-// fakeBootstrapDir stands in for `make build-lambda`'s output.
-func fakeBootstrapDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, BootstrapFile), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
-		t.Fatalf("write fake bootstrap: %v", err)
-	}
-	return dir
-}
-
-// tmpl is a synthesized template as JSON plus the assertions handle.
-type tmpl struct {
-	t   *testing.T
-	a   assertions.Template
-	doc map[string]any
-}
-
-func synth(t *testing.T, cfg Config) tmpl {
-	t.Helper()
-	stack := NewSwitchboardStack(newApp(t, nil), StackID, &SwitchboardStackProps{Config: cfg})
-	a := assertions.Template_FromStack(stack, nil)
-	return tmpl{t: t, a: a, doc: *a.ToJSON()}
-}
-
-// jsiiOK runs a CDK assertion, turning its panic into a test error.
-func (tp tmpl) jsiiOK(what string, f func()) {
-	tp.t.Helper()
-	defer func() {
-		if r := recover(); r != nil {
-			tp.t.Errorf("%s: %v", what, r)
-		}
-	}()
-	f()
-}
-
-func (tp tmpl) resources(typ string) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for id, r := range tp.doc["Resources"].(map[string]any) {
-		res := r.(map[string]any)
-		if res["Type"] == typ {
-			out[id] = res
-		}
-	}
-	return out
-}
-
-// only returns the logical id and properties of the single resource of typ
-// whose properties contain match (nil: any).
-func (tp tmpl) only(typ string, match func(props map[string]any) bool) (string, map[string]any) {
-	tp.t.Helper()
-	var ids []string
-	var props map[string]any
-	for id, r := range tp.resources(typ) {
-		p, _ := r["Properties"].(map[string]any)
-		if match == nil || match(p) {
-			ids = append(ids, id)
-			props = p
-		}
-	}
-	if len(ids) != 1 {
-		sort.Strings(ids)
-		tp.t.Fatalf("want exactly one matching %s, got %v", typ, ids)
-	}
-	return ids[0], props
-}
-
-func (tp tmpl) resource(id string) map[string]any {
-	tp.t.Helper()
-	r, ok := tp.doc["Resources"].(map[string]any)[id].(map[string]any)
-	if !ok {
-		tp.t.Fatalf("no resource %s", id)
-	}
-	return r
-}
-
-// eq compares after a JSON round trip, so Go literals compare to template values.
-func (tp tmpl) eq(what string, got, want any) {
-	tp.t.Helper()
-	if !reflect.DeepEqual(norm(tp.t, got), norm(tp.t, want)) {
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		tp.t.Errorf("%s:\n got  %s\n want %s", what, g, w)
-	}
-}
-
-func norm(t *testing.T, v any) any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("unmarshal: %v", err)
-	}
-	return out
-}
-
-func ref(id string) map[string]any          { return map[string]any{"Ref": id} }
-func getAtt(id, attr string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, attr}} }
-
-func byName(name string) func(map[string]any) bool {
-	return func(p map[string]any) bool { return p["QueueName"] == name }
-}
-
-const testKeyHash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" // sha256("test")
-
+// TestStackAWS checks the default (AWS) shape, resource by resource.
 func TestStackAWS(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.BootstrapDir = fakeBootstrapDir(t)
-	cfg.OperatorKeySHA256 = testKeyHash
-	tp := synth(t, cfg)
+	f := awsFixture(t)
+	tp := f.main
 
-	tableID, table := tp.only("AWS::DynamoDB::Table", nil)
-	dlqID, dlq := tp.only("AWS::SQS::Queue", byName("switchboard-work-dlq"))
-	queueID, queue := tp.only("AWS::SQS::Queue", byName("switchboard-work"))
-	fnID, fn := tp.only("AWS::Lambda::Function", nil)
-	logsID, logs := tp.only("AWS::Logs::LogGroup", nil)
-	keyID, key := tp.only("AWS::KMS::Key", nil)
+	tableID, table := tp.only(t, "AWS::DynamoDB::Table", nil)
+	tableKeyID, _ := tp.only(t, "AWS::KMS::Key", byName("Description", "Switchboard: encrypts the single DynamoDB table"))
+	dataKeyID, _ := tp.only(t, "AWS::KMS::Key", byName("Description", "Switchboard: wraps the pooled tenants' data keys of secrets at rest"))
+	alarmsKeyID, _ := tp.only(t, "AWS::KMS::Key", byName("Description", "Switchboard: encrypts the alarm topic"))
+	queueID, queue := tp.only(t, "AWS::SQS::Queue", byName("QueueName", "switchboard-work"))
+	dlqID, dlq := tp.only(t, "AWS::SQS::Queue", byName("QueueName", "switchboard-work-dlq"))
+	apiFnID, apiFn := tp.only(t, "AWS::Lambda::Function", byName("Timeout", float64(APITimeoutSeconds)))
+	workerFnID, workerFn := tp.only(t, "AWS::Lambda::Function", byName("Timeout", float64(WorkerTimeoutSeconds)))
+	httpAPIID, _ := tp.only(t, "AWS::ApiGatewayV2::Api", nil)
+	busID, _ := tp.only(t, "AWS::Events::EventBus", nil)
+	topicID, topic := tp.only(t, "AWS::SNS::Topic", nil)
 
-	t.Run("data key key", func(t *testing.T) {
-		tp := tp.with(t)
-		tp.eq("EnableKeyRotation", key["EnableKeyRotation"], true)
+	t.Run("keys", func(t *testing.T) {
+		keys := tp.props("AWS::KMS::Key", nil)
+		if len(keys) != 3 {
+			t.Errorf("keys = %v, want table, data keys, alarms", keys)
+		}
+		for id, k := range keys {
+			eq(t, id+" EnableKeyRotation", k["EnableKeyRotation"], true)
+			eq(t, id+" DeletionPolicy", tp.resource(t, id)["DeletionPolicy"], "Retain")
+		}
+		var aliases []string
+		for _, a := range tp.props("AWS::KMS::Alias", nil) {
+			aliases = append(aliases, a["AliasName"].(string))
+		}
+		sort.Strings(aliases)
+		eq(t, "aliases", aliases, []string{"alias/switchboard/alarms", "alias/switchboard/data-keys", "alias/switchboard/table"})
+		// CloudWatch may publish to the encrypted alarm topic.
+		policy := jsonString(t, tp.props("AWS::KMS::Key", nil)[alarmsKeyID]["KeyPolicy"])
+		if !strings.Contains(policy, `"Service":"cloudwatch.amazonaws.com"`) {
+			t.Errorf("alarms key policy does not let CloudWatch use it: %s", policy)
+		}
 	})
 
 	t.Run("table", func(t *testing.T) {
-		tp := tp.with(t)
-		tp.eq("KeySchema", table["KeySchema"], []any{
+		eq(t, "KeySchema", table["KeySchema"], []any{
 			map[string]any{"AttributeName": dynamostore.AttrPK, "KeyType": "HASH"},
 			map[string]any{"AttributeName": dynamostore.AttrSK, "KeyType": "RANGE"},
 		})
-		tp.eq("BillingMode", table["BillingMode"], "PAY_PER_REQUEST")
-		tp.eq("TimeToLiveSpecification", table["TimeToLiveSpecification"],
+		eq(t, "BillingMode", table["BillingMode"], "PAY_PER_REQUEST")
+		eq(t, "TimeToLiveSpecification", table["TimeToLiveSpecification"],
 			map[string]any{"AttributeName": dynamostore.AttrExpiresAt, "Enabled": true})
+		eq(t, "PITR", table["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
+		eq(t, "DeletionProtectionEnabled", table["DeletionProtectionEnabled"], true)
+		eq(t, "SSESpecification", table["SSESpecification"], map[string]any{
+			"SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": getAtt(tableKeyID, "Arn"),
+		})
+		r := tp.resource(t, tableID)
+		eq(t, "DeletionPolicy", r["DeletionPolicy"], "Retain")
+		eq(t, "UpdateReplacePolicy", r["UpdateReplacePolicy"], "Retain")
+		if _, named := table["TableName"]; named {
+			t.Errorf("table has a fixed TableName; want a generated one")
+		}
 		// The outbox index and one list index per slot, all KEYS_ONLY.
 		wantGSIs := []any{map[string]any{
 			"IndexName": dynamostore.IndexOutbox,
@@ -204,9 +82,6 @@ func TestStackAWS(t *testing.T) {
 			},
 			"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 		}}
-		wantAttrs := map[string]any{
-			dynamostore.AttrPK: "S", dynamostore.AttrSK: "S", dynamostore.AttrGSI1PK: "S", dynamostore.AttrGSI1SK: "S",
-		}
 		for slot := 1; slot <= eventstore.MaxListSlots; slot++ {
 			wantGSIs = append(wantGSIs, map[string]any{
 				"IndexName": fmt.Sprintf("list%d", slot),
@@ -216,24 +91,11 @@ func TestStackAWS(t *testing.T) {
 				},
 				"Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
 			})
-			wantAttrs[fmt.Sprintf("list%dpk", slot)] = "S"
-			wantAttrs[fmt.Sprintf("list%dsk", slot)] = "S"
 		}
-		tp.eq("GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], wantGSIs)
-		attrs := map[string]any{}
-		for _, a := range table["AttributeDefinitions"].([]any) {
-			m := a.(map[string]any)
-			attrs[m["AttributeName"].(string)] = m["AttributeType"]
-		}
-		tp.eq("AttributeDefinitions", attrs, wantAttrs)
-		tp.eq("PITR", table["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
-		tp.eq("DeletionProtectionEnabled", table["DeletionProtectionEnabled"], true)
-		r := tp.resource(tableID)
-		tp.eq("DeletionPolicy", r["DeletionPolicy"], "Retain")
-		tp.eq("UpdateReplacePolicy", r["UpdateReplacePolicy"], "Retain")
-		// The same table local mode creates (EnsureTable).
+		eq(t, "GlobalSecondaryIndexes", table["GlobalSecondaryIndexes"], wantGSIs)
+		// Exactly what local mode creates (dynamostore.TableInput).
 		def := dynamostore.TableInput("unused")
-		tp.eq("KeySchema = TableInput", table["KeySchema"], keySchemaJSON(def.KeySchema))
+		eq(t, "KeySchema = TableInput", table["KeySchema"], keySchemaJSON(def.KeySchema))
 		var gsis []any
 		for _, g := range def.GlobalSecondaryIndexes {
 			gsis = append(gsis, map[string]any{
@@ -242,325 +104,391 @@ func TestStackAWS(t *testing.T) {
 				"Projection": map[string]any{"ProjectionType": string(g.Projection.ProjectionType)},
 			})
 		}
-		tp.eq("GlobalSecondaryIndexes = TableInput", table["GlobalSecondaryIndexes"], gsis)
+		eq(t, "GlobalSecondaryIndexes = TableInput", table["GlobalSecondaryIndexes"], gsis)
+		attrs := map[string]any{}
+		for _, a := range table["AttributeDefinitions"].([]any) {
+			m := a.(map[string]any)
+			attrs[m["AttributeName"].(string)] = m["AttributeType"]
+		}
 		defAttrs := map[string]any{}
 		for _, a := range def.AttributeDefinitions {
 			defAttrs[*a.AttributeName] = string(a.AttributeType)
 		}
-		tp.eq("AttributeDefinitions = TableInput", attrs, defAttrs)
-		if _, named := table["TableName"]; named {
-			t.Errorf("table has a fixed TableName; want a generated one")
-		}
+		eq(t, "AttributeDefinitions = TableInput", attrs, defAttrs)
 	})
 
-	t.Run("queues", func(t *testing.T) {
-		tp := tp.with(t)
-		tp.eq("work VisibilityTimeout", queue["VisibilityTimeout"], 6*FunctionTimeoutSeconds)
-		tp.eq("work RedrivePolicy", queue["RedrivePolicy"], map[string]any{
+	t.Run("pooled queues", func(t *testing.T) {
+		eq(t, "work VisibilityTimeout", queue["VisibilityTimeout"], WorkVisibilityFactor*WorkerTimeoutSeconds)
+		eq(t, "work RedrivePolicy", queue["RedrivePolicy"], map[string]any{
 			"deadLetterTargetArn": getAtt(dlqID, "Arn"),
 			"maxReceiveCount":     WorkMaxReceiveCount,
 		})
-		tp.eq("dlq MessageRetentionPeriod", dlq["MessageRetentionPeriod"], 14*24*3600)
+		eq(t, "work SSE", queue["SqsManagedSseEnabled"], true)
+		eq(t, "dlq SSE", dlq["SqsManagedSseEnabled"], true)
+		eq(t, "dlq MessageRetentionPeriod", dlq["MessageRetentionPeriod"], 14*24*3600)
 		if _, ok := dlq["RedrivePolicy"]; ok {
 			t.Errorf("the DLQ must not itself redrive")
 		}
-	})
-
-	t.Run("function", func(t *testing.T) {
-		tp := tp.with(t)
-		tp.eq("Runtime", fn["Runtime"], "provided.al2023")
-		tp.eq("Architectures", fn["Architectures"], []any{"arm64"})
-		tp.eq("Handler", fn["Handler"], "bootstrap")
-		tp.eq("MemorySize", fn["MemorySize"], FunctionMemoryMB)
-		tp.eq("Timeout", fn["Timeout"], FunctionTimeoutSeconds)
-		tp.eq("Environment", fn["Environment"], map[string]any{"Variables": map[string]any{
-			EnvTable:             ref(tableID),
-			EnvStore:             "dynamodb",
-			EnvWorkQueueURL:      ref(queueID),
-			EnvOperatorKeySHA256: testKeyHash,
-			EnvLogLevel:          "info",
-			EnvKMSKeyID:          getAtt(keyID, "Arn"),
-		}})
-		tp.eq("LoggingConfig", fn["LoggingConfig"], map[string]any{"LogGroup": ref(logsID)})
-		tp.eq("log RetentionInDays", logs["RetentionInDays"], 30)
-		tp.eq("log DeletionPolicy", tp.resource(logsID)["DeletionPolicy"], "Retain")
-		code, _ := fn["Code"].(map[string]any)
-		if _, ok := code["S3Key"]; !ok {
-			t.Errorf("Code = %v, want an S3 asset", code)
+		// TLS only (EnforceSSL), on both.
+		for _, id := range []string{queueID, dlqID} {
+			jsiiOK(t, id+" requires TLS", func() {
+				f.main.a.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
+					"Queues": []any{ref(id)},
+					"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+						"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+							"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+						})}),
+					}),
+				})
+			})
 		}
 	})
 
-	t.Run("work queue event source", func(t *testing.T) {
-		tp := tp.with(t)
-		_, esm := tp.only("AWS::Lambda::EventSourceMapping", nil)
-		tp.eq("EventSourceMapping", esm, map[string]any{
-			"FunctionName":          ref(fnID),
+	t.Run("functions", func(t *testing.T) {
+		eq(t, "functions", len(tp.resources("AWS::Lambda::Function")), 2)
+		wantEnv := map[string]any{
+			EnvTable:               ref(tableID),
+			EnvStore:               "dynamodb",
+			EnvWorkQueueURL:        ref(queueID),
+			EnvOperatorKeySHA256:   testKeyHash,
+			EnvLogLevel:            "info",
+			EnvKMSKeyID:            getAtt(dataKeyID, "Arn"),
+			EnvTenantResourcesPath: "/switchboard/tenants/",
+			EnvEventBus:            ref(busID),
+			EnvPublicURL:           getAtt(httpAPIID, "ApiEndpoint"),
+		}
+		for _, c := range []struct {
+			name         string
+			fn           map[string]any
+			memory, secs int
+		}{
+			{"api", apiFn, APIMemoryMB, APITimeoutSeconds},
+			{"worker", workerFn, WorkerMemoryMB, WorkerTimeoutSeconds},
+		} {
+			eq(t, c.name+" Runtime", c.fn["Runtime"], "provided.al2023")
+			eq(t, c.name+" Architectures", c.fn["Architectures"], []any{"arm64"})
+			eq(t, c.name+" Handler", c.fn["Handler"], "bootstrap")
+			eq(t, c.name+" MemorySize", c.fn["MemorySize"], c.memory)
+			eq(t, c.name+" Timeout", c.fn["Timeout"], c.secs)
+			eq(t, c.name+" TracingConfig", c.fn["TracingConfig"], map[string]any{"Mode": "Active"})
+			eq(t, c.name+" Environment", envVars(c.fn), wantEnv)
+			logs := c.fn["LoggingConfig"].(map[string]any)["LogGroup"].(map[string]any)["Ref"].(string)
+			eq(t, c.name+" log RetentionInDays", tp.props("AWS::Logs::LogGroup", nil)[logs]["RetentionInDays"], 30)
+			eq(t, c.name+" log DeletionPolicy", tp.resource(t, logs)["DeletionPolicy"], "Retain")
+		}
+		// One asset, two functions.
+		eq(t, "same code", apiFn["Code"], workerFn["Code"])
+		if _, ok := apiFn["Code"].(map[string]any)["S3Key"]; !ok {
+			t.Errorf("Code = %v, want an S3 asset", apiFn["Code"])
+		}
+		// The schedules' async invocations are not retried by Lambda.
+		_, eic := tp.only(t, "AWS::Lambda::EventInvokeConfig", nil)
+		eq(t, "worker EventInvokeConfig", eic, map[string]any{
+			"FunctionName": ref(workerFnID), "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60, "Qualifier": "$LATEST",
+		})
+		// The siloed tenants' mapping never enters the environment.
+		if env := jsonString(t, envVars(apiFn)); strings.Contains(env, "tnt_") {
+			t.Errorf("environment names tenants: %s", env)
+		}
+	})
+
+	t.Run("pooled event source", func(t *testing.T) {
+		_, esm := tp.only(t, "AWS::Lambda::EventSourceMapping", nil)
+		eq(t, "EventSourceMapping", esm, map[string]any{
+			"FunctionName":          ref(workerFnID),
 			"EventSourceArn":        getAtt(queueID, "Arn"),
 			"BatchSize":             WorkBatchSize,
 			"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+			"ScalingConfig":         map[string]any{"MaximumConcurrency": PooledMaxConcurrency},
 		})
 	})
 
 	t.Run("grants", func(t *testing.T) {
-		tp := tp.with(t)
-		_, pol := tp.only("AWS::IAM::Policy", nil)
-		b, _ := json.Marshal(pol["PolicyDocument"])
-		doc := string(b)
-		for _, action := range []string{
-			"dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem",
-			"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
-			"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-			"kms:GenerateDataKey", "kms:Decrypt",
-		} {
-			if !strings.Contains(doc, `"`+action+`"`) {
-				t.Errorf("function policy lacks %s", action)
+		roles := map[string]string{}
+		for _, c := range []struct{ name, fnID string }{{"api", apiFnID}, {"worker", workerFnID}} {
+			roleID := tp.props("AWS::Lambda::Function", nil)[c.fnID]["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			roles[c.name] = roleID
+			role := tp.props("AWS::IAM::Role", nil)[roleID]
+			if _, ok := role["ManagedPolicyArns"]; ok {
+				t.Errorf("%s role has managed policies %v; want only its own grants", c.name, role["ManagedPolicyArns"])
 			}
 		}
-		if strings.Contains(doc, `"kms:*"`) || strings.Contains(doc, `"kms:Encrypt"`) {
-			t.Errorf("function policy grants more KMS than GenerateDataKey and Decrypt: %s", doc)
-		}
-		// Index access ("<table arn>/index/*") is needed by the outbox sweep.
-		if !strings.Contains(doc, "/index/*") {
-			t.Errorf("function policy lacks the table's index resources")
-		}
-	})
-
-	t.Run("schedule rule", func(t *testing.T) {
-		tp := tp.with(t)
-		_, rule := tp.only("AWS::Events::Rule", nil)
-		tp.eq("ScheduleExpression", rule["ScheduleExpression"], "rate(1 minute)")
-		tp.eq("State", rule["State"], "ENABLED")
-		targets := rule["Targets"].([]any)
-		if len(targets) != 1 {
-			t.Fatalf("targets = %v, want 1", targets)
-		}
-		target := targets[0].(map[string]any)
-		tp.eq("target Arn", target["Arn"], getAtt(fnID, "Arn"))
-		var input any
-		if err := json.Unmarshal([]byte(target["Input"].(string)), &input); err != nil {
-			t.Fatalf("target Input %q: %v", target["Input"], err)
-		}
-		tp.eq("target Input", input, map[string]any{
-			"source":      "switchboard.scheduler",
-			"detail-type": "switchboard.job",
-			"detail":      map[string]any{"job": "outbox-sweep"},
-		})
-		tp.jsiiOK("events may invoke the function", func() {
-			tp.a.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
-				"Action":    "lambda:InvokeFunction",
-				"Principal": "events.amazonaws.com",
-				"FunctionName": assertions.Match_ObjectLike(&map[string]any{
-					"Fn::GetAtt": []any{fnID, "Arn"},
-				}),
-			})
-		})
-	})
-
-	t.Run("rest api", func(t *testing.T) {
-		tp := tp.with(t)
-		tp.only("AWS::ApiGateway::RestApi", nil)
-		_, stage := tp.only("AWS::ApiGateway::Stage", nil)
-		tp.eq("StageName", stage["StageName"], RestStageName)
-		tp.only("AWS::ApiGateway::Resource", func(p map[string]any) bool { return p["PathPart"] == "{proxy+}" })
-		methods := tp.resources("AWS::ApiGateway::Method")
-		if len(methods) != 2 { // ANY / and ANY /{proxy+}
-			t.Errorf("methods = %d, want 2", len(methods))
-		}
-		for id, m := range methods {
-			p := m["Properties"].(map[string]any)
-			integ := p["Integration"].(map[string]any)
-			if p["HttpMethod"] != "ANY" || integ["Type"] != "AWS_PROXY" {
-				t.Errorf("method %s = %v %v, want ANY AWS_PROXY", id, p["HttpMethod"], integ["Type"])
+		policyOf := func(roleID string) []map[string]any {
+			var out []map[string]any
+			for _, p := range tp.props("AWS::IAM::Policy", nil) {
+				if jsonString(t, p["Roles"]) == jsonString(t, []any{ref(roleID)}) {
+					for _, s := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+						out = append(out, s.(map[string]any))
+					}
+				}
 			}
+			return out
 		}
-		if n := len(tp.resources("AWS::ApiGateway::Account")); n != 0 {
-			t.Errorf("API Gateway account/CloudWatch role resources = %d, want 0", n)
+		// actionsOn is what role may do on a resource (its JSON).
+		actionsOn := func(stmts []map[string]any, resource any) []string {
+			r := jsonString(t, resource)
+			var out []string
+			for _, s := range stmts {
+				for _, res := range strs(s["Resource"]) {
+					if res == r || jsonString(t, res) == r {
+						out = append(out, strs(s["Action"])...)
+					}
+				}
+			}
+			sort.Strings(out)
+			return out
+		}
+		tenantQueues := map[string]any{"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:switchboard-tnt_*"}
+		for name, roleID := range roles {
+			st := policyOf(roleID)
+			eq(t, name+" on the table", actionsOn(st, getAtt(tableID, "Arn")), sortedCopy(TableActions))
+			eq(t, name+" on the table's indexes", actionsOn(st, map[string]any{"Fn::Join": []any{"", []any{getAtt(tableID, "Arn"), "/index/*"}}}), sortedCopy(TableActions))
+			eq(t, name+" on the table key", actionsOn(st, getAtt(tableKeyID, "Arn")), sortedCopy(TableKeyActions))
+			eq(t, name+" on the data keys", actionsOn(st, getAtt(dataKeyID, "Arn")), []string{"kms:Decrypt", "kms:GenerateDataKey"})
+			eq(t, name+" on the bus", actionsOn(st, getAtt(busID, "Arn")), []string{"events:PutEvents"})
+			eq(t, name+" on the tenant parameters",
+				actionsOn(st, map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/switchboard/tenants/*"}),
+				[]string{"ssm:GetParameter"})
+			for _, s := range st {
+				if s["Sid"] == "TableKeyThroughDynamoDB" {
+					eq(t, name+" table key condition", s["Condition"], map[string]any{"StringEquals": map[string]any{
+						"kms:ViaService": map[string]any{"Fn::Sub": "dynamodb.${AWS::Region}.${AWS::URLSuffix}"}}})
+				}
+			}
+			send := []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}
+			if name == "api" {
+				eq(t, "api on the pooled queue", actionsOn(st, getAtt(queueID, "Arn")), send)
+				eq(t, "api on the tenant queues", actionsOn(st, tenantQueues), send)
+			} else {
+				consume := []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}
+				eq(t, "worker on the pooled queue", actionsOn(st, getAtt(queueID, "Arn")), consume)
+				eq(t, "worker on the tenant queues", actionsOn(st, tenantQueues), consume)
+			}
 		}
 	})
 
 	t.Run("http api", func(t *testing.T) {
-		tp := tp.with(t)
-		_, api := tp.only("AWS::ApiGatewayV2::Api", nil)
-		tp.eq("ProtocolType", api["ProtocolType"], "HTTP")
-		_, integ := tp.only("AWS::ApiGatewayV2::Integration", nil)
-		tp.eq("IntegrationType", integ["IntegrationType"], "AWS_PROXY")
-		tp.eq("PayloadFormatVersion", integ["PayloadFormatVersion"], "2.0")
-		tp.eq("IntegrationUri", integ["IntegrationUri"], getAtt(fnID, "Arn"))
-		_, route := tp.only("AWS::ApiGatewayV2::Route", nil)
-		tp.eq("RouteKey", route["RouteKey"], "$default")
+		for _, typ := range []string{"AWS::ApiGateway::RestApi", "AWS::ApiGateway::Account"} {
+			if n := len(tp.resources(typ)); n != 0 {
+				t.Errorf("%s resources = %d, want 0 with the HTTP API", typ, n)
+			}
+		}
+		_, integ := tp.only(t, "AWS::ApiGatewayV2::Integration", nil)
+		eq(t, "IntegrationType", integ["IntegrationType"], "AWS_PROXY")
+		eq(t, "PayloadFormatVersion", integ["PayloadFormatVersion"], "2.0")
+		eq(t, "IntegrationUri", integ["IntegrationUri"], getAtt(apiFnID, "Arn"))
+		var routes []string
+		for _, r := range tp.props("AWS::ApiGatewayV2::Route", nil) {
+			routes = append(routes, r["RouteKey"].(string))
+		}
+		sort.Strings(routes)
+		eq(t, "routes", routes, []string{
+			"ANY /.well-known/{proxy+}", "ANY /commands", "ANY /commands/{proxy+}", "ANY /healthz",
+			"ANY /queries/{proxy+}", "ANY /webhooks/{proxy+}",
+		})
+		_, stage := tp.only(t, "AWS::ApiGatewayV2::Stage", nil)
+		eq(t, "stage", pick(stage, "StageName", "AutoDeploy", "DefaultRouteSettings"), map[string]any{
+			"StageName": "$default", "AutoDeploy": true,
+			"DefaultRouteSettings": map[string]any{"ThrottlingRateLimit": APIRateLimit, "ThrottlingBurstLimit": APIBurstLimit},
+		})
+		logs := stage["AccessLogSettings"].(map[string]any)
+		var format map[string]string
+		if err := json.Unmarshal([]byte(logs["Format"].(string)), &format); err != nil || format["status"] != "$context.status" {
+			t.Errorf("access log format %v: %v", logs["Format"], err)
+		}
+		logsID := logs["DestinationArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		eq(t, "access log retention", tp.props("AWS::Logs::LogGroup", nil)[logsID]["RetentionInDays"], 30)
+	})
+
+	t.Run("events", func(t *testing.T) {
+		_, bus := tp.only(t, "AWS::Events::EventBus", nil)
+		eq(t, "bus Name", bus["Name"], "switchboard-integration")
+		rules := tp.props("AWS::Events::Rule", nil)
+		eq(t, "rules", len(rules), len(ScheduledJobs))
+		for _, j := range []struct{ job, expr string }{
+			{"outbox-sweep", "rate(1 minute)"},
+			{"signing-key-rotation", "rate(5 minutes)"},
+		} {
+			id, rule := tp.only(t, "AWS::Events::Rule", byName("Name", "switchboard-job-"+j.job))
+			eq(t, j.job+" ScheduleExpression", rule["ScheduleExpression"], j.expr)
+			eq(t, j.job+" State", rule["State"], "ENABLED")
+			if _, onBus := rule["EventBusName"]; onBus {
+				t.Errorf("%s: schedule rules live on the default bus", j.job)
+			}
+			targets := rule["Targets"].([]any)
+			if len(targets) != 1 {
+				t.Fatalf("%s targets = %v, want 1", j.job, targets)
+			}
+			target := targets[0].(map[string]any)
+			eq(t, j.job+" target Arn", target["Arn"], getAtt(workerFnID, "Arn"))
+			var input any
+			if err := json.Unmarshal([]byte(target["Input"].(string)), &input); err != nil {
+				t.Fatalf("target Input %q: %v", target["Input"], err)
+			}
+			// The literal form the trigger router routes (events/samples/eventbridge-scheduler-job.json).
+			eq(t, j.job+" target Input", input, map[string]any{
+				"source": "switchboard.scheduler", "detail-type": "switchboard.job", "detail": map[string]any{"job": j.job},
+			})
+			jsiiOK(t, j.job+": events may invoke the worker", func() {
+				tp.a.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+					"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com",
+					"FunctionName": getAtt(workerFnID, "Arn"), "SourceArn": getAtt(id, "Arn"),
+				})
+			})
+		}
 	})
 
 	t.Run("alarms", func(t *testing.T) {
-		tp := tp.with(t)
-		_, dlqAlarm := tp.only("AWS::CloudWatch::Alarm", func(p map[string]any) bool { return p["Namespace"] == "AWS/SQS" })
-		tp.eq("dlq alarm", pick(dlqAlarm, "MetricName", "Threshold", "ComparisonOperator", "Dimensions", "Statistic"), map[string]any{
-			"MetricName":         "ApproximateNumberOfMessagesVisible",
-			"Threshold":          0,
-			"ComparisonOperator": "GreaterThanThreshold",
-			"Statistic":          "Maximum",
-			"Dimensions":         []any{map[string]any{"Name": "QueueName", "Value": getAtt(dlqID, "QueueName")}},
+		var got []string
+		for id, a := range tp.props("AWS::CloudWatch::Alarm", nil) {
+			eq(t, id+" AlarmActions", a["AlarmActions"], []any{ref(topicID)})
+			eq(t, id+" TreatMissingData", a["TreatMissingData"], "notBreaching")
+			dim := ""
+			if d, ok := a["Dimensions"].([]any); ok && len(d) == 1 {
+				dim = jsonString(t, d[0].(map[string]any)["Value"])
+			}
+			got = append(got, fmt.Sprintf("%s %s %s", a["Namespace"], a["MetricName"], dim))
+		}
+		sort.Strings(got)
+		q := func(id string) string { return jsonString(t, getAtt(id, "QueueName")) }
+		fn := func(id string) string { return jsonString(t, ref(id)) }
+		want := []string{
+			"AWS/ApiGateway 5xx " + fn(httpAPIID),
+			"AWS/Lambda Errors " + fn(apiFnID),
+			"AWS/Lambda Errors " + fn(workerFnID),
+			"AWS/Lambda Throttles " + fn(apiFnID),
+			"AWS/Lambda Throttles " + fn(workerFnID),
+			"AWS/SQS ApproximateAgeOfOldestMessage " + q(queueID),
+			"AWS/SQS ApproximateNumberOfMessagesVisible " + q(dlqID),
+			MetricsNamespace + " " + MetricOutboxParked + " ",
+		}
+		sort.Strings(want)
+		eq(t, "alarms", got, want)
+		_, oldest := tp.only(t, "AWS::CloudWatch::Alarm", byName("MetricName", "ApproximateAgeOfOldestMessage"))
+		eq(t, "oldest message alarm", pick(oldest, "Threshold", "EvaluationPeriods", "Statistic"), map[string]any{
+			"Threshold": 1200, "EvaluationPeriods": 5, "Statistic": "Maximum"})
+		// The parked-work metric comes from both functions' logs.
+		filters := tp.props("AWS::Logs::MetricFilter", nil)
+		eq(t, "metric filters", len(filters), 2)
+		var groups []string
+		for _, mf := range filters {
+			eq(t, "FilterPattern", mf["FilterPattern"], `"`+ParkedLogTerm+`"`)
+			eq(t, "MetricTransformations", mf["MetricTransformations"], []any{map[string]any{
+				"MetricNamespace": MetricsNamespace, "MetricName": MetricOutboxParked, "MetricValue": "1"}})
+			groups = append(groups, mf["LogGroupName"].(map[string]any)["Ref"].(string))
+		}
+		sort.Strings(groups)
+		var fnGroups []string
+		for _, fn := range []map[string]any{apiFn, workerFn} {
+			fnGroups = append(fnGroups, fn["LoggingConfig"].(map[string]any)["LogGroup"].(map[string]any)["Ref"].(string))
+		}
+		sort.Strings(fnGroups)
+		eq(t, "filtered log groups", groups, fnGroups)
+	})
+
+	t.Run("alarm topic", func(t *testing.T) {
+		eq(t, "KmsMasterKeyId", topic["KmsMasterKeyId"], getAtt(alarmsKeyID, "Arn"))
+		jsiiOK(t, "email subscription", func() {
+			tp.a.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+				"Protocol": "email", "Endpoint": "ops@example.com", "TopicArn": ref(topicID)})
 		})
-		_, fnAlarm := tp.only("AWS::CloudWatch::Alarm", func(p map[string]any) bool { return p["Namespace"] == "AWS/Lambda" })
-		tp.eq("function alarm", pick(fnAlarm, "MetricName", "Threshold", "ComparisonOperator", "Dimensions"), map[string]any{
-			"MetricName":         "Errors",
-			"Threshold":          0,
-			"ComparisonOperator": "GreaterThanThreshold",
-			"Dimensions":         []any{map[string]any{"Name": "FunctionName", "Value": ref(fnID)}},
-		})
-		for _, a := range []map[string]any{dlqAlarm, fnAlarm} {
-			if _, ok := a["AlarmActions"]; ok {
-				t.Errorf("alarm has actions %v; the minimal slice has none", a["AlarmActions"])
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		_, d := tp.only(t, "AWS::CloudWatch::Dashboard", nil)
+		eq(t, "DashboardName", d["DashboardName"], "switchboard")
+		body := jsonString(t, d["DashboardBody"])
+		for _, s := range []string{
+			MetricMessagesAccepted, MetricMessagesSent, MetricMessagesDelivered, MetricMessagesFailed, MetricDispatchLatency,
+			`{` + MetricsNamespace + `,` + DimensionChannelType + `}`, MetricOutboxParked, "ApproximateAgeOfOldestMessage",
+			"switchboard-tnt",
+		} {
+			if !strings.Contains(body, s) {
+				t.Errorf("dashboard body lacks %q", s)
 			}
 		}
 	})
 
 	t.Run("outputs", func(t *testing.T) {
-		tp := tp.with(t)
 		outs := tp.doc["Outputs"].(map[string]any)
-		tp.eq("outputs", keys(outs), []string{"FunctionName", "HttpApiUrl", "RestApiId", "RestApiUrl", "TableName", "WorkDlqUrl", "WorkQueueUrl"})
-		tp.eq("TableName output", outs["TableName"].(map[string]any)["Value"], ref(tableID))
-		tp.eq("WorkQueueUrl output", outs["WorkQueueUrl"].(map[string]any)["Value"], ref(queueID))
+		eq(t, "outputs", keys(outs), []string{"AlarmTopicArn", "ApiFunctionName", "ApiLogGroupName", "ApiUrl", "DashboardName", "EventBusName",
+			"HttpApiId", "TableName", "TenantResourcesPath", "WorkDlqArn", "WorkDlqUrl", "WorkQueueUrl", "WorkerFunctionName", "WorkerLogGroupName"})
+		eq(t, "ApiUrl", outs["ApiUrl"].(map[string]any)["Value"], getAtt(httpAPIID, "ApiEndpoint"))
+		eq(t, "WorkQueueUrl", outs["WorkQueueUrl"].(map[string]any)["Value"], ref(queueID))
 	})
 }
 
 // TestStackLocalStack is the shape the LocalStack kit deploys
-// (-c httpApi=false -c removalPolicy=destroy).
+// (-c httpApi=false -c removalPolicy=destroy -c publicUrl=http://{apiId}...).
 func TestStackLocalStack(t *testing.T) {
-	app := newApp(t, map[string]any{
-		CtxBootstrapDir:      fakeBootstrapDir(t),
-		CtxHTTPAPI:           "false",
-		CtxRemovalPolicy:     "destroy",
-		CtxPublicURL:         "http://localhost:4566",
-		CtxNamePrefix:        "sb-dev",
-		CtxOperatorKeySHA256: "",
-	})
-	cfg, err := ConfigFromContext(app.Node())
-	if err != nil {
-		t.Fatalf("ConfigFromContext: %v", err)
-	}
-	stack := NewSwitchboardStack(app, StackID, &SwitchboardStackProps{Config: cfg})
-	a := assertions.Template_FromStack(stack, nil)
-	tp := tmpl{t: t, a: a, doc: *a.ToJSON()}
+	f := localFixture(t)
+	tp := f.main
 
-	for _, typ := range []string{"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Stage"} {
+	for _, typ := range []string{"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Stage", "AWS::CloudFormation::Stack"} {
 		if n := len(tp.resources(typ)); n != 0 {
-			t.Errorf("%s resources = %d, want 0 with httpApi=false", typ, n)
+			t.Errorf("%s resources = %d, want 0", typ, n)
 		}
 	}
-	if _, ok := tp.doc["Outputs"].(map[string]any)["HttpApiUrl"]; ok {
-		t.Errorf("HttpApiUrl output present with httpApi=false")
+	restID, rest := tp.only(t, "AWS::ApiGateway::RestApi", nil)
+	eq(t, "EndpointConfiguration", rest["EndpointConfiguration"], map[string]any{"Types": []any{"REGIONAL"}})
+	_, stage := tp.only(t, "AWS::ApiGateway::Stage", nil)
+	eq(t, "stage", pick(stage, "StageName", "TracingEnabled", "MethodSettings"), map[string]any{
+		"StageName": RestStageName, "TracingEnabled": true,
+		"MethodSettings": []any{map[string]any{"DataTraceEnabled": false, "HttpMethod": "*", "LoggingLevel": "ERROR",
+			"ResourcePath": "/*", "ThrottlingBurstLimit": APIBurstLimit, "ThrottlingRateLimit": APIRateLimit}},
+	})
+	if _, ok := stage["AccessLogSetting"]; !ok {
+		t.Errorf("REST stage has no access logs")
 	}
-	tp.only("AWS::ApiGateway::RestApi", nil)
-
-	tableID, table := tp.only("AWS::DynamoDB::Table", nil)
-	tp.eq("DeletionPolicy", tp.resource(tableID)["DeletionPolicy"], "Delete")
-	tp.eq("DeletionProtectionEnabled", table["DeletionProtectionEnabled"], false)
-	logsID, _ := tp.only("AWS::Logs::LogGroup", nil)
-	tp.eq("log DeletionPolicy", tp.resource(logsID)["DeletionPolicy"], "Delete")
-
-	tp.only("AWS::SQS::Queue", byName("sb-dev-work"))
-	tp.only("AWS::SQS::Queue", byName("sb-dev-work-dlq"))
-
-	_, fn := tp.only("AWS::Lambda::Function", nil)
-	vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
-	tp.eq("public url", vars[EnvPublicURL], "http://localhost:4566")
-	tp.eq("operator key hash (onboarding disabled)", vars[EnvOperatorKeySHA256], "")
-}
-
-func TestConfigFromContext(t *testing.T) {
-	upper := strings.ToUpper(testKeyHash)
-	tests := []struct {
-		name    string
-		ctx     map[string]any
-		want    Config
-		wantErr string
-	}{
-		{name: "cdk.json defaults", ctx: nil, want: DefaultConfig()},
-		{
-			name: "strings from -c",
-			ctx: map[string]any{CtxHTTPAPI: "false", CtxRemovalPolicy: "DESTROY", CtxBootstrapDir: "out/fn",
-				CtxOperatorKeySHA256: upper, CtxNamePrefix: "sb_2", CtxPublicURL: "https://sb.example.com"},
-			want: Config{BootstrapDir: "out/fn", HTTPAPI: false, RetainData: false, OperatorKeySHA256: testKeyHash,
-				NamePrefix: "sb_2", PublicURL: "https://sb.example.com"},
-		},
-		{
-			name: "json types",
-			ctx:  map[string]any{CtxHTTPAPI: false, CtxRemovalPolicy: "retain"},
-			want: Config{BootstrapDir: DefaultBootstrapDir, HTTPAPI: false, RetainData: true, NamePrefix: DefaultNamePrefix},
-		},
-		{name: "bad bool", ctx: map[string]any{CtxHTTPAPI: "maybe"}, wantErr: CtxHTTPAPI},
-		{name: "bool type", ctx: map[string]any{CtxHTTPAPI: 1}, wantErr: CtxHTTPAPI},
-		{name: "bad removal policy", ctx: map[string]any{CtxRemovalPolicy: "snapshot"}, wantErr: CtxRemovalPolicy},
-		{name: "short hash", ctx: map[string]any{CtxOperatorKeySHA256: "abc"}, wantErr: CtxOperatorKeySHA256},
-		{name: "raw key instead of hash", ctx: map[string]any{CtxOperatorKeySHA256: strings.Repeat("k", 64)}, wantErr: CtxOperatorKeySHA256},
-		{name: "bad prefix", ctx: map[string]any{CtxNamePrefix: "sb.work"}, wantErr: CtxNamePrefix},
-		{name: "bad url", ctx: map[string]any{CtxPublicURL: "localhost:4566"}, wantErr: CtxPublicURL},
-		{name: "non-string", ctx: map[string]any{CtxBootstrapDir: 3}, wantErr: CtxBootstrapDir},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ConfigFromContext(newApp(t, tt.ctx).Node())
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one naming %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if got != tt.want {
-				t.Errorf("got %+v\nwant %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestValidateBootstrap(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.BootstrapDir = filepath.Join(t.TempDir(), "missing")
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "make build-lambda") {
-		t.Errorf("missing dir: err = %v, want a hint to run make build-lambda", err)
-	}
-
-	cfg.BootstrapDir = t.TempDir()
-	if err := os.Mkdir(filepath.Join(cfg.BootstrapDir, BootstrapFile), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "not a regular file") {
-		t.Errorf("bootstrap is a dir: err = %v", err)
-	}
-
-	cfg.BootstrapDir = fakeBootstrapDir(t)
-	if err := cfg.Validate(); err != nil {
-		t.Errorf("valid: %v", err)
-	}
-
-	defer func() {
-		r := recover()
-		if r == nil || !strings.Contains(fmt.Sprint(r), "build-lambda") {
-			t.Errorf("NewSwitchboardStack without a binary: recovered %v, want a panic naming build-lambda", r)
+	tp.only(t, "AWS::ApiGateway::Account", nil)
+	// A method's path: its resource's path parts up to the root.
+	resources := tp.props("AWS::ApiGateway::Resource", nil)
+	var pathOf func(id string) string
+	pathOf = func(id string) string {
+		r := resources[id]
+		if p, ok := r["ParentId"].(map[string]any)["Ref"]; ok {
+			return pathOf(p.(string)) + "/" + r["PathPart"].(string)
 		}
-	}()
-	bad := DefaultConfig()
-	bad.BootstrapDir = filepath.Join(t.TempDir(), "missing")
-	NewSwitchboardStack(newApp(t, nil), StackID, &SwitchboardStackProps{Config: bad})
-}
+		return "/" + r["PathPart"].(string)
+	}
+	var paths []string
+	for id, m := range tp.props("AWS::ApiGateway::Method", nil) {
+		if m["HttpMethod"] != "ANY" || m["Integration"].(map[string]any)["Type"] != "AWS_PROXY" {
+			t.Errorf("method %s = %v, want ANY AWS_PROXY", id, m)
+		}
+		paths = append(paths, pathOf(m["ResourceId"].(map[string]any)["Ref"].(string)))
+	}
+	sort.Strings(paths)
+	eq(t, "REST methods", paths, []string{"/.well-known/{proxy+}", "/commands", "/commands/{proxy+}", "/healthz", "/queries/{proxy+}", "/webhooks/{proxy+}"})
 
-func TestCDKJSON(t *testing.T) {
-	c := readCDKJSON(t)
-	if c.App != "go run ./infra" {
-		t.Errorf("app = %q", c.App)
+	tableID, table := tp.only(t, "AWS::DynamoDB::Table", nil)
+	eq(t, "table DeletionPolicy", tp.resource(t, tableID)["DeletionPolicy"], "Delete")
+	eq(t, "DeletionProtectionEnabled", table["DeletionProtectionEnabled"], false)
+	for id := range tp.props("AWS::Logs::LogGroup", nil) {
+		eq(t, id+" DeletionPolicy", tp.resource(t, id)["DeletionPolicy"], "Delete")
 	}
-	if c.Context[CtxBootstrapDir] != DefaultBootstrapDir {
-		t.Errorf("context %s = %v, want %s", CtxBootstrapDir, c.Context[CtxBootstrapDir], DefaultBootstrapDir)
+	for id := range tp.props("AWS::KMS::Key", nil) {
+		eq(t, id+" DeletionPolicy", tp.resource(t, id)["DeletionPolicy"], "Delete")
 	}
-	if c.Context["cli-telemetry"] != false {
-		t.Errorf("cli-telemetry = %v, want false", c.Context["cli-telemetry"])
+	tp.only(t, "AWS::SQS::Queue", byName("QueueName", "sb-dev-work"))
+	tp.only(t, "AWS::SQS::Queue", byName("QueueName", "sb-dev-work-dlq"))
+	tp.only(t, "AWS::Events::Rule", byName("Name", "sb-dev-job-outbox-sweep"))
+
+	for id, fn := range tp.props("AWS::Lambda::Function", nil) {
+		vars := envVars(fn)
+		eq(t, id+" public url", vars[EnvPublicURL], map[string]any{"Fn::Join": []any{"", []any{
+			"http://", ref(restID), ".execute-api.localhost.localstack.cloud:4566/prod"}}})
+		eq(t, id+" operator key hash (onboarding disabled)", vars[EnvOperatorKeySHA256], "")
+		eq(t, id+" tenant path", vars[EnvTenantResourcesPath], "/sb-dev/tenants/")
 	}
-	if strings.HasPrefix(c.Output, DefaultBootstrapDir) {
-		t.Errorf("output %q inside the asset dir would be hashed into the asset", c.Output)
+	// Without siloed tenants the roles name no tenant queue.
+	for id, p := range tp.props("AWS::IAM::Policy", nil) {
+		if s := jsonString(t, p); strings.Contains(s, "tnt_") {
+			t.Errorf("policy %s names tenant queues without siloed tenants: %s", id, s)
+		}
 	}
+	outs := tp.doc["Outputs"].(map[string]any)
+	eq(t, "RestApiId output", outs["RestApiId"].(map[string]any)["Value"], ref(restID))
 }
 
 func keySchemaJSON(ks []ddbtypes.KeySchemaElement) []any {
@@ -571,27 +499,8 @@ func keySchemaJSON(ks []ddbtypes.KeySchemaElement) []any {
 	return out
 }
 
-func pick(m map[string]any, ks ...string) map[string]any {
-	out := map[string]any{}
-	for _, k := range ks {
-		if v, ok := m[k]; ok {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
 	sort.Strings(out)
 	return out
-}
-
-// with is tp reporting to t (a subtest).
-func (tp tmpl) with(t *testing.T) tmpl {
-	tp.t = t
-	return tp
 }

@@ -1,9 +1,10 @@
 # localstack/env.sh: environment for talking to a local LocalStack.
 # Source it (POSIX sh/bash/zsh):  . localstack/env.sh
-# The Makefile targets deploy-localstack/destroy-localstack and smoke.sh
-# source it themselves. Every value can be overridden by setting it first,
-# except the credentials: LocalStack maps the access key to the account id,
-# and "test" (account 000000000000) keeps real AWS keys out of the way.
+# The Makefile targets localstack-deploy, localstack-destroy, smoke-localstack
+# and smoke.sh source it themselves. Every value can be overridden by setting
+# it first, except the credentials: LocalStack maps the access key to the
+# account id, and "test" (account 000000000000) keeps real AWS keys out of
+# the way.
 
 # Where LocalStack listens (the "edge" port).
 export LOCALSTACK_ENDPOINT="${LOCALSTACK_ENDPOINT:-http://localhost:4566}"

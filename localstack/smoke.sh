@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# localstack/smoke.sh: end-to-end check of the LocalStack deployment through
+# localstack/smoke.sh: a quick curl-only check of the LocalStack deployment
+# (the full smoke test is `make smoke-localstack`, tools/smoke) through
 # the REST API (v1): healthz, onboard-tenant (operator key), its idempotent
 # replay, and get-tenant with the API key onboarding returned.
-# Prereqs: LocalStack running, `make deploy-localstack` done, curl, and
+# Prereqs: LocalStack running, `make localstack-deploy` done, curl, and
 # awslocal or the AWS CLI (falls back to dist/localstack-outputs.json).
 # SMOKE_BASE_URL=<url> skips the stack lookup and tests that base URL instead
 # (e.g. local mode: SMOKE_BASE_URL=http://127.0.0.1:8080 with
@@ -37,7 +38,7 @@ stack_output() {
 	else
 		fail "need awslocal, aws, or dist/localstack-outputs.json to read the stack outputs"
 	fi
-	[ -n "$value" ] && [ "$value" != "None" ] || fail "stack $SWITCHBOARD_STACK has no output $key (deployed? make deploy-localstack)"
+	[ -n "$value" ] && [ "$value" != "None" ] || fail "stack $SWITCHBOARD_STACK has no output $key (deployed? make localstack-deploy)"
 	printf '%s' "$value"
 }
 

@@ -57,10 +57,15 @@ func retryLater(ctx context.Context, store eventstore.Outbox, clk clock.Clock, l
 	}
 }
 
+// ParkedLogPhrase ends the error line logged when an item used its attempts
+// and is parked; the deployment's metric filter (infra) counts it. Never
+// change it without the filter.
+const ParkedLogPhrase = "parked in the outbox"
+
 // logFailure logs a failed attempt: at error level when the item is parked.
 func logFailure(ctx context.Context, log *slog.Logger, it Item, parked bool, what string, err error) {
 	if parked {
-		log.ErrorContext(ctx, what+" for good; parked in the outbox", "workId", it.ID, "type", it.Type, "tenantId", it.TenantID,
+		log.ErrorContext(ctx, what+" for good; "+ParkedLogPhrase, "workId", it.ID, "type", it.Type, "tenantId", it.TenantID,
 			"attempt", it.Attempt, "error", err.Error())
 		return
 	}
