@@ -16,45 +16,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets/kmstest"
 )
 
-// queuedBody is a work item sent to a queue.
-type queuedBody struct{ queue, body string }
-
-// fakeQueues accepts SendMessageBatch for any queue and keeps each body with
-// its queue URL.
-type fakeQueues struct {
-	mu    sync.Mutex
-	items []queuedBody
-}
-
-func (f *fakeQueues) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		QueueUrl string
-		Entries  []struct{ Id, MessageBody string }
-	}
-	if r.Header.Get("X-Amz-Target") != "AmazonSQS.SendMessageBatch" || json.NewDecoder(r.Body).Decode(&in) != nil {
-		http.Error(w, `{"__type":"InvalidAction"}`, 400)
-		return
-	}
-	type ok struct{ Id, MessageId, MD5OfMessageBody string }
-	out := struct{ Successful []ok }{}
-	f.mu.Lock()
-	for _, e := range in.Entries {
-		f.items = append(f.items, queuedBody{in.QueueUrl, e.MessageBody})
-		out.Successful = append(out.Successful, ok{Id: e.Id, MessageId: "m-" + e.Id, MD5OfMessageBody: md5hex(e.MessageBody)})
-	}
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (f *fakeQueues) take() []queuedBody {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := f.items
-	f.items = nil
-	return out
-}
-
 // fakeSSM answers GetParameter from a map (AWS JSON 1.1), ParameterNotFound
 // for the rest.
 type fakeSSM struct {
@@ -105,7 +66,7 @@ func TestLambdaSiloedTenant(t *testing.T) {
 	if err := dynamostore.EnsureTable(context.Background(), dynamotest.Client(endpoint, nil), table); err != nil {
 		t.Fatal(err)
 	}
-	queues := &fakeQueues{}
+	queues := &fakeSQS{}
 	sqsHTTP := httptest.NewServer(queues)
 	defer sqsHTTP.Close()
 	ssm := &fakeSSM{params: map[string]string{}}

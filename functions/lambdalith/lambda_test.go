@@ -104,11 +104,15 @@ func (r *runtimeAPI) invoke(t testing.TB, payload []byte) runtimeResult {
 	}
 }
 
-// fakeSQS accepts SendMessageBatch (AWS JSON 1.0) and keeps the bodies.
+// fakeSQS accepts SendMessageBatch (AWS JSON 1.0) for any queue and keeps
+// each body with its queue URL.
 type fakeSQS struct {
-	mu     sync.Mutex
-	bodies []string
+	mu    sync.Mutex
+	items []queuedBody
 }
+
+// queuedBody is a work item sent to a queue.
+type queuedBody struct{ queue, body string }
 
 func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in struct {
@@ -123,7 +127,7 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := struct{ Successful []ok }{}
 	f.mu.Lock()
 	for _, e := range in.Entries {
-		f.bodies = append(f.bodies, e.MessageBody)
+		f.items = append(f.items, queuedBody{in.QueueUrl, e.MessageBody})
 		out.Successful = append(out.Successful, ok{Id: e.Id, MessageId: "m-" + e.Id, MD5OfMessageBody: md5hex(e.MessageBody)})
 	}
 	f.mu.Unlock()
@@ -131,11 +135,21 @@ func (f *fakeSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func (f *fakeSQS) taken() []string {
+// take returns the items sent since the last take.
+func (f *fakeSQS) take() []queuedBody {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := f.bodies
-	f.bodies = nil
+	out := f.items
+	f.items = nil
+	return out
+}
+
+// taken returns the bodies sent since the last take.
+func (f *fakeSQS) taken() []string {
+	var out []string
+	for _, it := range f.take() {
+		out = append(out, it.body)
+	}
 	return out
 }
 

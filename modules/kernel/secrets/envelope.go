@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/lru"
 )
 
 // ErrDecrypt is wrapped by every error that means "this blob does not open
@@ -107,9 +108,9 @@ type Envelope struct {
 	cacheSize int
 
 	mu      sync.Mutex
-	sealing *lru[string, *sealKey]               // tenant -> current key for new seals
-	opening *lru[[sha256.Size]byte, cipher.AEAD] // hash(tenant, wrapped) -> cipher
-	flights map[string]*flight                   // in-progress KeyWrapper calls
+	sealing *lru.Cache[string, *sealKey]               // tenant -> current key for new seals
+	opening *lru.Cache[[sha256.Size]byte, cipher.AEAD] // hash(tenant, wrapped) -> cipher
+	flights map[string]*flight                         // in-progress KeyWrapper calls
 }
 
 // sealKey is a data key in use for new seals of one tenant.
@@ -140,8 +141,8 @@ func NewEnvelope(w KeyWrapper, opts ...Option) *Envelope {
 	for _, o := range opts {
 		o(e)
 	}
-	e.sealing = newLRU[string, *sealKey](e.cacheSize)
-	e.opening = newLRU[[sha256.Size]byte, cipher.AEAD](e.cacheSize)
+	e.sealing = lru.New[string, *sealKey](e.cacheSize)
+	e.opening = lru.New[[sha256.Size]byte, cipher.AEAD](e.cacheSize)
 	return e
 }
 
@@ -206,13 +207,13 @@ func (e *Envelope) Open(ctx context.Context, tenantID, purpose string, sealed []
 func (e *Envelope) sealKey(ctx context.Context, tenantID string) (*sealKey, error) {
 	for {
 		e.mu.Lock()
-		if k, ok := e.sealing.get(tenantID); ok {
+		if k, ok := e.sealing.Get(tenantID); ok {
 			if k.uses < e.maxUses && e.clock.Now().Before(k.expires) {
 				k.uses++
 				e.mu.Unlock()
 				return k, nil
 			}
-			e.sealing.remove(tenantID)
+			e.sealing.Remove(tenantID)
 		}
 		e.mu.Unlock()
 
@@ -236,8 +237,8 @@ func (e *Envelope) sealKey(ctx context.Context, tenantID string) (*sealKey, erro
 				uses:    1, // reserved for the caller that made it
 			}
 			e.mu.Lock()
-			e.sealing.put(tenantID, mine)
-			e.opening.put(cacheKey(tenantID, mine.wrapped), aead)
+			e.sealing.Put(tenantID, mine)
+			e.opening.Put(cacheKey(tenantID, mine.wrapped), aead)
 			e.mu.Unlock()
 			return nil
 		})
@@ -259,7 +260,7 @@ func (e *Envelope) openKey(ctx context.Context, tenantID string, wrapped []byte)
 	ck := cacheKey(tenantID, wrapped)
 	for {
 		e.mu.Lock()
-		aead, ok := e.opening.get(ck)
+		aead, ok := e.opening.Get(ck)
 		e.mu.Unlock()
 		if ok {
 			return aead, nil
@@ -275,7 +276,7 @@ func (e *Envelope) openKey(ctx context.Context, tenantID string, wrapped []byte)
 			}
 			aead = a
 			e.mu.Lock()
-			e.opening.put(ck, a)
+			e.opening.Put(ck, a)
 			e.mu.Unlock()
 			return nil
 		})

@@ -319,7 +319,7 @@ func TestCacheBounded(t *testing.T) {
 		blobs[tenant] = mustSeal(t, e, tenant, "p", []byte(tenant))
 	}
 	e.mu.Lock()
-	ns, no := e.sealing.len(), e.opening.len()
+	ns, no := e.sealing.Len(), e.opening.Len()
 	e.mu.Unlock()
 	if ns > 3 || no > 3 {
 		t.Fatalf("cache sizes %d/%d exceed 3", ns, no)
@@ -330,7 +330,7 @@ func TestCacheBounded(t *testing.T) {
 		}
 	}
 	e.mu.Lock()
-	no = e.opening.len()
+	no = e.opening.Len()
 	e.mu.Unlock()
 	if no > 3 {
 		t.Fatalf("opening cache size %d exceeds 3", no)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
+	"github.com/switchboard-dev/switchboard/modules/kernel/lru"
 )
 
 // Defaults of SSMOptions.
@@ -73,7 +74,7 @@ type SSM struct {
 	o    SSMOptions
 
 	mu    sync.Mutex
-	cache *lru[string, cached]
+	cache *lru.Cache[string, cached]
 	calls singleflight.Group
 }
 
@@ -117,7 +118,7 @@ func NewSSM(api GetParameterAPI, path string, o SSMOptions) (*SSM, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &SSM{api: api, path: path, o: o, cache: newLRU[string, cached](o.MaxEntries)}, nil
+	return &SSM{api: api, path: path, o: o, cache: lru.New[string, cached](o.MaxEntries)}, nil
 }
 
 // ParameterName is the name of tenantID's parameter.
@@ -134,7 +135,7 @@ func (s *SSM) Resources(ctx context.Context, tenantID string) (Resources, error)
 		return Resources{}, err
 	}
 	s.mu.Lock()
-	e, ok := s.cache.get(tenantID)
+	e, ok := s.cache.Get(tenantID)
 	s.mu.Unlock()
 	if ok && s.o.Clock.Now().Before(e.expires) {
 		return e.res, e.err
@@ -161,7 +162,7 @@ func (s *SSM) lookup(ctx context.Context, tenantID string) cached {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prev, hadPrev := s.cache.get(tenantID)
+	prev, hadPrev := s.cache.Get(tenantID)
 	var e cached
 	switch {
 	case err == nil:
@@ -185,7 +186,7 @@ func (s *SSM) lookup(ctx context.Context, tenantID string) cached {
 		s.o.Logger.WarnContext(ctx, "tenant resources lookup failed", slog.String("tenantId", tenantID),
 			slog.String("parameter", name), slog.String("error", err.Error()))
 	}
-	s.cache.put(tenantID, e)
+	s.cache.Put(tenantID, e)
 	return e
 }
 
