@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"io"
 	"os"
 	"strings"
@@ -209,11 +210,23 @@ func newSiloedTenant(scope constructs.Construct, t Tenant, d tenantDeps) *Tenant
 	for _, r := range d.roles {
 		principals = append(principals, awsiam.NewArnPrincipal(r.RoleArn()))
 	}
+	// Directly, only for this tenant's data keys (the encryption context
+	// the envelope sends names the tenant: secrets.KMSContextTenant), so a
+	// bug that asked with another tenant's context is refused by KMS too;
+	// through SQS, for the tenant's encrypted queues.
 	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:        jsii.String("SwitchboardFunctions"),
+		Sid:        jsii.String("SwitchboardFunctionsDataKeys"),
+		Principals: &principals,
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"kms:EncryptionContext:" + secrets.KMSContextTenant: t.ID}},
+	}), nil)
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("SwitchboardFunctionsViaSQS"),
 		Principals: &principals,
 		Actions:    jsii.Strings("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"),
 		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": "sqs." + *awscdk.Stack_Of(ns).Region() + ".amazonaws.com"}},
 	}), nil)
 
 	q := newWorkQueues(ns, TenantQueueName(cfg.NamePrefix, t.ID), TenantDLQName(cfg.NamePrefix, t.ID), key)

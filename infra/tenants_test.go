@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -131,18 +132,25 @@ func TestSiloedTenant(t *testing.T) {
 	eq(t, "key DeletionPolicy", tp.resource(t, keyID)["DeletionPolicy"], "Retain")
 	_, alias := tp.only(t, "AWS::KMS::Alias", nil)
 	eq(t, "alias", alias["AliasName"], "alias/switchboard/tenants/"+siloedID)
-	var fnStatement map[string]any
+	statements := map[string]any{}
 	for _, s := range key["KeyPolicy"].(map[string]any)["Statement"].([]any) {
-		if st := s.(map[string]any); st["Sid"] == "SwitchboardFunctions" {
-			fnStatement = st
-		}
+		st := s.(map[string]any)
+		statements[fmt.Sprint(st["Sid"])] = st
 	}
 	sort.Strings(roleParams)
-	eq(t, "key policy for the functions", fnStatement, map[string]any{
-		"Sid": "SwitchboardFunctions", "Effect": "Allow", "Resource": "*",
-		"Action":    []any{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"},
-		"Principal": map[string]any{"AWS": []any{ref(roleParams[0]), ref(roleParams[1])}},
+	principal := map[string]any{"AWS": []any{ref(roleParams[0]), ref(roleParams[1])}}
+	// Directly: only with the tenant's own encryption context.
+	eq(t, "key policy for the functions' data keys", statements["SwitchboardFunctionsDataKeys"], map[string]any{
+		"Sid": "SwitchboardFunctionsDataKeys", "Effect": "Allow", "Resource": "*",
+		"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey"},
+		"Principal": principal,
+		"Condition": map[string]any{"StringEquals": map[string]any{"kms:EncryptionContext:tenantId": siloedID}},
 	})
+	// Through SQS only otherwise.
+	viaSQS, _ := statements["SwitchboardFunctionsViaSQS"].(map[string]any)
+	if viaSQS == nil || viaSQS["Condition"].(map[string]any)["StringEquals"].(map[string]any)["kms:ViaService"] == nil {
+		t.Fatalf("key policy via SQS: %v", viaSQS)
+	}
 
 	queueID, queue := tp.only(t, "AWS::SQS::Queue", byName("QueueName", "switchboard-"+siloedID+"-work"))
 	dlqID, dlq := tp.only(t, "AWS::SQS::Queue", byName("QueueName", "switchboard-"+siloedID+"-dlq"))

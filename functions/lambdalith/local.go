@@ -16,6 +16,10 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 )
 
+// LocalMaxHeaderBytes bounds a request's headers in local mode (API Gateway
+// takes 10 KB in AWS).
+const LocalMaxHeaderBytes = 64 << 10
+
 // serveLocal runs local mode until ctx ends (SIGTERM/SIGINT): the HTTP server
 // on 127.0.0.1:$PORT, the in-process worker, the outbox sweep and the signing
 // key rotation (the scheduled jobs of AWS, on tickers). Work accepted
@@ -28,7 +32,8 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	}
 	fg := &foreground{}
 	a.Worker.Busy = fg.busy
-	srv := &http.Server{Handler: fg.wrap(a.Server), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	srv := &http.Server{Handler: fg.wrap(a.Server), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		MaxHeaderBytes: LocalMaxHeaderBytes}
 
 	// Audit entries are written in the background (App.Close writes the rest).
 	a.Audit.Start()

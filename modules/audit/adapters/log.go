@@ -72,10 +72,30 @@ func (l *Log) Append(ctx context.Context, tenantID string, entries []domain.Entr
 		}
 		rows = append(rows, r)
 	}
-	if err := l.Store.PutRecords(ctx, tenantID, rows); err != nil {
-		return fmt.Errorf("append audit entries: %w", err)
+	err := l.Store.PutRecords(ctx, tenantID, rows)
+	if !refused(err) {
+		if err != nil {
+			return fmt.Errorf("append audit entries: %w", err)
+		}
+		return nil
 	}
-	return nil
+	// One row refused for good refuses the call: write them one by one.
+	var bad []string
+	for i, r := range rows {
+		err := l.Store.PutRecords(ctx, tenantID, []eventstore.Record{r})
+		switch {
+		case refused(err):
+			bad = append(bad, entries[i].InvocationID)
+		case err != nil:
+			return fmt.Errorf("append audit entries: %w", err)
+		}
+	}
+	return fmt.Errorf("append audit entries: invocations %v: %w", bad, app.ErrEntriesRefused)
+}
+
+// refused reports a store error that no retry mends.
+func refused(err error) bool {
+	return errors.Is(err, eventstore.ErrTooLarge) || errors.Is(err, eventstore.ErrInvalid)
 }
 
 // List implements app.Log.

@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,7 +19,10 @@ import (
 const (
 	DefaultFlushEvery = 100 * time.Millisecond
 	DefaultMaxPending = 20000
-	flushAttempts     = 3
+	// DefaultMaxPendingPerTenant keeps one tenant's burst from pushing out
+	// the entries of the others.
+	DefaultMaxPendingPerTenant = 5000
+	flushAttempts              = 3
 )
 
 // Writer is the rpc.Auditor of the audit log: it turns each entry of the
@@ -44,13 +48,17 @@ type Writer struct {
 	Logger     *slog.Logger
 	FlushEvery time.Duration // default DefaultFlushEvery
 	MaxPending int           // default DefaultMaxPending
-	MaxBatch   int           // default 100
+	// MaxPendingPerTenant bounds one tenant's waiting entries (default
+	// DefaultMaxPendingPerTenant).
+	MaxPendingPerTenant int
+	MaxBatch            int // default 100
 
 	mu       sync.Mutex
 	pending  map[string][]domain.Entry // by tenant
 	n        int
 	flushing sync.Mutex // one flush at a time
 	started  bool
+	stopped  bool
 	wake     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -74,13 +82,13 @@ func (w *Writer) Audit(ctx context.Context, e rpc.AuditEntry) {
 		AuditID: w.IDs.New(ids.Audit), At: e.At, TenantID: tenantID, InvocationID: e.InvocationID, TraceID: e.TraceID,
 		ActionID: e.ActionID, Principal: e.Principal, CredentialID: e.CredentialID, Endpoint: e.Endpoint, Kind: string(e.Kind),
 		Action: e.Action, Resources: e.Resources, Outcome: e.Outcome, Status: e.Status, Code: e.Code, Replayed: e.Replayed,
-		SourceIP: e.Source.IP, UserAgent: e.Source.UserAgent, DurationMs: float64(e.Duration.Microseconds()) / 1000,
+		SourceIP: e.Source.IP, UserAgent: rpc.CleanUserAgent(e.Source.UserAgent), DurationMs: float64(e.Duration.Microseconds()) / 1000,
 	}
 	w.mu.Lock()
 	if w.pending == nil {
 		w.pending = map[string][]domain.Entry{}
 	}
-	if w.n >= w.maxPending() {
+	if w.n >= w.maxPending() || len(w.pending[tenantID]) >= or(w.MaxPendingPerTenant, DefaultMaxPendingPerTenant) {
 		w.mu.Unlock()
 		w.lost(ctx, "audit writer full", []domain.Entry{entry})
 		return
@@ -102,9 +110,9 @@ func (w *Writer) Audit(ctx context.Context, e rpc.AuditEntry) {
 // pending; with Start the background loop does.
 func (w *Writer) FlushAudit(ctx context.Context) {
 	w.mu.Lock()
-	started := w.started
+	background := w.started && !w.stopped
 	w.mu.Unlock()
-	if !started {
+	if !background {
 		w.Flush(ctx)
 	}
 }
@@ -120,14 +128,18 @@ func (w *Writer) Flush(ctx context.Context) {
 	for tenantID, entries := range batch {
 		var err error
 		for attempt := range flushAttempts {
-			if err = w.Log.Append(ctx, tenantID, entries); err == nil {
+			err = w.Log.Append(ctx, tenantID, entries)
+			if err == nil || errors.Is(err, app.ErrEntriesRefused) || ctx.Err() != nil {
 				break
 			}
 			if attempt+1 < flushAttempts {
 				time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
 			}
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, app.ErrEntriesRefused):
+			w.logger().ErrorContext(ctx, "audit entries lost", slog.String("reason", err.Error()), slog.String("tenantId", tenantID))
+		case err != nil:
 			w.lost(ctx, "audit write failed: "+err.Error(), entries)
 		}
 	}
@@ -158,7 +170,8 @@ func (w *Writer) Start() {
 // Stop ends the loop and writes what is pending (within ctx).
 func (w *Writer) Stop(ctx context.Context) {
 	w.mu.Lock()
-	started := w.started
+	started := w.started && !w.stopped
+	w.stopped = true
 	w.mu.Unlock()
 	if started {
 		close(w.stop)
@@ -194,6 +207,13 @@ func (w *Writer) maxPending() int {
 		return w.MaxPending
 	}
 	return DefaultMaxPending
+}
+
+func or(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
 }
 
 func (w *Writer) maxBatch() int {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/audit/app"
 	"github.com/switchboard-dev/switchboard/modules/audit/domain"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
@@ -141,5 +144,53 @@ func TestWriterBackground(t *testing.T) {
 	w.Stop(context.Background())
 	if log.count(t2) != 1 {
 		t.Fatal("Stop did not write the rest")
+	}
+}
+
+// An entry the store refuses for good (an oversized row) does not take the
+// others of its flush with it, and is logged as lost without retries; one
+// tenant's waiting entries cannot push out another's (review findings).
+func TestWriterIsolatesRefusedEntriesAndTenants(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out bytes.Buffer
+	l := &adapters.Log{Store: st, Retention: time.Hour}
+	w := &adapters.Writer{Log: l, IDs: ids.NewULIDs(), Logger: slog.New(slog.NewJSONHandler(&out, nil))}
+	sa := as(invocation.KindServiceAccount)
+	w.Audit(sa, entry(t1, "inv_1"))
+	big := entry(t1, "inv_big")
+	big.Resources = []string{strings.Repeat("x", eventstore.MaxItemBytes)}
+	w.Audit(sa, big)
+	w.Audit(sa, entry(t1, "inv_2"))
+	w.FlushAudit(context.Background())
+	got, _, err := l.List(context.Background(), t1, app.Query{Limit: 100})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%d entries written (%v), want 2", len(got), err)
+	}
+	if !strings.Contains(out.String(), "audit entries lost") || !strings.Contains(out.String(), "inv_big") {
+		t.Fatalf("the refused entry is not logged: %s", out.String())
+	}
+
+	fl := &fakeLog{}
+	fw := &adapters.Writer{Log: fl, IDs: ids.NewULIDs(), MaxPendingPerTenant: 3}
+	for i := range 5 {
+		fw.Audit(sa, entry(t1, fmt.Sprint("inv_", i)))
+	}
+	fw.Audit(sa, entry(t2, "inv_other"))
+	fw.FlushAudit(context.Background())
+	if fl.count(t1) != 3 || fl.count(t2) != 1 {
+		t.Fatalf("t1 %d (want its 3), t2 %d (want 1)", fl.count(t1), fl.count(t2))
+	}
+	// Stop twice, and audits after Stop are written by FlushAudit.
+	fw.Start()
+	fw.Stop(context.Background())
+	fw.Stop(context.Background())
+	fw.Audit(sa, entry(t2, "inv_late"))
+	fw.FlushAudit(context.Background())
+	if fl.count(t2) != 2 {
+		t.Fatalf("after Stop: t2 %d, want 2", fl.count(t2))
 	}
 }

@@ -97,7 +97,7 @@ func (h ListAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (
 			continue
 		}
 		t, err := time.Parse(time.RFC3339Nano, b.v)
-		if err != nil {
+		if y := t.UTC().Year(); err != nil || y < 1 || y > 9999 {
 			fe = append(fe, errs.FieldError{Field: b.field, Code: "errors.validation.datetime"})
 			continue
 		}

@@ -107,7 +107,7 @@ func TestListAuditLogRefuses(t *testing.T) {
 	h := app.ListAuditLogHandler{Log: &pagedLog{}, Scopes: rootScopes{}}
 	for _, in := range []app.ListAuditLogInput{
 		{From: "yesterday"}, {To: "2026-13-01T00:00:00Z"}, {From: "2026-01-02T00:00:00Z", To: "2026-01-01T00:00:00Z"},
-		{Principal: "sva#1"}, {Limit: 101},
+		{Principal: "sva#1"}, {Limit: 101}, {To: "9999-12-31T23:00:00-05:00"},
 	} {
 		if _, err := h.Handle(adminCtx(), in); errs.KindOf(err) != errs.KindInvalid {
 			t.Errorf("%+v: %v, want invalid", in, err)

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/audit/domain"
@@ -24,7 +25,9 @@ type Query struct {
 type Log interface {
 	// Append writes entries of one tenant (or of eventstore.OperatorNamespace),
 	// each kept until its At plus the retention. Writing the same entries
-	// again is harmless.
+	// again is harmless. An entry the store refuses for good does not keep
+	// the others out: the error then wraps ErrEntriesRefused and names the
+	// refused entries' invocations.
 	Append(ctx context.Context, tenantID string, entries []domain.Entry) error
 	// List reads one page: with Principal, the principal's entries; else
 	// with Outcome, that outcome's; else all. Outcome with Principal is
@@ -32,6 +35,11 @@ type Log interface {
 	// issue is ErrInvalidCursor.
 	List(ctx context.Context, tenantID string, q Query) (entries []domain.Entry, next string, err error)
 }
+
+// ErrEntriesRefused is wrapped by Log.Append's error when the store refused
+// entries for good (too large or malformed): the others were written, these
+// never will be (no retry helps).
+var ErrEntriesRefused = errors.New("audit entries refused by the store")
 
 // Scopes is tenancy's small exported interface: the tenant's root scope
 // (the audit log is a tenant-wide resource).

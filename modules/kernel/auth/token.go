@@ -257,13 +257,7 @@ func (v *TokenVerifier) key(ctx context.Context, kid string) (ed25519.PublicKey,
 		// This call reads; the lock is not held meanwhile, so verifications
 		// of known keys go on.
 		v.triedAt = now
-		done := make(chan struct{})
-		v.loading = done
-		v.mu.Unlock()
-		keys, err := v.Keys.PublicKeys(ctx)
-		v.mu.Lock()
-		v.loading = nil
-		close(done)
+		keys, err := v.read(ctx)
 		if err == nil {
 			m := make(map[string]ed25519.PublicKey, len(keys))
 			for _, pk := range keys {
@@ -295,6 +289,24 @@ func (v *TokenVerifier) key(ctx context.Context, kid string) (ed25519.PublicKey,
 		return nil, ErrUnauthenticated
 	}
 	return k, nil
+}
+
+// read reads the published keys without holding v.mu (held on entry and on
+// return), marking the read in flight for key's waiters. A panic of the
+// source is an error: the lock and the waiters are released either way.
+func (v *TokenVerifier) read(ctx context.Context) (keys []PublicKey, err error) {
+	done := make(chan struct{})
+	v.loading = done
+	v.mu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			keys, err = nil, fmt.Errorf("read signing keys: panic: %v", p)
+		}
+		v.mu.Lock()
+		v.loading = nil
+		close(done)
+	}()
+	return v.Keys.PublicKeys(ctx)
 }
 
 // Forget drops the cached keys: the next verification reads them.

@@ -397,3 +397,25 @@ func TestTokenVerifierRemembersVerifiedTokens(t *testing.T) {
 		t.Fatalf("token of a withdrawn key: %v", err)
 	}
 }
+
+// panicSource panics on every read.
+type panicSource struct{}
+
+func (panicSource) PublicKeys(context.Context) ([]auth.PublicKey, error) { panic("boom") }
+
+// A key source that panics fails the verification with an error; it does not
+// take the process down (an unlock of an unlocked mutex is fatal) and the next
+// verification still works (review finding).
+func TestTokenVerifierSurvivesAPanickingSource(t *testing.T) {
+	f := newTokenFixture(t)
+	raw := f.sign(t, f.tok)
+	f.v.Keys = panicSource{}
+	if _, err := f.v.Verify(context.Background(), raw); err == nil || errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("panicking source: %v, want a read error", err)
+	}
+	f.v.Keys = f.src
+	f.clk.Advance(auth.DefaultUnknownKeyFloor)
+	if _, err := f.v.Verify(context.Background(), raw); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+}

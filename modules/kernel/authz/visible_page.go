@@ -1,5 +1,11 @@
 package authz
 
+import "errors"
+
+// ErrScopeTreeTooLarge is the answer of a scope tree (a tenant's every scope)
+// too large to read for one call: lists that would read it ask for a scope.
+var ErrScopeTreeTooLarge = errors.New("authz: the tenant has too many scopes to read them all")
+
 // maxVisibleReads bounds the store pages VisiblePage reads for one answer.
 const maxVisibleReads = 10
 

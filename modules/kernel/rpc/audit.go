@@ -50,6 +50,9 @@ type Auditor interface {
 	Audit(ctx context.Context, e AuditEntry)
 }
 
+// AuditFlushTimeout bounds the server's FlushAudit after a request.
+const AuditFlushTimeout = 2 * time.Second
+
 // AuditFlusher is an Auditor that buffers entries: the server calls
 // FlushAudit at the end of every HTTP request, before its response leaves a
 // Lambda invocation (an auditor that writes in the background ignores it).

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
@@ -27,6 +29,23 @@ type Call struct {
 	failedAuth *auth.Failure
 	guard      *authz.Guard                                                           // set by Authorize
 	record     func(ctx context.Context, res Result) (*eventstore.Idempotency, error) // set by Idempotency
+}
+
+// MaxUserAgent bounds the user agent a call records (bytes).
+const MaxUserAgent = 512
+
+// CleanUserAgent is the user agent as recorded: valid UTF-8 (invalid bytes
+// replaced), at most MaxUserAgent bytes, cut at a character boundary.
+func CleanUserAgent(ua string) string {
+	ua = strings.ToValidUTF8(ua, "\uFFFD")
+	if len(ua) <= MaxUserAgent {
+		return ua
+	}
+	cut := MaxUserAgent
+	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+		cut--
+	}
+	return ua[:cut]
 }
 
 // Source is where a call came from (audit).

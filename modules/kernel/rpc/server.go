@@ -188,7 +188,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.Log(ctx, level, "http request", "method", r.Method, "path", r.URL.Path,
 			"status", rec.status, "durationMs", float64(s.cfg.Clock.Now().Sub(start).Microseconds())/1000)
 		if f, ok := s.cfg.Auditor.(AuditFlusher); ok {
-			f.FlushAudit(context.WithoutCancel(ctx))
+			// Bounded: a throttled audit store must not hold the response.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AuditFlushTimeout)
+			f.FlushAudit(fctx)
+			cancel()
 		}
 	}()
 	s.mux.ServeHTTP(rec, r)
@@ -266,7 +269,7 @@ func newCall(r *http.Request, ep *Endpoint, body []byte) *Call {
 	}
 	return &Call{
 		Endpoint: ep, Body: body, Credential: bearer(r.Header.Get("Authorization")),
-		Source: Source{IP: host, UserAgent: r.UserAgent()}, LogLevel: logLevelHeader(r),
+		Source: Source{IP: host, UserAgent: CleanUserAgent(r.UserAgent())}, LogLevel: logLevelHeader(r),
 	}
 }
 

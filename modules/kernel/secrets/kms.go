@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/tenantres"
 )
@@ -140,9 +139,10 @@ func (k *KMSKeyring) GenerateDataKey(ctx context.Context, tenantID string) (plai
 //
 // ErrDecrypt (the data key never opens here): KMS's InvalidCiphertextException
 // (wrong tenant, tampered blob), IncorrectKeyException, and, on the last
-// attempt, AccessDeniedException or NotFoundException (the key the ciphertext
-// names is one the function may not use, or is gone). Other failures (KMS
-// unreachable, throttled, a disabled key) are not ErrDecrypt: they may go away.
+// attempt, NotFoundException (the key the ciphertext names is gone). Other
+// failures (KMS unreachable, throttled, a disabled key, and AccessDenied:
+// IAM and key policies take a while to reach every region during a
+// tenant's deploy) are not ErrDecrypt: they may go away.
 func (k *KMSKeyring) DecryptDataKey(ctx context.Context, tenantID string, wrapped []byte) ([]byte, error) {
 	if err := k.check(); err != nil {
 		return nil, err
@@ -163,10 +163,8 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, tenantID string, wrappe
 	// No key we know wrapped it: let KMS use the one the ciphertext names.
 	plain, used, err := k.decrypt(ctx, tenantID, "", wrapped)
 	if err != nil {
-		var api smithy.APIError
 		var missing *types.NotFoundException
-		denied := errors.As(err, &api) && api.ErrorCode() == "AccessDeniedException"
-		if !errors.Is(err, ErrDecrypt) && (denied || errors.As(err, &missing)) {
+		if !errors.Is(err, ErrDecrypt) && errors.As(err, &missing) {
 			err = fmt.Errorf("%w: %w", ErrDecrypt, err)
 		}
 		return nil, fmt.Errorf("kms keyring: no known key (%v) wrapped this data key: %w", candidates, err)

@@ -326,15 +326,15 @@ func (s *stubKMS) Decrypt(_ context.Context, in *kms.DecryptInput, _ ...func(*km
 	return nil, s.last
 }
 
-// The last attempt (the key the ciphertext names) failing: a key the function
-// may not use, or one that is gone, never opens (ErrDecrypt); throttling may
-// pass (not ErrDecrypt).
+// The last attempt (the key the ciphertext names) failing: a key that is gone
+// never opens (ErrDecrypt); throttling and a refusal may pass (not
+// ErrDecrypt: a policy may still be on its way during a deploy).
 func TestKMSKeyringLastAttemptFailures(t *testing.T) {
 	for _, c := range []struct {
 		err        error
 		errDecrypt bool
 	}{
-		{&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}, true},
+		{&smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}, false},
 		{&types.NotFoundException{Message: aws.String("gone")}, true},
 		{&types.InvalidCiphertextException{}, true},
 		{&smithy.GenericAPIError{Code: "ThrottlingException", Message: "slow down"}, false},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -140,6 +141,9 @@ func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (
 func (h ListMessagesHandler) visible(ctx context.Context, tenantID string, status domain.Status, limit int, cursor string) (ListMessagesOutput, error) {
 	authz.Visible(ctx)
 	paths, err := h.Tree.TenantScopePaths(ctx, tenantID)
+	if errors.Is(err, authz.ErrScopeTreeTooLarge) {
+		return ListMessagesOutput{}, errs.Invalid(errs.FieldError{Field: "scopeId", Code: "errors.validation.required"})
+	}
 	if err != nil {
 		return ListMessagesOutput{}, fmt.Errorf("list messages: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 )
 
@@ -32,8 +33,9 @@ type ScopeCache struct {
 }
 
 type scopeTree struct {
-	at    time.Time
-	paths [][]string
+	at      time.Time
+	paths   [][]string
+	tooMany bool // more than MaxTreeScopes: answered authz.ErrScopeTreeTooLarge
 }
 
 // NewScopeCache returns a cache over reads.
@@ -44,14 +46,18 @@ func NewScopeCache(reads *ReadModel, clk clock.Clock) *ScopeCache {
 	return &ScopeCache{reads: reads, clock: clk, m: map[string]scopeTree{}}
 }
 
-// Paths returns the path of every scope of the tenant (at most
-// MaxTreeScopes; more is an error). The caller must not change them.
+// Paths returns the path of every scope of the tenant, or
+// authz.ErrScopeTreeTooLarge when it has more than MaxTreeScopes (that
+// answer is cached too). The caller must not change them.
 func (c *ScopeCache) Paths(ctx context.Context, tenantID string) ([][]string, error) {
 	now := c.clock.Now()
 	c.mu.Lock()
 	t, ok := c.m[tenantID]
 	c.mu.Unlock()
 	if ok && now.Sub(t.at) < ScopeCacheTTL {
+		if t.tooMany {
+			return nil, fmt.Errorf("scope tree of %s: %w", tenantID, authz.ErrScopeTreeTooLarge)
+		}
 		return t.paths, nil
 	}
 	var paths [][]string
@@ -68,10 +74,18 @@ func (c *ScopeCache) Paths(ctx context.Context, tenantID string) ([][]string, er
 			break
 		}
 		if len(paths) >= MaxTreeScopes {
-			return nil, fmt.Errorf("scope tree of %s: more than %d scopes", tenantID, MaxTreeScopes)
+			c.store(tenantID, scopeTree{at: now, tooMany: true})
+			return nil, fmt.Errorf("scope tree of %s: more than %d scopes: %w", tenantID, MaxTreeScopes, authz.ErrScopeTreeTooLarge)
 		}
 		cursor = next
 	}
+	c.store(tenantID, scopeTree{at: now, paths: paths})
+	return paths, nil
+}
+
+// store caches t for the tenant, dropping the oldest entry when full.
+func (c *ScopeCache) store(tenantID string, t scopeTree) {
+	now := t.at
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= scopeCacheTenants {
@@ -83,6 +97,5 @@ func (c *ScopeCache) Paths(ctx context.Context, tenantID string) ([][]string, er
 		}
 		delete(c.m, oldest)
 	}
-	c.m[tenantID] = scopeTree{at: now, paths: paths}
-	return paths, nil
+	c.m[tenantID] = t
 }

@@ -12,6 +12,10 @@ import (
 // maxCached bounds each cache below; a full cache starts over.
 const maxCached = 4096
 
+// maxCachedPath is the deepest scope path whose set is cached (scopes nest
+// without a limit; a deeper one is built per decision).
+const maxCachedPath = 64
+
 // caches keep what a request builds from values that do not change between
 // requests, so that the request path does not build them again: a
 // principal's tags (its bindings, the same until a role changes) and a
@@ -67,6 +71,9 @@ func (c *caches) scopeSet(path []string) types.EntityUIDSet {
 		return e.set
 	}
 	set := scopeSet(path)
+	if len(path) > maxCachedPath {
+		return set // deep paths are not kept: memory stays bounded
+	}
 	c.mu.Lock()
 	if len(c.scopes) >= maxCached {
 		clear(c.scopes)

@@ -1,7 +1,8 @@
 package cedarauthz
 
 import (
-	"strings"
+	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
@@ -21,46 +22,49 @@ const maxDecisions = 50000
 // bindings change, or a tenant whose roles change, asks under another key.
 type decisions struct {
 	mu sync.RWMutex
-	m  map[string]bool
+	m  map[[sha256.Size]byte]bool
 }
 
-func newDecisions() *decisions { return &decisions{m: map[string]bool{}} }
+func newDecisions() *decisions { return &decisions{m: map[[sha256.Size]byte]bool{}} }
 
-// key is the decision's cache key.
-func decisionKey(p invocation.Principal, action string, res authz.Resource, policies string) string {
-	var b strings.Builder
-	b.Grow(64 + 40*(len(p.Roles)*2+len(res.ScopePath)))
-	b.WriteString(p.TenantID)
-	b.WriteByte(0)
-	b.WriteString(action)
-	b.WriteByte(0)
-	b.WriteString(res.Type)
+// decisionKey is the decision's cache key: a SHA-256 of its inputs, each
+// length-prefixed (no separator ambiguity), so that an entry costs 32 bytes
+// however deep the scope path (scopes nest without a limit).
+func decisionKey(p invocation.Principal, action string, res authz.Resource, policies string) [sha256.Size]byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	field := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	field(p.TenantID)
+	field(action)
+	field(res.Type)
+	field(policies)
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(res.ScopePath)))])
 	for _, s := range res.ScopePath {
-		b.WriteByte(1)
-		b.WriteString(s)
+		field(s)
 	}
 	for _, r := range p.Roles {
-		b.WriteByte(2)
-		b.WriteString(r.Role)
-		b.WriteByte(3)
-		b.WriteString(r.ScopeID)
+		field(r.Role)
+		field(r.ScopeID)
 	}
-	b.WriteByte(4)
-	b.WriteString(policies)
-	return b.String()
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }
 
-func (d *decisions) get(k string) (allow, ok bool) {
+func (d *decisions) get(k [sha256.Size]byte) (allow, ok bool) {
 	d.mu.RLock()
 	allow, ok = d.m[k]
 	d.mu.RUnlock()
 	return allow, ok
 }
 
-func (d *decisions) put(k string, allow bool) {
+func (d *decisions) put(k [sha256.Size]byte, allow bool) {
 	d.mu.Lock()
 	if len(d.m) >= maxDecisions {
-		d.m = make(map[string]bool, maxDecisions/4)
+		d.m = make(map[[sha256.Size]byte]bool, maxDecisions/4)
 	}
 	d.m[k] = allow
 	d.mu.Unlock()
