@@ -16,6 +16,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -37,6 +38,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/trigger"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/kernel/work/ebpublisher"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/sqstransport"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work/workrpc"
 	"github.com/switchboard-dev/switchboard/modules/messaging"
@@ -187,7 +189,15 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		IDs:       d.IDs, Clock: d.Clock, PublicURL: cfg.PublicURL, Logger: d.Logger, Metrics: recorder,
 	})
 	messagingMod.RegisterWork(a.Work)
-	a.Work.Register(work.PublishType, a.Events.PublishHandler())
+	// In Lambda mode with SWITCHBOARD_EVENT_BUS, every published event is also
+	// put on the EventBridge bus, by a work item of its own (ADR 0016).
+	publish, bus := a.Events.PublishHandler(), work.EventBus(nil)
+	if cfg.EventBus != "" && awsCfg != nil {
+		publish = a.Events.ForwardingPublishHandler(work.BusForward{Store: a.Store, IDs: d.IDs, Clock: d.Clock})
+		bus = ebpublisher.New(eventbridge.NewFromConfig(*awsCfg), cfg.EventBus)
+	}
+	a.Work.Register(work.PublishType, publish)
+	a.Work.Register(work.BusType, work.BusHandler(bus)) // without a bus its items park, for a replay
 
 	// Subscriber webhooks: subscriptions see the message.* integration
 	// events of their scope and below. Lambda mode refuses private targets.

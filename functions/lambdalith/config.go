@@ -47,6 +47,10 @@ type Config struct {
 	// ADR 0013), e.g. /switchboard/tenants/: it starts and ends with '/'.
 	// Lambda mode only; unset: no tenant has dedicated resources.
 	TenantResourcesPath string
+	// EventBus (SWITCHBOARD_EVENT_BUS) is the EventBridge bus (name or ARN)
+	// that every integration event is also put on (ADR 0016). Lambda mode
+	// only; unset: no bus.
+	EventBus string
 }
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
@@ -142,6 +146,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_TENANT_RESOURCES_PATH: %w", err)
 		}
 		c.TenantResourcesPath = p
+	}
+	if b := strings.TrimSpace(getenv("SWITCHBOARD_EVENT_BUS")); b != "" && c.Lambda {
+		bad := func(r rune) bool {
+			return !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:", r)
+		}
+		if len(b) > 1600 || strings.ContainsFunc(b, bad) {
+			return c, fmt.Errorf("SWITCHBOARD_EVENT_BUS %q: use an EventBridge bus name or ARN", b)
+		}
+		c.EventBus = b
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

@@ -85,18 +85,19 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 
 func TestDetectSamples(t *testing.T) {
 	want := map[string]trigger.Kind{
-		"apigw-v2-healthz.json":           trigger.KindAPIGatewayV2,
-		"apigw-v2-command.json":           trigger.KindAPIGatewayV2,
-		"apigw-v2-base64.json":            trigger.KindAPIGatewayV2,
-		"apigw-v1-healthz.json":           trigger.KindAPIGatewayV1,
-		"apigw-v1-command.json":           trigger.KindAPIGatewayV1,
-		"sqs-work-batch.json":             trigger.KindSQS,
-		"sqs-undecodable.json":            trigger.KindSQS,
-		"eventbridge-scheduled-rule.json": trigger.KindScheduledJob,
-		"eventbridge-scheduler-job.json":  trigger.KindScheduledJob,
-		"eventbridge-integration.json":    trigger.KindIntegrationEvent,
-		"unknown-s3.json":                 trigger.KindUnknown,
-		"unknown-garbage.txt":             trigger.KindUnknown,
+		"apigw-v2-healthz.json":              trigger.KindAPIGatewayV2,
+		"apigw-v2-command.json":              trigger.KindAPIGatewayV2,
+		"apigw-v2-base64.json":               trigger.KindAPIGatewayV2,
+		"apigw-v1-healthz.json":              trigger.KindAPIGatewayV1,
+		"apigw-v1-command.json":              trigger.KindAPIGatewayV1,
+		"sqs-work-batch.json":                trigger.KindSQS,
+		"sqs-undecodable.json":               trigger.KindSQS,
+		"eventbridge-scheduled-rule.json":    trigger.KindScheduledJob,
+		"eventbridge-scheduler-job.json":     trigger.KindScheduledJob,
+		"eventbridge-integration.json":       trigger.KindIntegrationEvent,
+		"eventbridge-message-delivered.json": trigger.KindIntegrationEvent,
+		"unknown-s3.json":                    trigger.KindUnknown,
+		"unknown-garbage.txt":                trigger.KindUnknown,
 	}
 	entries, err := os.ReadDir(samplesDir)
 	if err != nil {

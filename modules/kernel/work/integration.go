@@ -11,7 +11,11 @@ import (
 // IntegrationEvent is an event published between bounded contexts (and to other
 // systems) over EventBridge: source "switchboard.<module>", detail-type = Type.
 type IntegrationEvent struct {
-	ID       string          `json:"id"` // the EventBridge event id (or evt_ id locally)
+	// ID is the id subscribers dedupe by: the evt_ id of an event published
+	// through the outbox (on the event bus it travels inside the detail,
+	// see EventBus), or the EventBridge id of an event the trigger router
+	// received from EventBridge.
+	ID       string          `json:"id"`
 	Source   string          `json:"source"`
 	Type     string          `json:"type"` // stable, e.g. "tenancy.tenant-onboarded"
 	TenantID string          `json:"tenantId,omitempty"`
@@ -21,6 +25,20 @@ type IntegrationEvent struct {
 
 // Subscriber handles one integration event type. Subscribers are idempotent.
 type Subscriber func(ctx context.Context, ev IntegrationEvent) error
+
+// EventBus is the port to an event bus outside the process, on which the
+// integration events published through the outbox are also put for other
+// systems (EventBridge in Lambda mode: package work/ebpublisher). Events
+// reach it through BusType work items (ForwardingPublishHandler, BusHandler),
+// never from the commit that publishes them.
+type EventBus interface {
+	// Put puts evs on the bus and answers one result per event, in order
+	// (len(results) == len(evs)): nil when the bus took the event. An event
+	// with an error may still have been put (a lost answer): delivery is at
+	// least once, and consumers dedupe by the event's ID, which the bus
+	// carries inside the event.
+	Put(ctx context.Context, evs []IntegrationEvent) []error
+}
 
 // Subscriptions maps integration event types to subscribers.
 type Subscriptions struct {
