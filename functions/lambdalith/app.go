@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/pebblestore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/metrics"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
@@ -302,14 +303,31 @@ func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock, resources tenantre
 func (a *App) openStore(ctx context.Context, awsCfg *aws.Config, opts []func(*dynamodb.Options)) error {
 	cfg := a.Config
 	if cfg.Store == "embedded" {
-		path := filepath.Join(cfg.DataDir, "switchboard.db")
+		if err := cfg.EngineMismatch(); err != nil {
+			return err
+		}
+	}
+	if cfg.Store == "embedded" && cfg.EmbeddedEngine() == EnginePebble {
+		path := filepath.Join(cfg.DataDir, PebbleDir)
+		s, err := pebblestore.Open(path)
+		if err != nil {
+			return fmt.Errorf("open embedded store %s: %w", path, err)
+		}
+		a.Store = s
+		purge, stop := context.WithCancel(context.Background())
+		s.StartPurger(purge, time.Minute) // removes expired idempotency records and rows
+		a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
+		return nil
+	}
+	if cfg.Store == "embedded" {
+		path := filepath.Join(cfg.DataDir, BboltFile)
 		s, err := boltstore.Open(path)
 		if err != nil {
 			return fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		a.Store = s
 		purge, stop := context.WithCancel(context.Background())
-		s.StartPurger(purge, time.Minute) // removes expired idempotency records
+		s.StartPurger(purge, time.Minute) // removes expired idempotency records and rows
 		a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
 		return nil
 	}

@@ -9,9 +9,9 @@ import (
 )
 
 // TestWalkthrough runs the README walkthrough against the production wiring,
-// once on the embedded store and once on DynamoDB (Local).
+// on the embedded store (bbolt, and pebble) and on DynamoDB (Local).
 func TestWalkthrough(t *testing.T) {
-	for _, store := range []string{"embedded", "dynamodb"} {
+	for _, store := range []string{"embedded", "dynamodb", EnginePebble} {
 		t.Run(store, func(t *testing.T) {
 			app := buildOn(t, store, map[string]string{"SWITCHBOARD_OPERATOR_KEY": "sbo_walkthrough"})
 			app.Worker.Start()
@@ -96,7 +96,7 @@ func walkthrough(t *testing.T, c *client, operatorKey string) {
 // The handler has a precondition (the sibling name is free) that the first
 // commit breaks for its twins: they must replay, not answer 409.
 func TestConcurrentDuplicatesReplay(t *testing.T) {
-	for _, store := range []string{"embedded", "dynamodb"} {
+	for _, store := range []string{"embedded", "dynamodb", EnginePebble} {
 		t.Run(store, func(t *testing.T) {
 			app := buildOn(t, store, map[string]string{"SWITCHBOARD_OPERATOR_KEY": "sbo_twins"})
 			c := &client{t: t, h: app.Server}

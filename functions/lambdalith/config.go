@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -15,10 +17,15 @@ import (
 // Config is the whole configuration: plain environment variables, the same in
 // local and Lambda mode (see the README's configuration table).
 type Config struct {
-	Lambda          bool       // AWS_LAMBDA_RUNTIME_API is set
-	Port            int        // PORT (local mode), default 8080
-	DataDir         string     // SWITCHBOARD_DATA_DIR, default ./.data
-	Store           string     // SWITCHBOARD_STORE: embedded | dynamodb (always dynamodb in Lambda mode)
+	Lambda  bool   // AWS_LAMBDA_RUNTIME_API is set
+	Port    int    // PORT (local mode), default 8080
+	DataDir string // SWITCHBOARD_DATA_DIR, default ./.data
+	Store   string // SWITCHBOARD_STORE: embedded | dynamodb (always dynamodb in Lambda mode)
+	// Engine (SWITCHBOARD_ENGINE) is the embedded store's engine: bbolt (the
+	// default: one file, switchboard.db) or pebble (a log-structured store
+	// with a write-ahead log, in the directory pebble/). A data dir keeps the
+	// engine it was made with: nothing migrates one into the other.
+	Engine          string
 	Table           string     // SWITCHBOARD_TABLE, default switchboard
 	OperatorKey     string     // SWITCHBOARD_OPERATOR_KEY (secret; never logged)
 	OperatorKeyHash string     // SWITCHBOARD_OPERATOR_KEY_SHA256 (hex), preferred in Lambda mode
@@ -52,6 +59,42 @@ type Config struct {
 	// only; unset: no bus.
 	EventBus string
 }
+
+// Engines of the embedded store.
+const (
+	EnginePebble = "pebble"
+	EngineBbolt  = "bbolt"
+)
+
+// EmbeddedEngine is the engine the embedded store of c uses: c.Engine, or
+// bbolt when unset.
+func (c Config) EmbeddedEngine() string {
+	if c.Engine != "" {
+		return c.Engine
+	}
+	return EngineBbolt
+}
+
+// EngineMismatch reports a data dir made by the other engine than the one
+// configured (and none of this one's), so that local mode does not start on
+// an empty store beside the user's data.
+func (c Config) EngineMismatch() error {
+	engine := c.EmbeddedEngine()
+	has := func(name string) bool { _, err := os.Stat(filepath.Join(c.DataDir, name)); return err == nil }
+	switch {
+	case engine == EngineBbolt && !has(BboltFile) && has(PebbleDir):
+		return fmt.Errorf("%s holds a pebble store (%s/) and no bbolt one: set SWITCHBOARD_ENGINE=pebble to use it", c.DataDir, PebbleDir)
+	case engine == EnginePebble && !has(PebbleDir) && has(BboltFile):
+		return fmt.Errorf("%s holds a bbolt store (%s) and no pebble one: unset SWITCHBOARD_ENGINE (bbolt) to use it", c.DataDir, BboltFile)
+	}
+	return nil
+}
+
+// BboltFile and PebbleDir are the embedded store's place in the data dir.
+const (
+	BboltFile = "switchboard.db"
+	PebbleDir = "pebble"
+)
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB
 // store (a development table, DynamoDB Local): its sweep runs every second
@@ -155,6 +198,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("SWITCHBOARD_EVENT_BUS %q: use an EventBridge bus name or ARN", b)
 		}
 		c.EventBus = b
+	}
+	switch c.Engine = strings.ToLower(strings.TrimSpace(getenv("SWITCHBOARD_ENGINE"))); c.Engine {
+	case "", EnginePebble, EngineBbolt:
+	default:
+		return c, fmt.Errorf("SWITCHBOARD_ENGINE %q: use pebble or bbolt", c.Engine)
 	}
 	if c.Lambda {
 		c.Store = "dynamodb"

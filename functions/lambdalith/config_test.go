@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,5 +82,42 @@ func TestConfigAuditRetention(t *testing.T) {
 		if _, err := LoadConfig(get(bad)); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_AUDIT_RETENTION_DAYS") {
 			t.Errorf("%s: %v", bad, err)
 		}
+	}
+}
+
+// The embedded engine: bbolt unless SWITCHBOARD_ENGINE says pebble; a data
+// dir made by the other engine is refused rather than opened empty.
+func TestConfigEngine(t *testing.T) {
+	dir := t.TempDir()
+	get := func(engine string) func(string) string {
+		return func(k string) string {
+			switch k {
+			case "SWITCHBOARD_ENGINE":
+				return engine
+			case "SWITCHBOARD_DATA_DIR":
+				return dir
+			}
+			return ""
+		}
+	}
+	if cfg, err := LoadConfig(get("")); err != nil || cfg.EmbeddedEngine() != EngineBbolt || cfg.EngineMismatch() != nil {
+		t.Fatalf("default: %+v %v", cfg.Engine, err)
+	}
+	cfg, err := LoadConfig(get("Pebble"))
+	if err != nil || cfg.EmbeddedEngine() != EnginePebble {
+		t.Fatalf("pebble: %q %v", cfg.Engine, err)
+	}
+	if _, err := LoadConfig(get("rocks")); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_ENGINE") {
+		t.Fatalf("unknown engine: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, PebbleDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bolt, _ := LoadConfig(get(""))
+	if err := bolt.EngineMismatch(); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_ENGINE=pebble") {
+		t.Fatalf("a pebble dir opened as bbolt: %v", err)
+	}
+	if err := cfg.EngineMismatch(); err != nil {
+		t.Fatalf("a pebble dir opened as pebble: %v", err)
 	}
 }

@@ -22,7 +22,7 @@ import (
 // as in local mode (sweep every SWITCHBOARD_SWEEP_SECONDS, default 1 s).
 // An inbound webhook makes a received message.
 func TestMessageLifecycle(t *testing.T) {
-	for _, store := range []string{"embedded", "dynamodb"} {
+	for _, store := range []string{"embedded", "dynamodb", EnginePebble} {
 		t.Run(store, func(t *testing.T) { lifecycle(t, store) })
 	}
 }

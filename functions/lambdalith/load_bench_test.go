@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/pebblestore"
 )
 
 // The load run: the production app in local mode on the embedded store (a
@@ -350,9 +351,14 @@ func runLoad(b *testing.B, cfg loadConfig) {
 	wg.Wait()
 	loadEnd := time.Now()
 	var storeStats *boltstore.WriteStats
-	if bs, ok := app.Store.(*boltstore.Store); ok {
-		st := bs.WriteStats()
+	var pebbleStats *pebblestore.WriteStats
+	switch s := app.Store.(type) {
+	case *boltstore.Store:
+		st := s.WriteStats()
 		storeStats = &st
+	case *pebblestore.Store:
+		st := s.WriteStats()
+		pebbleStats = &st
 	}
 	elapsed := loadEnd.Sub(start)
 
@@ -392,7 +398,7 @@ func runLoad(b *testing.B, cfg loadConfig) {
 	if cfg.full {
 		mode = "full"
 	}
-	fmt.Fprintf(&rep, "mode:        %s; local mode, embedded store, %d workers, sweep every %d s\n", mode, appCfg.Workers, appCfg.SweepEvery)
+	fmt.Fprintf(&rep, "mode:        %s; local mode, embedded store (%s), %d workers, sweep every %d s\n", mode, appCfg.EmbeddedEngine(), appCfg.Workers, appCfg.SweepEvery)
 	fmt.Fprintf(&rep, "machine:     GOMAXPROCS %d; load average at start %s, at the end %s\n", runtime.GOMAXPROCS(0), loadAvgStart, loadAvg())
 	fmt.Fprintf(&rep, "command:     POST /commands/%s (with Idempotency-Key)\n", command)
 	fmt.Fprintf(&rep, "clients:     %d concurrent, closed loop, for %s\n", cfg.clients, elapsed.Round(time.Millisecond))
@@ -404,6 +410,11 @@ func runLoad(b *testing.B, cfg loadConfig) {
 		fmt.Fprintf(&rep, "store:       until the end of the load %d writes in %d transactions (%.1f per transaction, %s each), %.1f pages written per write\n",
 			st.Writes, st.Transactions, float64(st.Writes)/float64(st.Transactions),
 			(st.Busy / time.Duration(st.Transactions)).Round(10*time.Microsecond), float64(st.PagesWritten)/float64(st.Writes))
+	}
+	if st := pebbleStats; st != nil && st.Transactions > 0 && st.Syncs > 0 {
+		fmt.Fprintf(&rep, "store:       until the end of the load %d writes in %d group commits (%.1f per group, %s of committer time each), %d log syncs (%.1f writes per sync, %s waited each), %.0f log bytes per write\n",
+			st.Writes, st.Transactions, float64(st.Writes)/float64(st.Transactions), (st.Busy / time.Duration(st.Transactions)).Round(10*time.Microsecond),
+			st.Syncs, float64(st.Writes)/float64(st.Syncs), (st.SyncTime / time.Duration(st.Syncs)).Round(10*time.Microsecond), float64(st.WALBytes)/float64(max(st.Writes, 1)))
 	}
 	fmt.Fprintf(&rep, "errors:      %d", errCount)
 	if errCount > 0 {

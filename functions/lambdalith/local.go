@@ -56,7 +56,7 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	addr := ln.Addr().String()
 	fmt.Fprintf(stdout, "Switchboard local mode on http://%s (store: %s", addr, cfg.Store)
 	if cfg.Store == "embedded" {
-		fmt.Fprintf(stdout, " in %s", cfg.DataDir)
+		fmt.Fprintf(stdout, " (%s) in %s", cfg.EmbeddedEngine(), cfg.DataDir)
 	} else {
 		fmt.Fprintf(stdout, ", table %s", cfg.Table)
 	}

@@ -85,6 +85,9 @@ func uniqueTable() string {
 // rest of its environment, and closes it at the end of the test.
 func buildOn(t *testing.T, store string, env map[string]string) *App {
 	t.Helper()
+	if store == EnginePebble { // the embedded store on its other engine
+		store, env["SWITCHBOARD_ENGINE"] = "embedded", EnginePebble
+	}
 	env["SWITCHBOARD_STORE"] = store
 	if env["SWITCHBOARD_DATA_DIR"] == "" {
 		env["SWITCHBOARD_DATA_DIR"] = t.TempDir()
