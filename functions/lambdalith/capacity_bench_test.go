@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	auditadapters "github.com/switchboard-dev/switchboard/modules/audit/adapters"
 	"maps"
 	"math"
 	mathrand "math/rand/v2"
@@ -1052,7 +1053,8 @@ var listShards = func() map[string]int {
 	for _, l := range []eventstore.List{benchMessages, msgadapters.MessagesList, msgadapters.MessagesByScopeList, msgadapters.MessagesByChannelList,
 		msgadapters.MessagesByStatusList, msgadapters.MessagesByScopeStatusList, msgadapters.MessagesByChannelStatusList,
 		msgadapters.ChannelsList, msgadapters.ChannelsByScopeList, whadapters.DeliveriesList, whadapters.SubscriptionsList,
-		whadapters.SubscriptionsByScopeList, whadapters.EnabledSubscriptionsList} {
+		whadapters.SubscriptionsByScopeList, whadapters.EnabledSubscriptionsList,
+		auditadapters.ListAll, auditadapters.ListByPrincipal, auditadapters.ListByOutcome} {
 		m[l.Name] = max(l.Shards, 1)
 	}
 	return m
