@@ -202,6 +202,9 @@ type ActionItem struct {
 	// Open: every service account of the tenant may take it, whatever its
 	// roles (naming it in a role changes nothing).
 	Open bool `json:"open"`
+	// Privileged: read-only, but not granted by the viewer and sender roles
+	// (the audit log): admins have it, a tenant role may name it.
+	Privileged bool `json:"privileged"`
 }
 
 // ResourceActions are the actions that apply to one resource type.
@@ -220,10 +223,11 @@ type ListActionsOutput struct {
 
 // CatalogueAction is one action with all its resource types.
 type CatalogueAction struct {
-	Action    string   `json:"action"`
-	Resources []string `json:"resources"`
-	ReadOnly  bool     `json:"readOnly"`
-	Open      bool     `json:"open"`
+	Action     string   `json:"action"`
+	Resources  []string `json:"resources"`
+	ReadOnly   bool     `json:"readOnly"`
+	Open       bool     `json:"open"`
+	Privileged bool     `json:"privileged"`
 }
 
 // ListActionsHandler runs list-actions.
@@ -245,13 +249,13 @@ func (ListActionsHandler) Handle(ctx context.Context, _ ListActionsInput) (ListA
 		ra := ResourceActions{Resource: t, Actions: []ActionItem{}}
 		for _, a := range acts {
 			if slices.Contains(a.Resources, t) {
-				ra.Actions = append(ra.Actions, ActionItem{Action: a.Name, ReadOnly: a.ReadOnly, Open: a.Open})
+				ra.Actions = append(ra.Actions, ActionItem{Action: a.Name, ReadOnly: a.ReadOnly, Open: a.Open, Privileged: a.Privileged})
 			}
 		}
 		out.Resources = append(out.Resources, ra)
 	}
 	for _, a := range acts {
-		out.Actions = append(out.Actions, CatalogueAction{Action: a.Name, Resources: a.Resources, ReadOnly: a.ReadOnly, Open: a.Open})
+		out.Actions = append(out.Actions, CatalogueAction{Action: a.Name, Resources: a.Resources, ReadOnly: a.ReadOnly, Open: a.Open, Privileged: a.Privileged})
 	}
 	return out, nil
 }
