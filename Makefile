@@ -26,10 +26,10 @@ build: ## Build the binary for this machine into bin/
 	@echo ">> building $(BIN)"
 	@$(GO) build -trimpath -o $(BIN) $(PKG)
 
-build-lambda: ## Build the Lambda bootstrap (linux/arm64, lambda.norpc, stripped) into dist/lambdalith/
+build-lambda: ## Build the Lambda bootstrap (linux/arm64, lambda.norpc, no embedded pebble engine, stripped) into dist/lambdalith/
 	@echo ">> building $(BOOTSTRAP) (linux/arm64)"
 	@mkdir -p $(dir $(BOOTSTRAP))
-	@GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w" -o $(BOOTSTRAP) $(PKG)
+	@GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -tags lambda.norpc,nopebble -ldflags "-s -w" -o $(BOOTSTRAP) $(PKG)
 	@ls -l $(BOOTSTRAP) | awk '{printf ">> bootstrap: %.1f MB\n", $$5/1048576}'
 
 test: ## Run every test; starts DynamoDB Local for the DynamoDB adapter and stops it after

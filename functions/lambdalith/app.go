@@ -30,7 +30,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
-	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/pebblestore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/metrics"
 	"github.com/switchboard-dev/switchboard/modules/kernel/rpc"
@@ -309,14 +308,12 @@ func (a *App) openStore(ctx context.Context, awsCfg *aws.Config, opts []func(*dy
 	}
 	if cfg.Store == "embedded" && cfg.EmbeddedEngine() == EnginePebble {
 		path := filepath.Join(cfg.DataDir, PebbleDir)
-		s, err := pebblestore.Open(path)
+		s, closeStore, err := openPebble(path)
 		if err != nil {
 			return fmt.Errorf("open embedded store %s: %w", path, err)
 		}
 		a.Store = s
-		purge, stop := context.WithCancel(context.Background())
-		s.StartPurger(purge, time.Minute) // removes expired idempotency records and rows
-		a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
+		a.closers = append(a.closers, closeStore)
 		return nil
 	}
 	if cfg.Store == "embedded" {

@@ -41,7 +41,7 @@ func binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "lambdalith")
-		out, err := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "lambda.norpc,nopebble", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
