@@ -59,7 +59,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,13 +68,13 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 )
 
 // Bucket names. Persisted: never rename.
@@ -91,18 +90,13 @@ const (
 
 var buckets = []string{bucketData, bucketOutbox, bucketOutboxIDs, bucketLists, bucketListRows, bucketIdemExpiry, bucketRowExpiry}
 
-// dueLayout formats outbox due times with a fixed width, so that byte order is
-// time order (RFC3339Nano trims trailing zeros and does not sort).
-const dueLayout = "2006-01-02T15:04:05.000000000Z"
-
+// Limits and defaults.
 const (
 	defaultListLimit   = 50
 	maxListLimit       = 100
 	defaultOutboxLimit = 100
 	defaultPurgeMax    = 1000
 	defaultOpenTimeout = 2 * time.Second
-	versionDigits      = 20
-	sep                = "\x00" // between partition key and sort key
 	maxReadPrealloc    = 1024
 )
 
@@ -196,164 +190,7 @@ func (s *Store) Close() error {
 
 // ---- keys ----
 
-func key(pk, sk string) []byte { return []byte(pk + sep + sk) }
-
-func streamPK(tenant, stream string) string { return "T#" + tenant + "#S#" + stream }
-func headPK(tenant, stream string) string   { return "T#" + tenant + "#H#" + stream }
-func idemPK(tenant, k string) string        { return "T#" + tenant + "#I#" + k }
-func recordPK(tenant string, global bool, collection string) string {
-	if global {
-		return "G#R#" + collection
-	}
-	return "T#" + tenant + "#R#" + collection
-}
-
-func versionSK(v int64) string { return fmt.Sprintf("%0*d", versionDigits, v) }
-
-// listPrefix is the "lists" key prefix of one partition of a list.
-func listPrefix(tenant string, l eventstore.List, partition string) []byte {
-	return []byte("T#" + tenant + "#L#" + l.Name + "#" + partition + sep)
-}
-
-// listSK is the position of a row in a list partition: the DynamoDB
-// adapter's list sort key, then NUL and the row's collection, so that rows of
-// two collections with the same key and sort are entries of their own (the
-// DynamoDB adapter keeps them apart as items of their own). Entries written
-// before the collection was part of the key ("<sort>#<row key>") still read
-// and are replaced when their row is written.
-func listSK(sort, collection, rowKey string) string {
-	return sort + "#" + rowKey + sep + collection
-}
-
-// splitRecordKey returns the collection and key of a tenant's row from its
-// "data" key.
-func splitRecordKey(tenant string, k []byte) (coll, rowKey string, ok bool) {
-	pk, sk, ok := strings.Cut(string(k), sep)
-	if !ok {
-		return "", "", false
-	}
-	coll, ok = strings.CutPrefix(pk, "T#"+tenant+"#R#")
-	return coll, sk, ok
-}
-
-// expiryKey is the "idem-expiry" key of the idempotency record at dataKey.
-func expiryKey(expires time.Time, dataKey []byte) []byte {
-	return append([]byte(expires.UTC().Format(dueLayout)+sep), dataKey...)
-}
-
-func outboxKey(due time.Time, id string) []byte {
-	return []byte(due.UTC().Format(dueLayout) + "#" + id)
-}
-
-// marshal encodes v as JSON without HTML escaping, so raw payloads keep their bytes.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-type head struct {
-	Version int64 `json:"version"`
-}
-
 // ---- commit ----
-
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), eventstore.ErrInvalid)
-}
-
-func badPart(s string) bool { return strings.Contains(s, sep) }
-
-// idempotencyTenant is the namespace of c's idempotency record.
-func idempotencyTenant(c *eventstore.Commit) string {
-	if c.Idempotency.TenantID != "" {
-		return c.Idempotency.TenantID
-	}
-	return c.TenantID
-}
-
-// validate checks c before any I/O.
-func validate(c *eventstore.Commit) error {
-	if c.TenantID == "" || badPart(c.TenantID) {
-		return invalid("tenant %q", c.TenantID)
-	}
-	items := len(c.Records) + len(c.Outbox)
-	if c.Idempotency != nil {
-		items++
-		if c.Idempotency.Key == "" || badPart(c.Idempotency.Key) || badPart(c.Idempotency.TenantID) {
-			return invalid("idempotency key %q", c.Idempotency.Key)
-		}
-	}
-	streams := make(map[string]bool, len(c.Appends))
-	for _, a := range c.Appends {
-		items += 1 + len(a.Events)
-		if a.StreamID == "" || badPart(a.StreamID) {
-			return invalid("stream id %q", a.StreamID)
-		}
-		if streams[a.StreamID] {
-			return invalid("stream %q appended twice", a.StreamID)
-		}
-		streams[a.StreamID] = true
-		if a.ExpectedVersion < 0 {
-			return invalid("stream %q: expected version %d", a.StreamID, a.ExpectedVersion)
-		}
-		if len(a.Events) == 0 {
-			return invalid("stream %q: no events", a.StreamID)
-		}
-		for i, e := range a.Events {
-			if e.Type == "" || e.ID == "" {
-				return invalid("stream %q event %d: empty type or id", a.StreamID, i)
-			}
-			if len(e.Data) > eventstore.MaxItemBytes {
-				return fmt.Errorf("stream %q event %d: %d bytes: %w", a.StreamID, i, len(e.Data), eventstore.ErrTooLarge)
-			}
-		}
-	}
-	rows := make(map[string]bool, len(c.Records))
-	for _, r := range c.Records {
-		if r.Collection == "" || r.Key == "" || badPart(r.Collection) || strings.Contains(r.Collection, "#") {
-			return invalid("record %q/%q", r.Collection, r.Key)
-		}
-		if r.Delete && r.IfAbsent {
-			return invalid("record %s/%s: delete with IfAbsent", r.Collection, r.Key)
-		}
-		if err := eventstore.ValidateLists(r); err != nil {
-			return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
-		}
-		k := string(key(recordPK(c.TenantID, r.Global, r.Collection), r.Key))
-		if rows[k] {
-			return invalid("record %s/%s written twice", r.Collection, r.Key)
-		}
-		rows[k] = true
-		if len(r.Data) > eventstore.MaxItemBytes {
-			return fmt.Errorf("record %s/%s: %d bytes: %w", r.Collection, r.Key, len(r.Data), eventstore.ErrTooLarge)
-		}
-	}
-	work := make(map[string]bool, len(c.Outbox))
-	for _, e := range c.Outbox {
-		if e.ID == "" || e.Type == "" {
-			return invalid("outbox entry %q: empty id or type", e.ID)
-		}
-		if e.TenantID != "" && e.TenantID != c.TenantID {
-			return invalid("outbox entry %s of tenant %q in a commit of tenant %q", e.ID, e.TenantID, c.TenantID)
-		}
-		if work[e.ID] {
-			return invalid("outbox entry %s twice", e.ID)
-		}
-		work[e.ID] = true
-		if len(e.Payload) > eventstore.MaxOutboxPayload {
-			return fmt.Errorf("outbox entry %s: payload of %d bytes, more than %d: %w", e.ID, len(e.Payload), eventstore.MaxOutboxPayload, eventstore.ErrTooLarge)
-		}
-	}
-	if items > eventstore.MaxCommitItems {
-		return invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
-	}
-	return nil
-}
 
 // Commit implements eventstore.Appender: it encodes c, then, inside the
 // group's transaction, checks every condition (idempotency first, then
@@ -372,7 +209,7 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validate(c); err != nil {
+	if err := kvlayout.Validate(c); err != nil {
 		return err
 	}
 	if c.Empty() {
@@ -440,7 +277,7 @@ type preparedOutbox struct {
 // transaction would cost the batch a second run).
 func checkKey(what string, k []byte) error {
 	if len(k) > bolt.MaxKeySize {
-		return invalid("%s: key of %d bytes, more than %d", what, len(k), bolt.MaxKeySize)
+		return kvlayout.Invalid("%s: key of %d bytes, more than %d", what, len(k), bolt.MaxKeySize)
 	}
 	return nil
 }
@@ -453,34 +290,34 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		return checkKey(what, k)
 	}
 	if c.Idempotency != nil {
-		k := key(idemPK(idempotencyTenant(c), c.Idempotency.Key), "")
-		v, err := marshal(c.Idempotency)
+		k := kvlayout.Key(kvlayout.IdemPK(kvlayout.IdempotencyTenant(c), c.Idempotency.Key), "")
+		v, err := kvlayout.Marshal(c.Idempotency)
 		if err != nil {
 			return nil, fmt.Errorf("idempotency %q: encode: %w", c.Idempotency.Key, err)
 		}
 		if err := add("idempotency "+c.Idempotency.Key, k, v); err != nil {
 			return nil, err
 		}
-		if err := checkKey("idempotency "+c.Idempotency.Key, expiryKey(c.Idempotency.ExpiresAt, k)); err != nil {
+		if err := checkKey("idempotency "+c.Idempotency.Key, kvlayout.ExpiryKey(c.Idempotency.ExpiresAt, k)); err != nil {
 			return nil, err
 		}
 		p.idem = &preparedIdem{name: c.Idempotency.Key, key: k, value: v, expiresAt: c.Idempotency.ExpiresAt}
 	}
 	p.appends = make([]preparedAppend, 0, len(c.Appends))
 	for _, a := range c.Appends {
-		pa := preparedAppend{stream: a.StreamID, expected: a.ExpectedVersion, headKey: key(headPK(c.TenantID, a.StreamID), "")}
-		pa.headValue, _ = marshal(head{Version: a.ExpectedVersion + int64(len(a.Events))})
+		pa := preparedAppend{stream: a.StreamID, expected: a.ExpectedVersion, headKey: kvlayout.Key(kvlayout.HeadPK(c.TenantID, a.StreamID), "")}
+		pa.headValue, _ = kvlayout.Marshal(kvlayout.Head{Version: a.ExpectedVersion + int64(len(a.Events))})
 		if err := add("append "+a.StreamID, pa.headKey, pa.headValue); err != nil {
 			return nil, err
 		}
 		pa.events = make([]kv, 0, len(a.Events))
 		for i, e := range a.Events {
 			e.TenantID, e.StreamID, e.Version = c.TenantID, a.StreamID, a.ExpectedVersion+int64(i)+1
-			v, err := marshal(e)
+			v, err := kvlayout.Marshal(e)
 			if err != nil {
 				return nil, fmt.Errorf("append %s: encode event %s: %w", a.StreamID, e.ID, err)
 			}
-			k := key(streamPK(c.TenantID, a.StreamID), versionSK(e.Version))
+			k := kvlayout.Key(kvlayout.StreamPK(c.TenantID, a.StreamID), kvlayout.VersionSK(e.Version))
 			if err := add("append "+a.StreamID, k, v); err != nil {
 				return nil, err
 			}
@@ -492,7 +329,7 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 	for _, r := range c.Records {
 		what := "record " + r.Collection + "/" + r.Key
 		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
-			dataKey: key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)}
+			dataKey: kvlayout.Key(kvlayout.RecordPK(c.TenantID, r.Global, r.Collection), r.Key)}
 		if !r.Delete {
 			pr.expiresAt = r.ExpiresAt
 		}
@@ -508,13 +345,13 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		if !r.Delete && len(r.Lists) > 0 {
 			pr.listKeys = make([][]byte, 0, len(r.Lists))
 			for _, e := range r.Lists {
-				lk := append(listPrefix(c.TenantID, e.List, e.Partition), listSK(e.Sort, r.Collection, r.Key)...)
+				lk := append(kvlayout.ListPrefix(c.TenantID, e.List, e.Partition), kvlayout.ListSK(e.Sort, r.Collection, r.Key)...)
 				if err := add(what+" list "+e.List.Name, lk, pr.dataKey); err != nil {
 					return nil, err
 				}
 				pr.listKeys = append(pr.listKeys, lk)
 			}
-			pr.listRows = encodeListRows(pr.listKeys)
+			pr.listRows = kvlayout.EncodeListRows(pr.listKeys)
 			p.size += len(pr.listRows)
 		}
 		p.records = append(p.records, pr)
@@ -524,7 +361,7 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		if e.TenantID == "" {
 			e.TenantID = c.TenantID
 		}
-		k, v, err := encodeOutbox(e)
+		k, v, err := kvlayout.EncodeOutbox(e)
 		if err != nil {
 			return nil, err
 		}
@@ -555,7 +392,7 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 			if err := json.Unmarshal(v, &old); err != nil {
 				return reject(fmt.Errorf("idempotency %q: decode: %w", p.idem.name, err))
 			}
-			if !expired(old, p.now) {
+			if !kvlayout.Expired(old, p.now) {
 				return reject(fmt.Errorf("idempotency %q: %w", p.idem.name, eventstore.ErrDuplicate))
 			}
 			oldIdem = &old
@@ -583,7 +420,7 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 	oldLists := make([][][]byte, len(p.records)) // each row's current "lists" keys
 	for i, r := range p.records {
 		if v := rowsB.Get(r.dataKey); v != nil {
-			keys, err := decodeListRows(v)
+			keys, err := kvlayout.DecodeListRows(v)
 			if err != nil {
 				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
 			}
@@ -644,59 +481,15 @@ func readHeadAt(data *bolt.Bucket, k []byte, stream string) (int64, error) {
 	if v == nil {
 		return 0, nil
 	}
-	var h head
+	var h kvlayout.Head
 	if err := json.Unmarshal(v, &h); err != nil {
 		return 0, fmt.Errorf("append %s: decode head: %w", stream, err)
 	}
 	return h.Version, nil
 }
 
-func expired(r eventstore.Idempotency, now time.Time) bool {
-	return !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt)
-}
-
 // writeLists replaces the list entries old of the row r with r's (none for a
 // delete or a row without Lists).
-// listRowsBinary marks a "list-rows" value in the binary form: the keys,
-// each as a uvarint length and its bytes. Values written before it are the
-// JSON array of the keys (base64), 40% larger; both read.
-const listRowsBinary = 0x01
-
-// encodeListRows is the "list-rows" value of a row's list keys.
-func encodeListRows(keys [][]byte) []byte {
-	n := 1
-	for _, k := range keys {
-		n += binary.MaxVarintLen64 + len(k)
-	}
-	out := make([]byte, 1, n)
-	out[0] = listRowsBinary
-	for _, k := range keys {
-		out = binary.AppendUvarint(out, uint64(len(k)))
-		out = append(out, k...)
-	}
-	return out
-}
-
-// decodeListRows reads a "list-rows" value in either form.
-func decodeListRows(v []byte) ([][]byte, error) {
-	if len(v) == 0 || v[0] != listRowsBinary {
-		var keys [][]byte
-		if err := json.Unmarshal(v, &keys); err != nil {
-			return nil, err
-		}
-		return keys, nil
-	}
-	var keys [][]byte
-	for rest := v[1:]; len(rest) > 0; {
-		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
-			return nil, fmt.Errorf("list entries: corrupt binary value")
-		}
-		keys = append(keys, bytes.Clone(rest[w:w+int(n)])) // v is only valid in its transaction
-		rest = rest[w+int(n):]
-	}
-	return keys, nil
-}
 
 func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error {
 	for _, lk := range old {
@@ -725,7 +518,7 @@ func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error
 // its previous version, if any) with those of its new expiry (none when zero).
 func indexRowExpiry(exp, rowExp *bolt.Bucket, dataKey []byte, expiresAt time.Time) error {
 	if old := rowExp.Get(dataKey); old != nil {
-		if err := exp.Delete(append(append(bytes.Clone(old), sep...), dataKey...)); err != nil {
+		if err := exp.Delete(append(append(bytes.Clone(old), kvlayout.Sep...), dataKey...)); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
@@ -735,17 +528,17 @@ func indexRowExpiry(exp, rowExp *bolt.Bucket, dataKey []byte, expiresAt time.Tim
 		}
 		return nil
 	}
-	if err := rowExp.Put(dataKey, []byte(expiresAt.UTC().Format(dueLayout))); err != nil {
+	if err := rowExp.Put(dataKey, []byte(expiresAt.UTC().Format(kvlayout.DueLayout))); err != nil {
 		return fmt.Errorf("row expiry: %w", err)
 	}
-	if err := exp.Put(expiryKey(expiresAt, dataKey), nil); err != nil {
+	if err := exp.Put(kvlayout.ExpiryKey(expiresAt, dataKey), nil); err != nil {
 		return fmt.Errorf("expiry index: %w", err)
 	}
 	return nil
 }
 
 // rowExpired reports whether the row at dataKey is past its expiry at now
-// (now formatted in dueLayout).
+// (now formatted in kvlayout.DueLayout).
 func rowExpired(rowExp *bolt.Bucket, dataKey []byte, now string) bool {
 	v := rowExp.Get(dataKey)
 	return v != nil && string(v) <= now
@@ -756,26 +549,16 @@ func rowExpired(rowExp *bolt.Bucket, dataKey []byte, now string) bool {
 // never expires).
 func indexExpiry(exp *bolt.Bucket, dataKey []byte, old *eventstore.Idempotency, expiresAt time.Time) error {
 	if old != nil && !old.ExpiresAt.IsZero() {
-		if err := exp.Delete(expiryKey(old.ExpiresAt, dataKey)); err != nil {
+		if err := exp.Delete(kvlayout.ExpiryKey(old.ExpiresAt, dataKey)); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
 	if !expiresAt.IsZero() {
-		if err := exp.Put(expiryKey(expiresAt, dataKey), nil); err != nil {
+		if err := exp.Put(kvlayout.ExpiryKey(expiresAt, dataKey), nil); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
 	return nil
-}
-
-// encodeOutbox is the "outbox" key and value of e (LastError truncated).
-func encodeOutbox(e eventstore.OutboxEntry) (k, v []byte, err error) {
-	e.LastError = eventstore.TruncateLastError(e.LastError)
-	v, err = marshal(e)
-	if err != nil {
-		return nil, nil, fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
-	}
-	return outboxKey(e.DueAt, e.ID), v, nil
 }
 
 // ---- reads ----
@@ -786,14 +569,14 @@ func (s *Store) ReadStream(ctx context.Context, tenantID, streamID string, from 
 		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
 	}
 	from = max(from, 1)
-	prefix := key(streamPK(tenantID, streamID), "")
+	prefix := kvlayout.Key(kvlayout.StreamPK(tenantID, streamID), "")
 	var out []eventstore.Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if limit > 0 {
 			out = make([]eventstore.Event, 0, min(limit, maxReadPrealloc))
 		}
 		cur := tx.Bucket([]byte(bucketData)).Cursor()
-		for k, v := cur.Seek(key(streamPK(tenantID, streamID), versionSK(from))); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		for k, v := cur.Seek(kvlayout.Key(kvlayout.StreamPK(tenantID, streamID), kvlayout.VersionSK(from))); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			if limit > 0 && len(out) >= limit {
 				break
 			}
@@ -839,9 +622,9 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 	}
 	r := eventstore.Record{Collection: collection, Key: k, Global: global}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		dk := key(recordPK(tenantID, global, collection), k)
+		dk := kvlayout.Key(kvlayout.RecordPK(tenantID, global, collection), k)
 		v := tx.Bucket([]byte(bucketData)).Get(dk)
-		if v == nil || rowExpired(tx.Bucket([]byte(bucketRowExpiry)), dk, s.clock.Now().UTC().Format(dueLayout)) {
+		if v == nil || rowExpired(tx.Bucket([]byte(bucketRowExpiry)), dk, s.clock.Now().UTC().Format(kvlayout.DueLayout)) {
 			return eventstore.ErrNotFound
 		}
 		r.Data = bytes.Clone(v)
@@ -870,8 +653,8 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if tenantID == "" || badPart(tenantID) {
-		return nil, "", invalid("tenant %q", tenantID)
+	if tenantID == "" || kvlayout.BadPart(tenantID) {
+		return nil, "", kvlayout.Invalid("tenant %q", tenantID)
 	}
 	if err := eventstore.ValidateList(q.List); err != nil {
 		return nil, "", err
@@ -889,7 +672,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		}
 		after = b
 	}
-	prefix := listPrefix(tenantID, q.List, q.Partition)
+	prefix := kvlayout.ListPrefix(tenantID, q.List, q.Partition)
 	at := func(pos []byte) []byte { return append(slices.Clone(prefix), pos...) }
 	// The bounds on the position after the prefix: lo inclusive, hi exclusive.
 	var lo, hi []byte
@@ -899,7 +682,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if q.To != "" {
 		hi = []byte(q.To)
 	}
-	now := s.clock.Now().UTC().Format(dueLayout)
+	now := s.clock.Now().UTC().Format(kvlayout.DueLayout)
 	var rows []eventstore.Record
 	var next string
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -953,7 +736,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 			}
 			n++
 			last = k[len(prefix):]
-			coll, rowKey, ok := splitRecordKey(tenantID, v)
+			coll, rowKey, ok := kvlayout.SplitRecordKey(tenantID, v)
 			if !ok {
 				return fmt.Errorf("list entry %q points to %q, not a row of the tenant", k, v)
 			}
@@ -972,8 +755,8 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 // commit path (validated and written as a commit's records), up to
 // eventstore.MaxCommitItems rows per transaction of the group committer.
 func (s *Store) PutRecords(ctx context.Context, tenantID string, rows []eventstore.Record) error {
-	if tenantID == "" || badPart(tenantID) {
-		return fmt.Errorf("put records: %w", invalid("tenant %q", tenantID))
+	if tenantID == "" || kvlayout.BadPart(tenantID) {
+		return fmt.Errorf("put records: %w", kvlayout.Invalid("tenant %q", tenantID))
 	}
 	for _, r := range rows {
 		if err := eventstore.ValidatePut(r); err != nil {
@@ -997,14 +780,14 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, k string) (eventst
 		return r, fmt.Errorf("get idempotency %q: %w", k, err)
 	}
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket([]byte(bucketData)).Get(key(idemPK(tenantID, k), ""))
+		v := tx.Bucket([]byte(bucketData)).Get(kvlayout.Key(kvlayout.IdemPK(tenantID, k), ""))
 		if v == nil || tenantID == "" {
 			return eventstore.ErrNotFound
 		}
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		if expired(r, s.clock.Now()) {
+		if kvlayout.Expired(r, s.clock.Now()) {
 			r = eventstore.Idempotency{}
 			return eventstore.ErrNotFound
 		}
@@ -1030,15 +813,15 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	}
 	// Every key due at or before dueBy sorts before this bound; parked
 	// entries are never pending.
-	bound := []byte(dueBy.UTC().Format(dueLayout) + "#\xff")
-	if parked := []byte(eventstore.ParkedAt.UTC().Format(dueLayout)); bytes.Compare(bound, parked) > 0 {
+	bound := []byte(dueBy.UTC().Format(kvlayout.DueLayout) + "#\xff")
+	if parked := []byte(eventstore.ParkedAt.UTC().Format(kvlayout.DueLayout)); bytes.Compare(bound, parked) > 0 {
 		bound = parked
 	}
 	var out []eventstore.OutboxEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
 		for k, v := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(out) < limit; k, v = cur.Next() {
-			e, ok := decodeOutbox(ctx, k, v)
+			e, ok := kvlayout.DecodeOutbox(ctx, k, v)
 			if ok {
 				out = append(out, e)
 			}
@@ -1051,17 +834,6 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	return out, nil
 }
 
-// decodeOutbox decodes the outbox value v at key k. A value that does not
-// decode is logged (with its key, never its payload) and skipped, so that
-// one bad entry does not stop the work path; ok is false then.
-func decodeOutbox(ctx context.Context, k, v []byte) (e eventstore.OutboxEntry, ok bool) {
-	if err := json.Unmarshal(v, &e); err != nil {
-		slog.Default().ErrorContext(ctx, "outbox entry does not decode; skipped", slog.String("key", string(k)), slog.Any("error", err))
-		return eventstore.OutboxEntry{}, false
-	}
-	return e, true
-}
-
 // ParkedOutbox implements eventstore.Outbox (limit <= 0: 100): the entries
 // under the eventstore.ParkedAt prefix of bucket "outbox", in id order.
 func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.OutboxEntry, error) {
@@ -1071,12 +843,12 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 	if limit <= 0 {
 		limit = defaultOutboxLimit
 	}
-	prefix := []byte(eventstore.ParkedAt.UTC().Format(dueLayout) + "#")
+	prefix := []byte(eventstore.ParkedAt.UTC().Format(kvlayout.DueLayout) + "#")
 	var out []eventstore.OutboxEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		cur := tx.Bucket([]byte(bucketOutbox)).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = cur.Next() {
-			e, ok := decodeOutbox(ctx, k, v)
+			e, ok := kvlayout.DecodeOutbox(ctx, k, v)
 			if ok {
 				out = append(out, e)
 			}
@@ -1104,7 +876,7 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 	acks := make([]acked, len(entries))
 	size := 0
 	for i, e := range entries {
-		acks[i] = acked{[]byte(e.ID), outboxKey(e.DueAt, e.ID)}
+		acks[i] = acked{[]byte(e.ID), kvlayout.OutboxKey(e.DueAt, e.ID)}
 		size += 2*len(e.ID) + len(acks[i].key)
 	}
 	err := s.w.write(size, func(tx *bolt.Tx) error {
@@ -1152,7 +924,7 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 			return reject(fmt.Errorf("decode %q: %w", k, err))
 		}
 		stored.DueAt, stored.Attempt, stored.LastError = e.DueAt, e.Attempt, e.LastError
-		nk, nv, err := encodeOutbox(stored)
+		nk, nv, err := kvlayout.EncodeOutbox(stored)
 		if err != nil {
 			return reject(err)
 		}
@@ -1188,7 +960,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		max = defaultPurgeMax
 	}
 	// Every entry expiring at or before now sorts before this bound.
-	bound := []byte(now.UTC().Format(dueLayout) + "\x01")
+	bound := []byte(now.UTC().Format(kvlayout.DueLayout) + "\x01")
 	n := 0
 	// It may run more than once (group commit): n is counted afresh.
 	err := s.w.write(max*64, func(tx *bolt.Tx) error {
@@ -1201,13 +973,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		for k, _ := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(done) < max; k, _ = cur.Next() {
 			k = bytes.Clone(k)
 			done = append(done, k)
-			_, dataKey, ok := bytes.Cut(k, []byte(sep))
+			_, dataKey, ok := bytes.Cut(k, []byte(kvlayout.Sep))
 			if !ok || seen[string(dataKey)] {
 				continue
 			}
 			if exp := rowExp.Get(dataKey); exp != nil {
 				// A row: gone when this entry is its current expiry.
-				if string(exp) == string(k[:len(k)-len(dataKey)-len(sep)]) {
+				if string(exp) == string(k[:len(k)-len(dataKey)-len(kvlayout.Sep)]) {
 					seen[string(dataKey)] = true
 					rows = append(rows, dataKey)
 				}
@@ -1221,7 +993,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return reject(fmt.Errorf("decode %q: %w", dataKey, err))
 			}
-			if !expired(rec, now) {
+			if !kvlayout.Expired(rec, now) {
 				continue // replaced by a live record, indexed under its own expiry
 			}
 			seen[string(dataKey)] = true
@@ -1240,7 +1012,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		for _, k := range rows {
 			var old [][]byte
 			if v := rowsB.Get(k); v != nil {
-				keys, err := decodeListRows(v)
+				keys, err := kvlayout.DecodeListRows(v)
 				if err != nil {
 					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
 				}

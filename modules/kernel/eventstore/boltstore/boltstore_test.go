@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,7 +158,7 @@ func idemCommit(key string, status int, body []byte, expires time.Time) *eventst
 func stored(t *testing.T, s *Store, key string) (present bool, indexed int) {
 	t.Helper()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		present = tx.Bucket([]byte(bucketData)).Get(key2(idemPK("tnt_a", key))) != nil
+		present = tx.Bucket([]byte(bucketData)).Get(key2(kvlayout.IdemPK("tnt_a", key))) != nil
 		indexed = tx.Bucket([]byte(bucketIdemExpiry)).Stats().KeyN
 		return nil
 	})
@@ -167,7 +168,7 @@ func stored(t *testing.T, s *Store, key string) (present bool, indexed int) {
 	return present, indexed
 }
 
-func key2(pk string) []byte { return key(pk, "") }
+func key2(pk string) []byte { return kvlayout.Key(pk, "") }
 
 func TestPurgeRemovesExpiredKeepsLive(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -351,7 +352,7 @@ func TestOutboxSkipsUndecodableEntries(t *testing.T) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ob, obIDs := tx.Bucket([]byte(bucketOutbox)), tx.Bucket([]byte(bucketOutboxIDs))
 		for _, e := range []eventstore.OutboxEntry{{ID: "wrk_1", DueAt: due}, {ID: "wrk_3", DueAt: eventstore.ParkedAt}} {
-			k := outboxKey(e.DueAt, e.ID)
+			k := kvlayout.OutboxKey(e.DueAt, e.ID)
 			if err := ob.Put(k, []byte(`{"id":`)); err != nil {
 				return err
 			}
@@ -382,7 +383,7 @@ func TestOutboxSkipsUndecodableEntries(t *testing.T) {
 // JSON form of earlier versions still leaves its old lists when rewritten.
 func TestListRowsReadsBothForms(t *testing.T) {
 	keys := [][]byte{[]byte("T#t#L#a#\x00s#k\x00c"), []byte("T#t#L#b#p\x00s#k\x00c"), {}}
-	bin := encodeListRows(keys)
+	bin := kvlayout.EncodeListRows(keys)
 	old, err := json.Marshal(keys)
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +392,7 @@ func TestListRowsReadsBothForms(t *testing.T) {
 		t.Errorf("binary form %d bytes, JSON form %d: want smaller", len(bin), len(old))
 	}
 	for name, v := range map[string][]byte{"binary": bin, "json": old} {
-		got, err := decodeListRows(v)
+		got, err := kvlayout.DecodeListRows(v)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -404,7 +405,7 @@ func TestListRowsReadsBothForms(t *testing.T) {
 			}
 		}
 	}
-	if _, err := decodeListRows([]byte{listRowsBinary, 0x05, 'a'}); err == nil {
+	if _, err := kvlayout.DecodeListRows([]byte{kvlayout.ListRowsBinary, 0x05, 'a'}); err == nil {
 		t.Error("a truncated binary value decoded without error")
 	}
 }
@@ -442,8 +443,8 @@ func TestPurgeRemovesExpiredRows(t *testing.T) {
 		for _, b := range []string{bucketData, bucketLists, bucketListRows, bucketRowExpiry, bucketIdemExpiry} {
 			c := tx.Bucket([]byte(b)).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if bytes.Contains(k, []byte("#R#audit"+sep+"a")) || bytes.HasSuffix(k, []byte(sep+"a"+sep+"audit")) ||
-					bytes.Equal(v, []byte("T#"+tnt+"#R#audit"+sep+"a")) {
+				if bytes.Contains(k, []byte("#R#audit"+kvlayout.Sep+"a")) || bytes.HasSuffix(k, []byte(kvlayout.Sep+"a"+kvlayout.Sep+"audit")) ||
+					bytes.Equal(v, []byte("T#"+tnt+"#R#audit"+kvlayout.Sep+"a")) {
 					return fmt.Errorf("bucket %s still holds %q", b, k)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,7 +241,7 @@ func TestReadsSeeOnlySyncedWrites(t *testing.T) {
 	// Write the key straight to the DB (visible in pebble at once, as a
 	// batch is before its sync): the store's reads must not see it until
 	// the committer publishes.
-	if err := s.db.Set(nsKey(nsData, key(streamPK("tnt_a", "x"), versionSK(1))), []byte(`{"eventId":"evt_x"}`), pebble.NoSync); err != nil {
+	if err := s.db.Set(nsKey(nsData, kvlayout.Key(kvlayout.StreamPK("tnt_a", "x"), kvlayout.VersionSK(1))), []byte(`{"eventId":"evt_x"}`), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	if evs, err := s.ReadStream(ctx, "tnt_a", "x", 1, 0); err != nil || len(evs) != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 	"slices"
 	"sync"
 	"testing"
@@ -78,7 +79,7 @@ func TestOutboxLowWaterMark(t *testing.T) {
 	stuck := entry("wrk_stuck", due.Add(500*time.Millisecond))
 	commit(stuck)
 	through(1, 2*outboxRaiseEvery)
-	if m := mark(); m != string(outboxKey(stuck.DueAt, stuck.ID)) {
+	if m := mark(); m != string(kvlayout.OutboxKey(stuck.DueAt, stuck.ID)) {
 		t.Fatalf("mark %q, want the stuck entry's key", m)
 	}
 	if got := pendingIDs(); !slices.Equal(got, []string{"wrk_stuck"}) {
@@ -108,7 +109,7 @@ func TestOutboxLowWaterMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	through(20000, outboxRaiseEvery)
-	if m := mark(); m != string(outboxKey(late.DueAt, late.ID)) {
+	if m := mark(); m != string(kvlayout.OutboxKey(late.DueAt, late.ID)) {
 		t.Fatalf("mark %q, want the late entry's key", m)
 	}
 	late.DueAt = due.Add(-2 * time.Hour)
@@ -161,7 +162,7 @@ func TestPurgeLowWaterMark(t *testing.T) {
 	if n != 6 {
 		t.Fatalf("purge in the batch: %d, want 6 (k0-k4 and the one before it)", n)
 	}
-	if low := string(s.w.expiryLow); low > string(expiryKey(now.Add(150*time.Minute), key2(idemPK("tnt_a", "after")))) {
+	if low := string(s.w.expiryLow); low > string(kvlayout.ExpiryKey(now.Add(150*time.Minute), key2(kvlayout.IdemPK("tnt_a", "after")))) {
 		t.Fatalf("mark %q above the entry written after the Purge", low)
 	}
 	if n, err := s.Purge(ctx, clk.Now(), 0); err != nil || n != 1 {

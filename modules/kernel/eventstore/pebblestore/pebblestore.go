@@ -107,7 +107,6 @@ package pebblestore
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -127,6 +126,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 )
 
 // Key prefixes, one per boltstore bucket. Persisted: never change.
@@ -146,18 +146,13 @@ const (
 	formatValue = "switchboard-pebblestore/1"
 )
 
-// dueLayout formats outbox due times with a fixed width, so that byte order is
-// time order (RFC3339Nano trims trailing zeros and does not sort).
-const dueLayout = "2006-01-02T15:04:05.000000000Z"
-
+// Limits and defaults.
 const (
 	defaultListLimit   = 50
 	maxListLimit       = 100
 	defaultOutboxLimit = 100
 	defaultPurgeMax    = 1000
 	defaultOpenTimeout = 2 * time.Second
-	versionDigits      = 20
-	sep                = "\x00" // between partition key and sort key
 	maxReadPrealloc    = 1024
 	// maxKeySize bounds a key as boltstore does (bbolt's limit), so that the
 	// two refuse the same commits.
@@ -377,56 +372,10 @@ func (s *Store) Close() error {
 
 // ---- keys ----
 
-func key(pk, sk string) []byte { return []byte(pk + sep + sk) }
-
 // nsKey is the key of inner (a boltstore bucket's key) under prefix ns.
 func nsKey(ns string, inner []byte) []byte {
 	b := make([]byte, 0, len(ns)+len(inner))
 	return append(append(b, ns...), inner...)
-}
-
-func streamPK(tenant, stream string) string { return "T#" + tenant + "#S#" + stream }
-func headPK(tenant, stream string) string   { return "T#" + tenant + "#H#" + stream }
-func idemPK(tenant, k string) string        { return "T#" + tenant + "#I#" + k }
-func recordPK(tenant string, global bool, collection string) string {
-	if global {
-		return "G#R#" + collection
-	}
-	return "T#" + tenant + "#R#" + collection
-}
-
-func versionSK(v int64) string { return fmt.Sprintf("%0*d", versionDigits, v) }
-
-// listPrefix is the list key prefix (after "l/") of one partition of a list.
-func listPrefix(tenant string, l eventstore.List, partition string) []byte {
-	return []byte("T#" + tenant + "#L#" + l.Name + "#" + partition + sep)
-}
-
-// listSK is the position of a row in a list partition: the DynamoDB
-// adapter's list sort key, then NUL and the row's collection, so that rows of
-// two collections with the same key and sort are entries of their own.
-func listSK(sort, collection, rowKey string) string {
-	return sort + "#" + rowKey + sep + collection
-}
-
-// splitRecordKey returns the collection and key of a tenant's row from its
-// data key.
-func splitRecordKey(tenant string, k []byte) (coll, rowKey string, ok bool) {
-	pk, sk, ok := strings.Cut(string(k), sep)
-	if !ok {
-		return "", "", false
-	}
-	coll, ok = strings.CutPrefix(pk, "T#"+tenant+"#R#")
-	return coll, sk, ok
-}
-
-// expiryKey is the idem-expiry key (after "ie/") of the record at dataKey.
-func expiryKey(expires time.Time, dataKey []byte) []byte {
-	return append([]byte(expires.UTC().Format(dueLayout)+sep), dataKey...)
-}
-
-func outboxKey(due time.Time, id string) []byte {
-	return []byte(due.UTC().Format(dueLayout) + "#" + id)
 }
 
 // prefixEnd is the first key after every key that starts with prefix (which
@@ -435,13 +384,6 @@ func prefixEnd(prefix []byte) []byte {
 	end := slices.Clone(prefix)
 	end[len(end)-1]++
 	return end
-}
-
-// marshal encodes v as JSON without HTML escaping, so raw payloads keep their bytes.
-func marshal(v any) ([]byte, error) { return eventstore.MarshalJSON(v) }
-
-type head struct {
-	Version int64 `json:"version"`
 }
 
 // get reads k from r (the DB, a snapshot or a batch): a copy of its value
@@ -461,99 +403,6 @@ func get(r pebble.Reader, k []byte) ([]byte, bool, error) {
 
 // ---- commit ----
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), eventstore.ErrInvalid)
-}
-
-func badPart(s string) bool { return strings.Contains(s, sep) }
-
-// idempotencyTenant is the namespace of c's idempotency record.
-func idempotencyTenant(c *eventstore.Commit) string {
-	if c.Idempotency.TenantID != "" {
-		return c.Idempotency.TenantID
-	}
-	return c.TenantID
-}
-
-// validate checks c before any I/O (as boltstore does).
-func validate(c *eventstore.Commit) error {
-	if c.TenantID == "" || badPart(c.TenantID) {
-		return invalid("tenant %q", c.TenantID)
-	}
-	items := len(c.Records) + len(c.Outbox)
-	if c.Idempotency != nil {
-		items++
-		if c.Idempotency.Key == "" || badPart(c.Idempotency.Key) || badPart(c.Idempotency.TenantID) {
-			return invalid("idempotency key %q", c.Idempotency.Key)
-		}
-	}
-	streams := make(map[string]bool, len(c.Appends))
-	for _, a := range c.Appends {
-		items += 1 + len(a.Events)
-		if a.StreamID == "" || badPart(a.StreamID) {
-			return invalid("stream id %q", a.StreamID)
-		}
-		if streams[a.StreamID] {
-			return invalid("stream %q appended twice", a.StreamID)
-		}
-		streams[a.StreamID] = true
-		if a.ExpectedVersion < 0 {
-			return invalid("stream %q: expected version %d", a.StreamID, a.ExpectedVersion)
-		}
-		if len(a.Events) == 0 {
-			return invalid("stream %q: no events", a.StreamID)
-		}
-		for i, e := range a.Events {
-			if e.Type == "" || e.ID == "" {
-				return invalid("stream %q event %d: empty type or id", a.StreamID, i)
-			}
-			if len(e.Data) > eventstore.MaxItemBytes {
-				return fmt.Errorf("stream %q event %d: %d bytes: %w", a.StreamID, i, len(e.Data), eventstore.ErrTooLarge)
-			}
-		}
-	}
-	rows := make(map[string]bool, len(c.Records))
-	for _, r := range c.Records {
-		if r.Collection == "" || r.Key == "" || badPart(r.Collection) || strings.Contains(r.Collection, "#") {
-			return invalid("record %q/%q", r.Collection, r.Key)
-		}
-		if r.Delete && r.IfAbsent {
-			return invalid("record %s/%s: delete with IfAbsent", r.Collection, r.Key)
-		}
-		if err := eventstore.ValidateLists(r); err != nil {
-			return fmt.Errorf("record %s/%s: %w", r.Collection, r.Key, err)
-		}
-		k := string(key(recordPK(c.TenantID, r.Global, r.Collection), r.Key))
-		if rows[k] {
-			return invalid("record %s/%s written twice", r.Collection, r.Key)
-		}
-		rows[k] = true
-		if len(r.Data) > eventstore.MaxItemBytes {
-			return fmt.Errorf("record %s/%s: %d bytes: %w", r.Collection, r.Key, len(r.Data), eventstore.ErrTooLarge)
-		}
-	}
-	work := make(map[string]bool, len(c.Outbox))
-	for _, e := range c.Outbox {
-		if e.ID == "" || e.Type == "" {
-			return invalid("outbox entry %q: empty id or type", e.ID)
-		}
-		if e.TenantID != "" && e.TenantID != c.TenantID {
-			return invalid("outbox entry %s of tenant %q in a commit of tenant %q", e.ID, e.TenantID, c.TenantID)
-		}
-		if work[e.ID] {
-			return invalid("outbox entry %s twice", e.ID)
-		}
-		work[e.ID] = true
-		if len(e.Payload) > eventstore.MaxOutboxPayload {
-			return fmt.Errorf("outbox entry %s: payload of %d bytes, more than %d: %w", e.ID, len(e.Payload), eventstore.MaxOutboxPayload, eventstore.ErrTooLarge)
-		}
-	}
-	if items > eventstore.MaxCommitItems {
-		return invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
-	}
-	return nil
-}
-
 // Commit implements eventstore.Appender: it encodes c, then, inside the
 // group's batch, checks every condition (idempotency first, then stream
 // versions, IfAbsent rows, outbox ids) before it writes anything. An outbox
@@ -571,7 +420,7 @@ func (s *Store) commit(ctx context.Context, c *eventstore.Commit) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validate(c); err != nil {
+	if err := kvlayout.Validate(c); err != nil {
 		return err
 	}
 	if c.Empty() {
@@ -646,7 +495,7 @@ type preparedOutbox struct {
 // the same commits.
 func checkKey(what string, k []byte) error {
 	if len(k) > maxKeySize {
-		return invalid("%s: key of %d bytes, more than %d", what, len(k), maxKeySize)
+		return kvlayout.Invalid("%s: key of %d bytes, more than %d", what, len(k), maxKeySize)
 	}
 	return nil
 }
@@ -659,34 +508,34 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		return checkKey(what, k)
 	}
 	if c.Idempotency != nil {
-		dk := key(idemPK(idempotencyTenant(c), c.Idempotency.Key), "")
-		v, err := marshal(c.Idempotency)
+		dk := kvlayout.Key(kvlayout.IdemPK(kvlayout.IdempotencyTenant(c), c.Idempotency.Key), "")
+		v, err := kvlayout.Marshal(c.Idempotency)
 		if err != nil {
 			return nil, fmt.Errorf("idempotency %q: encode: %w", c.Idempotency.Key, err)
 		}
 		if err := add("idempotency "+c.Idempotency.Key, dk, v); err != nil {
 			return nil, err
 		}
-		if err := checkKey("idempotency "+c.Idempotency.Key, expiryKey(c.Idempotency.ExpiresAt, dk)); err != nil {
+		if err := checkKey("idempotency "+c.Idempotency.Key, kvlayout.ExpiryKey(c.Idempotency.ExpiresAt, dk)); err != nil {
 			return nil, err
 		}
 		p.idem = &preparedIdem{name: c.Idempotency.Key, dataKey: dk, key: nsKey(nsData, dk), value: v, expiresAt: c.Idempotency.ExpiresAt}
 	}
 	p.appends = make([]preparedAppend, 0, len(c.Appends))
 	for _, a := range c.Appends {
-		pa := preparedAppend{stream: a.StreamID, expected: a.ExpectedVersion, headKey: nsKey(nsData, key(headPK(c.TenantID, a.StreamID), ""))}
-		pa.headValue, _ = marshal(head{Version: a.ExpectedVersion + int64(len(a.Events))})
+		pa := preparedAppend{stream: a.StreamID, expected: a.ExpectedVersion, headKey: nsKey(nsData, kvlayout.Key(kvlayout.HeadPK(c.TenantID, a.StreamID), ""))}
+		pa.headValue, _ = kvlayout.Marshal(kvlayout.Head{Version: a.ExpectedVersion + int64(len(a.Events))})
 		if err := add("append "+a.StreamID, pa.headKey[len(nsData):], pa.headValue); err != nil {
 			return nil, err
 		}
 		pa.events = make([]kv, 0, len(a.Events))
 		for i, e := range a.Events {
 			e.TenantID, e.StreamID, e.Version = c.TenantID, a.StreamID, a.ExpectedVersion+int64(i)+1
-			v, err := marshal(e)
+			v, err := kvlayout.Marshal(e)
 			if err != nil {
 				return nil, fmt.Errorf("append %s: encode event %s: %w", a.StreamID, e.ID, err)
 			}
-			k := key(streamPK(c.TenantID, a.StreamID), versionSK(e.Version))
+			k := kvlayout.Key(kvlayout.StreamPK(c.TenantID, a.StreamID), kvlayout.VersionSK(e.Version))
 			if err := add("append "+a.StreamID, k, v); err != nil {
 				return nil, err
 			}
@@ -697,7 +546,7 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 	p.records = make([]preparedRecord, 0, len(c.Records))
 	for _, r := range c.Records {
 		what := "record " + r.Collection + "/" + r.Key
-		dk := key(recordPK(c.TenantID, r.Global, r.Collection), r.Key)
+		dk := kvlayout.Key(kvlayout.RecordPK(c.TenantID, r.Global, r.Collection), r.Key)
 		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
 			dataKey: dk, fullKey: nsKey(nsData, dk), listRowsKey: nsKey(nsListRows, dk), rowExpiryKey: nsKey(nsRowExpiry, dk)}
 		if !r.Delete {
@@ -714,14 +563,14 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 			inner := make([][]byte, 0, len(r.Lists))
 			pr.listKeys = make([][]byte, 0, len(r.Lists))
 			for _, e := range r.Lists {
-				lk := append(listPrefix(c.TenantID, e.List, e.Partition), listSK(e.Sort, r.Collection, r.Key)...)
+				lk := append(kvlayout.ListPrefix(c.TenantID, e.List, e.Partition), kvlayout.ListSK(e.Sort, r.Collection, r.Key)...)
 				if err := add(what+" list "+e.List.Name, lk, dk); err != nil {
 					return nil, err
 				}
 				inner = append(inner, lk)
 				pr.listKeys = append(pr.listKeys, nsKey(nsLists, lk))
 			}
-			pr.listRows = encodeListRows(inner)
+			pr.listRows = kvlayout.EncodeListRows(inner)
 			p.size += len(pr.listRows)
 		}
 		p.records = append(p.records, pr)
@@ -731,7 +580,7 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		if e.TenantID == "" {
 			e.TenantID = c.TenantID
 		}
-		k, v, err := encodeOutbox(e)
+		k, v, err := kvlayout.EncodeOutbox(e)
 		if err != nil {
 			return nil, err
 		}
@@ -764,7 +613,7 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 			if err := json.Unmarshal(v, &old); err != nil {
 				return reject(fmt.Errorf("idempotency %q: decode: %w", p.idem.name, err))
 			}
-			if !expired(old, p.now) {
+			if !kvlayout.Expired(old, p.now) {
 				return reject(fmt.Errorf("idempotency %q: %w", p.idem.name, eventstore.ErrDuplicate))
 			}
 			oldIdem = &old
@@ -808,7 +657,7 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 			return reject(fmt.Errorf("record %s/%s: list entries: %w", r.collection, r.key, err))
 		}
 		if ok {
-			keys, err := decodeListRows(v)
+			keys, err := kvlayout.DecodeListRows(v)
 			if err != nil {
 				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
 			}
@@ -876,56 +725,11 @@ func readHeadAt(r pebble.Reader, k []byte, stream string) (int64, error) {
 	if !ok {
 		return 0, nil
 	}
-	var h head
+	var h kvlayout.Head
 	if err := json.Unmarshal(v, &h); err != nil {
 		return 0, fmt.Errorf("append %s: decode head: %w", stream, err)
 	}
 	return h.Version, nil
-}
-
-func expired(r eventstore.Idempotency, now time.Time) bool {
-	return !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt)
-}
-
-// listRowsBinary marks a list-rows value in boltstore's binary form: the
-// keys, each as a uvarint length and its bytes. (boltstore also reads an
-// older JSON form; decodeListRows does too, for values copied over.)
-const listRowsBinary = 0x01
-
-// encodeListRows is the list-rows value of a row's list keys.
-func encodeListRows(keys [][]byte) []byte {
-	n := 1
-	for _, k := range keys {
-		n += binary.MaxVarintLen64 + len(k)
-	}
-	out := make([]byte, 1, n)
-	out[0] = listRowsBinary
-	for _, k := range keys {
-		out = binary.AppendUvarint(out, uint64(len(k)))
-		out = append(out, k...)
-	}
-	return out
-}
-
-// decodeListRows reads a list-rows value in either form.
-func decodeListRows(v []byte) ([][]byte, error) {
-	if len(v) == 0 || v[0] != listRowsBinary {
-		var keys [][]byte
-		if err := json.Unmarshal(v, &keys); err != nil {
-			return nil, err
-		}
-		return keys, nil
-	}
-	var keys [][]byte
-	for rest := v[1:]; len(rest) > 0; {
-		n, w := binary.Uvarint(rest)
-		if w <= 0 || n > uint64(len(rest)-w) {
-			return nil, fmt.Errorf("list entries: corrupt binary value")
-		}
-		keys = append(keys, bytes.Clone(rest[w:w+int(n)]))
-		rest = rest[w+int(n):]
-	}
-	return keys, nil
 }
 
 // writeLists replaces the list entries old (without "l/") of the row r with
@@ -961,7 +765,7 @@ func writeLists(b *pebble.Batch, r preparedRecord, old [][]byte) error {
 // expiry (none when zero).
 func indexRowExpiry(h *hints, b *pebble.Batch, r preparedRecord, old []byte) error {
 	if old != nil {
-		if err := b.Delete(nsKey(nsExpiry, append(append(old, sep...), r.dataKey...)), nil); err != nil {
+		if err := b.Delete(nsKey(nsExpiry, append(append(old, kvlayout.Sep...), r.dataKey...)), nil); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
@@ -974,10 +778,10 @@ func indexRowExpiry(h *hints, b *pebble.Batch, r preparedRecord, old []byte) err
 		}
 		return nil
 	}
-	if err := b.Set(r.rowExpiryKey, []byte(r.expiresAt.UTC().Format(dueLayout)), nil); err != nil {
+	if err := b.Set(r.rowExpiryKey, []byte(r.expiresAt.UTC().Format(kvlayout.DueLayout)), nil); err != nil {
 		return fmt.Errorf("row expiry: %w", err)
 	}
-	ek := expiryKey(r.expiresAt, r.dataKey)
+	ek := kvlayout.ExpiryKey(r.expiresAt, r.dataKey)
 	h.lowerExpiry(ek)
 	if err := b.Set(nsKey(nsExpiry, ek), nil, nil); err != nil {
 		return fmt.Errorf("expiry index: %w", err)
@@ -986,7 +790,7 @@ func indexRowExpiry(h *hints, b *pebble.Batch, r preparedRecord, old []byte) err
 }
 
 // rowExpired reports whether the row at dataKey (without "d/") is past its
-// expiry at now (now formatted in dueLayout).
+// expiry at now (now formatted in kvlayout.DueLayout).
 func rowExpired(r pebble.Reader, dataKey []byte, now string) (bool, error) {
 	v, ok, err := get(r, nsKey(nsRowExpiry, dataKey))
 	return ok && string(v) <= now, err
@@ -997,29 +801,18 @@ func rowExpired(r pebble.Reader, dataKey []byte, now string) (bool, error) {
 // at expiresAt (none when it never expires).
 func indexExpiry(h *hints, b *pebble.Batch, dataKey []byte, old *eventstore.Idempotency, expiresAt time.Time) error {
 	if old != nil && !old.ExpiresAt.IsZero() {
-		if err := b.Delete(nsKey(nsExpiry, expiryKey(old.ExpiresAt, dataKey)), nil); err != nil {
+		if err := b.Delete(nsKey(nsExpiry, kvlayout.ExpiryKey(old.ExpiresAt, dataKey)), nil); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
 	if !expiresAt.IsZero() {
-		ek := expiryKey(expiresAt, dataKey)
+		ek := kvlayout.ExpiryKey(expiresAt, dataKey)
 		h.lowerExpiry(ek)
 		if err := b.Set(nsKey(nsExpiry, ek), nil, nil); err != nil {
 			return fmt.Errorf("expiry index: %w", err)
 		}
 	}
 	return nil
-}
-
-// encodeOutbox is the outbox key (without "o/") and value of e (LastError
-// truncated).
-func encodeOutbox(e eventstore.OutboxEntry) (k, v []byte, err error) {
-	e.LastError = eventstore.TruncateLastError(e.LastError)
-	v, err = marshal(e)
-	if err != nil {
-		return nil, nil, fmt.Errorf("outbox entry %s: encode: %w", e.ID, err)
-	}
-	return outboxKey(e.DueAt, e.ID), v, nil
 }
 
 // ---- reads ----
@@ -1061,13 +854,13 @@ func (s *Store) ReadStream(ctx context.Context, tenantID, streamID string, from 
 		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
 	}
 	from = max(from, 1)
-	prefix := nsKey(nsData, key(streamPK(tenantID, streamID), ""))
+	prefix := nsKey(nsData, kvlayout.Key(kvlayout.StreamPK(tenantID, streamID), ""))
 	var out []eventstore.Event
 	err := s.read(func(r pebble.Reader) error {
 		if limit > 0 {
 			out = make([]eventstore.Event, 0, min(limit, maxReadPrealloc))
 		}
-		return scan(r, nsKey(nsData, key(streamPK(tenantID, streamID), versionSK(from))), prefixEnd(prefix), func(k, v []byte) (bool, error) {
+		return scan(r, nsKey(nsData, kvlayout.Key(kvlayout.StreamPK(tenantID, streamID), kvlayout.VersionSK(from))), prefixEnd(prefix), func(k, v []byte) (bool, error) {
 			if limit > 0 && len(out) >= limit {
 				return false, nil
 			}
@@ -1113,7 +906,7 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 	}
 	r := eventstore.Record{Collection: collection, Key: k, Global: global}
 	err := s.read(func(rd pebble.Reader) error {
-		dk := key(recordPK(tenantID, global, collection), k)
+		dk := kvlayout.Key(kvlayout.RecordPK(tenantID, global, collection), k)
 		v, ok, err := get(rd, nsKey(nsData, dk))
 		if err != nil {
 			return err
@@ -1121,7 +914,7 @@ func (s *Store) getRecord(ctx context.Context, tenantID string, global bool, col
 		if !ok {
 			return eventstore.ErrNotFound
 		}
-		if gone, err := rowExpired(rd, dk, s.clock.Now().UTC().Format(dueLayout)); err != nil || gone {
+		if gone, err := rowExpired(rd, dk, s.clock.Now().UTC().Format(kvlayout.DueLayout)); err != nil || gone {
 			if err == nil {
 				err = eventstore.ErrNotFound
 			}
@@ -1153,8 +946,8 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if tenantID == "" || badPart(tenantID) {
-		return nil, "", invalid("tenant %q", tenantID)
+	if tenantID == "" || kvlayout.BadPart(tenantID) {
+		return nil, "", kvlayout.Invalid("tenant %q", tenantID)
 	}
 	if err := eventstore.ValidateList(q.List); err != nil {
 		return nil, "", err
@@ -1172,7 +965,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		}
 		after = b
 	}
-	prefix := nsKey(nsLists, listPrefix(tenantID, q.List, q.Partition))
+	prefix := nsKey(nsLists, kvlayout.ListPrefix(tenantID, q.List, q.Partition))
 	at := func(pos []byte) []byte { return append(slices.Clone(prefix), pos...) }
 	// The iterator's bounds: the partition, within From (inclusive) and To
 	// (exclusive) on the position after the prefix.
@@ -1186,7 +979,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if bytes.Compare(lower, upper) >= 0 {
 		return nil, "", nil // an empty range
 	}
-	now := s.clock.Now().UTC().Format(dueLayout)
+	now := s.clock.Now().UTC().Format(kvlayout.DueLayout)
 	var rows []eventstore.Record
 	var next string
 	err := s.read(func(r pebble.Reader) error {
@@ -1225,7 +1018,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 			n++
 			last = slices.Clone(k[len(prefix):])
 			dk := it.Value()
-			coll, rowKey, valid := splitRecordKey(tenantID, dk)
+			coll, rowKey, valid := kvlayout.SplitRecordKey(tenantID, dk)
 			if !valid {
 				return fmt.Errorf("list entry %q points to %q, not a row of the tenant", k, dk)
 			}
@@ -1253,8 +1046,8 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 // commit path (validated and written as a commit's records), up to
 // eventstore.MaxCommitItems rows per commit.
 func (s *Store) PutRecords(ctx context.Context, tenantID string, rows []eventstore.Record) error {
-	if tenantID == "" || badPart(tenantID) {
-		return fmt.Errorf("put records: %w", invalid("tenant %q", tenantID))
+	if tenantID == "" || kvlayout.BadPart(tenantID) {
+		return fmt.Errorf("put records: %w", kvlayout.Invalid("tenant %q", tenantID))
 	}
 	for _, r := range rows {
 		if err := eventstore.ValidatePut(r); err != nil {
@@ -1278,7 +1071,7 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, k string) (eventst
 		return r, fmt.Errorf("get idempotency %q: %w", k, err)
 	}
 	err := s.read(func(rd pebble.Reader) error {
-		v, ok, err := get(rd, nsKey(nsData, key(idemPK(tenantID, k), "")))
+		v, ok, err := get(rd, nsKey(nsData, kvlayout.Key(kvlayout.IdemPK(tenantID, k), "")))
 		if err != nil {
 			return err
 		}
@@ -1288,7 +1081,7 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, k string) (eventst
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		if expired(r, s.clock.Now()) {
+		if kvlayout.Expired(r, s.clock.Now()) {
 			r = eventstore.Idempotency{}
 			return eventstore.ErrNotFound
 		}
@@ -1314,8 +1107,8 @@ func (s *Store) PendingOutbox(ctx context.Context, dueBy time.Time, limit int) (
 	}
 	// Every key due at or before dueBy sorts before this bound; parked
 	// entries are never pending.
-	bound := []byte(dueBy.UTC().Format(dueLayout) + "#\xff")
-	if parked := []byte(eventstore.ParkedAt.UTC().Format(dueLayout)); bytes.Compare(bound, parked) > 0 {
+	bound := []byte(dueBy.UTC().Format(kvlayout.DueLayout) + "#\xff")
+	if parked := []byte(eventstore.ParkedAt.UTC().Format(kvlayout.DueLayout)); bytes.Compare(bound, parked) > 0 {
 		bound = parked
 	}
 	// The scan starts at the outbox's low-water mark (hints.go), read once
@@ -1336,7 +1129,7 @@ func (s *Store) ParkedOutbox(ctx context.Context, limit int) ([]eventstore.Outbo
 	if limit <= 0 {
 		limit = defaultOutboxLimit
 	}
-	prefix := nsKey(nsOutbox, []byte(eventstore.ParkedAt.UTC().Format(dueLayout)+"#"))
+	prefix := nsKey(nsOutbox, []byte(eventstore.ParkedAt.UTC().Format(kvlayout.DueLayout)+"#"))
 	out, err := s.readOutbox(ctx, func() []byte { return prefix }, prefixEnd(prefix), limit)
 	if err != nil {
 		return nil, fmt.Errorf("parked outbox: %w", err)
@@ -1354,24 +1147,13 @@ func (s *Store) readOutbox(ctx context.Context, lower func() []byte, upper []byt
 			return nil
 		}
 		return scan(r, lo, upper, func(k, v []byte) (bool, error) {
-			if e, ok := decodeOutbox(ctx, k, v); ok {
+			if e, ok := kvlayout.DecodeOutbox(ctx, k, v); ok {
 				out = append(out, e)
 			}
 			return len(out) < limit, nil
 		})
 	})
 	return out, err
-}
-
-// decodeOutbox decodes the outbox value v at key k. A value that does not
-// decode is logged (with its key, never its payload) and skipped, so that
-// one bad entry does not stop the work path; ok is false then.
-func decodeOutbox(ctx context.Context, k, v []byte) (e eventstore.OutboxEntry, ok bool) {
-	if err := json.Unmarshal(v, &e); err != nil {
-		slog.Default().ErrorContext(ctx, "outbox entry does not decode; skipped", slog.String("key", string(k)), slog.Any("error", err))
-		return eventstore.OutboxEntry{}, false
-	}
-	return e, true
 }
 
 // AckOutbox implements eventstore.Outbox: an entry is identified by its ID
@@ -1389,7 +1171,7 @@ func (s *Store) AckOutbox(ctx context.Context, entries []eventstore.OutboxEntry)
 	acks := make([]acked, len(entries))
 	size := 0
 	for i, e := range entries {
-		acks[i] = acked{nsKey(nsOutboxIDs, []byte(e.ID)), outboxKey(e.DueAt, e.ID)}
+		acks[i] = acked{nsKey(nsOutboxIDs, []byte(e.ID)), kvlayout.OutboxKey(e.DueAt, e.ID)}
 		size += 2*len(e.ID) + len(acks[i].inner)
 	}
 	err := s.w.write(size, func(b *pebble.Batch) error {
@@ -1449,7 +1231,7 @@ func (s *Store) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) 
 			return reject(fmt.Errorf("decode %q: %w", k, err))
 		}
 		stored.DueAt, stored.Attempt, stored.LastError = e.DueAt, e.Attempt, e.LastError
-		nk, nv, err := encodeOutbox(stored)
+		nk, nv, err := kvlayout.EncodeOutbox(stored)
 		if err != nil {
 			return reject(err)
 		}
@@ -1489,7 +1271,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		max = defaultPurgeMax
 	}
 	// Every entry expiring at or before now sorts before this bound.
-	bound := nsKey(nsExpiry, []byte(now.UTC().Format(dueLayout)+"\x01"))
+	bound := nsKey(nsExpiry, []byte(now.UTC().Format(kvlayout.DueLayout)+"\x01"))
 	n := 0
 	// It may run more than once (group commit): n is counted afresh.
 	err := s.w.write(max*64, func(b *pebble.Batch) error {
@@ -1505,7 +1287,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		err := scan(b, start, bound, func(k, _ []byte) (bool, error) {
 			k = bytes.Clone(k)
 			done = append(done, k)
-			exp, dataKey, ok := bytes.Cut(k[len(nsExpiry):], []byte(sep))
+			exp, dataKey, ok := bytes.Cut(k[len(nsExpiry):], []byte(kvlayout.Sep))
 			if !ok || seen[string(dataKey)] {
 				return len(done) < max, nil
 			}
@@ -1529,7 +1311,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			if err := json.Unmarshal(v, &rec); err != nil {
 				return false, fmt.Errorf("decode %q: %w", dataKey, err)
 			}
-			if !expired(rec, now) {
+			if !kvlayout.Expired(rec, now) {
 				return len(done) < max, nil // replaced by a live record, indexed under its own expiry
 			}
 			seen[string(dataKey)] = true
@@ -1547,7 +1329,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				return reject(err)
 			}
 			if ok {
-				if old, err = decodeListRows(v); err != nil {
+				if old, err = kvlayout.DecodeListRows(v); err != nil {
 					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
 				}
 			}

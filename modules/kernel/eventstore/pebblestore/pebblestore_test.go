@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/internal/kvlayout"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,10 +259,10 @@ func idemCommit(key string, status int, body []byte, expires time.Time) *eventst
 // (expired or not), and how many expiry index entries there are.
 func stored(t *testing.T, s *Store, key string) (present bool, indexed int) {
 	t.Helper()
-	return has(t, s, nsKey(nsData, key2(idemPK("tnt_a", key)))), count(t, s, nsExpiry)
+	return has(t, s, nsKey(nsData, key2(kvlayout.IdemPK("tnt_a", key)))), count(t, s, nsExpiry)
 }
 
-func key2(pk string) []byte { return key(pk, "") }
+func key2(pk string) []byte { return kvlayout.Key(pk, "") }
 
 func TestPurgeRemovesExpiredKeepsLive(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -439,7 +440,7 @@ func TestOutboxSkipsUndecodableEntries(t *testing.T) {
 	}
 	err := s.w.write(0, func(b *pebble.Batch) error {
 		for _, e := range []eventstore.OutboxEntry{{ID: "wrk_1", DueAt: due}, {ID: "wrk_3", DueAt: eventstore.ParkedAt}} {
-			k := outboxKey(e.DueAt, e.ID)
+			k := kvlayout.OutboxKey(e.DueAt, e.ID)
 			if err := b.Set(nsKey(nsOutbox, k), []byte(`{"id":`), nil); err != nil {
 				return err
 			}
@@ -470,13 +471,13 @@ func TestOutboxSkipsUndecodableEntries(t *testing.T) {
 // (copied over) still reads.
 func TestListRowsReadsBothForms(t *testing.T) {
 	keys := [][]byte{[]byte("T#t#L#a#\x00s#k\x00c"), []byte("T#t#L#b#p\x00s#k\x00c"), {}}
-	bin := encodeListRows(keys)
+	bin := kvlayout.EncodeListRows(keys)
 	old, err := json.Marshal(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, v := range map[string][]byte{"binary": bin, "json": old} {
-		got, err := decodeListRows(v)
+		got, err := kvlayout.DecodeListRows(v)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -489,7 +490,7 @@ func TestListRowsReadsBothForms(t *testing.T) {
 			}
 		}
 	}
-	if _, err := decodeListRows([]byte{listRowsBinary, 0x05, 'a'}); err == nil {
+	if _, err := kvlayout.DecodeListRows([]byte{kvlayout.ListRowsBinary, 0x05, 'a'}); err == nil {
 		t.Error("a truncated binary value decoded without error")
 	}
 }
@@ -527,8 +528,8 @@ func TestPurgeRemovesExpiredRows(t *testing.T) {
 		t.Fatalf("after purge: %+v %v", rows, err)
 	}
 	err = scan(s.db, nil, []byte{0xff}, func(k, v []byte) (bool, error) {
-		if bytes.Contains(k, []byte("#R#audit"+sep+"a")) || bytes.HasSuffix(k, []byte(sep+"a"+sep+"audit")) ||
-			bytes.Equal(v, []byte("T#"+tnt+"#R#audit"+sep+"a")) {
+		if bytes.Contains(k, []byte("#R#audit"+kvlayout.Sep+"a")) || bytes.HasSuffix(k, []byte(kvlayout.Sep+"a"+kvlayout.Sep+"audit")) ||
+			bytes.Equal(v, []byte("T#"+tnt+"#R#audit"+kvlayout.Sep+"a")) {
 			return false, fmt.Errorf("the store still holds %q", k)
 		}
 		return true, nil
