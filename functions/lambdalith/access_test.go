@@ -102,7 +102,7 @@ func TestAccess(t *testing.T) {
 			}
 			var n int
 			if store == "embedded" {
-				n = scanBolt(t, filepath.Join(dir, "switchboard.db"), check)
+				n = scanBolt(t, filepath.Join(dir, BboltFile), check) + scanBolt(t, filepath.Join(dir, AuditFile), check)
 			} else {
 				n = scanDynamo(t, table, check)
 			}

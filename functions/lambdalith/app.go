@@ -225,8 +225,13 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	// The audit log: every API call of a tenant, written by a buffered
 	// writer outside the calls' commits (flushed per request in Lambda
 	// mode; serveLocal starts its background loop).
+	auditStore, err := a.openAuditStore()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	auditMod := audit.New(audit.Deps{
-		Store: a.Store, Scopes: tenancyMod, IDs: d.IDs, Logger: d.Logger,
+		Store: auditStore, Scopes: tenancyMod, IDs: d.IDs, Logger: d.Logger,
 		Retention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
 	})
 	a.Audit = auditMod.Writer()
@@ -296,6 +301,26 @@ func (a *App) openSealer(awsCfg *aws.Config, clk clock.Clock, resources tenantre
 	}
 	a.Sealer = secrets.NewEnvelope(wrapper, secrets.WithClock(clk))
 	return nil
+}
+
+// openAuditStore is where the audit log is kept: the store, but for the
+// bbolt engine a file of its own (AuditFile), so that its writes, one per
+// API call, have their own writer and do not queue behind the calls' commits
+// (bbolt has one writer per file).
+func (a *App) openAuditStore() (auditadapters.Store, error) {
+	cfg := a.Config
+	if cfg.Store != "embedded" || cfg.EmbeddedEngine() != EngineBbolt {
+		return a.Store, nil
+	}
+	path := filepath.Join(cfg.DataDir, AuditFile)
+	s, err := boltstore.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open the audit store %s: %w", path, err)
+	}
+	purge, stop := context.WithCancel(context.Background())
+	s.StartPurger(purge, time.Minute) // removes entries past their retention
+	a.closers = append(a.closers, s.Close, func() error { stop(); return nil })
+	return s, nil
 }
 
 // openStore opens the embedded or the DynamoDB store.

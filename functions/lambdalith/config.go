@@ -90,10 +90,12 @@ func (c Config) EngineMismatch() error {
 	return nil
 }
 
-// BboltFile and PebbleDir are the embedded store's place in the data dir.
+// BboltFile and PebbleDir are the embedded store's place in the data dir;
+// AuditFile the audit log's with the bbolt engine.
 const (
 	BboltFile = "switchboard.db"
 	PebbleDir = "pebble"
+	AuditFile = "audit.db"
 )
 
 // LocalOutboxShards is the outbox shard count of local mode on a DynamoDB

@@ -343,7 +343,7 @@ func noSecretAtRest(t *testing.T, store string) {
 	}
 	n, sampled := 0, 0
 	if store == "embedded" {
-		n = scanBolt(t, filepath.Join(dir, "switchboard.db"), check)
+		n = scanBolt(t, filepath.Join(dir, BboltFile), check) + scanBolt(t, filepath.Join(dir, AuditFile), check)
 		sampled = pages.check(check)
 	} else {
 		n = scanDynamo(t, table, check)
