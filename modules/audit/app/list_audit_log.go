@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/audit/domain"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
@@ -76,9 +74,9 @@ type ListAuditLogHandler struct {
 // an unknown outcome, a from or to that is not an RFC 3339 time, from not
 // before to, or a cursor this list did not issue.
 func (h ListAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (ListAuditLogOutput, error) {
-	tenantID := invocation.From(ctx).TenantID()
-	if tenantID == "" {
-		return ListAuditLogOutput{}, errors.New("list audit log: no tenant in the invocation")
+	tenantID, err := authz.TenantOf(ctx)
+	if err != nil {
+		return ListAuditLogOutput{}, err
 	}
 	limit, err := paging.Limit(in.Limit)
 	if err != nil {

@@ -162,3 +162,16 @@ func Require(ctx context.Context, res Resource) error {
 	}
 	return errs.New(errs.KindForbidden, errs.CodeForbidden).With("resource", res.String())
 }
+
+// ErrNoTenant answers a tenant command or query called without a tenant
+// principal: the edge lets only tenant principals through to tenant
+// endpoints (rpc.CheckAccess), so this is the backstop.
+var ErrNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
+
+// TenantOf is the tenant the invocation acts in, or ErrNoTenant.
+func TenantOf(ctx context.Context) (string, error) {
+	if id := invocation.From(ctx).TenantID(); id != "" {
+		return id, nil
+	}
+	return "", ErrNoTenant
+}

@@ -1,14 +1,11 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
-	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 )
@@ -103,17 +100,7 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
-// errNoTenant answers a call without a tenant principal (the edge lets only
-// tenant principals through; this is the backstop).
-var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
-
 // tenantOf returns the tenant of the invocation.
-func tenantOf(ctx context.Context) (string, error) {
-	if id := invocation.From(ctx).TenantID(); id != "" {
-		return id, nil
-	}
-	return "", errNoTenant
-}
 
 // listMessages wires list-messages; a caller bound below the root is served
 // when the scopes port has the tree and the read model merges partitions.

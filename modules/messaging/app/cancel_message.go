@@ -36,7 +36,7 @@ type CancelMessageHandler struct {
 // queued, also one canceled before: a retry that must not fail uses an
 // Idempotency-Key.
 func (h CancelMessageHandler) Handle(ctx context.Context, in CancelMessageInput) (CancelMessageOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CancelMessageOutput{}, err
 	}

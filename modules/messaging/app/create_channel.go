@@ -59,7 +59,7 @@ type CreateChannelHandler struct {
 // scope that is missing, malformed or of another tenant; 400 with every
 // invalid field (name, type, provider, from, config.<key>, credentials.<key>).
 func (h CreateChannelHandler) Handle(ctx context.Context, in CreateChannelInput) (CreateChannelOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CreateChannelOutput{}, err
 	}

@@ -21,7 +21,7 @@ type GetChannelHandler struct {
 // Handle implements the query. Errors: 404 errs.NotFound("channel") for an
 // id that is malformed, unknown or of another tenant.
 func (h GetChannelHandler) Handle(ctx context.Context, in GetChannelInput) (ChannelView, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ChannelView{}, err
 	}

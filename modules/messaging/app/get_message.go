@@ -22,7 +22,7 @@ type GetMessageHandler struct {
 // Handle implements the query. Errors: 404 errs.NotFound("message") for an
 // id that is malformed, unknown or of another tenant.
 func (h GetMessageHandler) Handle(ctx context.Context, in GetMessageInput) (MessageView, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return MessageView{}, err
 	}

@@ -39,7 +39,7 @@ type GetMessageHistoryHandler struct {
 // Handle implements the query. It authorizes on the message (its row gives
 // the scope path). Errors: 404 errs.NotFound("message").
 func (h GetMessageHistoryHandler) Handle(ctx context.Context, in GetMessageHistoryInput) (GetMessageHistoryOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return GetMessageHistoryOutput{}, err
 	}

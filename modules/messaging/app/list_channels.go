@@ -34,7 +34,7 @@ type ListChannelsHandler struct {
 // (404 when it does not exist), else on the tenant (its root scope). Errors:
 // 400 for a limit outside 1..100 or a cursor this list did not issue.
 func (h ListChannelsHandler) Handle(ctx context.Context, in ListChannelsInput) (ListChannelsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListChannelsOutput{}, err
 	}

@@ -74,7 +74,7 @@ type VisibleMessages interface {
 // 400 for an unknown status, a limit outside 1..100 or a cursor the list did
 // not issue.
 func (h ListMessagesHandler) Handle(ctx context.Context, in ListMessagesInput) (ListMessagesOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListMessagesOutput{}, err
 	}

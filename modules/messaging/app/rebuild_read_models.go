@@ -49,7 +49,7 @@ type RebuildReadModelsHandler struct {
 // Handle implements the command, authorized on the tenant (its root scope).
 // Errors: 400 for no ids or more than 100.
 func (h RebuildReadModelsHandler) Handle(ctx context.Context, in RebuildReadModelsInput) (RebuildReadModelsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return RebuildReadModelsOutput{}, err
 	}

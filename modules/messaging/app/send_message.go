@@ -49,7 +49,7 @@ type SendMessageHandler struct {
 // channel that is malformed, unknown or of another tenant; 400 with every
 // invalid field (to, content.*, sendAt, metadata.*).
 func (h SendMessageHandler) Handle(ctx context.Context, in SendMessageInput) (SendMessageOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return SendMessageOutput{}, err
 	}

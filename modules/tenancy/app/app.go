@@ -1,14 +1,11 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
-	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 )
 
 // Application is everything the tenancy context can do.
@@ -99,14 +96,4 @@ func optionalTime(t time.Time) *string {
 	return &s
 }
 
-// errNoTenant answers a tenant command or query called without a tenant
-// principal (the edge lets only tenant principals through; this is the backstop).
-var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
-
 // tenantOf returns the tenant of the invocation.
-func tenantOf(ctx context.Context) (string, error) {
-	if id := invocation.From(ctx).TenantID(); id != "" {
-		return id, nil
-	}
-	return "", errNoTenant
-}

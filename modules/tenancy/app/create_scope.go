@@ -36,7 +36,7 @@ type CreateScopeHandler struct {
 // parent is missing or of another tenant; 409 domain.ErrScopeNameTaken; 400
 // for a bad name.
 func (h CreateScopeHandler) Handle(ctx context.Context, in CreateScopeInput) (CreateScopeOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CreateScopeOutput{}, err
 	}

@@ -41,7 +41,7 @@ type CreateServiceAccountHandler struct {
 // names no role of the tenant; 403 for a role the caller could not itself
 // exercise at the scope (requireCanGrant).
 func (h CreateServiceAccountHandler) Handle(ctx context.Context, in CreateServiceAccountInput) (CreateServiceAccountOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CreateServiceAccountOutput{}, err
 	}

@@ -27,7 +27,7 @@ type GetTenantHandler struct {
 
 // Handle implements the query. Errors: 404 when the tenant has no stream.
 func (h GetTenantHandler) Handle(ctx context.Context, _ GetTenantInput) (TenantOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return TenantOutput{}, err
 	}

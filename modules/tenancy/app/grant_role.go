@@ -36,7 +36,7 @@ type GrantRoleHandler struct {
 // errors.tenancy.invalid_role; 404 errs.NotFound("role") for a "rol_..." that
 // names no role of the tenant; 403 for a role beyond the caller; 409 errors.tenancy.too_many_role_bindings.
 func (h GrantRoleHandler) Handle(ctx context.Context, in GrantRoleInput) (RoleBindingsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return RoleBindingsOutput{}, err
 	}

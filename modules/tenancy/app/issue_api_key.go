@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/auth"
@@ -42,7 +43,7 @@ type IssueAPIKeyHandler struct {
 // errors.tenancy.too_many_api_keys when the account has
 // domain.MaxActiveAPIKeys active keys.
 func (h IssueAPIKeyHandler) Handle(ctx context.Context, in IssueAPIKeyInput) (IssueAPIKeyOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return IssueAPIKeyOutput{}, err
 	}

@@ -47,7 +47,7 @@ type ListAPIKeysHandler struct {
 // tenant), else on the tenant (its root scope). Errors: 400 for a limit
 // outside 1..100 or a cursor this list did not issue.
 func (h ListAPIKeysHandler) Handle(ctx context.Context, in ListAPIKeysInput) (ListAPIKeysOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListAPIKeysOutput{}, err
 	}

@@ -43,7 +43,7 @@ type ListScopesHandler struct {
 // Handle implements the query. Errors: 400 for a limit outside 1..100 or a
 // cursor that was not issued by this list.
 func (h ListScopesHandler) Handle(ctx context.Context, in ListScopesInput) (ListScopesOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListScopesOutput{}, err
 	}

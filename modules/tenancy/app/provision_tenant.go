@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 	"time"
 
@@ -85,7 +86,7 @@ func (h ProvisionTenantHandler) WithResources(r tenantres.Resolver, clk clock.Cl
 // Handle provisions the invocation's tenant (invocation.From(ctx).TenantID(),
 // set from the work item). A returned error asks the work path for a retry.
 func (h ProvisionTenantHandler) Handle(ctx context.Context) error {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return fmt.Errorf("provision tenant: %w", err)
 	}

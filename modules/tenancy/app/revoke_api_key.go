@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -38,7 +39,7 @@ type RevokeAPIKeyHandler struct {
 // Errors: 404 errs.NotFound("api_key") for a malformed, missing or another
 // tenant's id.
 func (h RevokeAPIKeyHandler) Handle(ctx context.Context, in RevokeAPIKeyInput) (RevokeAPIKeyOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return RevokeAPIKeyOutput{}, err
 	}

@@ -28,7 +28,7 @@ type RevokeRoleHandler struct {
 // account may be left with no binding (it can then do nothing), also the
 // caller's own. Errors: as grant-role's, without the 409.
 func (h RevokeRoleHandler) Handle(ctx context.Context, in RevokeRoleInput) (RoleBindingsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return RoleBindingsOutput{}, err
 	}

@@ -94,7 +94,7 @@ type CreateRoleHandler struct {
 // 400 (see domain.CreateRole: unknown actions are named one field error
 // each); 409 ErrRoleNameTaken, ErrTooManyTenantRoles.
 func (h CreateRoleHandler) Handle(ctx context.Context, in CreateRoleInput) (CreateRoleOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CreateRoleOutput{}, err
 	}
@@ -163,7 +163,7 @@ type ListRolesHandler struct {
 // Handle implements the query: open to every service account of the tenant
 // (a principal's bindings name roles; it may always learn what they are).
 func (h ListRolesHandler) Handle(ctx context.Context, _ ListRolesInput) (ListRolesOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListRolesOutput{}, err
 	}
@@ -236,7 +236,7 @@ type ListActionsHandler struct{}
 // Handle implements the query: open to every service account of the tenant
 // (the catalogue is the same for every tenant and reveals nothing of it).
 func (ListActionsHandler) Handle(ctx context.Context, _ ListActionsInput) (ListActionsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListActionsOutput{}, err
 	}
@@ -284,7 +284,7 @@ type GetPermissionsHandler struct {
 // Errors: 404 errs.NotFound("scope") for a malformed, missing or another
 // tenant's scope.
 func (h GetPermissionsHandler) Handle(ctx context.Context, in GetPermissionsInput) (GetPermissionsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return GetPermissionsOutput{}, err
 	}

@@ -1,15 +1,12 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
-	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
 )
@@ -99,14 +96,4 @@ func formatTimePtr(t *time.Time) *string {
 	return &s
 }
 
-// errNoTenant answers a tenant command or query called without a tenant
-// principal (the edge lets only tenant principals through; this is the backstop).
-var errNoTenant = errs.New(errs.KindForbidden, errs.CodeForbidden)
-
 // tenantOf returns the tenant of the invocation.
-func tenantOf(ctx context.Context) (string, error) {
-	if id := invocation.From(ctx).TenantID(); id != "" {
-		return id, nil
-	}
-	return "", errNoTenant
-}

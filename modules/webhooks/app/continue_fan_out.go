@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
@@ -25,7 +26,7 @@ type ContinueFanOutHandler struct {
 // deliveries are abandoned at their attempt. Errors are the store's, or an
 // internal error for a payload that names no event.
 func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) error {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return fmt.Errorf("continue fan-out: %w", err)
 	}

@@ -53,7 +53,7 @@ type CreateSubscriptionHandler struct {
 // (errors.webhook.invalid_event_types), or a URL whose host is or resolves
 // to a forbidden address (errors.webhook.target_forbidden).
 func (h CreateSubscriptionHandler) Handle(ctx context.Context, in CreateSubscriptionInput) (CreateSubscriptionOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return CreateSubscriptionOutput{}, err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
@@ -32,7 +33,7 @@ type DeliverHandler struct {
 // of the receiver never fails the item: only store and key failures are
 // returned (the work path retries them).
 func (h DeliverHandler) Handle(ctx context.Context, p DeliverPayload) error {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return fmt.Errorf("deliver: %w", err)
 	}

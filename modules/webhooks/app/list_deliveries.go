@@ -49,7 +49,7 @@ type ListDeliveriesHandler struct {
 // for a subscription that is missing or of another tenant; 403; 400 for a
 // limit outside 1..100 or a cursor this list did not issue.
 func (h ListDeliveriesHandler) Handle(ctx context.Context, in ListDeliveriesInput) (ListDeliveriesOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListDeliveriesOutput{}, err
 	}

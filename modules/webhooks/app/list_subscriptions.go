@@ -51,7 +51,7 @@ const ActionListSubscriptions = "webhooks:list-subscriptions"
 // of another tenant; 403; 400 for a limit outside 1..100 or a cursor this
 // list did not issue.
 func (h ListSubscriptionsHandler) Handle(ctx context.Context, in ListSubscriptionsInput) (ListSubscriptionsOutput, error) {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return ListSubscriptionsOutput{}, err
 	}

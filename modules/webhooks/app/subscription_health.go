@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"log/slog"
 	"time"
 
@@ -31,7 +32,7 @@ type SubscriptionHealthHandler struct {
 // tolerates outcomes out of order (a success older than the failing state
 // does not clear it). A version conflict re-runs it (no call is repeated).
 func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHealthPayload) error {
-	tenantID, err := tenantOf(ctx)
+	tenantID, err := authz.TenantOf(ctx)
 	if err != nil {
 		return fmt.Errorf("subscription health: %w", err)
 	}
