@@ -162,6 +162,24 @@ func TestAuditLog(t *testing.T) {
 				`{"cursor":"garbage"}`, `{"principal":"x#y"}`, `{"limit":1000}`} {
 				c.must(400, "/queries/list-audit-log", a.key, body)
 			}
+			// The operator's own calls are in the operator's log, for the
+			// operator only; tenants' calls are not there.
+			op := c.must(200, "/queries/list-operator-audit-log", accessOperatorKey, `{"limit":100}`)
+			onboards := 0
+			for _, it := range op.Body["items"].([]any) {
+				e := it.(map[string]any)
+				if e["tenantId"] != "_operator" || e["principal"] != "operator" {
+					t.Fatalf("operator log holds %v", e)
+				}
+				if e["endpoint"] == "onboard-tenant" {
+					onboards++
+				}
+			}
+			if onboards != 2 {
+				t.Fatalf("operator log: %d onboard-tenant entries, want 2 (Acme, Globex)", onboards)
+			}
+			c.must(403, "/queries/list-operator-audit-log", a.key, `{}`)
+
 			// B sees its own calls only.
 			for _, e := range func() []map[string]any {
 				r := c.must(200, "/queries/list-audit-log", b.key, `{"limit":100}`)

@@ -33,8 +33,9 @@ type Deps struct {
 
 // Module is the wired audit context.
 type Module struct {
-	writer *adapters.Writer
-	list   app.ListAuditLogHandler
+	writer   *adapters.Writer
+	list     app.ListAuditLogHandler
+	operator app.ListOperatorAuditLogHandler
 }
 
 // New wires the module.
@@ -44,8 +45,9 @@ func New(d Deps) *Module {
 	}
 	log := &adapters.Log{Store: d.Store, Retention: d.Retention}
 	return &Module{
-		writer: &adapters.Writer{Log: log, IDs: d.IDs, Logger: d.Logger},
-		list:   app.ListAuditLogHandler{Log: log, Scopes: d.Scopes},
+		writer:   &adapters.Writer{Log: log, IDs: d.IDs, Logger: d.Logger},
+		list:     app.ListAuditLogHandler{Log: log, Scopes: d.Scopes},
+		operator: app.ListOperatorAuditLogHandler{Log: log},
 	}
 }
 
@@ -55,4 +57,4 @@ func New(d Deps) *Module {
 func (m *Module) Writer() *adapters.Writer { return m.writer }
 
 // Endpoints returns the audit queries.
-func (m *Module) Endpoints() []rpc.Endpoint { return ports.Endpoints(m.list) }
+func (m *Module) Endpoints() []rpc.Endpoint { return ports.Endpoints(m.list, m.operator) }

@@ -10,6 +10,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/audit/domain"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
 )
 
@@ -78,9 +79,46 @@ func (h ListAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (
 	if err != nil {
 		return ListAuditLogOutput{}, err
 	}
-	limit, err := paging.Limit(in.Limit)
+	q, limit, err := parseQuery(in)
 	if err != nil {
 		return ListAuditLogOutput{}, err
+	}
+	root, err := h.Scopes.RootScopeID(ctx, tenantID)
+	if err != nil {
+		return ListAuditLogOutput{}, fmt.Errorf("list audit log: %w", err)
+	}
+	if err := authz.Require(ctx, authz.Tenant(tenantID, root)); err != nil {
+		return ListAuditLogOutput{}, err
+	}
+	return list(ctx, h.Log, tenantID, q, limit)
+}
+
+// ActionListOperatorAuditLog is the action of list-operator-audit-log: the
+// operator's own calls (onboard-tenant, the work tools), for the operator
+// only (no role grants it).
+const ActionListOperatorAuditLog = "audit:list-operator-audit-log"
+
+// ListOperatorAuditLogHandler runs list-operator-audit-log: the audit log of
+// the operator's calls (eventstore.OperatorNamespace), like list-audit-log.
+// The endpoint is operator-only (rpc.OperatorOnly): the edge decides.
+type ListOperatorAuditLogHandler struct {
+	Log Log
+}
+
+// Handle implements the query. Errors: 400 as list-audit-log.
+func (h ListOperatorAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (ListAuditLogOutput, error) {
+	q, limit, err := parseQuery(in)
+	if err != nil {
+		return ListAuditLogOutput{}, err
+	}
+	return list(ctx, h.Log, eventstore.OperatorNamespace, q, limit)
+}
+
+// parseQuery checks the input of a list and returns its query and limit.
+func parseQuery(in ListAuditLogInput) (Query, int, error) {
+	limit, err := paging.Limit(in.Limit)
+	if err != nil {
+		return Query{}, 0, err
 	}
 	q := Query{Principal: in.Principal, Outcome: in.Outcome, Cursor: in.Cursor}
 	var fe []errs.FieldError
@@ -105,16 +143,14 @@ func (h ListAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (
 		fe = append(fe, errs.FieldError{Field: "to", Code: "errors.validation.after", Params: map[string]any{"field": "from"}})
 	}
 	if len(fe) > 0 {
-		return ListAuditLogOutput{}, errs.Invalid(fe...)
+		return Query{}, 0, errs.Invalid(fe...)
 	}
-	root, err := h.Scopes.RootScopeID(ctx, tenantID)
-	if err != nil {
-		return ListAuditLogOutput{}, fmt.Errorf("list audit log: %w", err)
-	}
-	if err := authz.Require(ctx, authz.Tenant(tenantID, root)); err != nil {
-		return ListAuditLogOutput{}, err
-	}
+	return q, limit, nil
+}
 
+// list reads one answer of the log of tenantID (a tenant, or the operator's
+// namespace).
+func list(ctx context.Context, log Log, tenantID string, q Query, limit int) (ListAuditLogOutput, error) {
 	// With principal and outcome, the principal's list is read and filtered:
 	// each store page asks for what the answer still lacks, so the page
 	// ends on a row the store's cursor names and nothing is skipped.
@@ -122,7 +158,7 @@ func (h ListAuditLogHandler) Handle(ctx context.Context, in ListAuditLogInput) (
 	next := ""
 	for reads := 0; ; reads++ {
 		q.Limit = limit - len(entries)
-		page, n, err := h.Log.List(ctx, tenantID, q)
+		page, n, err := log.List(ctx, tenantID, q)
 		if err != nil {
 			return ListAuditLogOutput{}, fmt.Errorf("list audit log: %w", err)
 		}

@@ -19,9 +19,11 @@ var Actions = []authz.Action{
 // at init, before any wiring runs.
 func init() { authz.RegisterActions(Actions...) }
 
-// Endpoints returns the audit queries.
-func Endpoints(h app.ListAuditLogHandler) []rpc.Endpoint {
+// Endpoints returns the audit queries: the tenant's log, and the
+// operator's (operator only).
+func Endpoints(h app.ListAuditLogHandler, op app.ListOperatorAuditLogHandler) []rpc.Endpoint {
 	return []rpc.Endpoint{
 		rpc.Query("list-audit-log", app.ActionListAuditLog, h.Handle),
+		rpc.Query("list-operator-audit-log", app.ActionListOperatorAuditLog, op.Handle, rpc.OperatorOnly()),
 	}
 }

@@ -25,7 +25,7 @@ func endpoints() []rpc.Endpoint {
 	eps = append(eps, workrpc.Endpoints(nil)...)
 	eps = append(eps, messagingports.Endpoints(&messagingapp.Application{})...)
 	eps = append(eps, webhooksports.Endpoints(&webhooksapp.Application{})...)
-	eps = append(eps, auditports.Endpoints(auditapp.ListAuditLogHandler{})...)
+	eps = append(eps, auditports.Endpoints(auditapp.ListAuditLogHandler{}, auditapp.ListOperatorAuditLogHandler{})...)
 	return eps
 }
 
