@@ -19,9 +19,11 @@ func Outcomes() []string {
 
 // Entry is one audited invocation. Persisted as JSON with these names.
 type Entry struct {
-	AuditID      string    `json:"auditId"` // aud_<ULID>
-	At           time.Time `json:"at"`      // when the invocation started
-	TenantID     string    `json:"tenantId"`
+	// AuditID (aud_<ULID>) and TenantID are the row's key and tenant; rows
+	// store them only when written before that was so (omitempty).
+	AuditID      string    `json:"auditId,omitempty"`
+	At           time.Time `json:"at"` // when the invocation started
+	TenantID     string    `json:"tenantId,omitempty"`
 	InvocationID string    `json:"invocationId"`
 	TraceID      string    `json:"traceId,omitempty"`
 	ActionID     string    `json:"actionId,omitempty"`
