@@ -18,6 +18,7 @@ type Application struct {
 // Commands change state.
 type Commands struct {
 	OnboardTenant        OnboardTenantHandler
+	RestoreTenantAdmin   RestoreTenantAdminHandler
 	CreateScope          CreateScopeHandler
 	CreateServiceAccount CreateServiceAccountHandler
 	GrantRole            GrantRoleHandler
@@ -59,8 +60,9 @@ func New(d Deps) *Application {
 	}
 	return &Application{
 		Commands: Commands{
-			OnboardTenant: OnboardTenantHandler{repo: d.Repo, ids: d.IDs, clock: d.Clock, log: log},
-			CreateScope:   CreateScopeHandler{repo: d.Repo, reads: d.Reads, ids: d.IDs, log: log},
+			OnboardTenant:      OnboardTenantHandler{repo: d.Repo, ids: d.IDs, clock: d.Clock, log: log},
+			RestoreTenantAdmin: RestoreTenantAdminHandler{repo: d.Repo, ids: d.IDs, clock: d.Clock, log: log},
+			CreateScope:        CreateScopeHandler{repo: d.Repo, reads: d.Reads, ids: d.IDs, log: log},
 
 			CreateServiceAccount: CreateServiceAccountHandler{repo: d.Repo, ids: d.IDs, log: log},
 			GrantRole:            GrantRoleHandler{repo: d.Repo, log: log},

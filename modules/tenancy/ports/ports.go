@@ -17,15 +17,18 @@ import (
 // Actions checked by the authorizer. Persisted in role definitions.
 const (
 	ActionOnboardTenant = "tenancy:onboard-tenant"
-	ActionGetTenant     = "tenancy:get-tenant"
-	ActionCreateScope   = "tenancy:create-scope"
-	ActionListScopes    = app.ActionListScopes
+	// ActionRestoreTenantAdmin is the operator's way back into a locked-out tenant.
+	ActionRestoreTenantAdmin = "tenancy:restore-tenant-admin"
+	ActionGetTenant          = "tenancy:get-tenant"
+	ActionCreateScope        = "tenancy:create-scope"
+	ActionListScopes         = app.ActionListScopes
 )
 
 // Endpoints returns the tenancy commands and queries.
 func Endpoints(a *app.Application) []rpc.Endpoint {
 	return []rpc.Endpoint{
 		rpc.Command("onboard-tenant", ActionOnboardTenant, a.Commands.OnboardTenant.Handle, rpc.OperatorOnly()),
+		rpc.Command("restore-tenant-admin", ActionRestoreTenantAdmin, a.Commands.RestoreTenantAdmin.Handle, rpc.OperatorOnly()),
 		rpc.Query("get-tenant", ActionGetTenant, a.Queries.GetTenant.Handle),
 		rpc.Command("create-scope", ActionCreateScope, a.Commands.CreateScope.Handle),
 		rpc.Query("list-scopes", ActionListScopes, a.Queries.ListScopes.Handle),

@@ -36,10 +36,11 @@ func TestEndpoints(t *testing.T) {
 		action string
 		access rpc.Access
 	}{
-		"onboard-tenant": {rpc.KindCommand, "tenancy:onboard-tenant", rpc.AccessOperator},
-		"get-tenant":     {rpc.KindQuery, "tenancy:get-tenant", rpc.AccessTenant},
-		"create-scope":   {rpc.KindCommand, "tenancy:create-scope", rpc.AccessTenant},
-		"list-scopes":    {rpc.KindQuery, "tenancy:list-scopes", rpc.AccessTenant},
+		"onboard-tenant":       {rpc.KindCommand, "tenancy:onboard-tenant", rpc.AccessOperator},
+		"restore-tenant-admin": {rpc.KindCommand, "tenancy:restore-tenant-admin", rpc.AccessOperator},
+		"get-tenant":           {rpc.KindQuery, "tenancy:get-tenant", rpc.AccessTenant},
+		"create-scope":         {rpc.KindCommand, "tenancy:create-scope", rpc.AccessTenant},
+		"list-scopes":          {rpc.KindQuery, "tenancy:list-scopes", rpc.AccessTenant},
 
 		"create-service-account": {rpc.KindCommand, "tenancy:create-service-account", rpc.AccessTenant},
 		"grant-role":             {rpc.KindCommand, "tenancy:grant-role", rpc.AccessTenant},
@@ -76,6 +77,7 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		app.OnboardTenantInput{Name: "Acme", Tier: "pooled"},
 		app.OnboardTenantInput{Name: strings.Repeat("é", 200), Tier: "siloed"},
 		app.GetTenantInput{},
+		app.RestoreTenantAdminInput{TenantID: "tnt_x"},
 		app.CreateRoleInput{Name: "Support", Actions: []string{"messaging:get-message"}},
 		app.ListRolesInput{},
 		app.ListActionsInput{},
