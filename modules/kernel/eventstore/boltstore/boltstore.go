@@ -92,8 +92,6 @@ var buckets = []string{bucketData, bucketOutbox, bucketOutboxIDs, bucketLists, b
 
 // Limits and defaults.
 const (
-	defaultListLimit   = 50
-	maxListLimit       = 100
 	defaultOutboxLimit = 100
 	defaultPurgeMax    = 1000
 	defaultOpenTimeout = 2 * time.Second
@@ -653,24 +651,9 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if tenantID == "" || kvlayout.BadPart(tenantID) {
-		return nil, "", kvlayout.Invalid("tenant %q", tenantID)
-	}
-	if err := eventstore.ValidateList(q.List); err != nil {
+	limit, after, err := kvlayout.ListPage(tenantID, q)
+	if err != nil {
 		return nil, "", err
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	var after []byte
-	if q.Cursor != "" {
-		b, err := eventstore.DecodeListCursor(tenantID, q.List, q.Partition, q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		after = b
 	}
 	prefix := kvlayout.ListPrefix(tenantID, q.List, q.Partition)
 	at := func(pos []byte) []byte { return append(slices.Clone(prefix), pos...) }
@@ -685,7 +668,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	now := s.clock.Now().UTC().Format(kvlayout.DueLayout)
 	var rows []eventstore.Record
 	var next string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		data, rowExp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketRowExpiry))
 		cur := tx.Bucket([]byte(bucketLists)).Cursor()
 		var k, v []byte
@@ -755,22 +738,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 // commit path (validated and written as a commit's records), up to
 // eventstore.MaxCommitItems rows per transaction of the group committer.
 func (s *Store) PutRecords(ctx context.Context, tenantID string, rows []eventstore.Record) error {
-	if tenantID == "" || kvlayout.BadPart(tenantID) {
-		return fmt.Errorf("put records: %w", kvlayout.Invalid("tenant %q", tenantID))
-	}
-	for _, r := range rows {
-		if err := eventstore.ValidatePut(r); err != nil {
-			return fmt.Errorf("put records: %w", err)
-		}
-	}
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), eventstore.MaxCommitItems)]
-		rows = rows[len(chunk):]
-		if err := s.commit(ctx, &eventstore.Commit{TenantID: tenantID, Records: chunk}); err != nil {
-			return fmt.Errorf("put records: %w", err)
-		}
-	}
-	return nil
+	return kvlayout.PutRecords(tenantID, rows, func(c *eventstore.Commit) error { return s.commit(ctx, c) })
 }
 
 // GetIdempotency implements eventstore.IdempotencyReader.

@@ -148,8 +148,6 @@ const (
 
 // Limits and defaults.
 const (
-	defaultListLimit   = 50
-	maxListLimit       = 100
 	defaultOutboxLimit = 100
 	defaultPurgeMax    = 1000
 	defaultOpenTimeout = 2 * time.Second
@@ -946,24 +944,9 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if tenantID == "" || kvlayout.BadPart(tenantID) {
-		return nil, "", kvlayout.Invalid("tenant %q", tenantID)
-	}
-	if err := eventstore.ValidateList(q.List); err != nil {
+	limit, after, err := kvlayout.ListPage(tenantID, q)
+	if err != nil {
 		return nil, "", err
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	var after []byte
-	if q.Cursor != "" {
-		b, err := eventstore.DecodeListCursor(tenantID, q.List, q.Partition, q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		after = b
 	}
 	prefix := nsKey(nsLists, kvlayout.ListPrefix(tenantID, q.List, q.Partition))
 	at := func(pos []byte) []byte { return append(slices.Clone(prefix), pos...) }
@@ -982,7 +965,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	now := s.clock.Now().UTC().Format(kvlayout.DueLayout)
 	var rows []eventstore.Record
 	var next string
-	err := s.read(func(r pebble.Reader) error {
+	err = s.read(func(r pebble.Reader) error {
 		it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			return err
@@ -1046,22 +1029,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 // commit path (validated and written as a commit's records), up to
 // eventstore.MaxCommitItems rows per commit.
 func (s *Store) PutRecords(ctx context.Context, tenantID string, rows []eventstore.Record) error {
-	if tenantID == "" || kvlayout.BadPart(tenantID) {
-		return fmt.Errorf("put records: %w", kvlayout.Invalid("tenant %q", tenantID))
-	}
-	for _, r := range rows {
-		if err := eventstore.ValidatePut(r); err != nil {
-			return fmt.Errorf("put records: %w", err)
-		}
-	}
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), eventstore.MaxCommitItems)]
-		rows = rows[len(chunk):]
-		if err := s.commit(ctx, &eventstore.Commit{TenantID: tenantID, Records: chunk}); err != nil {
-			return fmt.Errorf("put records: %w", err)
-		}
-	}
-	return nil
+	return kvlayout.PutRecords(tenantID, rows, func(c *eventstore.Commit) error { return s.commit(ctx, c) })
 }
 
 // GetIdempotency implements eventstore.IdempotencyReader.

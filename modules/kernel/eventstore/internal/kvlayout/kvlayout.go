@@ -257,3 +257,54 @@ func DecodeOutbox(ctx context.Context, k, v []byte) (e eventstore.OutboxEntry, o
 	}
 	return e, true
 }
+
+// Page sizes of ListRecords.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 100
+)
+
+// ListPage checks a ListRecords query of tenantID and returns its page size
+// (DefaultListLimit for <= 0, at most MaxListLimit) and the position after
+// the partition prefix its cursor holds (nil without a cursor; a cursor
+// issued for another tenant, list or partition is ErrInvalid).
+func ListPage(tenantID string, q eventstore.ListQuery) (limit int, after []byte, err error) {
+	if tenantID == "" || BadPart(tenantID) {
+		return 0, nil, Invalid("tenant %q", tenantID)
+	}
+	if err := eventstore.ValidateList(q.List); err != nil {
+		return 0, nil, err
+	}
+	limit = q.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	if q.Cursor != "" {
+		if after, err = eventstore.DecodeListCursor(tenantID, q.List, q.Partition, q.Cursor); err != nil {
+			return 0, nil, err
+		}
+	}
+	return limit, after, nil
+}
+
+// PutRecords validates the rows of a RecordWriter.PutRecords and writes them
+// through commit, eventstore.MaxCommitItems rows per commit.
+func PutRecords(tenantID string, rows []eventstore.Record, commit func(*eventstore.Commit) error) error {
+	if tenantID == "" || BadPart(tenantID) {
+		return fmt.Errorf("put records: %w", Invalid("tenant %q", tenantID))
+	}
+	for _, r := range rows {
+		if err := eventstore.ValidatePut(r); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+	}
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), eventstore.MaxCommitItems)]
+		rows = rows[len(chunk):]
+		if err := commit(&eventstore.Commit{TenantID: tenantID, Records: chunk}); err != nil {
+			return fmt.Errorf("put records: %w", err)
+		}
+	}
+	return nil
+}
