@@ -223,6 +223,8 @@ type WriteStats struct {
 	Writes       int64         // writes answered (Commit, AckOutbox, ...)
 	Busy         time.Duration // time the committer spent in transactions
 	PagesWritten int64         // pages bbolt wrote (4 KiB each)
+	SpillTime    time.Duration // of Busy: bbolt building the dirty pages at commit
+	WriteTime    time.Duration // of Busy: bbolt writing and syncing them (two fdatasyncs a transaction)
 }
 
 // WriteStats reports the store's write cost since Open: how well group
@@ -232,7 +234,8 @@ type WriteStats struct {
 func (s *Store) WriteStats() WriteStats {
 	st := s.db.Stats()
 	return WriteStats{Transactions: s.w.txs.Load(), Writes: s.w.writes.Load(),
-		Busy: time.Duration(s.w.busy.Load()), PagesWritten: int64(st.TxStats.GetWrite())}
+		Busy: time.Duration(s.w.busy.Load()), PagesWritten: int64(st.TxStats.GetWrite()),
+		SpillTime: st.TxStats.GetSpillTime(), WriteTime: st.TxStats.GetWriteTime()}
 }
 
 // safeApply runs apply, turning a panic into an error (which aborts the
