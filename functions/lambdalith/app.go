@@ -196,7 +196,13 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 		publish = a.Events.ForwardingPublishHandler(work.BusForward{Store: a.Store, IDs: d.IDs, Clock: d.Clock})
 		bus = ebpublisher.New(eventbridge.NewFromConfig(*awsCfg), cfg.EventBus)
 	}
-	a.Work.Register(work.PublishType, publish)
+	if bus == nil {
+		// The in-process subscribers (the webhooks fan-out) are idempotent
+		// by state; forwarding stages a bus item that is not (ADR 0017).
+		a.Work.RegisterIdempotent(work.PublishType, publish)
+	} else {
+		a.Work.Register(work.PublishType, publish)
+	}
 	a.Work.Register(work.BusType, work.BusHandler(bus)) // without a bus its items park, for a replay
 
 	// Subscriber webhooks: subscriptions see the message.* integration

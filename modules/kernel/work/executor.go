@@ -32,7 +32,9 @@ func DedupeKey(workID string) string { return "work:" + workID }
 // So an item that runs twice commits once: when the record exists, the
 // commit fails with eventstore.ErrDuplicate and Execute returns nil (the work
 // was done). A handler that staged nothing writes no record (nothing to
-// dedupe). Panics are recovered by the runner (uow.ErrPanic), conflicts re-run
+// dedupe), and neither does a type registered with
+// Registry.RegisterIdempotent: its handler's commits are conditioned on the
+// state that makes the work due, which dedupes them already (ADR 0017). Panics are recovered by the runner (uow.ErrPanic), conflicts re-run
 // the handler, and the committed outbox entries go to the relay at once.
 //
 // Side effects outside the store (a provider call) are not covered: they may
@@ -65,8 +67,9 @@ func (x *Executor) Execute(ctx context.Context, it Item) error {
 	if ttl <= 0 {
 		ttl = DefaultDedupeTTL
 	}
+	byState := x.Handlers.Idempotent(it.Type)
 	finish := func(_ context.Context, c *eventstore.Commit) error {
-		if c.Empty() {
+		if c.Empty() || byState {
 			return nil
 		}
 		now := systemClock(x.Clock).Now()

@@ -82,6 +82,66 @@ func TestExecutorRunsAnItemOnce(t *testing.T) {
 	}
 }
 
+// A type registered with RegisterIdempotent commits its handler's writes
+// without a dedupe record; its handler, conditioned on the state that makes
+// the work due, still commits once however often the item runs, also when
+// two runs overlap (the second conflicts, runs again and stages nothing).
+func TestExecutorIdempotentTypeWritesNoDedupeRecord(t *testing.T) {
+	e := newEnv(t)
+	reg := work.NewRegistry()
+	var mu sync.Mutex
+	runs := 0
+	arrived, release := make(chan struct{}), make(chan struct{})
+	reg.RegisterIdempotent("test.once", func(ctx context.Context, it work.Item) error {
+		mu.Lock()
+		runs++
+		first := runs <= 2
+		mu.Unlock()
+		evs, err := e.store.ReadStream(ctx, it.TenantID, "once", 1, 0)
+		if err != nil || len(evs) > 0 {
+			return err // done already: stage nothing
+		}
+		if first { // the two first runs read the empty stream before either commits
+			arrived <- struct{}{}
+			<-release
+		}
+		return eventstore.Write(ctx, e.store, &eventstore.Commit{TenantID: it.TenantID, Appends: []eventstore.StreamAppend{{
+			StreamID: "once", ExpectedVersion: 0,
+			Events: []eventstore.Event{{ID: e.ids.New(ids.Event), Type: "test.done", SchemaVersion: 1, OccurredAt: t0, Data: json.RawMessage(`{}`)}},
+		}}})
+	})
+	if !reg.Idempotent("test.once") || reg.Idempotent("test.other") {
+		t.Fatal("Idempotent does not report the registration")
+	}
+	x := e.executor(reg, nil)
+	it := e.commit("test.once", 0)[0]
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- x.Execute(e.ctx, it) }()
+	}
+	<-arrived
+	<-arrived
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("overlapping run: %v", err)
+		}
+	}
+	if err := x.Execute(e.ctx, it); err != nil { // a late redelivery
+		t.Fatal(err)
+	}
+	evs, err := e.store.ReadStream(e.ctx, e.tenant, "once", 1, 0)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("stream = %d events (%v), want 1", len(evs), err)
+	}
+	if runs != 4 { // two overlapping, the conflicting one again, the redelivery
+		t.Fatalf("runs = %d, want 4", runs)
+	}
+	if rec, err := e.store.GetIdempotency(e.ctx, e.tenant, work.DedupeKey(it.ID)); !errors.Is(err, eventstore.ErrNotFound) {
+		t.Fatalf("dedupe record = (%+v, %v), want none", rec, err)
+	}
+}
+
 func TestExecutorInvocationContext(t *testing.T) {
 	e := newEnv(t)
 	reg := work.NewRegistry()

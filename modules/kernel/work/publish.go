@@ -18,7 +18,10 @@ import (
 // (Subscriptions) at least once, and with ForwardingPublishHandler also to
 // the event bus (EventBus, through a BusType item). Subscribers are
 // idempotent (they dedupe by the event id, or their writes are deduped by
-// the work item's id).
+// the work item's id). Where PublishType is registered with
+// Registry.RegisterIdempotent (no forwarding to a bus: ADR 0017), every
+// subscriber must be idempotent by the state it writes, as that method
+// says: its writes are committed without the item's dedupe record.
 const PublishType = "integration-event"
 
 // Publication builds the outbox entry that publishes ev. workID is a new

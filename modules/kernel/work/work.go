@@ -60,13 +60,44 @@ type ItemHandler interface {
 
 // Registry maps stable work types to handlers. Modules register at wiring time;
 // the registry is read-only afterwards.
-type Registry struct{ t table[Handler] }
+type Registry struct {
+	t       table[Handler]
+	byState table[bool] // the types registered with RegisterIdempotent
+}
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{t: newTable[Handler]("type")} }
+func NewRegistry() *Registry {
+	return &Registry{t: newTable[Handler]("type"), byState: newTable[bool]("idempotent type")}
+}
 
 // Register adds the handler of a work type. Registering a type twice panics.
+// The Executor commits the handler's writes with a dedupe record of the item
+// (see Executor), so an item that runs twice commits once.
 func (r *Registry) Register(workType string, h Handler) { r.t.add(workType, h) }
+
+// RegisterIdempotent adds the handler of a work type that is idempotent by
+// the state it writes, and whose writes the Executor therefore commits
+// without a dedupe record (ADR 0017: one conditional write less per item, 2
+// DynamoDB write units in a transaction).
+//
+// The handler's contract: every commit it stages is conditioned on the state
+// that makes the work due (it appends to the stream whose state it checked,
+// at the version it read, or writes a record IfAbsent), and a run that finds
+// the work done stages nothing. Then a second run of the same item either
+// stages nothing or conflicts and runs again (uow.Runner) and then stages
+// nothing: it commits once, as with a dedupe record. A handler that stages
+// writes not so conditioned (an outbox entry alone, a counter) must use
+// Register.
+func (r *Registry) RegisterIdempotent(workType string, h Handler) {
+	r.t.add(workType, h)
+	r.byState.add(workType, true)
+}
+
+// Idempotent reports whether workType was registered with RegisterIdempotent.
+func (r *Registry) Idempotent(workType string) bool {
+	v, _ := r.byState.get(workType)
+	return v
+}
 
 // ErrUnknownType is returned for an item whose type has no handler.
 var ErrUnknownType = fmt.Errorf("work: unknown type")

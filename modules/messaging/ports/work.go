@@ -11,10 +11,15 @@ import (
 )
 
 // RegisterWork registers the messaging work types: WorkDispatch and
-// WorkProviderWebhook.
+// WorkProviderWebhook. Both are idempotent by the message's state (ADR 0017):
+// a dispatch item names its attempt and commits on the message's version (a
+// run that finds the attempt done stages nothing); a receipt moves the
+// message forward on its version or changes nothing; an inbound message is
+// created with its provider-messages row IfAbsent. So their writes commit
+// without a dedupe record of the item.
 func RegisterWork(r *work.Registry, dispatch app.DispatchHandler, hooks app.ProviderWebhookHandler) {
-	r.Register(app.WorkDispatch, Dispatch(dispatch))
-	r.Register(app.WorkProviderWebhook, ProviderWebhook(hooks))
+	r.RegisterIdempotent(app.WorkDispatch, Dispatch(dispatch))
+	r.RegisterIdempotent(app.WorkProviderWebhook, ProviderWebhook(hooks))
 }
 
 // Dispatch adapts a messaging.dispatch item to the application: it runs in
