@@ -32,7 +32,8 @@ const (
 	attrType          = "type"          // event, outbox (S)
 	attrSchemaVersion = "schemaVersion" // event (N)
 	attrOccurredAt    = "occurredAt"    // event (S, RFC 3339 nano UTC)
-	attrData          = "data"          // event, record (B: the JSON bytes)
+	attrData          = "data"          // event, record (B: the JSON bytes, when stored plain)
+	attrDataZ         = "dataz"         // event, record (B: the JSON bytes, raw DEFLATE; instead of data, see blob.go)
 	attrInvocationID  = "invocationId"  // event, outbox (S)
 	attrActionID      = "actionId"      // event, outbox (S)
 	attrTraceID       = "traceId"       // event, outbox (S)
@@ -44,7 +45,8 @@ const (
 	attrExpiresAtNs   = "expiresAtNs"   // idempotency (N, unix nanoseconds; exact expiry)
 	attrWorkID        = "id"            // outbox (S)
 	attrTenantID      = "tenantId"      // outbox (S)
-	attrPayload       = "payload"       // outbox (B)
+	attrPayload       = "payload"       // outbox (B, when stored plain)
+	attrPayloadZ      = "payloadz"      // outbox (B: raw DEFLATE; instead of payload, see blob.go)
 	attrDueAt         = "dueAt"         // outbox (S, fixed-width UTC)
 	attrAttempt       = "attempt"       // outbox (N)
 	attrLastError     = "lastError"     // outbox (S; absent while it never failed)
@@ -201,7 +203,7 @@ func encodeEvent(pk string, version int64, e *eventstore.Event) map[string]types
 	m[attrSchemaVersion] = num(int64(e.SchemaVersion))
 	putTime(m, attrOccurredAt, e.OccurredAt)
 	putInvocation(m, e.Invocation)
-	putB(m, attrData, e.Data)
+	putBlob(m, attrData, attrDataZ, e.Data)
 	return m
 }
 
@@ -222,6 +224,10 @@ func decodeEvent(m map[string]types.AttributeValue, tenant, stream string) (even
 	if err != nil {
 		return eventstore.Event{}, err
 	}
+	data, err := getBlob(m, attrData, attrDataZ)
+	if err != nil {
+		return eventstore.Event{}, fmt.Errorf("event %d: %w", version, err)
+	}
 	return eventstore.Event{
 		ID:            getS(m, attrEventID),
 		TenantID:      tenant,
@@ -231,7 +237,7 @@ func decodeEvent(m map[string]types.AttributeValue, tenant, stream string) (even
 		SchemaVersion: int(schema),
 		OccurredAt:    occurred,
 		Invocation:    getInvocation(m),
-		Data:          getB(m, attrData),
+		Data:          data,
 	}, nil
 }
 
@@ -245,7 +251,7 @@ func encodeRecord(tenant string, r *eventstore.Record) map[string]types.Attribut
 	} else {
 		m = itemKey(recordPK(tenant, r.Collection, r.Key), skRecord)
 	}
-	putB(m, attrData, r.Data)
+	putBlob(m, attrData, attrDataZ, r.Data)
 	putExpiry(m, r.ExpiresAt)
 	for _, e := range r.Lists {
 		m[ListAttrPK(e.List.Slot)] = str(listPK(tenant, e.List, e.Partition, shardOf(r.Key, listShards(e.List))))
@@ -321,7 +327,7 @@ func encodeOutbox(e *eventstore.OutboxEntry, shards int) map[string]types.Attrib
 	m[attrWorkID] = str(e.ID)
 	m[attrTenantID] = str(e.TenantID)
 	m[attrType] = str(e.Type)
-	putB(m, attrPayload, e.Payload)
+	putBlob(m, attrPayload, attrPayloadZ, e.Payload)
 	m[attrDueAt] = str(fmtDueAt(e.DueAt))
 	m[attrAttempt] = num(int64(e.Attempt))
 	putS(m, attrLastError, eventstore.TruncateLastError(e.LastError))
@@ -338,11 +344,15 @@ func decodeOutbox(m map[string]types.AttributeValue) (eventstore.OutboxEntry, er
 	if err != nil {
 		return eventstore.OutboxEntry{}, err
 	}
+	payload, err := getBlob(m, attrPayload, attrPayloadZ)
+	if err != nil {
+		return eventstore.OutboxEntry{}, err
+	}
 	return eventstore.OutboxEntry{
 		ID:         getS(m, attrWorkID),
 		TenantID:   getS(m, attrTenantID),
 		Type:       getS(m, attrType),
-		Payload:    getB(m, attrPayload),
+		Payload:    payload,
 		DueAt:      due,
 		Attempt:    int(attempt),
 		Invocation: getInvocation(m),

@@ -10,11 +10,30 @@
 // no collection shares a partition (collections must not contain '#'):
 //
 //	stream head   pk "T#<tenant>#S#<stream>"           sk "HEAD"                  version
-//	event         pk "T#<tenant>#S#<stream>"           sk "E#<20-digit version>"  eventId, type, ...
-//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data, list<N>pk, list<N>sk, expiresAt (TTL)
-//	global record pk "G#R#<collection>#<key>"          sk "R"                     data
+//	event         pk "T#<tenant>#S#<stream>"           sk "E#<20-digit version>"  eventId, type, ..., data | dataz
+//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data | dataz, list<N>pk, list<N>sk, expiresAt (TTL)
+//	global record pk "G#R#<collection>#<key>"          sk "R"                     data | dataz
 //	idempotency   pk "T#<namespace>#I#<key>"           sk "I"                     ..., expiresAt (TTL)
-//	outbox entry  pk "T#<tenant>#W#<work id>"          sk "W"                     ..., lastError, gsi1pk, gsi1sk
+//	outbox entry  pk "T#<tenant>#W#<work id>"          sk "W"                     ..., payload | payloadz, lastError, gsi1pk, gsi1sk
+//
+// The JSON of an event or a row (data) and an outbox entry's payload are
+// binary attributes. A value of at least 512 bytes (blobCompressMin) that
+// raw DEFLATE (RFC 1951, no header; compress/flate at the default level)
+// makes at least 10% smaller is stored compressed under dataz / payloadz
+// instead; any other value plainly under data / payload. An item has one
+// of the two, or neither for an empty value. Readers take either
+// (items written before compression have the plain one only) and refuse a
+// compressed value that does not inflate or inflates beyond 400 KB
+// (DynamoDB's item limit): an error, never a panic (PendingOutbox and
+// ParkedOutbox log and skip such an entry, like any that does not decode).
+// The indexes are KEYS_ONLY and project neither; these attributes are only
+// ever written with the whole item (RescheduleOutbox's UpdateItem leaves
+// the payload alone), so no stale plain value can remain beside a
+// compressed one. Item sizes, and so the commit's checks of DynamoDB's
+// item and transaction limits and the write units, are those of the stored
+// form (ItemSize of the encoded item); the port's limits
+// (eventstore.MaxItemBytes, MaxOutboxPayload) apply to the plain value.
+// Idempotency bodies are stored plain.
 //
 // The idempotency namespace is the record's TenantID, else the commit's
 // tenant (the operator uses eventstore.OperatorNamespace). Records and
@@ -220,7 +239,9 @@ func (s *Store) getRecord(ctx context.Context, r eventstore.Record, tenantID str
 	if res.Item == nil || expiredAt(res.Item, s.clock.Now()) {
 		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, eventstore.ErrNotFound)
 	}
-	r.Data = getB(res.Item, attrData)
+	if r.Data, err = getBlob(res.Item, attrData, attrDataZ); err != nil {
+		return eventstore.Record{}, fmt.Errorf("get record %s: %w", what, err)
+	}
 	return r, nil
 }
 
@@ -375,7 +396,11 @@ func (s *Store) listPage(ctx context.Context, tenantID string, slot int, keys []
 		if !ok {
 			return nil, fmt.Errorf("list entry of item %q, not a row of the tenant", pk)
 		}
-		rows = append(rows, eventstore.Record{Collection: coll, Key: key, Data: getB(it, attrData)})
+		data, err := getBlob(it, attrData, attrDataZ)
+		if err != nil {
+			return nil, fmt.Errorf("row %s/%s: %w", coll, key, err)
+		}
+		rows = append(rows, eventstore.Record{Collection: coll, Key: key, Data: data})
 	}
 	return rows, nil
 }

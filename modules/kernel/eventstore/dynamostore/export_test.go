@@ -23,3 +23,13 @@ func (s *Store) ListPageAt(ctx context.Context, tenantID, collection, rowKey str
 
 // OutboxQueryConcurrency is the bound of PendingOutbox's parallel queries.
 const OutboxQueryConcurrency = outboxQueryConcurrency
+
+// Realistic values of the compression tests (blob_internal_test.go).
+var (
+	PublicationPayload = publicationPayload
+	EmailPayload       = emailPayload
+	RandomBytes        = randomBytes
+)
+
+// BlobCompressMin is the size from which values are stored compressed.
+const BlobCompressMin = blobCompressMin

@@ -3,7 +3,9 @@ package dynamostore
 import "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 // ItemSize is an item's size by AWS's published rules: the sum of its
-// attribute names' lengths and its values' sizes (see ValueSize).
+// attribute names' lengths and its values' sizes (see ValueSize). Given an
+// item as this package encodes it, it is the size written: a compressed
+// value counts its compressed bytes under its own name (dataz, payloadz).
 func ItemSize(item map[string]types.AttributeValue) int {
 	n := 0
 	for name, v := range item {
