@@ -3,13 +3,17 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/adapters"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/app"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
 )
@@ -115,8 +119,8 @@ func TestFanOutIsIdempotent(t *testing.T) {
 	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 
 	first := e.publish(ev)
-	// The first publication runs twice (a redelivery): the executor dedupes
-	// its writes by the work id.
+	// The first publication runs twice (a redelivery): the second run finds
+	// the delivery (its derived id) and creates none.
 	if err := e.exec.Handle(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +129,7 @@ func TestFanOutIsIdempotent(t *testing.T) {
 	}
 	_ = e.store.AckOutbox(context.Background(), []eventstore.OutboxEntry{first})
 	// A second publication of the same event (another work id): the
-	// (subscription, event) key skips it.
+	// delivery's derived id skips it.
 	e.publish(ev)
 	e.drain()
 	// And the subscriber called directly, outside any unit of work.
@@ -144,6 +148,63 @@ func TestFanOutIsIdempotent(t *testing.T) {
 	// A redelivered attempt item does not call the receiver again.
 	if len(e.pending(app.WorkDeliver)) != 0 {
 		t.Fatal("no attempt is pending")
+	}
+}
+
+// Two publications of one event running at the same time make one delivery:
+// both name it by its derived id, one creates its stream, the other's commit
+// conflicts, runs again and finds it. No dedupe record is written for them.
+func TestConcurrentFanOutsMakeOneDelivery(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+	items := []eventstore.OutboxEntry{e.publish(ev), e.publish(ev), e.publish(ev)}
+	var wg sync.WaitGroup
+	errs := make([]error, len(items))
+	for i, it := range items {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = e.exec.Handle(context.Background(), it) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publication %d: %v", i, err)
+		}
+		if _, err := e.store.GetIdempotency(context.Background(), tn.ID, work.DedupeKey(items[i].ID)); !errors.Is(err, eventstore.ErrNotFound) {
+			t.Fatalf("publication %d left a dedupe record (%v)", i, err)
+		}
+	}
+	ds := e.deliveries(tn, sub.SubscriptionID)
+	if len(ds) != 1 || ds[0]["deliveryId"] != app.DeliveryID(tn.ID, sub.SubscriptionID, ev.ID, ev.Time) {
+		t.Fatalf("deliveries = %v, want one with the derived id", ds)
+	}
+}
+
+// A delivery made before delivery ids were derived (a random id and a
+// "webhook-delivery-keys" row) still keeps a later fan-out of its event from
+// making a second one.
+func TestFanOutFindsADeliveryOfTheOldKind(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+	old := e.ids.New(ids.Delivery)
+	key, _ := json.Marshal(adapters.DeliveryKeyRow{DeliveryID: old})
+	if err := e.store.Commit(context.Background(), &eventstore.Commit{TenantID: tn.ID, Records: []eventstore.Record{{
+		Collection: adapters.CollectionDeliveryKeys, Key: adapters.DeliveryKey(sub.SubscriptionID, ev.ID), Data: key,
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(ev)
+	e.drain()
+	if ds := e.deliveries(tn, sub.SubscriptionID); len(ds) != 0 {
+		t.Fatalf("deliveries = %v, want none: the old key row names one", ds)
+	}
+	if n := len(rcv.requests()); n != 0 {
+		t.Fatalf("receiver got %d requests", n)
 	}
 }
 

@@ -116,7 +116,9 @@ func newEnvOn(t testing.TB, store eventstore.Store, o options) *env {
 	e.mod.RegisterWork(e.work)
 	e.events = work.NewSubscriptions()
 	e.mod.Subscribe(e.events)
-	e.work.Register(work.PublishType, e.events.PublishHandler())
+	// As the production wiring without an event bus: idempotent by state,
+	// no dedupe record (ADR 0017).
+	e.work.RegisterIdempotent(work.PublishType, e.events.PublishHandler())
 	runner := &uow.Runner{Store: store}
 	e.exec = &work.Executor{Handlers: e.work, Runner: runner, Clock: e.clock}
 	e.srv = rpc.NewServer(rpc.Config{Auth: e.tokens, Store: store, Sealer: e.sealer, Runner: runner, IDs: e.ids, Clock: e.clock})

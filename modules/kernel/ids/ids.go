@@ -4,7 +4,10 @@
 package ids
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -75,6 +78,30 @@ func Valid(prefix, s string) bool {
 func ValidULID(s string) bool {
 	_, err := ulid.ParseStrict(s)
 	return len(s) == ulid.EncodedSize && err == nil
+}
+
+// Derive returns the id prefix + "_" + a ULID made from t (its time part)
+// and the SHA-256 of parts (its 80 random bits): the same arguments always
+// give the same id, and different parts give different ids with the odds
+// of a ULID collision. It names an entity that must exist at most once per
+// key (a webhook delivery per subscription and event), so that creating its
+// stream at version 0 is the dedupe. Parts are joined unambiguously (each
+// is length-prefixed).
+func Derive(prefix string, t time.Time, parts ...string) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	sum := h.Sum(nil)
+	ms := max(t.UnixMilli(), 0)
+	id, err := ulid.New(uint64(ms), bytes.NewReader(sum[:10]))
+	if err != nil { // a time beyond ULID's range (year 10889)
+		id, _ = ulid.New(ulid.MaxTime(), bytes.NewReader(sum[:10]))
+	}
+	return prefix + "_" + id.String()
 }
 
 // Time returns the creation time embedded in a prefixed id.

@@ -213,3 +213,37 @@ func TestGeneratorsImplementGenerator(t *testing.T) {
 		}
 	}
 }
+
+func TestDerive(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123_000_000, time.UTC)
+	a := ids.Derive(ids.Delivery, at, "tnt_1", "sub_1", "evt_1")
+	if !ids.Valid(ids.Delivery, a) {
+		t.Fatalf("Derive = %q, not a valid delivery id", a)
+	}
+	if b := ids.Derive(ids.Delivery, at, "tnt_1", "sub_1", "evt_1"); b != a {
+		t.Fatalf("Derive is not deterministic: %q, %q", a, b)
+	}
+	if got, err := ids.Time(a); err != nil || !got.Equal(at.Truncate(time.Millisecond)) {
+		t.Fatalf("Time(%q) = %v, %v; want %v", a, got, err, at)
+	}
+	seen := map[string]bool{a: true}
+	for _, parts := range [][]string{
+		{"tnt_1", "sub_1", "evt_2"},
+		{"tnt_2", "sub_1", "evt_1"},
+		{"tnt_1", "sub_2", "evt_1"},
+		{"tnt_1", "sub_1evt_1", ""}, // joined differently: not the same key
+		{"tnt_1sub_1", "evt_1"},
+	} {
+		id := ids.Derive(ids.Delivery, at, parts...)
+		if seen[id] {
+			t.Fatalf("Derive(%q) = %q, the id of another key", parts, id)
+		}
+		seen[id] = true
+	}
+	// Times outside the ULID range still give a valid id.
+	for _, tm := range []time.Time{{}, time.Unix(-5, 0)} {
+		if id := ids.Derive(ids.Delivery, tm, "x"); !ids.Valid(ids.Delivery, id) {
+			t.Fatalf("Derive at %v = %q, not valid", tm, id)
+		}
+	}
+}

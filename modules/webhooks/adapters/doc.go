@@ -15,8 +15,12 @@
 //	                                           the repository loads, so a long stream is never replayed),
 //	                                           in SubscriptionsList, SubscriptionsByScopeList and, while
 //	                                           enabled, EnabledSubscriptionsList
-//	"webhook-deliveries"/<deliveryId>          the delivery after its events, in DeliveriesList
-//	"webhook-delivery-keys"/<subId>/<eventId>  at most one delivery per (subscription, event): if absent
+//	"webhook-deliveries"/<deliveryId>          the delivery after its events, in DeliveriesList by its
+//	                                           event (DeliverySort); its id is derived from (tenant,
+//	                                           subscription, event) (app.DeliveryID), so its stream,
+//	                                           created at version 0, is the one delivery per pair
+//	"webhook-delivery-keys"/<subId>/<eventId>  read only: the delivery of a pair made before ids were
+//	                                           derived (random ids), written with it then
 //	"webhook-payloads"/<eventId>               the body of every attempt of the event's deliveries
 //	                                           (built once at fan-out; the same bytes on every write)
 //

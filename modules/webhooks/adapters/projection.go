@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
 )
 
@@ -13,8 +14,11 @@ import (
 const (
 	CollectionSubscriptions = "webhook-subscriptions"
 	CollectionDeliveries    = "webhook-deliveries"
-	CollectionDeliveryKeys  = "webhook-delivery-keys"
-	CollectionPayloads      = "webhook-payloads"
+	// CollectionDeliveryKeys held the delivery of a (subscription, event)
+	// while delivery ids were random; new deliveries have derived ids and
+	// no key row (app.DeliveryID). Read for the deliveries made before.
+	CollectionDeliveryKeys = "webhook-delivery-keys"
+	CollectionPayloads     = "webhook-payloads"
 )
 
 // Lists. Persisted: changing one is a migration. Sorts are ULID ids, so
@@ -28,7 +32,7 @@ var (
 	// the fan-out reads (a disabled subscription leaves it).
 	EnabledSubscriptionsList = eventstore.List{Name: "webhook-enabled-subscriptions", Slot: 3, Shards: 1}
 	// DeliveriesList: a subscription's deliveries (partition: the
-	// subscription id). A subscription at a tenant's root receives every
+	// subscription id), by their event's id (DeliverySort). A subscription at a tenant's root receives every
 	// message event of the tenant (3 deliveries per message), so the list is
 	// write-sharded: 32 shards take about 9,700 messages/s of one tenant
 	// before a shard reaches 1,000 writes/s (ADR 0008). Raised from 16
@@ -71,7 +75,7 @@ type DeliveryRow struct {
 }
 
 // DeliveryKeyRow is a row of "webhook-delivery-keys": the delivery of a
-// (subscription, event).
+// (subscription, event), made before delivery ids were derived.
 type DeliveryKeyRow struct {
 	DeliveryID string `json:"deliveryId"`
 }
@@ -100,11 +104,11 @@ func ProjectSubscription(s *domain.Subscription) (eventstore.Record, error) {
 	return eventstore.Record{Collection: CollectionSubscriptions, Key: s.ID, Data: data, Lists: lists}, nil
 }
 
-// ProjectDelivery returns the rows of a delivery in its state d (after
-// newEvents): its row in DeliveriesList and, when newEvents create it, its
-// (subscription, event) key row, if absent: a second delivery of the same
-// event to the same subscription fails the commit with eventstore.ErrConflict.
-func ProjectDelivery(d *domain.Delivery, newEvents []domain.Event) ([]eventstore.Record, error) {
+// ProjectDelivery returns the row of a delivery in its state d, in
+// DeliveriesList. A second delivery of the same event to the same
+// subscription has the same derived id (app.DeliveryID): its stream exists,
+// and its commit fails with eventstore.ErrConflict.
+func ProjectDelivery(d *domain.Delivery) ([]eventstore.Record, error) {
 	data, err := json.Marshal(DeliveryRow{
 		DeliveryID: d.ID, SubscriptionID: d.SubscriptionID, EventID: d.EventID, EventType: d.EventType,
 		Status: string(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
@@ -115,21 +119,23 @@ func ProjectDelivery(d *domain.Delivery, newEvents []domain.Event) ([]eventstore
 	}
 	out := []eventstore.Record{{
 		Collection: CollectionDeliveries, Key: d.ID, Data: data,
-		Lists: []eventstore.ListEntry{{List: DeliveriesList, Partition: d.SubscriptionID, Sort: d.ID}},
+		Lists: []eventstore.ListEntry{{List: DeliveriesList, Partition: d.SubscriptionID, Sort: DeliverySort(d)}},
 	}}
-	for _, ev := range newEvents {
-		if _, ok := ev.(domain.DeliveryCreated); !ok {
-			continue
-		}
-		key, err := json.Marshal(DeliveryKeyRow{DeliveryID: d.ID})
-		if err != nil {
-			return nil, fmt.Errorf("project delivery key %s: %w", d.ID, err)
-		}
-		out = append(out, eventstore.Record{
-			Collection: CollectionDeliveryKeys, Key: DeliveryKey(d.SubscriptionID, d.EventID), IfAbsent: true, Data: key,
-		})
-	}
 	return out, nil
+}
+
+// DeliverySort is a delivery's position in DeliveriesList: its event's id
+// when that is an evt_ id (a ULID: the list is in the order of the events,
+// newest first), else its own id. Deliveries used to sort by their own
+// random ULID made at the fan-out, a moment after the event; since delivery
+// ids are derived (app.DeliveryID) they no longer keep the order of events
+// made in the same millisecond, and the event's id does. A row written
+// before sorts by its delivery id until its next write moves it.
+func DeliverySort(d *domain.Delivery) string {
+	if ids.Valid(ids.Event, d.EventID) {
+		return d.EventID
+	}
+	return d.ID
 }
 
 // subscriptionFromRow turns a row back into the aggregate (its snapshot).

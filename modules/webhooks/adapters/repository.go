@@ -94,10 +94,19 @@ func (r *Repository) Delivery(ctx context.Context, tenantID, deliveryID string) 
 	return d, nil
 }
 
-// DeliveryExists implements app.Repository.
-func (r *Repository) DeliveryExists(ctx context.Context, tenantID, subscriptionID, eventID string) (bool, error) {
+// DeliveryExists implements app.Repository: the row of deliveryID, then the
+// key row a delivery made before ids were derived has (ADR 0008); two reads
+// when there is none, no write.
+func (r *Repository) DeliveryExists(ctx context.Context, tenantID, subscriptionID, eventID, deliveryID string) (bool, error) {
+	_, err := r.store.GetRecord(ctx, tenantID, CollectionDeliveries, deliveryID)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, eventstore.ErrNotFound):
+		return false, fmt.Errorf("get %s %s: %w", CollectionDeliveries, deliveryID, err)
+	}
 	key := DeliveryKey(subscriptionID, eventID)
-	_, err := r.store.GetRecord(ctx, tenantID, CollectionDeliveryKeys, key)
+	_, err = r.store.GetRecord(ctx, tenantID, CollectionDeliveryKeys, key)
 	switch {
 	case err == nil:
 		return true, nil
@@ -168,7 +177,7 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 		if err != nil {
 			return err
 		}
-		rows, err := ProjectDelivery(d, ch.Events)
+		rows, err := ProjectDelivery(d)
 		if err != nil {
 			return fmt.Errorf("save %s: %w", sa.StreamID, err)
 		}

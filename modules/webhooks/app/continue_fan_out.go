@@ -36,5 +36,5 @@ func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) erro
 	if len(p.SubscriptionIDs) == 0 {
 		return nil
 	}
-	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, nil, p.SubscriptionIDs)
+	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, nil, p.SubscriptionIDs)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
@@ -15,8 +16,8 @@ import (
 )
 
 // MaxDeliveriesPerCommit bounds the deliveries one fan-out commit creates:
-// each costs five store items (stream head, event, row, key row, work item)
-// and a commit takes at most 100. The rest continue in a WorkFanOut item.
+// each costs four store items (stream head, event, row, work item) and a
+// commit takes at most 100. The rest continue in a WorkFanOut item.
 const MaxDeliveriesPerCommit = 15
 
 // MessageEventDetail is the detail of a message integration event
@@ -42,6 +43,22 @@ type FanOutPayload struct {
 	EventID         string   `json:"eventId"`
 	EventType       string   `json:"eventType"`
 	SubscriptionIDs []string `json:"subscriptionIds"`
+	// EventTime is the event's time, the time part of the delivery ids of an
+	// event whose id is not an evt_ id (see DeliveryID). Absent in items
+	// queued before it existed.
+	EventTime time.Time `json:"eventTime,omitzero"`
+}
+
+// DeliveryID is the id of the delivery of an event to a subscription:
+// derived from them (ids.Derive), so that every run of the fan-out names the
+// same delivery and creating its stream at version 0 is the dedupe (ADR
+// 0017's conditioned write; no key row, ADR 0008). Its time part is the
+// event's: the time of an evt_ id, else eventTime.
+func DeliveryID(tenantID, subscriptionID, eventID string, eventTime time.Time) string {
+	if t, err := ids.Time(eventID); err == nil && ids.Valid(ids.Event, eventID) {
+		eventTime = t
+	}
+	return ids.Derive(ids.Delivery, eventTime, tenantID, subscriptionID, eventID)
 }
 
 // FanOutHandler is the subscriber of the message integration events: it
@@ -103,7 +120,7 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 			}
 		}
 	}
-	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, ev.ID, ev.Type, body, targets)
+	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets)
 }
 
 // checkEvent returns why an event cannot be delivered, or "".
@@ -167,25 +184,27 @@ type deliveryMaker struct {
 // Make creates a delivery (and its first WorkDeliver item, due now) for each
 // of subscriptionIDs that has none of the event yet, at most
 // MaxDeliveriesPerCommit; the rest go into a WorkFanOut item. body is stored
-// with the first deliveries (nil: stored already).
-func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, body []byte, subscriptionIDs []string) error {
+// with the first deliveries (nil: stored already). eventTime is the event's
+// time (see DeliveryID; zero when unknown).
+func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
 	var made []string
 	for i, subID := range subscriptionIDs {
 		if len(made) == MaxDeliveriesPerCommit {
 			c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
-				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:]}})
+				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:], EventTime: eventTime}})
 			break
 		}
-		exists, err := m.Repo.DeliveryExists(ctx, tenantID, subID, eventID)
+		deliveryID := DeliveryID(tenantID, subID, eventID, eventTime)
+		exists, err := m.Repo.DeliveryExists(ctx, tenantID, subID, eventID, deliveryID)
 		if err != nil {
 			return fmt.Errorf("fan out %s: %w", eventID, err)
 		}
 		if exists {
 			continue
 		}
-		created, err := domain.CreateDelivery(m.IDs.New(ids.Delivery), subID, eventID, eventType)
+		created, err := domain.CreateDelivery(deliveryID, subID, eventID, eventType)
 		if err != nil {
 			return err
 		}
@@ -200,8 +219,9 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		return nil
 	}
 	// A concurrent fan-out of the same event that creates one of these
-	// deliveries first makes this commit conflict on the key row; the unit
-	// of work runs the handler again, which then skips it.
+	// deliveries first makes this commit conflict on the delivery's stream
+	// (created at version 0 under the same derived id); the unit of work
+	// runs the handler again, which then skips it.
 	if err := m.Repo.Save(ctx, c); err != nil {
 		return fmt.Errorf("fan out %s: %w", eventID, err)
 	}

@@ -123,8 +123,10 @@ type Repository interface {
 	// Delivery rebuilds a delivery of the tenant from its stream, or
 	// errs.NotFound("delivery").
 	Delivery(ctx context.Context, tenantID, deliveryID string) (*domain.Delivery, error)
-	// DeliveryExists reports whether the subscription has a delivery of the event.
-	DeliveryExists(ctx context.Context, tenantID, subscriptionID, eventID string) (bool, error)
+	// DeliveryExists reports whether the subscription has a delivery of the
+	// event: the delivery deliveryID (its derived id, DeliveryID), or one
+	// made before delivery ids were derived (found by its key row).
+	DeliveryExists(ctx context.Context, tenantID, subscriptionID, eventID, deliveryID string) (bool, error)
 	// Payload returns the body stored for an event, or errs.NotFound("payload").
 	Payload(ctx context.Context, tenantID, eventID string) ([]byte, error)
 	// Save writes the changes atomically: the events; the read-model rows
