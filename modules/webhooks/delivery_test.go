@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/adapters"
@@ -407,4 +409,78 @@ func (e *env) subscription(tn tenant, id string) map[string]any {
 	}
 	e.t.Fatalf("subscription %s not listed", id)
 	return nil
+}
+
+// A webhook body of at most app.InlineBodyMax bytes travels in the attempt
+// items (no "webhook-payloads" row); a larger one is stored once in a row.
+// Either way every attempt, retries included, sends the same bytes, HTML
+// characters as built (not re-escaped).
+func TestBodyInlineOrInAPayloadRow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		text   string
+		inline bool
+	}{
+		{"small body inline", "hi <b>&", true},
+		{"large body in a row", strings.Repeat("<p>long & rich</p>", 1200), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, options{allowPrivate: true, noJitter: true})
+			tn := e.onboard("Acme")
+			rcv := newReceiver(t)
+			rcv.respond = func(n int) int {
+				if n == 1 {
+					return http.StatusServiceUnavailable
+				}
+				return http.StatusNoContent
+			}
+			sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+			rcv.setSecret(sub.Secret)
+			ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_01JQ00000000000000000000M1")
+			var detail map[string]any
+			if err := json.Unmarshal(ev.Detail, &detail); err != nil {
+				t.Fatal(err)
+			}
+			detail["data"].(map[string]any)["content"] = map[string]string{"text": tc.text}
+			ev.Detail, _ = json.Marshal(detail)
+			e.publish(ev)
+			e.drain() // the fan-out and attempt 1 (503)
+
+			retry := e.pending(app.WorkDeliver)
+			if len(retry) != 1 {
+				t.Fatalf("pending attempts = %d, want the retry", len(retry))
+			}
+			var p app.DeliverPayload
+			if err := json.Unmarshal(retry[0].Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			_, rowErr := e.store.GetRecord(context.Background(), tn.ID, adapters.CollectionPayloads, ev.ID)
+			if tc.inline && (p.Body == "" || !errors.Is(rowErr, eventstore.ErrNotFound)) {
+				t.Fatalf("inline: retry item body %d bytes, payload row err %v; want the body in the item and no row", len(p.Body), rowErr)
+			}
+			if !tc.inline && (p.Body != "" || rowErr != nil) {
+				t.Fatalf("large: retry item body %d bytes, payload row err %v; want the row and no body in the item", len(p.Body), rowErr)
+			}
+
+			e.runUntilIdle(t0.Add(time.Hour))
+			reqs := rcv.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("receiver got %d requests, want 2", len(reqs))
+			}
+			for i, r := range reqs {
+				if r.VerifyErr != nil {
+					t.Fatalf("attempt %d: %v", i+1, r.VerifyErr)
+				}
+			}
+			if !bytes.Equal(reqs[0].Body, reqs[1].Body) {
+				t.Fatalf("the retry sent other bytes:\n%s\n%s", reqs[0].Body, reqs[1].Body)
+			}
+			// The text exactly as the event's detail carried it (this test
+			// encodes the detail with encoding/json, which escapes HTML).
+			enc, _ := json.Marshal(tc.text)
+			if want := append([]byte(`"text":`), enc...); !bytes.Contains(reqs[0].Body, want) {
+				t.Fatalf("body does not hold the text as the event carried it: %.200s", reqs[0].Body)
+			}
+		})
+	}
 }

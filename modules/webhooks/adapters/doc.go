@@ -21,8 +21,10 @@
 //	                                           created at version 0, is the one delivery per pair
 //	"webhook-delivery-keys"/<subId>/<eventId>  read only: the delivery of a pair made before ids were
 //	                                           derived (random ids), written with it then
-//	"webhook-payloads"/<eventId>               the body of every attempt of the event's deliveries
-//	                                           (built once at fan-out; the same bytes on every write)
+//	"webhook-payloads"/<eventId>               the body of every attempt of the event's deliveries when
+//	                                           it is larger than app.InlineBodyMax (a smaller one travels
+//	                                           in the attempt items); built once at fan-out, the same
+//	                                           bytes on every attempt
 //
 // Every row but the payloads can be rebuilt by replaying the streams through
 // the projection (Project*), which is the same code that writes them.

@@ -36,5 +36,9 @@ func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) erro
 	if len(p.SubscriptionIDs) == 0 {
 		return nil
 	}
-	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, nil, p.SubscriptionIDs)
+	var body []byte // nil: the first batch stored it in a payload row
+	if p.Body != "" {
+		body = []byte(p.Body)
+	}
+	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, body, p.SubscriptionIDs)
 }

@@ -58,9 +58,11 @@ func (h DeliverHandler) Handle(ctx context.Context, p DeliverPayload) error {
 	case sub.Status != domain.Enabled:
 		return h.abandon(ctx, tenantID, d, domain.AbandonedSubscriptionDisabled)
 	}
-	body, err := h.Repo.Payload(ctx, tenantID, d.EventID)
-	if err != nil {
-		return fmt.Errorf("deliver %s: %w", d.ID, err)
+	body := []byte(p.Body) // carried by the item (InlineBodyMax), else the event's payload row
+	if p.Body == "" {
+		if body, err = h.Repo.Payload(ctx, tenantID, d.EventID); err != nil {
+			return fmt.Errorf("deliver %s: %w", d.ID, err)
+		}
 	}
 	key, err := h.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
 	if err != nil {
@@ -81,7 +83,7 @@ func (h DeliverHandler) Handle(ctx context.Context, p DeliverPayload) error {
 	c := Changes{TenantID: tenantID, Deliveries: []DeliveryChange{{Before: d, Events: []domain.Event{attempted}}}}
 	if attempted.NextAttemptAt != nil {
 		c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: *attempted.NextAttemptAt,
-			Payload: DeliverPayload{DeliveryID: d.ID, Attempt: p.Attempt + 1}})
+			Payload: DeliverPayload{DeliveryID: d.ID, Attempt: p.Attempt + 1, Body: p.Body}})
 	}
 	// The subscription is written only when its health changes: its own work
 	// item does it, so that concurrent deliveries never conflict here.

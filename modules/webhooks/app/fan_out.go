@@ -35,7 +35,22 @@ type MessageEventDetail struct {
 type DeliverPayload struct {
 	DeliveryID string `json:"deliveryId"`
 	Attempt    int    `json:"attempt"` // 1..domain.MaxAttempts
+	// Body is the webhook body when it is at most InlineBodyMax bytes: it
+	// travels with the attempt (and its retries) instead of in a
+	// "webhook-payloads" row. A string, not raw JSON: the bytes come back
+	// exactly as built (raw JSON would be re-encoded, with HTML escaping).
+	// Empty: the attempt reads the event's payload row.
+	Body string `json:"body,omitempty"`
 }
+
+// InlineBodyMax is the largest webhook body the attempts carry in their work
+// items (DeliverPayload.Body): an SMS's or a plain email's. A larger one is
+// stored once per event in a "webhook-payloads" row, which every attempt of
+// every subscription reads, rather than copied into each attempt item. In
+// the capacity run the row cost 2 write units per event in its transaction
+// (ADR 0008); the body in the work item, compressed by the store, costs
+// none while the item stays under 1 KB.
+const InlineBodyMax = 16 << 10
 
 // FanOutPayload is the payload of WorkFanOut: the subscriptions an event
 // still has to be delivered to (its body is stored already).
@@ -43,6 +58,9 @@ type FanOutPayload struct {
 	EventID         string   `json:"eventId"`
 	EventType       string   `json:"eventType"`
 	SubscriptionIDs []string `json:"subscriptionIds"`
+	// Body is the webhook body when it is carried inline (InlineBodyMax);
+	// empty when stored in a payload row already.
+	Body string `json:"body,omitempty"`
 	// EventTime is the event's time, the time part of the delivery ids of an
 	// event whose id is not an evt_ id (see DeliveryID). Absent in items
 	// queued before it existed.
@@ -183,17 +201,22 @@ type deliveryMaker struct {
 
 // Make creates a delivery (and its first WorkDeliver item, due now) for each
 // of subscriptionIDs that has none of the event yet, at most
-// MaxDeliveriesPerCommit; the rest go into a WorkFanOut item. body is stored
-// with the first deliveries (nil: stored already). eventTime is the event's
-// time (see DeliveryID; zero when unknown).
+// MaxDeliveriesPerCommit; the rest go into a WorkFanOut item. body travels
+// in the attempt items when it is at most InlineBodyMax bytes, else it is
+// stored with the first deliveries (nil: stored already). eventTime is the
+// event's time (see DeliveryID; zero when unknown).
 func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
 	var made []string
+	inline := ""
+	if body != nil && len(body) <= InlineBodyMax {
+		inline = string(body)
+	}
 	for i, subID := range subscriptionIDs {
 		if len(made) == MaxDeliveriesPerCommit {
 			c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
-				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:], EventTime: eventTime}})
+				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:], EventTime: eventTime, Body: inline}})
 			break
 		}
 		deliveryID := DeliveryID(tenantID, subID, eventID, eventTime)
@@ -209,10 +232,10 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 			return err
 		}
 		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: []domain.Event{created}})
-		c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: now, Payload: DeliverPayload{DeliveryID: created.DeliveryID, Attempt: 1}})
+		c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: now, Payload: DeliverPayload{DeliveryID: created.DeliveryID, Attempt: 1, Body: inline}})
 		made = append(made, created.DeliveryID)
 	}
-	if len(made) > 0 && body != nil {
+	if len(made) > 0 && body != nil && inline == "" {
 		c.Payloads = append(c.Payloads, Payload{EventID: eventID, Body: body})
 	}
 	if len(c.Deliveries) == 0 && len(c.Work) == 0 {
