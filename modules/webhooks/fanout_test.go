@@ -111,11 +111,7 @@ func TestWildcardReceivesEveryMessageType(t *testing.T) {
 // The same integration event delivered twice (two publications, and one
 // work item run twice) makes one delivery per subscription and one request.
 func TestFanOutIsIdempotent(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
-	rcv.setSecret(sub.Secret)
+	e, tn, rcv, sub := oneSubscriber(t, options{allowPrivate: true})
 	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 
 	first := e.publish(ev)
@@ -155,10 +151,7 @@ func TestFanOutIsIdempotent(t *testing.T) {
 // both name it by its derived id, one creates its stream, the other's commit
 // conflicts, runs again and finds it. No dedupe record is written for them.
 func TestConcurrentFanOutsMakeOneDelivery(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	e, tn, _, sub := oneSubscriber(t, options{allowPrivate: true})
 	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 	items := []eventstore.OutboxEntry{e.publish(ev), e.publish(ev), e.publish(ev)}
 	var wg sync.WaitGroup
@@ -186,10 +179,7 @@ func TestConcurrentFanOutsMakeOneDelivery(t *testing.T) {
 // "webhook-delivery-keys" row) still keeps a later fan-out of its event from
 // making a second one.
 func TestFanOutFindsADeliveryOfTheOldKind(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	e, tn, rcv, sub := oneSubscriber(t, options{allowPrivate: true})
 	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 	old := e.ids.New(ids.Delivery)
 	key, _ := json.Marshal(adapters.DeliveryKeyRow{DeliveryID: old})
@@ -211,11 +201,7 @@ func TestFanOutFindsADeliveryOfTheOldKind(t *testing.T) {
 // A delivery attempt item that runs again after its attempt was recorded
 // does not call the receiver again.
 func TestAttemptItemRunTwiceCallsOnce(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
-	rcv.setSecret(sub.Secret)
+	e, tn, rcv, _ := oneSubscriber(t, options{allowPrivate: true})
 	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))
 	pub := e.pending(work.PublishType)
 	if err := e.exec.Handle(context.Background(), pub[0]); err != nil {
@@ -300,10 +286,7 @@ func TestLargeFanOutContinues(t *testing.T) {
 // Events that cannot be delivered are dropped without an error (retrying
 // would not help) and without a delivery.
 func TestUndeliverableEventsAreDropped(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	e, tn, rcv, sub := oneSubscriber(t, options{allowPrivate: true})
 	good := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 	cases := map[string]func(ev *work.IntegrationEvent){
 		"detail not JSON":      func(ev *work.IntegrationEvent) { ev.Detail = json.RawMessage(`nope`) },
@@ -352,10 +335,7 @@ func TestUndeliverableEventsAreDropped(t *testing.T) {
 
 // A scope path that names a scope twice still makes one delivery.
 func TestRepeatedScopeInPathDeliversOnce(t *testing.T) {
-	e := newEnv(t, options{allowPrivate: true})
-	tn := e.onboard("Acme")
-	rcv := newReceiver(t)
-	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	e, tn, rcv, sub := oneSubscriber(t, options{allowPrivate: true})
 	e.publish(e.event(tn, "message.sent", []string{tn.Root, tn.Root}, "msg_1"))
 	e.drain()
 	if n := len(e.deliveries(tn, sub.SubscriptionID)); n != 1 || len(rcv.requests()) != 1 {

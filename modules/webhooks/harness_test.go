@@ -188,6 +188,18 @@ func (e *env) subscribe(tn tenant, scopeID, url string, types ...string) app.Cre
 }
 
 // event is a message integration event as messaging publishes it.
+// oneSubscriber is an env with the tenant "Acme" and a receiver subscribed
+// to every event type at its root scope (the receiver verifies with its
+// secret).
+func oneSubscriber(t *testing.T, o options) (*env, tenant, *receiver, app.CreateSubscriptionOutput) {
+	e := newEnv(t, o)
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	rcv.setSecret(sub.Secret)
+	return e, tn, rcv, sub
+}
+
 func (e *env) event(tn tenant, eventType string, scopePath []string, messageID string) work.IntegrationEvent {
 	detail, _ := json.Marshal(map[string]any{
 		"tenantId":   tn.ID,
