@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
@@ -144,6 +145,30 @@ func TestFanOutIsIdempotent(t *testing.T) {
 	// A redelivered attempt item does not call the receiver again.
 	if len(e.pending(app.WorkDeliver)) != 0 {
 		t.Fatal("no attempt is pending")
+	}
+}
+
+// A publication run again after a subscription was made does not deliver the
+// (older) event to it: the targets are the subscriptions made no later than
+// the event, the same on every run.
+func TestRedeliveredEventSkipsLaterSubscriptions(t *testing.T) {
+	e, tn, rcv, first := oneSubscriber(t, options{allowPrivate: true})
+	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+	pub := e.publish(ev)
+	if err := e.exec.Handle(context.Background(), pub); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Set(e.clock.Now().Add(time.Minute))
+	later := e.subscribe(tn, tn.Root, rcv.URL+"/later", "*")
+	if err := e.exec.Handle(context.Background(), pub); err != nil { // redelivered
+		t.Fatal(err)
+	}
+	e.drain()
+	if n := len(e.deliveries(tn, first.SubscriptionID)); n != 1 {
+		t.Fatalf("first subscription: %d deliveries, want 1", n)
+	}
+	if ds := e.deliveries(tn, later.SubscriptionID); len(ds) != 0 {
+		t.Fatalf("a subscription made after the event got %v", ds)
 	}
 }
 

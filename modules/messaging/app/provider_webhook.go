@@ -88,6 +88,14 @@ func (h ProviderWebhookHandler) receipt(ctx context.Context, tenantID string, p 
 
 func (h ProviderWebhookHandler) inbound(ctx context.Context, tenantID string, p ProviderWebhookPayload) error {
 	ev := p.Event
+	if ev.ProviderMessageID == "" {
+		// The provider message id is what makes an inbound message once
+		// (its provider-messages row, IfAbsent; ADR 0017): without one a
+		// redelivered item would make another message. The routes refuse
+		// such webhooks; an item that has none anyway is dropped.
+		h.log().WarnContext(ctx, "inbound message without a provider message id; dropped", slog.String("webhookId", p.WebhookID))
+		return nil
+	}
 	_, err := h.Reads.MessageByProviderID(ctx, tenantID, p.ChannelID, ev.ProviderMessageID)
 	switch {
 	case err == nil:

@@ -164,6 +164,12 @@ func TestInboundMessage(t *testing.T) {
 	if e.repo.saveCount() != saves {
 		t.Fatal("a repeated inbound message was saved again")
 	}
+	// Without a provider message id (nothing would make it once): dropped.
+	noID := in
+	noID.WebhookID, noID.Event.ProviderMessageID = "wh_3", ""
+	if err := e.hooks.Handle(ctx, noID); err != nil || e.repo.saveCount() != saves {
+		t.Fatalf("inbound without a provider message id: %v, saves %d -> %d", err, saves, e.repo.saveCount())
+	}
 	// Of a channel that does not exist: dropped.
 	in.ChannelID, in.Event.ProviderMessageID = "chn_01JQ0000000000000000000009", "sbx_in_2"
 	if err := e.hooks.Handle(ctx, in); err != nil || e.repo.saveCount() != saves {

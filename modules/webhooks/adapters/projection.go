@@ -3,6 +3,7 @@ package adapters
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
@@ -124,18 +125,21 @@ func ProjectDelivery(d *domain.Delivery) ([]eventstore.Record, error) {
 	return out, nil
 }
 
-// DeliverySort is a delivery's position in DeliveriesList: its event's id
-// when that is an evt_ id (a ULID: the list is in the order of the events,
-// newest first), else its own id. Deliveries used to sort by their own
-// random ULID made at the fan-out, a moment after the event; since delivery
-// ids are derived (app.DeliveryID) they no longer keep the order of events
+// DeliverySort is a delivery's position in DeliveriesList: the ULID of its
+// event's id when that is an evt_ id, else the ULID of its own id (derived
+// from the event's time: app.DeliveryID); bare ULIDs, so both kinds sort by
+// time together, newest first. Deliveries used to sort by their own random
+// ULID made at the fan-out; derived ids no longer keep the order of events
 // made in the same millisecond, and the event's id does. A row written
-// before sorts by its delivery id until its next write moves it.
+// before sorts by its whole delivery id ("dlv_..."), above every bare ULID,
+// until its next write moves it.
 func DeliverySort(d *domain.Delivery) string {
+	id := d.ID
 	if ids.Valid(ids.Event, d.EventID) {
-		return d.EventID
+		id = d.EventID
 	}
-	return d.ID
+	_, ulid, _ := strings.Cut(id, "_")
+	return ulid
 }
 
 // subscriptionFromRow turns a row back into the aggregate (its snapshot).

@@ -91,9 +91,9 @@ type FanOutHandler struct {
 
 // Handle delivers one integration event to the matching subscriptions: those
 // enabled at any scope of the message's scope path (one keyed list query per
-// scope: a subscription sees its scope and every scope below it) whose event
-// types match. It is idempotent: a subscription that has a delivery of the
-// event gets none again. An event that cannot be delivered (no tenant, scope
+// scope: a subscription sees its scope and every scope below it), created
+// no later than the event, whose event types match. It is idempotent: a
+// subscription that has a delivery of the event gets none again. An event that cannot be delivered (no tenant, scope
 // path or data object) is logged and dropped: retrying would not help.
 // Errors are the store's (the work path retries).
 func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) error {
@@ -132,7 +132,10 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 			return fmt.Errorf("fan out %s: subscriptions of %s: %w", ev.ID, scopeID, err)
 		}
 		for _, s := range subs {
-			if s.Status == domain.Enabled && domain.MatchesEventType(s.EventTypes, ev.Type) && !seen[s.SubscriptionID] {
+			// A subscription made after the event does not get it: the
+			// target set is the same on every run of the event (a
+			// redelivered publication stages nothing: ADR 0017).
+			if s.Status == domain.Enabled && domain.MatchesEventType(s.EventTypes, ev.Type) && !seen[s.SubscriptionID] && !s.CreatedAt.After(at) {
 				seen[s.SubscriptionID] = true
 				targets = append(targets, s.SubscriptionID)
 			}

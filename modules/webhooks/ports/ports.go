@@ -32,21 +32,24 @@ func Endpoints(a *app.Application) []rpc.Endpoint {
 	}
 }
 
-// RegisterWork registers the webhooks work types, all idempotent by state
-// (ADR 0017), so their writes commit without a dedupe record of the item: an
-// attempt commits on its delivery's version, and a run that finds the
-// attempt recorded stages nothing; a delivery is created with its key row
-// IfAbsent, and a run that finds it creates none; a health outcome writes
-// only a change of the subscription's state, on its version.
+// RegisterWork registers the webhooks work types. Deliver and FanOut are
+// idempotent by state (ADR 0017), so their writes commit without a dedupe
+// record of the item: an attempt commits on its delivery's version, and a
+// run that finds the attempt recorded stages nothing; a delivery has an id
+// derived from its subscription and event and is created at version 0, and
+// a run that finds it creates none. SubscriptionHealth is not: a failure
+// redelivered after a later success would mark the subscription failing
+// again, so the dedupe record keeps it to one run.
 func RegisterWork(r *work.Registry, a *app.Application) {
 	r.RegisterIdempotent(app.WorkDeliver, handler(a.Work.Deliver.Handle))
 	r.RegisterIdempotent(app.WorkFanOut, handler(a.Work.ContinueFanOut.Handle))
-	r.RegisterIdempotent(app.WorkSubscriptionHealth, handler(a.Work.SubscriptionHealth.Handle))
+	r.Register(app.WorkSubscriptionHealth, handler(a.Work.SubscriptionHealth.Handle))
 }
 
 // Subscribe subscribes the fan-out to every message event type. The fan-out
-// is idempotent by state (a delivery's key row, IfAbsent), as a subscriber
-// of an idempotent PublishType must be (ADR 0017).
+// is idempotent by state (derived delivery ids; subscriptions made after the
+// event are not targets), as a subscriber of an idempotent PublishType must
+// be (ADR 0017).
 func Subscribe(s *work.Subscriptions, a *app.Application) {
 	for _, t := range domain.EventTypes() {
 		s.Subscribe(t, a.FanOut.Handle)
