@@ -20,6 +20,26 @@ import (
 // commit takes at most 100. The rest continue in a WorkFanOut item.
 const MaxDeliveriesPerCommit = 15
 
+// MaxSubscriptionsPerContinuation bounds the subscription ids one WorkFanOut
+// item carries: with an inline body (up to InlineBodyMax, more once escaped
+// in JSON) 1,000 ids of ~30 bytes keep the item far below the outbox's
+// payload limit (eventstore.MaxOutboxPayload, 200 KiB). More subscriptions
+// than that continue in several items.
+const MaxSubscriptionsPerContinuation = 1000
+
+// chunks splits ids into runs of at most n (n > 0), in order.
+func chunks(ids []string, n int) [][]string {
+	var out [][]string
+	for len(ids) > n {
+		out = append(out, ids[:n:n])
+		ids = ids[n:]
+	}
+	if len(ids) > 0 {
+		out = append(out, ids)
+	}
+	return out
+}
+
 // MessageEventDetail is the detail of a message integration event
 // (work.IntegrationEvent.Detail), as the messaging context publishes it.
 type MessageEventDetail struct {
@@ -204,7 +224,8 @@ type deliveryMaker struct {
 
 // Make creates a delivery (and its first WorkDeliver item, due now) for each
 // of subscriptionIDs that has none of the event yet, at most
-// MaxDeliveriesPerCommit; the rest go into a WorkFanOut item. body travels
+// MaxDeliveriesPerCommit; the rest go into WorkFanOut items (of at most
+// MaxSubscriptionsPerContinuation ids each). body travels
 // in the attempt items when it is at most InlineBodyMax bytes, else it is
 // stored with the first deliveries (nil: stored already). eventTime is the
 // event's time (see DeliveryID; zero when unknown).
@@ -218,8 +239,10 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	}
 	for i, subID := range subscriptionIDs {
 		if len(made) == MaxDeliveriesPerCommit {
-			c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
-				Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: subscriptionIDs[i:], EventTime: eventTime, Body: inline}})
+			for _, rest := range chunks(subscriptionIDs[i:], MaxSubscriptionsPerContinuation) {
+				c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
+					Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: rest, EventTime: eventTime, Body: inline}})
+			}
 			break
 		}
 		deliveryID := DeliveryID(tenantID, subID, eventID, eventTime)
