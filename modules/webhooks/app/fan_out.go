@@ -73,7 +73,7 @@ type DeliverPayload struct {
 const InlineBodyMax = 16 << 10
 
 // FanOutPayload is the payload of WorkFanOut: the subscriptions an event
-// still has to be delivered to (its body is stored already).
+// still has to be delivered to, and its body when it travels inline.
 type FanOutPayload struct {
 	EventID         string   `json:"eventId"`
 	EventType       string   `json:"eventType"`
@@ -113,8 +113,9 @@ type FanOutHandler struct {
 // enabled at any scope of the message's scope path (one keyed list query per
 // scope: a subscription sees its scope and every scope below it), created
 // no later than the event, whose event types match. It is idempotent: a
-// subscription that has a delivery of the event gets none again. An event that cannot be delivered (no tenant, scope
-// path or data object) is logged and dropped: retrying would not help.
+// subscription that has a delivery of the event gets none again. An event
+// that cannot be delivered (no tenant, scope path or data object) is logged
+// and dropped: retrying would not help.
 // Errors are the store's (the work path retries).
 func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) error {
 	if !domain.KnownEventType(ev.Type) {
@@ -225,10 +226,10 @@ type deliveryMaker struct {
 // Make creates a delivery (and its first WorkDeliver item, due now) for each
 // of subscriptionIDs that has none of the event yet, at most
 // MaxDeliveriesPerCommit; the rest go into WorkFanOut items (of at most
-// MaxSubscriptionsPerContinuation ids each). body travels
-// in the attempt items when it is at most InlineBodyMax bytes, else it is
-// stored with the first deliveries (nil: stored already). eventTime is the
-// event's time (see DeliveryID; zero when unknown).
+// MaxSubscriptionsPerContinuation ids each). body travels in the attempt
+// items when it is at most InlineBodyMax bytes, else it is stored with the
+// first deliveries (nil: stored already). eventTime is the event's time (see
+// DeliveryID; zero when unknown).
 func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
