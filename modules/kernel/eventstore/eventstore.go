@@ -41,6 +41,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
@@ -86,6 +87,48 @@ type StreamAppend struct {
 	StreamID        string
 	ExpectedVersion int64 // the stream's current version; 0 for a new stream
 	Events          []Event
+	// HeadRecord, when set, names a row of the same commit (a tenant row,
+	// written, not deleted) that the stream's version may be kept on: the
+	// DynamoDB adapter then checks ExpectedVersion on that row and writes no
+	// head item of its own (one item less per append; ADR 0008). The
+	// embedded adapters keep their heads and ignore it. A stream must name
+	// the same row in every append. What every adapter guarantees is
+	// unchanged: a new stream (ExpectedVersion 0) exists once, and an append
+	// at a version other than the stream's fails with ErrConflict, with one
+	// exception on DynamoDB: after the row was written without an append
+	// (a read-model rebuild), the next append at a version ahead of the
+	// stream is not detected (two appends at the same version still
+	// conflict: each event's position is written once).
+	HeadRecord *RecordRef
+}
+
+// RecordRef names a tenant row by collection and key.
+type RecordRef struct {
+	Collection string
+	Key        string
+}
+
+// CheckHeadRecords checks the HeadRecord of every append of c: it must name
+// a row c writes (not Global, not Delete). Adapters call it with their other
+// checks; the error wraps ErrInvalid.
+func CheckHeadRecords(c *Commit) error {
+	for _, a := range c.Appends {
+		h := a.HeadRecord
+		if h == nil {
+			continue
+		}
+		found := false
+		for _, r := range c.Records {
+			if r.Collection == h.Collection && r.Key == h.Key && !r.Global && !r.Delete {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("append %s: head record %s/%s is not a row this commit writes: %w", a.StreamID, h.Collection, h.Key, ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // Record is a read-model or lookup row written with the commit. Rows are keyed

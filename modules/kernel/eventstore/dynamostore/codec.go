@@ -27,7 +27,10 @@ const (
 
 // Attribute names of the items (besides the keys of schema.go). Persisted.
 const (
-	attrVersion       = "version"       // head: the stream's version (N)
+	attrVersion = "version" // head: the stream's version (N)
+	// attrStreamVersion is the version of the stream whose appends name
+	// this row as their HeadRecord (N; absent on other rows).
+	attrStreamVersion = "streamVersion"
 	attrEventID       = "eventId"       // event (S)
 	attrType          = "type"          // event, outbox (S)
 	attrSchemaVersion = "schemaVersion" // event (N)

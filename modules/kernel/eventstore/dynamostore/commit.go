@@ -100,6 +100,9 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 	if err := checkTenant(c.TenantID); err != nil {
 		return nil, err
 	}
+	if err := eventstore.CheckHeadRecords(c); err != nil {
+		return nil, err
+	}
 	n := len(c.Records) + len(c.Outbox)
 	if c.Idempotency != nil {
 		n++
@@ -138,6 +141,10 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 	}
 
 	streams := make(map[string]bool, len(c.Appends))
+	// The appends whose version is kept on a row of the commit (HeadRecord),
+	// by the row's collection and key: that row's Put carries the condition
+	// and the version instead of a head item.
+	onRows := map[eventstore.RecordRef]*eventstore.StreamAppend{}
 	for i := range c.Appends {
 		a := &c.Appends[i]
 		if a.StreamID == "" {
@@ -164,6 +171,16 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		}
 		pk := streamPK(c.TenantID, a.StreamID)
 		newVersion := a.ExpectedVersion + int64(len(a.Events))
+		if a.HeadRecord != nil {
+			if onRows[*a.HeadRecord] != nil {
+				return nil, fmt.Errorf("append %s: head record %s/%s of another append too: %w", a.StreamID, a.HeadRecord.Collection, a.HeadRecord.Key, eventstore.ErrInvalid)
+			}
+			onRows[*a.HeadRecord] = a
+			if err := s.appendEvents(a, pk, add); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		head := itemKey(pk, skHead)
 		head[attrVersion] = num(newVersion)
 		put := &types.Put{TableName: &s.table, Item: head}
@@ -178,13 +195,8 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		if err := add(kindHead, what, types.TransactWriteItem{Put: put}, head, head); err != nil {
 			return nil, err
 		}
-		for j := range a.Events {
-			v := a.ExpectedVersion + int64(j) + 1
-			item := encodeEvent(pk, v, &a.Events[j])
-			put := &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
-			if err := add(kindEvent, fmt.Sprintf("stream %s event %d", a.StreamID, v), types.TransactWriteItem{Put: put}, item, item); err != nil {
-				return nil, err
-			}
+		if err := s.appendEvents(a, pk, add); err != nil {
+			return nil, err
 		}
 	}
 
@@ -221,6 +233,9 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		put := &types.Put{TableName: &s.table, Item: item}
 		if r.IfAbsent {
 			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		}
+		if a := onRows[eventstore.RecordRef{Collection: r.Collection, Key: r.Key}]; a != nil && !r.Global {
+			what = keepVersion(put, a)
 		}
 		if err := add(kindRecord, what, types.TransactWriteItem{Put: put}, item, item); err != nil {
 			return nil, err
@@ -359,4 +374,42 @@ func putItem(tenant string, r *eventstore.Record, what string) (map[string]types
 		}
 	}
 	return item, nil
+}
+
+// appendEvents adds the event items of a: each at its version, written
+// once (attribute_not_exists), so that two appends at one version conflict
+// whatever else the commit holds.
+func (s *Store) appendEvents(a *eventstore.StreamAppend, pk string, add func(itemKind, string, types.TransactWriteItem, map[string]types.AttributeValue, map[string]types.AttributeValue) error) error {
+	for j := range a.Events {
+		v := a.ExpectedVersion + int64(j) + 1
+		item := encodeEvent(pk, v, &a.Events[j])
+		put := &types.Put{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
+		if err := add(kindEvent, fmt.Sprintf("stream %s event %d", a.StreamID, v), types.TransactWriteItem{Put: put}, item, item); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepVersion makes put, the row named as a's HeadRecord, the keeper of the
+// stream's version: it writes the new version (attrStreamVersion) and is
+// conditioned on the expected one: a new stream's row must not exist; a
+// later append's row must exist and hold the expected version, or none (a
+// row written without an append, by a rebuild, or before versions were kept
+// on rows: then the events' own conditions alone serialize the appends). It
+// returns what names the row in a conflict.
+func keepVersion(put *types.Put, a *eventstore.StreamAppend) string {
+	put.Item[attrStreamVersion] = num(a.ExpectedVersion + int64(len(a.Events)))
+	what := fmt.Sprintf("stream %s expected at version %d (kept on its row %s/%s)", a.StreamID, a.ExpectedVersion, a.HeadRecord.Collection, a.HeadRecord.Key)
+	if a.ExpectedVersion == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		return what
+	}
+	if put.ConditionExpression != nil { // IfAbsent: the row must not exist at all
+		return what
+	}
+	put.ConditionExpression = aws.String("attribute_exists(pk) AND (attribute_not_exists(#sv) OR #sv = :expected)")
+	put.ExpressionAttributeNames = map[string]string{"#sv": attrStreamVersion}
+	put.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": num(a.ExpectedVersion)}
+	return what
 }

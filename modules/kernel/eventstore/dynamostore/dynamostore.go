@@ -11,7 +11,7 @@
 //
 //	stream head   pk "T#<tenant>#S#<stream>"           sk "HEAD"                  version
 //	event         pk "T#<tenant>#S#<stream>"           sk "E#<20-digit version>"  eventId, type, ..., data | dataz
-//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data | dataz, list<N>pk, list<N>sk, expiresAt (TTL)
+//	record        pk "T#<tenant>#R#<collection>#<key>" sk "R"                     data | dataz, list<N>pk, list<N>sk, expiresAt (TTL), streamVersion
 //	global record pk "G#R#<collection>#<key>"          sk "R"                     data | dataz
 //	idempotency   pk "T#<namespace>#I#<key>"           sk "I"                     ..., expiresAt (TTL)
 //	outbox entry  pk "T#<tenant>#W#<work id>"          sk "W"                     ..., payload | payloadz, lastError, gsi1pk, gsi1sk
@@ -75,7 +75,12 @@
 //
 // A Commit is exactly one TransactWriteItems call. Its conditions carry the
 // optimistic concurrency (the head's version), IfAbsent records and the
-// idempotency record; the cancellation reasons DynamoDB returns are mapped to
+// idempotency record. An append that names a row of its commit as its
+// HeadRecord has no head item: that row's Put carries the stream's version
+// (streamVersion) and the condition (absent for a new stream; else present
+// with the expected version, or without one, for a row written without an
+// append, when each event's attribute_not_exists alone keeps two appends at
+// one version apart: ADR 0008); the cancellation reasons DynamoDB returns are mapped to
 // eventstore.ErrConflict and eventstore.ErrDuplicate. Validation (sizes, item
 // count, list slots, malformed commits) happens before any network call. The
 // SDK sets a ClientRequestToken, so its own retries of a transaction are

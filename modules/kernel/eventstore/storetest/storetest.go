@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"conflict-wrong-version-writes-nothing", testConflictWritesNothing},
 		{"conflict-expected-zero-on-existing", testConflictZeroOnExisting},
 		{"conflict-expected-ahead", testConflictAhead},
+		{"head-record", testHeadRecord},
 		{"concurrent-appends-one-wins", testConcurrentAppends},
 		{"multi-stream-commit-atomic", testMultiStreamAtomic},
 		{"idempotency-round-trip", testIdempotencyRoundTrip},
@@ -383,6 +384,49 @@ func testConflictAhead(t *testing.T, s eventstore.Store) {
 	wantErr(t, s.Commit(context.Background(), appendCommit(tnt, "tenant", 5, event("storetest.e", 3))), eventstore.ErrConflict, "expected 5 on stream at 2")
 	wantErr(t, s.Commit(context.Background(), appendCommit(tnt, "tenant", 3, event("storetest.e", 3))), eventstore.ErrConflict, "expected 3 on stream at 2")
 	wantVersions(t, read(t, s, tnt, "tenant", 1, 0), seq(1, 2))
+}
+
+// An append whose version is kept on a row of its commit (HeadRecord) has the
+// guarantees of any other: one creator, conflicts on a version behind or
+// ahead, the row written with the events; a row rewritten without an append
+// (a rebuild) does not stop the next append; a HeadRecord that names no row
+// of the commit is invalid.
+func testHeadRecord(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	tnt := tenant()
+	ref := &eventstore.RecordRef{Collection: "storetest-things", Key: "t1"}
+	row := func(data string) eventstore.Record {
+		return eventstore.Record{Collection: ref.Collection, Key: ref.Key, Data: json.RawMessage(data)}
+	}
+	commit := func(expected int64, n int) *eventstore.Commit {
+		c := appendCommit(tnt, "thing", expected, events("storetest.e", n)...)
+		c.Appends[0].HeadRecord = ref
+		c.Records = []eventstore.Record{row(fmt.Sprintf(`{"version":%d}`, expected+int64(n)))}
+		return c
+	}
+	wantErr(t, s.Commit(ctx, commit(3, 1)), eventstore.ErrConflict, "expected 3 on a missing stream")
+	mustCommit(t, s, commit(0, 2))
+	wantErr(t, s.Commit(ctx, commit(0, 1)), eventstore.ErrConflict, "a second creator")
+	wantErr(t, s.Commit(ctx, commit(5, 1)), eventstore.ErrConflict, "expected 5 on a stream at 2")
+	wantErr(t, s.Commit(ctx, commit(1, 1)), eventstore.ErrConflict, "expected 1 on a stream at 2")
+	mustCommit(t, s, commit(2, 1))
+	wantVersions(t, read(t, s, tnt, "thing", 1, 0), seq(1, 3))
+	if r, err := s.GetRecord(ctx, tnt, ref.Collection, ref.Key); err != nil || string(r.Data) != `{"version":3}` {
+		t.Fatalf("row = %s, %v; want the last commit's", r.Data, err)
+	}
+	// A rebuild writes the row alone; the next append goes on, and one at a
+	// version behind still conflicts.
+	mustCommit(t, s, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{row(`{"rebuilt":true}`)}})
+	mustCommit(t, s, commit(3, 1))
+	wantErr(t, s.Commit(ctx, commit(3, 1)), eventstore.ErrConflict, "expected 3 on a stream at 4, after a rebuild")
+	wantVersions(t, read(t, s, tnt, "thing", 1, 0), seq(1, 4))
+	// The row must be one the commit writes.
+	c := appendCommit(tnt, "other", 0, event("storetest.e", 1))
+	c.Appends[0].HeadRecord = ref
+	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "a head record the commit does not write")
+	c.Records = []eventstore.Record{{Collection: ref.Collection, Key: ref.Key, Delete: true}}
+	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "a head record the commit deletes")
+	wantVersions(t, read(t, s, tnt, "other", 1, 0), nil)
 }
 
 func testConcurrentAppends(t *testing.T, s eventstore.Store) {

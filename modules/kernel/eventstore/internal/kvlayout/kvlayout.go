@@ -193,7 +193,7 @@ func Validate(c *eventstore.Commit) error {
 	if items > eventstore.MaxCommitItems {
 		return Invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
 	}
-	return nil
+	return eventstore.CheckHeadRecords(c)
 }
 
 // Expired reports whether the idempotency record r has expired at now.
