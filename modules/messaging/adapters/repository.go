@@ -205,11 +205,14 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 		if m.ID != id {
 			return fmt.Errorf("save %s: a new message starts with its acceptance or receipt: %w", stream, eventstore.ErrInvalid)
 		}
-		commit.Appends = []eventstore.StreamAppend{sa}
 		row, err := ProjectMessage(&m)
 		if err != nil {
 			return fmt.Errorf("save %s: %w", stream, err)
 		}
+		// The row, written with every append, keeps the stream's version
+		// (no head item on DynamoDB: ADR 0008).
+		sa.HeadRecord = &eventstore.RecordRef{Collection: row.Collection, Key: row.Key}
+		commit.Appends = []eventstore.StreamAppend{sa}
 		commit.Records = append(commit.Records, row)
 		if lookup {
 			rec, ok, err := ProjectProviderMessage(&m)

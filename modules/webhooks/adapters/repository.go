@@ -181,6 +181,9 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 		if err != nil {
 			return fmt.Errorf("save %s: %w", sa.StreamID, err)
 		}
+		// The delivery's row, written with every append, keeps the stream's
+		// version (no head item on DynamoDB: ADR 0008).
+		sa.HeadRecord = &eventstore.RecordRef{Collection: rows[0].Collection, Key: rows[0].Key}
 		commit.Appends = append(commit.Appends, sa)
 		commit.Records = append(commit.Records, rows...)
 	}

@@ -327,6 +327,8 @@ func (p *Provider) call(ctx context.Context, req app.SendRequest) (decision, err
 				ID: p.ids.New(ids.Event), Type: EventSendCalled, SchemaVersion: 1, OccurredAt: now,
 				Invocation: invocation.From(ctx).Meta(), Data: data,
 			}},
+			// The row, written with every call, keeps the stream's version.
+			HeadRecord: &eventstore.RecordRef{Collection: CollectionSends, Key: req.IdempotencyKey},
 		}},
 		Records: []eventstore.Record{{Collection: CollectionSends, Key: req.IdempotencyKey, Data: row}},
 		Outbox:  outbox,
