@@ -109,14 +109,19 @@ type RecordRef struct {
 }
 
 // CheckHeadRecords checks the HeadRecord of every append of c: it must name
-// a row c writes (not Global, not Delete). Adapters call it with their other
-// checks; the error wraps ErrInvalid.
+// a row c writes (not Global, not Delete), and no other append's. Adapters
+// call it with their other checks; the error wraps ErrInvalid.
 func CheckHeadRecords(c *Commit) error {
+	named := map[RecordRef]bool{}
 	for _, a := range c.Appends {
 		h := a.HeadRecord
 		if h == nil {
 			continue
 		}
+		if named[*h] {
+			return fmt.Errorf("append %s: head record %s/%s of another append too: %w", a.StreamID, h.Collection, h.Key, ErrInvalid)
+		}
+		named[*h] = true
 		found := false
 		for _, r := range c.Records {
 			if r.Collection == h.Collection && r.Key == h.Key && !r.Global && !r.Delete {

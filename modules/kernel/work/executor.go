@@ -34,8 +34,9 @@ func DedupeKey(workID string) string { return "work:" + workID }
 // was done). A handler that staged nothing writes no record (nothing to
 // dedupe), and neither does a type registered with
 // Registry.RegisterIdempotent: its handler's commits are conditioned on the
-// state that makes the work due, which dedupes them already (ADR 0017). Panics are recovered by the runner (uow.ErrPanic), conflicts re-run
-// the handler, and the committed outbox entries go to the relay at once.
+// state that makes the work due, which dedupes them already (ADR 0017).
+// Panics are recovered by the runner (uow.ErrPanic), conflicts re-run the
+// handler, and the committed outbox entries go to the relay at once.
 //
 // Side effects outside the store (a provider call) are not covered: they may
 // happen once per run and must be idempotent by themselves (key them by it.ID).

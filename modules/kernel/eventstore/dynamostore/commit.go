@@ -170,29 +170,9 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 			}
 		}
 		pk := streamPK(c.TenantID, a.StreamID)
-		newVersion := a.ExpectedVersion + int64(len(a.Events))
 		if a.HeadRecord != nil {
-			if onRows[*a.HeadRecord] != nil {
-				return nil, fmt.Errorf("append %s: head record %s/%s of another append too: %w", a.StreamID, a.HeadRecord.Collection, a.HeadRecord.Key, eventstore.ErrInvalid)
-			}
-			onRows[*a.HeadRecord] = a
-			if err := s.appendEvents(a, pk, add); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		head := itemKey(pk, skHead)
-		head[attrVersion] = num(newVersion)
-		put := &types.Put{TableName: &s.table, Item: head}
-		if a.ExpectedVersion == 0 {
-			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
-		} else {
-			put.ConditionExpression = aws.String("#v = :expected")
-			put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
-			put.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": num(a.ExpectedVersion)}
-		}
-		what := fmt.Sprintf("stream %s expected at version %d", a.StreamID, a.ExpectedVersion)
-		if err := add(kindHead, what, types.TransactWriteItem{Put: put}, head, head); err != nil {
+			onRows[*a.HeadRecord] = a // (CheckHeadRecords: at most one append per row)
+		} else if err := s.addHead(a, pk, add); err != nil {
 			return nil, err
 		}
 		if err := s.appendEvents(a, pk, add); err != nil {
@@ -374,6 +354,23 @@ func putItem(tenant string, r *eventstore.Record, what string) (map[string]types
 		}
 	}
 	return item, nil
+}
+
+// addHead adds the head item of a: the stream's new version, conditioned on
+// the expected one (absent for a new stream).
+func (s *Store) addHead(a *eventstore.StreamAppend, pk string, add func(itemKind, string, types.TransactWriteItem, map[string]types.AttributeValue, map[string]types.AttributeValue) error) error {
+	head := itemKey(pk, skHead)
+	head[attrVersion] = num(a.ExpectedVersion + int64(len(a.Events)))
+	put := &types.Put{TableName: &s.table, Item: head}
+	if a.ExpectedVersion == 0 {
+		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		put.ConditionExpression = aws.String("#v = :expected")
+		put.ExpressionAttributeNames = map[string]string{"#v": attrVersion}
+		put.ExpressionAttributeValues = map[string]types.AttributeValue{":expected": num(a.ExpectedVersion)}
+	}
+	what := fmt.Sprintf("stream %s expected at version %d", a.StreamID, a.ExpectedVersion)
+	return add(kindHead, what, types.TransactWriteItem{Put: put}, head, head)
 }
 
 // appendEvents adds the event items of a: each at its version, written

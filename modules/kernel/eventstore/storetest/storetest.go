@@ -426,6 +426,10 @@ func testHeadRecord(t *testing.T, s eventstore.Store) {
 	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "a head record the commit does not write")
 	c.Records = []eventstore.Record{{Collection: ref.Collection, Key: ref.Key, Delete: true}}
 	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "a head record the commit deletes")
+	// Two appends cannot keep their versions on one row.
+	c = commit(4, 1)
+	c.Appends = append(c.Appends, eventstore.StreamAppend{StreamID: "other", Events: []eventstore.Event{event("storetest.e", 1)}, HeadRecord: ref})
+	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "one head record for two appends")
 	wantVersions(t, read(t, s, tnt, "other", 1, 0), nil)
 }
 
