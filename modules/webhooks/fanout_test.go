@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -223,10 +224,46 @@ func TestFanOutFindsADeliveryOfTheOldKind(t *testing.T) {
 	}
 }
 
-// A delivery attempt item that runs again after its attempt was recorded
-// does not call the receiver again.
+// The fan-out makes a delivery's first attempt and records it in the commit
+// that creates the delivery: a success leaves no attempt item behind
+// (ADR 0008: no work item, acknowledgement or second commit per webhook).
+func TestFanOutMakesTheFirstAttempt(t *testing.T) {
+	e, tn, rcv, out := oneSubscriber(t, options{allowPrivate: true})
+	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
+	e.publish(ev)
+	pub := e.pending(work.PublishType)
+	if err := e.exec.Handle(context.Background(), pub[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rcv.requests()); n != 1 {
+		t.Fatalf("receiver got %d requests during the fan-out, want 1", n)
+	}
+	if next := e.pending(app.WorkDeliver); len(next) != 0 {
+		t.Fatalf("attempt items after a successful first attempt: %+v", next)
+	}
+	dl := e.deliveries(tn, out.SubscriptionID)
+	if len(dl) != 1 || dl[0]["status"] != "succeeded" || dl[0]["attempts"] != float64(1) {
+		t.Fatalf("deliveries = %+v", dl)
+	}
+	var types []string
+	for _, x := range e.stream(tn.ID, "delivery-"+dl[0]["deliveryId"].(string)) {
+		types = append(types, x.Type)
+	}
+	if got := strings.Join(types, " "); got != "webhooks.delivery-created webhooks.delivery-attempted" {
+		t.Fatalf("delivery stream = %s", got)
+	}
+}
+
+// A retry item that runs again after its attempt was recorded does not call
+// the receiver again.
 func TestAttemptItemRunTwiceCallsOnce(t *testing.T) {
 	e, tn, rcv, _ := oneSubscriber(t, options{allowPrivate: true})
+	rcv.respond = func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusNoContent
+	}
 	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))
 	pub := e.pending(work.PublishType)
 	if err := e.exec.Handle(context.Background(), pub[0]); err != nil {
@@ -249,8 +286,8 @@ func TestAttemptItemRunTwiceCallsOnce(t *testing.T) {
 	if err := e.work.Handle(context.Background(), again); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(rcv.requests()); n != 1 {
-		t.Fatalf("receiver got %d requests, want 1", n)
+	if n := len(rcv.requests()); n != 2 {
+		t.Fatalf("receiver got %d requests, want 2 (the failed first attempt and one retry)", n)
 	}
 }
 
@@ -272,8 +309,8 @@ func TestLargeFanOutContinues(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = e.store.AckOutbox(context.Background(), []eventstore.OutboxEntry{pub})
-	if got := len(e.pending(app.WorkDeliver)); got != app.MaxDeliveriesPerCommit {
-		t.Fatalf("first commit queued %d attempts, want %d", got, app.MaxDeliveriesPerCommit)
+	if got := len(rcv.requests()); got != app.MaxDeliveriesPerCommit {
+		t.Fatalf("first commit attempted %d deliveries, want %d", got, app.MaxDeliveriesPerCommit)
 	}
 	cont := e.pending(app.WorkFanOut)
 	if len(cont) != 1 {

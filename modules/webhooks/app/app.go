@@ -65,6 +65,7 @@ func New(d Deps) *Application {
 	if draw == nil {
 		draw = rand.Float64
 	}
+	at := attempter{Repo: d.Repo, Sender: d.Sender, Sealer: d.Sealer, Clock: d.Clock, Retry: d.Retry, Rand: draw, Logger: log}
 	return &Application{
 		Commands: Commands{
 			CreateSubscription: CreateSubscriptionHandler{Repo: d.Repo, Scopes: d.Scopes, Targets: d.Targets, Sealer: d.Sealer, IDs: d.IDs, Logger: log},
@@ -74,12 +75,11 @@ func New(d Deps) *Application {
 			ListDeliveries:    ListDeliveriesHandler{Repo: d.Repo, Reads: d.Reads},
 		},
 		Work: WorkHandlers{
-			Deliver: DeliverHandler{Repo: d.Repo, Sender: d.Sender, Sealer: d.Sealer, Clock: d.Clock,
-				Retry: d.Retry, Rand: draw, Logger: log},
-			ContinueFanOut:     ContinueFanOutHandler{Repo: d.Repo, IDs: d.IDs, Clock: d.Clock, Logger: log},
+			Deliver:            DeliverHandler{at},
+			ContinueFanOut:     ContinueFanOutHandler{at},
 			SubscriptionHealth: SubscriptionHealthHandler{Repo: d.Repo, Logger: log},
 		},
-		FanOut: FanOutHandler{Repo: d.Repo, Reads: d.Reads, IDs: d.IDs, Clock: d.Clock, Logger: log},
+		FanOut: FanOutHandler{Reads: d.Reads, attempter: at},
 	}
 }
 

@@ -3,22 +3,15 @@ package app
 import (
 	"context"
 	"fmt"
+
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
-	"log/slog"
-
-	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
-	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
-
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
 )
 
 // ContinueFanOutHandler runs WorkFanOut: the deliveries of an event beyond
 // the first MaxDeliveriesPerCommit, in batches of that size.
 type ContinueFanOutHandler struct {
-	Repo   Repository
-	IDs    ids.Generator
-	Clock  clock.Clock
-	Logger *slog.Logger
+	attempter
 }
 
 // Handle creates the next batch of deliveries of p (idempotent as the
@@ -40,5 +33,5 @@ func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) erro
 	if p.Body != "" {
 		body = []byte(p.Body)
 	}
-	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, body, p.SubscriptionIDs)
+	return deliveryMaker{h.attempter}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, body, p.SubscriptionIDs)
 }

@@ -3,11 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
-	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
@@ -100,13 +101,11 @@ func DeliveryID(tenantID, subscriptionID, eventID string, eventTime time.Time) s
 }
 
 // FanOutHandler is the subscriber of the message integration events: it
-// creates one delivery per enabled subscription that receives the event.
+// creates one delivery per enabled subscription that receives the event,
+// with its first attempt.
 type FanOutHandler struct {
-	Repo   Repository
-	Reads  ReadModel
-	IDs    ids.Generator
-	Clock  clock.Clock
-	Logger *slog.Logger
+	Reads ReadModel
+	attempter
 }
 
 // Handle delivers one integration event to the matching subscriptions: those
@@ -162,7 +161,7 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 			}
 		}
 	}
-	return deliveryMaker{Repo: h.Repo, IDs: h.IDs, Clock: h.Clock, Logger: h.Logger}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets)
+	return deliveryMaker{h.attempter}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets)
 }
 
 // checkEvent returns why an event cannot be delivered, or "".
@@ -214,32 +213,36 @@ func continueInvocation(ctx context.Context, m invocation.Meta, tenantID string)
 	return invocation.With(ctx, invocation.FromMeta(m, trigger, tenantID))
 }
 
-// deliveryMaker creates the deliveries of one event, shared by the
-// subscriber and WorkFanOut.
+// deliveryMaker creates the deliveries of one event and makes their first
+// attempts, shared by the subscriber and WorkFanOut.
 type deliveryMaker struct {
-	Repo   Repository
-	IDs    ids.Generator
-	Clock  clock.Clock
-	Logger *slog.Logger
+	attempter
 }
 
-// Make creates a delivery (and its first WorkDeliver item, due now) for each
-// of subscriptionIDs that has none of the event yet, at most
-// MaxDeliveriesPerCommit; the rest go into WorkFanOut items (of at most
-// MaxSubscriptionsPerContinuation ids each). body travels in the attempt
-// items when it is at most InlineBodyMax bytes, else it is stored with the
-// first deliveries (nil: stored already). eventTime is the event's time (see
-// DeliveryID; zero when unknown).
+// Make creates a delivery for each of subscriptionIDs that has none of the
+// event yet, at most MaxDeliveriesPerCommit, and makes its first attempt (in
+// parallel) before the commit that records both: a delivery is created
+// with its first attempt's outcome, and only a failed attempt stages a
+// WorkDeliver item for the next one (ADR 0008). The rest of the
+// subscriptions go into WorkFanOut items (of at most
+// MaxSubscriptionsPerContinuation ids each). body travels in the retry items
+// when it is at most InlineBodyMax bytes, else it is stored with the first
+// deliveries (nil: stored already, and read for the attempts). eventTime is
+// the event's time (see DeliveryID; zero when unknown).
+//
+// A crash, store failure or conflict after an attempt and before the commit
+// runs Make again, which repeats the attempt of a delivery not recorded yet
+// with the same webhook-id (receivers dedupe by it: section 9).
 func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
-	var made []string
 	inline := ""
 	if body != nil && len(body) <= InlineBodyMax {
 		inline = string(body)
 	}
+	var fresh []*domain.Delivery
 	for i, subID := range subscriptionIDs {
-		if len(made) == MaxDeliveriesPerCommit {
+		if len(fresh) == MaxDeliveriesPerCommit {
 			for _, rest := range chunks(subscriptionIDs[i:], MaxSubscriptionsPerContinuation) {
 				c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
 					Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: rest, EventTime: eventTime, Body: inline}})
@@ -258,12 +261,29 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		if err != nil {
 			return err
 		}
-		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: []domain.Event{created}})
-		c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: now, Payload: DeliverPayload{DeliveryID: created.DeliveryID, Attempt: 1, Body: inline}})
-		made = append(made, created.DeliveryID)
+		d := &domain.Delivery{}
+		if err := d.Apply(domain.Recorded{Event: created, Version: 1, OccurredAt: now}); err != nil {
+			return fmt.Errorf("fan out %s: %w", eventID, err)
+		}
+		fresh = append(fresh, d)
 	}
-	if len(made) > 0 && body != nil && inline == "" {
+	if len(fresh) > 0 && body != nil && inline == "" {
 		c.Payloads = append(c.Payloads, Payload{EventID: eventID, Body: body})
+	}
+	outcomes := make([]outcome, len(fresh))
+	failures := make([]error, len(fresh))
+	var wg sync.WaitGroup
+	for i, d := range fresh {
+		wg.Go(func() { outcomes[i], failures[i] = m.attempt(ctx, tenantID, d, 1, body, inline) })
+	}
+	wg.Wait()
+	if err := errors.Join(failures...); err != nil {
+		return fmt.Errorf("fan out %s: %w", eventID, err)
+	}
+	for i, d := range fresh {
+		created, _ := domain.CreateDelivery(d.ID, d.SubscriptionID, d.EventID, d.EventType)
+		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: append([]domain.Event{created}, outcomes[i].events...)})
+		c.Work = append(c.Work, outcomes[i].work...)
 	}
 	if len(c.Deliveries) == 0 && len(c.Work) == 0 {
 		return nil
@@ -277,7 +297,12 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	}
 	uow.OnCommit(ctx, func(ctx context.Context) {
 		m.Logger.InfoContext(ctx, "deliveries created", slog.String("eventId", eventID), slog.String("eventType", eventType),
-			slog.Int("deliveries", len(made)), slog.Bool("continued", len(c.Work) > len(made)))
+			slog.Int("deliveries", len(fresh)), slog.Bool("continued", len(fresh) == MaxDeliveriesPerCommit && len(subscriptionIDs) > len(fresh)))
+		for _, o := range outcomes {
+			if o.log != nil {
+				o.log(ctx)
+			}
+		}
 	})
 	return nil
 }
