@@ -99,10 +99,16 @@ func TestDeliverySignedVerifiedAndShaped(t *testing.T) {
 		!ids.Valid(ids.Delivery, d["deliveryId"].(string)) {
 		t.Fatalf("delivery = %v", d)
 	}
-	// Its history is in its stream; the events carry the message's invocation.
+	// Its history is in its stream (one event: the creation carries the
+	// first attempt); the events carry the message's invocation.
 	evs := e.stream(tn.ID, adapters.DeliveryStream(d["deliveryId"].(string)))
-	if len(evs) != 2 || evs[0].Type != domain.TypeDeliveryCreated || evs[1].Type != domain.TypeDeliveryAttempted {
+	if len(evs) != 1 || evs[0].Type != domain.TypeDeliveryCreated {
 		t.Fatalf("delivery stream = %+v", evs)
+	}
+	var created domain.DeliveryCreated
+	if err := json.Unmarshal(evs[0].Data, &created); err != nil || created.FirstAttempt == nil ||
+		created.FirstAttempt.Attempt != 1 || created.FirstAttempt.StatusCode != 204 || !created.FirstAttempt.Succeeded {
+		t.Fatalf("delivery created = %s (%v)", evs[0].Data, err)
 	}
 	if evs[0].Invocation.InvocationID != "inv_01JQ00000000000000000000MS" || evs[0].Invocation.TraceID != traceID || evs[0].Invocation.Principal != "system" {
 		t.Fatalf("delivery invocation = %+v", evs[0].Invocation)

@@ -7,7 +7,8 @@
 // Streams (ids within the tenant; the store prefixes the tenant id):
 //
 //	"subscription-<subscriptionId>"  webhooks.subscription-created, -failing, -recovered, -disabled
-//	"delivery-<deliveryId>"          webhooks.delivery-created, -attempted, -abandoned
+//	"delivery-<deliveryId>"          webhooks.delivery-created (carrying the first attempt
+//	                                 when the fan-out made it), -attempted, -abandoned
 //
 // Records, written in the commit of the events they derive from:
 //

@@ -282,7 +282,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	}
 	for i, d := range fresh {
 		created, _ := domain.CreateDelivery(d.ID, d.SubscriptionID, d.EventID, d.EventType)
-		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: append([]domain.Event{created}, outcomes[i].events...)})
+		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: domain.FoldFirstAttempt(created, outcomes[i].events)})
 		c.Work = append(c.Work, outcomes[i].work...)
 	}
 	if len(c.Deliveries) == 0 && len(c.Work) == 0 {

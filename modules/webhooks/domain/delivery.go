@@ -100,6 +100,20 @@ func CreateDelivery(deliveryID, subscriptionID, eventID, eventType string) (Deli
 	return DeliveryCreated{DeliveryID: deliveryID, SubscriptionID: subscriptionID, EventID: eventID, WebhookType: eventType}, nil
 }
 
+// FoldFirstAttempt returns the events that record a new delivery and what
+// followed its creation: the creation alone carrying the first attempt
+// (DeliveryCreated.FirstAttempt: one event, one stored item) when then is
+// exactly that attempt; else created followed by then.
+func FoldFirstAttempt(created DeliveryCreated, then []Event) []Event {
+	if len(then) == 1 {
+		if a, ok := then[0].(DeliveryAttempted); ok && a.Attempt == 1 && a.DeliveryID == created.DeliveryID {
+			created.FirstAttempt = &a
+			return []Event{created}
+		}
+	}
+	return append([]Event{created}, then...)
+}
+
 // Due reports whether attempt is the delivery's next one: it is pending and
 // made Attempts = attempt-1 so far. A redelivered work item of an attempt
 // already recorded is not due.
@@ -186,21 +200,17 @@ func (d *Delivery) Apply(r Recorded) error {
 		d.ID, d.SubscriptionID, d.EventID, d.EventType = e.DeliveryID, e.SubscriptionID, e.EventID, e.WebhookType
 		d.Status = Pending
 		d.CreatedAt = r.OccurredAt
+		if e.FirstAttempt != nil {
+			if e.FirstAttempt.Attempt != 1 || e.FirstAttempt.DeliveryID != d.ID {
+				return errCorrupt(fmt.Sprintf("delivery %s created with attempt %d of %s", d.ID, e.FirstAttempt.Attempt, e.FirstAttempt.DeliveryID))
+			}
+			d.applyAttempt(*e.FirstAttempt)
+		}
 	case DeliveryAttempted:
 		if d.Version == 0 || e.DeliveryID != d.ID || !d.Due(e.Attempt) {
 			return errCorrupt(fmt.Sprintf("attempt %d of %s in the stream of %q (status %s, %d attempts)", e.Attempt, e.DeliveryID, d.ID, d.Status, d.Attempts))
 		}
-		d.Attempts, d.LastStatusCode, d.LastError = e.Attempt, e.StatusCode, e.Error
-		d.NextAttemptAt = nil
-		switch {
-		case e.Succeeded:
-			d.Status = Succeeded
-		case e.NextAttemptAt != nil:
-			next := *e.NextAttemptAt
-			d.NextAttemptAt = &next
-		default:
-			d.Status = Failed
-		}
+		d.applyAttempt(e)
 	case DeliveryAbandoned:
 		if d.Version == 0 || e.DeliveryID != d.ID || d.Status != Pending {
 			return errCorrupt(fmt.Sprintf("delivery %s abandoned in the stream of %q (status %s)", e.DeliveryID, d.ID, d.Status))
@@ -213,4 +223,19 @@ func (d *Delivery) Apply(r Recorded) error {
 	d.Version = r.Version
 	d.UpdatedAt = r.OccurredAt
 	return nil
+}
+
+// applyAttempt records a due attempt's outcome.
+func (d *Delivery) applyAttempt(e DeliveryAttempted) {
+	d.Attempts, d.LastStatusCode, d.LastError = e.Attempt, e.StatusCode, e.Error
+	d.NextAttemptAt = nil
+	switch {
+	case e.Succeeded:
+		d.Status = Succeeded
+	case e.NextAttemptAt != nil:
+		next := *e.NextAttemptAt
+		d.NextAttemptAt = &next
+	default:
+		d.Status = Failed
+	}
 }

@@ -399,6 +399,62 @@ func TestDeliveryLifecycle(t *testing.T) {
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
 }
 
+// A delivery whose first attempt was made before it was recorded is one
+// event: the creation carries the attempt, and replays the same state as
+// the two events did.
+func TestCreatedCarriesTheFirstAttempt(t *testing.T) {
+	created, _ := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
+	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
+	pending, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	failed, _ := pending.RecordAttempt(1, AttemptResult{At: t0, StatusCode: 503, Error: "status 503"}, p, 0.5)
+
+	evs := FoldFirstAttempt(created, []Event{failed})
+	if len(evs) != 1 {
+		t.Fatalf("folded = %+v", evs)
+	}
+	folded := evs[0].(DeliveryCreated)
+	if folded.FirstAttempt == nil || *folded.FirstAttempt != failed || created.FirstAttempt != nil {
+		t.Fatalf("folded = %+v (created %+v)", folded, created)
+	}
+	one, err := ReplayDelivery([]Recorded{rec(folded, 1, t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _ := ReplayDelivery([]Recorded{rec(created, 1, t0), rec(failed, 2, t0)})
+	two.Version = 1 // the one difference: one event instead of two
+	if !reflect.DeepEqual(one, two) || one.Status != Pending || one.Attempts != 1 || !one.Due(2) {
+		t.Fatalf("replayed %+v, want %+v", one, two)
+	}
+	// The retry applies on top of it.
+	ok, _ := one.RecordAttempt(2, AttemptResult{At: t0.Add(5 * time.Second), StatusCode: 204}, p, 0.5)
+	if err := one.Apply(rec(ok, 2, t0.Add(5*time.Second))); err != nil || one.Status != Succeeded || one.Attempts != 2 {
+		t.Fatalf("after the retry %+v (%v)", one, err)
+	}
+	// Its JSON round-trips.
+	raw, _ := json.Marshal(folded)
+	var back DeliveryCreated
+	if err := json.Unmarshal(raw, &back); err != nil || !reflect.DeepEqual(back, folded) {
+		t.Fatalf("round trip %s -> %+v (%v)", raw, back, err)
+	}
+
+	// Anything but exactly the first attempt follows as events of its own.
+	abandoned := pending.Abandon(AbandonedSubscriptionDisabled)
+	if evs := FoldFirstAttempt(created, abandoned); len(evs) != 2 || evs[0].(DeliveryCreated).FirstAttempt != nil {
+		t.Fatalf("created then abandoned = %+v", evs)
+	}
+	if evs := FoldFirstAttempt(created, nil); len(evs) != 1 || evs[0].(DeliveryCreated).FirstAttempt != nil {
+		t.Fatalf("created alone = %+v", evs)
+	}
+	// A creation carrying another attempt, or another delivery's, is corrupt.
+	bad := created
+	bad.FirstAttempt = &DeliveryAttempted{DeliveryID: "dlv_1", Attempt: 2}
+	_, err = ReplayDelivery([]Recorded{rec(bad, 1, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+	bad.FirstAttempt = &DeliveryAttempted{DeliveryID: "dlv_2", Attempt: 1}
+	_, err = ReplayDelivery([]Recorded{rec(bad, 1, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+}
+
 func TestTruncateErrorAndPayload(t *testing.T) {
 	long := strings.Repeat("é", MaxErrorLength)
 	if got := TruncateError(long); len(got) > MaxErrorLength || !strings.HasPrefix(long, got) {

@@ -77,6 +77,11 @@ type DeliveryCreated struct {
 	EventID        string `json:"eventId"` // the webhook-id
 	// WebhookType is the integration event's type, e.g. "message.delivered".
 	WebhookType string `json:"eventType"`
+	// FirstAttempt is the first attempt when it was made before the delivery
+	// was recorded (the fan-out makes it: FoldFirstAttempt), so that one
+	// event records both; nil when the attempt follows as an event of its
+	// own (deliveries created before, or abandoned at once).
+	FirstAttempt *DeliveryAttempted `json:"firstAttempt,omitempty"`
 }
 
 // DeliveryAttempted: one POST to the endpoint was made. StatusCode is 0 when
