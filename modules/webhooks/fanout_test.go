@@ -177,7 +177,7 @@ func TestRedeliveredEventSkipsLaterSubscriptions(t *testing.T) {
 // both name it by its derived id, one creates its stream, the other's commit
 // conflicts, runs again and finds it. No dedupe record is written for them.
 func TestConcurrentFanOutsMakeOneDelivery(t *testing.T) {
-	e, tn, _, sub := oneSubscriber(t, options{allowPrivate: true})
+	e, tn, rcv, sub := oneSubscriber(t, options{allowPrivate: true})
 	ev := e.event(tn, "message.sent", []string{tn.Root}, "msg_1")
 	items := []eventstore.OutboxEntry{e.publish(ev), e.publish(ev), e.publish(ev)}
 	var wg sync.WaitGroup
@@ -196,8 +196,19 @@ func TestConcurrentFanOutsMakeOneDelivery(t *testing.T) {
 		}
 	}
 	ds := e.deliveries(tn, sub.SubscriptionID)
-	if len(ds) != 1 || ds[0]["deliveryId"] != app.DeliveryID(tn.ID, sub.SubscriptionID, ev.ID, ev.Time) {
-		t.Fatalf("deliveries = %v, want one with the derived id", ds)
+	if len(ds) != 1 || ds[0]["deliveryId"] != app.DeliveryID(tn.ID, sub.SubscriptionID, ev.ID, ev.Time) || ds[0]["attempts"] != 1.0 {
+		t.Fatalf("deliveries = %v, want one with the derived id and one attempt recorded", ds)
+	}
+	// Racing runs may each have made the first attempt before one recorded
+	// it (at least once): every POST carries the event's webhook-id.
+	reqs := rcv.requests()
+	if len(reqs) < 1 || len(reqs) > len(items) {
+		t.Fatalf("receiver got %d requests", len(reqs))
+	}
+	for _, rq := range reqs {
+		if rq.Header.Get("webhook-id") != ev.ID || rq.VerifyErr != nil {
+			t.Fatalf("request webhook-id %q (verify: %v), want %s", rq.Header.Get("webhook-id"), rq.VerifyErr, ev.ID)
+		}
 	}
 }
 

@@ -416,13 +416,14 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 		}
 	}
 	oldLists := make([][][]byte, len(p.records)) // each row's current "lists" keys
+	oldRows := make([][]byte, len(p.records))    // and their "list-rows" value as stored
 	for i, r := range p.records {
 		if v := rowsB.Get(r.dataKey); v != nil {
 			keys, err := kvlayout.DecodeListRows(v)
 			if err != nil {
 				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
 			}
-			oldLists[i] = keys
+			oldLists[i], oldRows[i] = keys, bytes.Clone(v)
 		}
 	}
 
@@ -445,7 +446,7 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 			err = data.Put(r.dataKey, r.value)
 		}
 		if err == nil {
-			err = writeLists(lists, rowsB, r, oldLists[i])
+			err = writeLists(lists, rowsB, r, oldLists[i], oldRows[i])
 		}
 		if err == nil {
 			err = indexRowExpiry(tx.Bucket([]byte(bucketIdemExpiry)), tx.Bucket([]byte(bucketRowExpiry)), r.dataKey, r.expiresAt)
@@ -487,24 +488,33 @@ func readHeadAt(data *bolt.Bucket, k []byte, stream string) (int64, error) {
 }
 
 // writeLists replaces the list entries old of the row r with r's (none for a
-// delete or a row without Lists).
-
-func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte) error {
-	for _, lk := range old {
+// delete or a row without Lists): it deletes the entries the row leaves and
+// puts those it enters (kvlayout.ListChanges), and rewrites its "list-rows"
+// value (stored: oldRows) only when that changes, so an update that keeps
+// the row's lists dirties no page of them.
+func writeLists(lists, rowsB *bolt.Bucket, r preparedRecord, old [][]byte, oldRows []byte) error {
+	gone, added := kvlayout.ListChanges(old, r.listKeys, 0)
+	for _, lk := range gone {
 		if err := lists.Delete(lk); err != nil {
 			return fmt.Errorf("list entry: %w", err)
 		}
 	}
 	if r.listRows == nil {
+		if oldRows == nil {
+			return nil
+		}
 		if err := rowsB.Delete(r.dataKey); err != nil {
 			return fmt.Errorf("list entries: %w", err)
 		}
 		return nil
 	}
-	for _, lk := range r.listKeys {
-		if err := lists.Put(lk, r.dataKey); err != nil {
+	for _, i := range added {
+		if err := lists.Put(r.listKeys[i], r.dataKey); err != nil {
 			return fmt.Errorf("list entry: %w", err)
 		}
+	}
+	if bytes.Equal(oldRows, r.listRows) {
+		return nil
 	}
 	if err := rowsB.Put(r.dataKey, r.listRows); err != nil {
 		return fmt.Errorf("list entries: %w", err)
@@ -979,14 +989,15 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		}
 		for _, k := range rows {
 			var old [][]byte
-			if v := rowsB.Get(k); v != nil {
+			v := rowsB.Get(k)
+			if v != nil {
 				keys, err := kvlayout.DecodeListRows(v)
 				if err != nil {
 					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
 				}
 				old = keys
 			}
-			if err := writeLists(lists, rowsB, preparedRecord{dataKey: k}, old); err != nil {
+			if err := writeLists(lists, rowsB, preparedRecord{dataKey: k}, old, v); err != nil {
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 			if err := data.Delete(k); err != nil {

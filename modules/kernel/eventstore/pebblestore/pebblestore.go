@@ -648,6 +648,7 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 		}
 	}
 	oldLists := make([][][]byte, len(p.records)) // each row's current list keys (without "l/")
+	oldRows := make([][]byte, len(p.records))    // and their "lr/" value as stored
 	oldExpiry := make([][]byte, len(p.records))  // each row's current expiry, if any
 	for i, r := range p.records {
 		v, ok, err := get(b, r.listRowsKey)
@@ -659,7 +660,7 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 			if err != nil {
 				return reject(fmt.Errorf("record %s/%s: decode list entries: %w", r.collection, r.key, err))
 			}
-			oldLists[i] = keys
+			oldLists[i], oldRows[i] = keys, v
 		}
 		if oldExpiry[i], _, err = get(b, r.rowExpiryKey); err != nil {
 			return reject(fmt.Errorf("record %s/%s: expiry: %w", r.collection, r.key, err))
@@ -685,7 +686,7 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 			err = b.Set(r.fullKey, r.value, nil)
 		}
 		if err == nil {
-			err = writeLists(b, r, oldLists[i])
+			err = writeLists(b, r, oldLists[i], oldRows[i])
 		}
 		if err == nil {
 			err = indexRowExpiry(h, b, r, oldExpiry[i])
@@ -731,15 +732,19 @@ func readHeadAt(r pebble.Reader, k []byte, stream string) (int64, error) {
 }
 
 // writeLists replaces the list entries old (without "l/") of the row r with
-// r's (none for a delete or a row without Lists).
-func writeLists(b *pebble.Batch, r preparedRecord, old [][]byte) error {
-	for _, lk := range old {
+// r's (none for a delete or a row without Lists): it deletes the entries the
+// row leaves and sets those it enters (kvlayout.ListChanges), and rewrites
+// its "lr/" value (stored: oldRows) only when that changes, so an update
+// that keeps the row's lists writes nothing for them (no tombstones).
+func writeLists(b *pebble.Batch, r preparedRecord, old [][]byte, oldRows []byte) error {
+	gone, added := kvlayout.ListChanges(old, r.listKeys, len(nsLists))
+	for _, lk := range gone {
 		if err := b.Delete(nsKey(nsLists, lk), nil); err != nil {
 			return fmt.Errorf("list entry: %w", err)
 		}
 	}
 	if r.listRows == nil {
-		if len(old) == 0 {
+		if len(old) == 0 && oldRows == nil {
 			return nil // nothing to remove: no tombstone either
 		}
 		if err := b.Delete(r.listRowsKey, nil); err != nil {
@@ -747,10 +752,13 @@ func writeLists(b *pebble.Batch, r preparedRecord, old [][]byte) error {
 		}
 		return nil
 	}
-	for _, lk := range r.listKeys {
-		if err := b.Set(lk, r.dataKey, nil); err != nil {
+	for _, i := range added {
+		if err := b.Set(r.listKeys[i], r.dataKey, nil); err != nil {
 			return fmt.Errorf("list entry: %w", err)
 		}
+	}
+	if bytes.Equal(oldRows, r.listRows) {
+		return nil
 	}
 	if err := b.Set(r.listRowsKey, r.listRows, nil); err != nil {
 		return fmt.Errorf("list entries: %w", err)
@@ -1289,7 +1297,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		if err != nil {
 			return reject(err)
 		}
-		var oldLists [][][]byte
+		var oldKeys [][][]byte
+		var oldRows [][]byte
 		for _, k := range rows {
 			var old [][]byte
 			v, ok, err := get(b, nsKey(nsListRows, k))
@@ -1301,7 +1310,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
 				}
 			}
-			oldLists = append(oldLists, old)
+			oldKeys = append(oldKeys, old)
+			oldRows = append(oldRows, v)
 		}
 		for _, k := range done {
 			if err := b.Delete(k, nil); err != nil {
@@ -1315,7 +1325,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		}
 		for i, k := range rows {
 			r := preparedRecord{dataKey: k, listRowsKey: nsKey(nsListRows, k)}
-			if err := writeLists(b, r, oldLists[i]); err != nil {
+			if err := writeLists(b, r, oldKeys[i], oldRows[i]); err != nil {
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 			if err := b.Delete(nsKey(nsData, k), nil); err != nil {

@@ -262,6 +262,21 @@ func testListRewrite(t *testing.T, s eventstore.Store) {
 	// And it can join again.
 	mustCommit(t, s, recordsCommit(tnt, row("tickets", k1, `{"s":"open"}`, open(k1))))
 	eventuallyList(t, s, tnt, eventstore.ListQuery{List: statusList, Partition: "open"}, []string{k1})
+	// A rewrite in the same lists (the embedded adapters then leave its
+	// entries alone) shows the new data through them; one that keeps one
+	// list and leaves another moves only that one.
+	mustCommit(t, s, recordsCommit(tnt, row("tickets", k1, `{"s":"open","n":2}`, open(k1))))
+	if got := eventuallyList(t, s, tnt, eventstore.ListQuery{List: statusList, Partition: "open"}, []string{k1}); got.data[0] != `{"s":"open","n":2}` {
+		t.Fatalf("rewritten row data = %s", got.data[0])
+	}
+	mustCommit(t, s, recordsCommit(tnt, row("tickets", k1, `{"s":"open","n":3}`, open(k1), entry(rowsList, "", k1))))
+	eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList}, []string{k1})
+	mustCommit(t, s, recordsCommit(tnt, row("tickets", k1, `{"s":"closed","n":4}`, entry(rowsList, "", k1), closed(k1))))
+	eventuallyList(t, s, tnt, eventstore.ListQuery{List: statusList, Partition: "open"}, nil)
+	eventuallyList(t, s, tnt, eventstore.ListQuery{List: statusList, Partition: "closed"}, []string{k2, k1})
+	if got := eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList}, []string{k1}); got.data[0] != `{"s":"closed","n":4}` {
+		t.Fatalf("kept entry shows %s", got.data[0])
+	}
 }
 
 func testListDelete(t *testing.T, s eventstore.Store) {

@@ -237,6 +237,33 @@ func DecodeListRows(v []byte) ([][]byte, error) {
 	return keys, nil
 }
 
+// ListChanges compares a row's stored list keys (old) with its new ones
+// (cur, each after the first skip bytes, an adapter's namespace prefix):
+// gone are the old keys the row leaves, added the indexes into cur of the
+// keys it enters. An entry the row keeps is not rewritten: its key, and so
+// its value (the row's data key, part of the key), are the same. Status
+// moves touch only the lists whose partition changes.
+func ListChanges(old, cur [][]byte, skip int) (gone [][]byte, added []int) {
+	have := make(map[string]bool, len(old))
+	for _, k := range old {
+		have[string(k)] = true
+	}
+	keep := make(map[string]bool, len(cur))
+	for i, k := range cur {
+		inner := string(k[skip:])
+		keep[inner] = true
+		if !have[inner] {
+			added = append(added, i)
+		}
+	}
+	for _, k := range old {
+		if !keep[string(k)] {
+			gone = append(gone, k)
+		}
+	}
+	return gone, added
+}
+
 // EncodeOutbox is the "outbox" key and value of e (LastError truncated).
 func EncodeOutbox(e eventstore.OutboxEntry) (k, v []byte, err error) {
 	e.LastError = eventstore.TruncateLastError(e.LastError)
