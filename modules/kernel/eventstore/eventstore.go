@@ -96,8 +96,9 @@ type StreamAppend struct {
 	// unchanged: a new stream (ExpectedVersion 0) exists once, and an append
 	// at a version other than the stream's fails with ErrConflict, with one
 	// exception on DynamoDB: after the row was written without an append
-	// (a read-model rebuild), the next append at a version ahead of the
-	// stream is not detected (two appends at the same version still
+	// and without a Source (Record.Source, which read-model rebuilds set),
+	// or before versions were kept on rows, the next append at a version
+	// ahead of the stream is not detected (two appends at the same version still
 	// conflict: each event's position is written once).
 	HeadRecord *RecordRef
 }
@@ -109,9 +110,13 @@ type RecordRef struct {
 }
 
 // CheckHeadRecords checks the HeadRecord of every append of c: it must name
-// a row c writes (not Global, not Delete), and no other append's. Adapters
-// call it with their other checks; the error wraps ErrInvalid.
+// a row c writes (not Global, not Delete), and no other append's; and the
+// Source of every row (see Record.Source). Adapters call it with their
+// other checks; the error wraps ErrInvalid.
 func CheckHeadRecords(c *Commit) error {
+	if err := checkSources(c); err != nil {
+		return err
+	}
 	named := map[RecordRef]bool{}
 	for _, a := range c.Appends {
 		h := a.HeadRecord
@@ -131,6 +136,29 @@ func CheckHeadRecords(c *Commit) error {
 		}
 		if !found {
 			return fmt.Errorf("append %s: head record %s/%s is not a row this commit writes: %w", a.StreamID, h.Collection, h.Key, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// checkSources checks the Source of every row of c.
+func checkSources(c *Commit) error {
+	for _, r := range c.Records {
+		src := r.Source
+		if src == nil {
+			continue
+		}
+		what := "record " + r.Collection + "/" + r.Key
+		switch {
+		case src.StreamID == "" || src.Version < 1:
+			return fmt.Errorf("%s: source stream %q at version %d: %w", what, src.StreamID, src.Version, ErrInvalid)
+		case r.IfAbsent || r.Delete || r.Global:
+			return fmt.Errorf("%s: a source with IfAbsent, Delete or Global: %w", what, ErrInvalid)
+		}
+		for _, a := range c.Appends {
+			if h := a.HeadRecord; h != nil && h.Collection == r.Collection && h.Key == r.Key {
+				return fmt.Errorf("%s: a source on the head record of %s: %w", what, a.StreamID, ErrInvalid)
+			}
 		}
 	}
 	return nil
@@ -157,6 +185,20 @@ type Record struct {
 	// replaces its memberships with these (a row written without Lists leaves
 	// every list). At most one entry per slot; not for Global rows.
 	Lists []ListEntry
+	// Source, when set, is the stream and version the row was derived from,
+	// for a row written outside its stream's appends (a read-model
+	// rebuild): the commit fails with ErrConflict when the stream is past
+	// that version (a newer row was written meanwhile), and the row keeps
+	// the version as an append naming it as its HeadRecord does, so the
+	// next append keeps its whole check. Not with IfAbsent, Delete, Global,
+	// nor on a row an append of the same commit names as its HeadRecord.
+	Source *StreamVersion
+}
+
+// StreamVersion is a version of one stream of the commit's tenant.
+type StreamVersion struct {
+	StreamID string
+	Version  int64 // >= 1
 }
 
 // MaxListSlots is how many list indexes the store has (one per slot, 1..MaxListSlots).

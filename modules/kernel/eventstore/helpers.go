@@ -86,8 +86,8 @@ func MarshalJSON(v any) ([]byte, error) {
 // a tenant's row to write (no IfAbsent, Delete or Global), then as in a
 // commit (ValidateLists).
 func ValidatePut(r Record) error {
-	if r.IfAbsent || r.Delete || r.Global {
-		return fmt.Errorf("put record %s/%s: IfAbsent, Delete and Global rows are for commits: %w", r.Collection, r.Key, ErrInvalid)
+	if r.IfAbsent || r.Delete || r.Global || r.Source != nil {
+		return fmt.Errorf("put record %s/%s: IfAbsent, Delete, Global and Source rows are for commits: %w", r.Collection, r.Key, ErrInvalid)
 	}
 	return ValidateLists(r)
 }

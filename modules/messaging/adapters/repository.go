@@ -299,6 +299,9 @@ func (r *Repository) RebuildMessage(ctx context.Context, tenantID, messageID str
 		if err != nil {
 			return nil, err
 		}
+		// The row keeps the stream's version (it is the stream's head
+		// record), and is not written over a newer one.
+		row.Source = &eventstore.StreamVersion{StreamID: MessageStream(messageID), Version: h[len(h)-1].Version}
 		recs := []eventstore.Record{row}
 		if lookup, ok, err := ProjectProviderMessage(m); err != nil {
 			return nil, err
@@ -311,11 +314,13 @@ func (r *Repository) RebuildMessage(ctx context.Context, tenantID, messageID str
 
 // rebuild re-derives the rows of one stream and commits them at once (not
 // staged: a unit of work holds at most eventstore.MaxCommitItems items, a
-// rebuild of 100 entities up to twice that). Records are written without a
-// version condition, so a writer that appends between the read and the
-// write would be overwritten by the older rows: rebuild reads the stream's
-// tail after its write and derives the rows again when it moved. Whatever
-// commits after that check writes its own, newer rows.
+// rebuild of 100 entities up to twice that). A row with a Source is written
+// only while its stream is not past the version it was derived from (a
+// conflict derives the rows again); rows without one are written without a
+// condition, so a writer that appends between the read and the write would
+// be overwritten by the older rows: rebuild reads the stream's tail after
+// its write and derives the rows again when it moved. Whatever commits after
+// that check writes its own, newer rows.
 func (r *Repository) rebuild(ctx context.Context, tenantID, stream string, project func([]domain.Recorded) ([]eventstore.Record, error)) (bool, error) {
 	for range rebuildAttempts {
 		h, err := r.history(ctx, tenantID, stream)
@@ -329,7 +334,11 @@ func (r *Repository) rebuild(ctx context.Context, tenantID, stream string, proje
 		if err != nil {
 			return false, fmt.Errorf("rebuild %s: %w", stream, err)
 		}
-		if err := r.store.Commit(ctx, &eventstore.Commit{TenantID: tenantID, Records: recs}); err != nil {
+		err = r.store.Commit(ctx, &eventstore.Commit{TenantID: tenantID, Records: recs})
+		if errors.Is(err, eventstore.ErrConflict) {
+			continue // the stream moved past what was read: derive again
+		}
+		if err != nil {
 			return false, fmt.Errorf("rebuild %s: %w", stream, err)
 		}
 		version := h[len(h)-1].Version

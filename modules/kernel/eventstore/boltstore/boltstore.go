@@ -264,6 +264,9 @@ type preparedRecord struct {
 	ifAbsent, delete bool
 	listKeys         [][]byte // the row's "lists" keys
 	listRows         []byte   // listKeys as stored in "list-rows"; nil when none
+	// source is Record.Source: the head of its stream and its version.
+	sourceHead    []byte
+	sourceVersion int64
 }
 
 type preparedOutbox struct {
@@ -328,6 +331,9 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		what := "record " + r.Collection + "/" + r.Key
 		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
 			dataKey: kvlayout.Key(kvlayout.RecordPK(c.TenantID, r.Global, r.Collection), r.Key)}
+		if r.Source != nil {
+			pr.sourceHead, pr.sourceVersion = kvlayout.Key(kvlayout.HeadPK(c.TenantID, r.Source.StreamID), ""), r.Source.Version
+		}
 		if !r.Delete {
 			pr.expiresAt = r.ExpiresAt
 		}
@@ -408,6 +414,15 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 	for _, r := range p.records {
 		if r.ifAbsent && !r.delete && data.Get(r.dataKey) != nil {
 			return reject(fmt.Errorf("record %s/%s exists: %w", r.collection, r.key, eventstore.ErrConflict))
+		}
+		if r.sourceHead != nil {
+			cur, err := readHeadAt(data, r.sourceHead, r.collection+"/"+r.key)
+			if err != nil {
+				return reject(err)
+			}
+			if cur > r.sourceVersion {
+				return reject(fmt.Errorf("record %s/%s derived at version %d of a stream at %d: %w", r.collection, r.key, r.sourceVersion, cur, eventstore.ErrConflict))
+			}
 		}
 	}
 	for _, e := range p.outbox {

@@ -216,6 +216,8 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		}
 		if a := onRows[eventstore.RecordRef{Collection: r.Collection, Key: r.Key}]; a != nil && !r.Global {
 			what = keepVersion(put, a)
+		} else if r.Source != nil {
+			what = keepSource(put, r.Source, what)
 		}
 		if err := add(kindRecord, what, types.TransactWriteItem{Put: put}, item, item); err != nil {
 			return nil, err
@@ -388,11 +390,23 @@ func (s *Store) appendEvents(a *eventstore.StreamAppend, pk string, add func(ite
 	return nil
 }
 
+// keepSource makes put, a row derived from src outside the stream's
+// appends (eventstore.Record.Source), keep src's version on the row, written
+// only while the row holds no later version (none: a row without one, or no
+// row). A newer row fails the commit (ErrConflict).
+func keepSource(put *types.Put, src *eventstore.StreamVersion, what string) string {
+	put.Item[attrStreamVersion] = num(src.Version)
+	put.ConditionExpression = aws.String("attribute_not_exists(#sv) OR #sv <= :source")
+	put.ExpressionAttributeNames = map[string]string{"#sv": attrStreamVersion}
+	put.ExpressionAttributeValues = map[string]types.AttributeValue{":source": num(src.Version)}
+	return fmt.Sprintf("%s derived from stream %s at version %d", what, src.StreamID, src.Version)
+}
+
 // keepVersion makes put, the row named as a's HeadRecord, the keeper of the
 // stream's version: it writes the new version (attrStreamVersion) and is
 // conditioned on the expected one: a new stream's row must not exist; a
 // later append's row must exist and hold the expected version, or none (a
-// row written without an append, by a rebuild, or before versions were kept
+// row written without an append and without a Source, or before versions were kept
 // on rows: then the events' own conditions alone serialize the appends). It
 // returns what names the row in a conflict.
 func keepVersion(put *types.Put, a *eventstore.StreamAppend) string {

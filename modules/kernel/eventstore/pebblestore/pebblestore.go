@@ -481,6 +481,9 @@ type preparedRecord struct {
 	ifAbsent, delete bool
 	listKeys         [][]byte // the row's list keys, with "l/"
 	listRows         []byte   // the keys without "l/" as stored under "lr/"; nil when none
+	// source is Record.Source: the head of its stream ("d/" + key) and its version.
+	sourceHead    []byte
+	sourceVersion int64
 }
 
 type preparedOutbox struct {
@@ -547,6 +550,9 @@ func prepare(c *eventstore.Commit, now time.Time) (*prepared, error) {
 		dk := kvlayout.Key(kvlayout.RecordPK(c.TenantID, r.Global, r.Collection), r.Key)
 		pr := preparedRecord{collection: r.Collection, key: r.Key, ifAbsent: r.IfAbsent, delete: r.Delete,
 			dataKey: dk, fullKey: nsKey(nsData, dk), listRowsKey: nsKey(nsListRows, dk), rowExpiryKey: nsKey(nsRowExpiry, dk)}
+		if r.Source != nil {
+			pr.sourceHead, pr.sourceVersion = nsKey(nsData, kvlayout.Key(kvlayout.HeadPK(c.TenantID, r.Source.StreamID), "")), r.Source.Version
+		}
 		if !r.Delete {
 			pr.expiresAt = r.ExpiresAt
 			pr.value = slices.Clone([]byte(r.Data))
@@ -627,6 +633,15 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 		}
 	}
 	for _, r := range p.records {
+		if r.sourceHead != nil {
+			cur, err := readHeadAt(b, r.sourceHead, r.collection+"/"+r.key)
+			if err != nil {
+				return reject(err)
+			}
+			if cur > r.sourceVersion {
+				return reject(fmt.Errorf("record %s/%s derived at version %d of a stream at %d: %w", r.collection, r.key, r.sourceVersion, cur, eventstore.ErrConflict))
+			}
+		}
 		if !r.ifAbsent || r.delete {
 			continue
 		}

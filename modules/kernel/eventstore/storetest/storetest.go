@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"conflict-expected-zero-on-existing", testConflictZeroOnExisting},
 		{"conflict-expected-ahead", testConflictAhead},
 		{"head-record", testHeadRecord},
+		{"record-source", testRecordSource},
 		{"concurrent-appends-one-wins", testConcurrentAppends},
 		{"multi-stream-commit-atomic", testMultiStreamAtomic},
 		{"idempotency-round-trip", testIdempotencyRoundTrip},
@@ -431,6 +432,59 @@ func testHeadRecord(t *testing.T, s eventstore.Store) {
 	c.Appends = append(c.Appends, eventstore.StreamAppend{StreamID: "other", Events: []eventstore.Event{event("storetest.e", 1)}, HeadRecord: ref})
 	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "one head record for two appends")
 	wantVersions(t, read(t, s, tnt, "other", 1, 0), nil)
+}
+
+// A row rebuilt from its stream (Record.Source) is written while the stream
+// is not past the version it was derived from, and afterwards an append
+// ahead of the stream still conflicts (the row keeps the version).
+func testRecordSource(t *testing.T, s eventstore.Store) {
+	ctx := context.Background()
+	tnt := tenant()
+	ref := &eventstore.RecordRef{Collection: "storetest-things", Key: "t1"}
+	row := func(data string, src *eventstore.StreamVersion) eventstore.Record {
+		return eventstore.Record{Collection: ref.Collection, Key: ref.Key, Data: json.RawMessage(data), Source: src}
+	}
+	at := func(v int64) *eventstore.StreamVersion { return &eventstore.StreamVersion{StreamID: "thing", Version: v} }
+	commit := func(expected int64, n int) *eventstore.Commit {
+		c := appendCommit(tnt, "thing", expected, events("storetest.e", n)...)
+		c.Appends[0].HeadRecord = ref
+		c.Records = []eventstore.Record{row(fmt.Sprintf(`{"version":%d}`, expected+int64(n)), nil)}
+		return c
+	}
+	rebuild := func(data string, src *eventstore.StreamVersion) *eventstore.Commit {
+		return &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{row(data, src)}}
+	}
+	mustCommit(t, s, commit(0, 2))
+	// Derived from the stream as it is: written.
+	mustCommit(t, s, rebuild(`{"rebuilt":2}`, at(2)))
+	wantRecordData(t, s, tnt, ref.Collection, ref.Key, `{"rebuilt":2}`)
+	// Derived from an older version: refused, the newer row stays.
+	mustCommit(t, s, commit(2, 1))
+	wantErr(t, s.Commit(ctx, rebuild(`{"rebuilt":2}`, at(2))), eventstore.ErrConflict, "a row derived at 2 of a stream at 3")
+	wantRecordData(t, s, tnt, ref.Collection, ref.Key, `{"version":3}`)
+	mustCommit(t, s, rebuild(`{"rebuilt":3}`, at(3)))
+	// After the rebuild, appends keep their whole check: ahead and behind conflict.
+	wantErr(t, s.Commit(ctx, commit(4, 1)), eventstore.ErrConflict, "expected 4 on a stream at 3, after a rebuild")
+	wantErr(t, s.Commit(ctx, commit(2, 1)), eventstore.ErrConflict, "expected 2 on a stream at 3, after a rebuild")
+	mustCommit(t, s, commit(3, 1))
+	wantVersions(t, read(t, s, tnt, "thing", 1, 0), seq(1, 4))
+	// A missing row is written (a rebuild restores it).
+	other := eventstore.Record{Collection: ref.Collection, Key: "t2", Data: json.RawMessage(`{"restored":true}`), Source: &eventstore.StreamVersion{StreamID: "thing2", Version: 1}}
+	mustCommit(t, s, appendCommit(tnt, "thing2", 0, event("storetest.e", 1)))
+	mustCommit(t, s, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{other}})
+	wantRecordData(t, s, tnt, ref.Collection, "t2", `{"restored":true}`)
+	// Invalid: a version below 1, no stream, with IfAbsent, on a head record of the commit.
+	for name, r := range map[string]eventstore.Record{
+		"version 0": row(`{}`, at(0)),
+		"no stream": row(`{}`, &eventstore.StreamVersion{Version: 1}),
+		"IfAbsent":  {Collection: ref.Collection, Key: "t3", IfAbsent: true, Data: json.RawMessage(`{}`), Source: at(1)},
+		"Delete":    {Collection: ref.Collection, Key: ref.Key, Delete: true, Source: at(1)},
+	} {
+		wantErr(t, s.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{r}}), eventstore.ErrInvalid, name)
+	}
+	c := commit(4, 1)
+	c.Records[0].Source = at(4)
+	wantErr(t, s.Commit(ctx, c), eventstore.ErrInvalid, "a source on the append's head record")
 }
 
 func testConcurrentAppends(t *testing.T, s eventstore.Store) {
