@@ -444,7 +444,9 @@ func testRecordSource(t *testing.T, s eventstore.Store) {
 	row := func(data string, src *eventstore.StreamVersion) eventstore.Record {
 		return eventstore.Record{Collection: ref.Collection, Key: ref.Key, Data: json.RawMessage(data), Source: src}
 	}
-	at := func(v int64) *eventstore.StreamVersion { return &eventstore.StreamVersion{StreamID: "thing", Version: v} }
+	at := func(v int64) *eventstore.StreamVersion {
+		return &eventstore.StreamVersion{StreamID: "thing", Version: v}
+	}
 	commit := func(expected int64, n int) *eventstore.Commit {
 		c := appendCommit(tnt, "thing", expected, events("storetest.e", n)...)
 		c.Appends[0].HeadRecord = ref
