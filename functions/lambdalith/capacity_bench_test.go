@@ -539,7 +539,7 @@ const (
 	stepRoute    = "receipt webhook route"
 	stepReceipt  = "receipt processing"
 	stepFanOut   = "fan-out with first attempts"
-	stepDeliver  = "webhook retries"
+	stepDeliver  = "webhook retries, health"
 	stepRelay    = "relay: acks, retries, sweeps"
 	lcSetup      = "lifecycle setup" // onboarding, channels, subscriptions: not counted
 	lcCheck      = "lifecycle check" // the benchmark's own checks: not counted

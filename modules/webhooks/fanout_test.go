@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +10,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
+	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/adapters"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/app"
@@ -265,6 +268,105 @@ func TestFanOutMakesTheFirstAttempt(t *testing.T) {
 	}
 }
 
+// panickingTransport panics for requests to path, and makes the others.
+type panickingTransport struct{ path string }
+
+func (p panickingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == p.path {
+		panic("transport exploded")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// failingSealer fails the first opening of a subscription secret.
+type failingSealer struct {
+	secrets.Sealer
+	failed atomic.Bool
+}
+
+func (f *failingSealer) Open(ctx context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
+	if purpose == app.PurposeSubscriptionSecret && f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("key service unavailable")
+	}
+	return f.Sealer.Open(ctx, tenantID, purpose, sealed)
+}
+
+// A first attempt that cannot be made (its key does not open, it panics)
+// holds back neither the other deliveries of the fan-out nor their records:
+// its delivery is created with an attempt item of its own, which the work
+// path runs.
+func TestFirstAttemptThatFailsRunsAsAnItem(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    options
+		bad  string // the path of the receiver whose attempt fails, "" when either may
+	}{
+		{"panic", options{allowPrivate: true, transport: panickingTransport{path: "/boom"}}, "/boom"},
+		{"key service", options{allowPrivate: true, wrapSealer: func(s secrets.Sealer) secrets.Sealer { return &failingSealer{Sealer: s} }}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, c.o)
+			tn := e.onboard("Acme")
+			rcv := newReceiver(t)
+			subs := map[string]string{} // path -> subscription id
+			for _, path := range []string{"/ok", "/boom"} {
+				out := e.subscribe(tn, tn.Root, rcv.URL+path, "*")
+				subs[path] = out.SubscriptionID
+			}
+			e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))
+			pub := e.pending(work.PublishType)
+			if err := e.exec.Handle(context.Background(), pub[0]); err != nil {
+				t.Fatalf("the fan-out failed: %v", err)
+			}
+			_ = e.store.AckOutbox(context.Background(), pub)
+			if n := len(rcv.requests()); n != 1 {
+				t.Fatalf("receiver got %d requests, want 1 (the attempt that could be made)", n)
+			}
+			items := e.pending(app.WorkDeliver)
+			if len(items) != 1 {
+				t.Fatalf("attempt items = %+v, want one for the attempt not made", items)
+			}
+			var p app.DeliverPayload
+			_ = json.Unmarshal(items[0].Payload, &p)
+			if p.Attempt != 1 || p.Body == "" {
+				t.Fatalf("attempt item = %+v", p)
+			}
+			pending := 0
+			for path, subID := range subs {
+				ds := e.deliveries(tn, subID)
+				if len(ds) != 1 {
+					t.Fatalf("%s: deliveries = %v", path, ds)
+				}
+				switch {
+				case ds[0]["status"] == "pending" && ds[0]["attempts"] == 0.0 && (c.bad == "" || path == c.bad):
+					pending++
+				case ds[0]["status"] == "succeeded" && ds[0]["attempts"] == 1.0 && path != c.bad:
+				default:
+					t.Fatalf("%s: delivery = %v", path, ds[0])
+				}
+			}
+			if pending != 1 {
+				t.Fatalf("%d deliveries wait for their first attempt, want 1", pending)
+			}
+			if c.bad != "" {
+				return // the transport panics on every attempt of it: the item is retried, then parked
+			}
+			// The item makes the attempt (the key service is back).
+			if err := e.exec.Handle(context.Background(), items[0]); err != nil {
+				t.Fatal(err)
+			}
+			for path, subID := range subs {
+				if ds := e.deliveries(tn, subID); ds[0]["status"] != "succeeded" || ds[0]["attempts"] != 1.0 {
+					t.Fatalf("%s: after the item, delivery = %v", path, ds[0])
+				}
+			}
+			if n := len(rcv.requests()); n != 2 {
+				t.Fatalf("receiver got %d requests, want 2", n)
+			}
+		})
+	}
+}
+
 // A retry item that runs again after its attempt was recorded does not call
 // the receiver again.
 func TestAttemptItemRunTwiceCallsOnce(t *testing.T) {
@@ -349,6 +451,43 @@ func TestLargeFanOutContinues(t *testing.T) {
 		seen[rq.Path] = true
 		if rq.Header.Get("webhook-id") != ev.ID {
 			t.Fatalf("webhook-id %s", rq.Header.Get("webhook-id"))
+		}
+		if err := verify(secrets[rq.Path], rq); err != nil {
+			t.Fatalf("%s: %v", rq.Path, err)
+		}
+	}
+}
+
+// A continuation of an event whose body is in a payload row (larger than
+// InlineBodyMax) reads the row and makes its first attempts with the same
+// bytes as the first batch.
+func TestLargeBodyContinuationReadsItsRow(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	n := app.MaxDeliveriesPerCommit + 2
+	secrets := map[string]string{}
+	for i := 0; i < n; i++ {
+		out := e.subscribe(tn, tn.Root, fmt.Sprintf("%s/s%02d", rcv.URL, i), "*")
+		secrets[fmt.Sprintf("/s%02d", i)] = out.Secret
+	}
+	ev := e.event(tn, "message.delivered", []string{tn.Root}, "msg_1")
+	var detail map[string]any
+	_ = json.Unmarshal(ev.Detail, &detail)
+	detail["data"].(map[string]any)["content"] = map[string]string{"text": strings.Repeat("<p>long & rich</p>", 1200)}
+	ev.Detail, _ = json.Marshal(detail)
+	e.publish(ev)
+	e.drain()
+	if cont := e.pending(app.WorkFanOut); len(cont) != 0 {
+		t.Fatalf("continuations left: %+v", cont)
+	}
+	reqs := rcv.requests()
+	if len(reqs) != n {
+		t.Fatalf("receiver got %d requests, want %d", len(reqs), n)
+	}
+	for _, rq := range reqs {
+		if len(rq.Body) <= app.InlineBodyMax || !bytes.Equal(rq.Body, reqs[0].Body) {
+			t.Fatalf("%s got %d bytes, want the %d of the first", rq.Path, len(rq.Body), len(reqs[0].Body))
 		}
 		if err := verify(secrets[rq.Path], rq); err != nil {
 			t.Fatalf("%s: %v", rq.Path, err)

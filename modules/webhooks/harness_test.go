@@ -49,6 +49,10 @@ type options struct {
 	resolver     webhooks.Resolver
 	retryScale   float64
 	noJitter     bool
+	// transport, when set, makes the attempts (instead of the guarded client).
+	transport http.RoundTripper
+	// wrapSealer, when set, wraps the sealer the webhooks module uses.
+	wrapSealer func(secrets.Sealer) secrets.Sealer
 }
 
 // env is one store with the tenancy and webhooks modules, the work path as
@@ -111,6 +115,12 @@ func newEnvOn(t testing.TB, store eventstore.Store, o options) *env {
 	}
 	if o.noJitter {
 		d.Rand = func() float64 { return 0.5 }
+	}
+	if o.transport != nil {
+		d.HTTPClient = &http.Client{Transport: o.transport, Timeout: 15 * time.Second}
+	}
+	if o.wrapSealer != nil {
+		d.Sealer = o.wrapSealer(e.sealer)
 	}
 	e.mod = webhooks.New(d)
 	e.mod.RegisterWork(e.work)

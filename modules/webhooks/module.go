@@ -73,7 +73,8 @@ type Deps struct {
 	// Resolver resolves URL hosts for the target guard; nil: net.DefaultResolver.
 	Resolver Resolver
 	// Rand draws the retry jitter in [0, 1); nil: math/rand/v2. A constant
-	// 0.5 gives the schedule without jitter (tests).
+	// 0.5 gives the schedule without jitter (tests). It must be safe for
+	// concurrent use (the fan-out's attempts run in parallel).
 	Rand func() float64
 }
 

@@ -187,11 +187,15 @@ type Record struct {
 	Lists []ListEntry
 	// Source, when set, is the stream and version the row was derived from,
 	// for a row written outside its stream's appends (a read-model
-	// rebuild): the commit fails with ErrConflict when the stream is past
-	// that version (a newer row was written meanwhile), and the row keeps
-	// the version as an append naming it as its HeadRecord does, so the
-	// next append keeps its whole check. Not with IfAbsent, Delete, Global,
-	// nor on a row an append of the same commit names as its HeadRecord.
+	// rebuild), and is meant for the row the stream's appends name as
+	// their HeadRecord. The commit fails with ErrConflict when the stream
+	// is past that version (a newer row was written meanwhile): the
+	// embedded adapters compare the stream's head, the DynamoDB adapter
+	// the version kept on the row (so a row written without one, or none,
+	// is written). The row then keeps the version as an append naming it
+	// as its HeadRecord does, so the next append keeps its whole check. Not
+	// with IfAbsent, Delete, Global, nor on a row an append of the same
+	// commit names as its HeadRecord.
 	Source *StreamVersion
 }
 

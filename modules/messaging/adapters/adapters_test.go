@@ -446,6 +446,56 @@ func TestRebuildDerivesAgainWhenTheStreamMoved(t *testing.T) {
 	}
 }
 
+// earlyMovingStore appends an event to the stream right before the
+// rebuild's first write, between its read and its write.
+type earlyMovingStore struct {
+	eventstore.Store
+	once           func()
+	writes, stored int // the rebuild's writes, and those that committed
+}
+
+func (s *earlyMovingStore) Commit(ctx context.Context, c *eventstore.Commit) error {
+	if len(c.Appends) > 0 {
+		return s.Store.Commit(ctx, c)
+	}
+	s.writes++
+	if s.once != nil {
+		f := s.once
+		s.once = nil
+		f()
+	}
+	err := s.Store.Commit(ctx, c)
+	if err == nil {
+		s.stored++
+	}
+	return err
+}
+
+// A rebuild's row derived from a version the stream moved past is refused
+// (Record.Source) and derived again: the newer row stays.
+func TestRebuildIsRefusedOverANewerRow(t *testing.T) {
+	f := newFixture(t)
+	m := f.save(t, nil, f.accepted("scp_a", "chn_a", nil))
+	moving := &earlyMovingStore{Store: f.store}
+	repo := NewRepository(moving, f.ids, f.clock)
+	moving.once = func() {
+		ev, _ := m.Cancel()
+		if err := f.repo.SaveMessage(callCtx(), tenant, m, []domain.Event{ev}); err != nil {
+			t.Error(err)
+		}
+	}
+	if ok, err := repo.RebuildMessage(context.Background(), tenant, m.ID); err != nil || !ok {
+		t.Fatalf("rebuild: %v, %v", ok, err)
+	}
+	if moving.writes != 2 || moving.stored != 1 {
+		t.Fatalf("rebuild wrote %d times, %d committed; want 2 and 1 (the stale row refused, then derived again)", moving.writes, moving.stored)
+	}
+	v, err := f.reads.MessageByID(context.Background(), tenant, m.ID)
+	if err != nil || v.Status != "canceled" {
+		t.Fatalf("the rebuild left a stale row: %+v, %v", v, err)
+	}
+}
+
 // An inbound message is made once per channel and provider message id.
 func TestReceivedTwiceIsAConflict(t *testing.T) {
 	f := newFixture(t)

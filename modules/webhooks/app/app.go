@@ -51,7 +51,8 @@ type Deps struct {
 	Logger  *slog.Logger // nil: discard
 	// Retry is the retry policy of deliveries (Scale 0 is 1).
 	Retry domain.RetryPolicy
-	// Rand draws the jitter of retries in [0, 1); nil: math/rand/v2.
+	// Rand draws the jitter of retries in [0, 1); nil: math/rand/v2. It is
+	// called from several goroutines at once (the fan-out's attempts).
 	Rand func() float64
 }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,8 +16,9 @@ import (
 )
 
 // MaxDeliveriesPerCommit bounds the deliveries one fan-out commit creates:
-// each costs four store items (stream head, event, row, work item) and a
-// commit takes at most 100. The rest continue in a WorkFanOut item.
+// each costs at most five store items (stream head, its event or two, row,
+// a retry item and a health item, never all of them) and a commit takes at
+// most 100. The rest continue in a WorkFanOut item.
 const MaxDeliveriesPerCommit = 15
 
 // MaxSubscriptionsPerContinuation bounds the subscription ids one WorkFanOut
@@ -223,16 +223,20 @@ type deliveryMaker struct {
 // event yet, at most MaxDeliveriesPerCommit, and makes its first attempt (in
 // parallel) before the commit that records both: a delivery is created
 // with its first attempt's outcome, and only a failed attempt stages a
-// WorkDeliver item for the next one (ADR 0008). The rest of the
-// subscriptions go into WorkFanOut items (of at most
-// MaxSubscriptionsPerContinuation ids each). body travels in the retry items
-// when it is at most InlineBodyMax bytes, else it is stored with the first
-// deliveries (nil: stored already, and read for the attempts). eventTime is
-// the event's time (see DeliveryID; zero when unknown).
+// WorkDeliver item for the next one (ADR 0008). An attempt that could not
+// be made (its subscription or the body could not be read, its key did not
+// open, it panicked) does not hold back the others: its delivery is created
+// with a WorkDeliver item for attempt 1, which the work path runs and
+// retries on its own. The rest of the subscriptions go into WorkFanOut items
+// (of at most MaxSubscriptionsPerContinuation ids each). body travels in the
+// retry items when it is at most InlineBodyMax bytes, else it is stored with
+// the first deliveries (nil: stored already, and read once for the
+// attempts). eventTime is the event's time (see DeliveryID; zero when
+// unknown).
 //
-// A crash, store failure or conflict after an attempt and before the commit
-// runs Make again, which repeats the attempt of a delivery not recorded yet
-// with the same webhook-id (receivers dedupe by it: section 9).
+// An attempt whose record does not commit (a crash, a store failure, a
+// conflict with a concurrent fan-out of the same event) is made again by the
+// next run, with the same webhook-id (receivers dedupe by it: section 9).
 func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
@@ -241,12 +245,14 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		inline = string(body)
 	}
 	var fresh []*domain.Delivery
+	continued := false
 	for i, subID := range subscriptionIDs {
 		if len(fresh) == MaxDeliveriesPerCommit {
 			for _, rest := range chunks(subscriptionIDs[i:], MaxSubscriptionsPerContinuation) {
 				c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
 					Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: rest, EventTime: eventTime, Body: inline}})
 			}
+			continued = true
 			break
 		}
 		deliveryID := DeliveryID(tenantID, subID, eventID, eventTime)
@@ -270,18 +276,33 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	if len(fresh) > 0 && body != nil && inline == "" {
 		c.Payloads = append(c.Payloads, Payload{EventID: eventID, Body: body})
 	}
-	outcomes := make([]outcome, len(fresh))
 	failures := make([]error, len(fresh))
+	if len(fresh) > 0 && body == nil {
+		// A continuation of a large body: read its row once, not per attempt.
+		var err error
+		if body, err = m.Repo.Payload(ctx, tenantID, eventID); err != nil {
+			for i := range failures {
+				failures[i] = err
+			}
+		}
+	}
+	outcomes := make([]outcome, len(fresh))
 	var wg sync.WaitGroup
 	for i, d := range fresh {
-		wg.Go(func() { outcomes[i], failures[i] = m.attempt(ctx, tenantID, d, 1, body, inline) })
+		if failures[i] != nil {
+			continue
+		}
+		wg.Go(func() { outcomes[i], failures[i] = m.attemptSafely(ctx, tenantID, d, body, inline) })
 	}
 	wg.Wait()
-	if err := errors.Join(failures...); err != nil {
-		return fmt.Errorf("fan out %s: %w", eventID, err)
-	}
 	for i, d := range fresh {
 		created, _ := domain.CreateDelivery(d.ID, d.SubscriptionID, d.EventID, d.EventType)
+		if failures[i] != nil {
+			// Recorded without an attempt: the attempt runs as its own item.
+			c.Deliveries = append(c.Deliveries, DeliveryChange{Events: []domain.Event{created}})
+			c.Work = append(c.Work, Work{Type: WorkDeliver, DueAt: now, Payload: DeliverPayload{DeliveryID: d.ID, Attempt: 1, Body: inline}})
+			continue
+		}
 		c.Deliveries = append(c.Deliveries, DeliveryChange{Events: domain.FoldFirstAttempt(created, outcomes[i].events)})
 		c.Work = append(c.Work, outcomes[i].work...)
 	}
@@ -297,12 +318,29 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	}
 	uow.OnCommit(ctx, func(ctx context.Context) {
 		m.Logger.InfoContext(ctx, "deliveries created", slog.String("eventId", eventID), slog.String("eventType", eventType),
-			slog.Int("deliveries", len(fresh)), slog.Bool("continued", len(fresh) == MaxDeliveriesPerCommit && len(subscriptionIDs) > len(fresh)))
-		for _, o := range outcomes {
+			slog.Int("deliveries", len(fresh)), slog.Bool("continued", continued))
+		for i, o := range outcomes {
+			if failures[i] != nil {
+				m.Logger.WarnContext(ctx, "first attempt not made; it runs as a work item", slog.String("deliveryId", fresh[i].ID),
+					slog.String("subscriptionId", fresh[i].SubscriptionID), slog.String("error", failures[i].Error()))
+				continue
+			}
 			if o.log != nil {
 				o.log(ctx)
 			}
 		}
 	})
 	return nil
+}
+
+// attemptSafely makes the first attempt of d, turning a panic into an error
+// (the goroutine it runs on is not the unit of work's, which recovers the
+// handler's own panics).
+func (m deliveryMaker) attemptSafely(ctx context.Context, tenantID string, d *domain.Delivery, body []byte, inline string) (o outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			o, err = outcome{}, fmt.Errorf("deliver %s: panic: %v", d.ID, r)
+		}
+	}()
+	return m.attempt(ctx, tenantID, d, 1, body, inline)
 }

@@ -57,7 +57,8 @@ type Attempt struct {
 	TraceID      string
 }
 
-// Sender makes attempts: signs them (Standard Webhooks) and POSTs them.
+// Sender makes attempts: signs them (Standard Webhooks) and POSTs them. The
+// fan-out calls it from several goroutines at once (one per delivery).
 type Sender interface {
 	// Send returns the attempt's result: a status code (0 when no response
 	// came) and, when it is not a 2xx, a short error. It never fails

@@ -417,11 +417,11 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 		}
 		if r.sourceHead != nil {
 			cur, err := readHeadAt(data, r.sourceHead, r.collection+"/"+r.key)
+			if err == nil {
+				err = kvlayout.CheckSource(r.collection, r.key, r.sourceVersion, cur)
+			}
 			if err != nil {
 				return reject(err)
-			}
-			if cur > r.sourceVersion {
-				return reject(fmt.Errorf("record %s/%s derived at version %d of a stream at %d: %w", r.collection, r.key, r.sourceVersion, cur, eventstore.ErrConflict))
 			}
 		}
 	}

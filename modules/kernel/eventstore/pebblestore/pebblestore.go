@@ -635,11 +635,11 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 	for _, r := range p.records {
 		if r.sourceHead != nil {
 			cur, err := readHeadAt(b, r.sourceHead, r.collection+"/"+r.key)
+			if err == nil {
+				err = kvlayout.CheckSource(r.collection, r.key, r.sourceVersion, cur)
+			}
 			if err != nil {
 				return reject(err)
-			}
-			if cur > r.sourceVersion {
-				return reject(fmt.Errorf("record %s/%s derived at version %d of a stream at %d: %w", r.collection, r.key, r.sourceVersion, cur, eventstore.ErrConflict))
 			}
 		}
 		if !r.ifAbsent || r.delete {

@@ -481,6 +481,7 @@ func testRecordSource(t *testing.T, s eventstore.Store) {
 		"no stream": row(`{}`, &eventstore.StreamVersion{Version: 1}),
 		"IfAbsent":  {Collection: ref.Collection, Key: "t3", IfAbsent: true, Data: json.RawMessage(`{}`), Source: at(1)},
 		"Delete":    {Collection: ref.Collection, Key: ref.Key, Delete: true, Source: at(1)},
+		"Global":    {Collection: ref.Collection, Key: "t4", Global: true, Data: json.RawMessage(`{}`), Source: at(1)},
 	} {
 		wantErr(t, s.Commit(ctx, &eventstore.Commit{TenantID: tnt, Records: []eventstore.Record{r}}), eventstore.ErrInvalid, name)
 	}

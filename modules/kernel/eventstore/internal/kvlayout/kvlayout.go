@@ -237,6 +237,15 @@ func DecodeListRows(v []byte) ([][]byte, error) {
 	return keys, nil
 }
 
+// CheckSource fails a row derived at version of a stream now at cur
+// (eventstore.Record.Source) when the stream moved past it: ErrConflict.
+func CheckSource(collection, key string, version, cur int64) error {
+	if cur > version {
+		return fmt.Errorf("record %s/%s derived at version %d of a stream at %d: %w", collection, key, version, cur, eventstore.ErrConflict)
+	}
+	return nil
+}
+
 // ListChanges compares a row's stored list keys (old) with its new ones
 // (cur, each after the first skip bytes, an adapter's namespace prefix):
 // gone are the old keys the row leaves, added the indexes into cur of the
