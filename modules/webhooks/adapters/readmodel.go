@@ -36,30 +36,6 @@ func (m *ReadModel) ListSubscriptions(ctx context.Context, tenantID, scopeID str
 	return out, next, err
 }
 
-// EnabledSubscriptions implements app.ReadModel: every page of the scope's
-// partition of EnabledSubscriptionsList.
-func (m *ReadModel) EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]app.SubscriptionView, error) {
-	var out []app.SubscriptionView
-	cursor := ""
-	for {
-		rows, next, err := m.list(ctx, tenantID, eventstore.ListQuery{
-			List: EnabledSubscriptionsList, Partition: scopeID, Page: eventstore.Page{Limit: 100, Cursor: cursor},
-		})
-		if err != nil {
-			return nil, err
-		}
-		views, err := subscriptionViews(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, views...)
-		if next == "" {
-			return out, nil
-		}
-		cursor = next
-	}
-}
-
 // ListDeliveries implements app.ReadModel: one page of the subscription's
 // partition of DeliveriesList.
 func (m *ReadModel) ListDeliveries(ctx context.Context, tenantID, subscriptionID string, limit int, cursor string) ([]app.DeliveryView, string, error) {

@@ -58,6 +58,32 @@ func (r *Repository) Subscription(ctx context.Context, tenantID, subscriptionID 
 	return subscriptionFromRow(row), nil
 }
 
+// EnabledSubscriptions implements app.Repository: the rows of one
+// partition (the scope) of EnabledSubscriptionsList, every page.
+func (r *Repository) EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]*domain.Subscription, error) {
+	var out []*domain.Subscription
+	cursor := ""
+	for {
+		rows, next, err := r.store.ListRecords(ctx, tenantID, eventstore.ListQuery{
+			List: EnabledSubscriptionsList, Partition: scopeID, Page: eventstore.Page{Limit: 100, Cursor: cursor},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", EnabledSubscriptionsList.Name, err)
+		}
+		for _, rec := range rows {
+			var row SubscriptionRow
+			if err := json.Unmarshal(rec.Data, &row); err != nil {
+				return nil, fmt.Errorf("decode %s %s: %w", CollectionSubscriptions, rec.Key, err)
+			}
+			out = append(out, subscriptionFromRow(row))
+		}
+		if next == "" {
+			return out, nil
+		}
+		cursor = next
+	}
+}
+
 // ReplaySubscription rebuilds a subscription from its stream (rebuilding
 // rows, tests), or errs.NotFound("subscription").
 func (r *Repository) ReplaySubscription(ctx context.Context, tenantID, subscriptionID string) (*domain.Subscription, error) {

@@ -80,7 +80,7 @@ func New(d Deps) *Application {
 			ContinueFanOut:     ContinueFanOutHandler{at},
 			SubscriptionHealth: SubscriptionHealthHandler{Repo: d.Repo, Logger: log},
 		},
-		FanOut: FanOutHandler{Reads: d.Reads, attempter: at},
+		FanOut: FanOutHandler{attempter: at},
 	}
 }
 

@@ -34,16 +34,20 @@ type outcome struct {
 	log    func(ctx context.Context)
 }
 
-// attempt makes attempt n (due) of delivery d: it reads the subscription,
-// abandons the delivery when the subscription is gone or disabled (no call),
+// attempt makes attempt n (due) of delivery d: it reads the subscription
+// (unless sub is it, read by the caller a moment before), abandons the
+// delivery when the subscription is gone or disabled (no call),
 // else signs and POSTs body (nil: the event's payload row) and records the
 // result with the next attempt on the retry schedule. inline is the body as
 // the next attempt's item carries it ("" when it is in a payload row).
 // Errors are the store's and the key service's: nothing is recorded, and the
 // caller's work item is retried (the attempt is then made again, with the
 // same webhook-id: receivers dedupe by it).
-func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Delivery, n int, body []byte, inline string) (outcome, error) {
-	sub, err := a.Repo.Subscription(ctx, tenantID, d.SubscriptionID)
+func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, n int, body []byte, inline string) (outcome, error) {
+	var err error
+	if sub == nil || sub.ID != d.SubscriptionID {
+		sub, err = a.Repo.Subscription(ctx, tenantID, d.SubscriptionID)
+	}
 	switch {
 	case errs.KindOf(err) == errs.KindNotFound:
 		return a.abandon(d, domain.AbandonedSubscriptionMissing), nil

@@ -44,7 +44,7 @@ func (h DeliverHandler) Handle(ctx context.Context, p DeliverPayload) error {
 	if p.Body != "" {
 		body = []byte(p.Body)
 	}
-	o, err := h.attempt(ctx, tenantID, d, p.Attempt, body, p.Body)
+	o, err := h.attempt(ctx, tenantID, d, nil, p.Attempt, body, p.Body)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,6 @@ func DeliveryID(tenantID, subscriptionID, eventID string, eventTime time.Time) s
 // creates one delivery per enabled subscription that receives the event,
 // with its first attempt.
 type FanOutHandler struct {
-	Reads ReadModel
 	attempter
 }
 
@@ -145,9 +144,9 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 	}
 	ctx = continueInvocation(ctx, d.Invocation, tenantID)
 	var targets []string
-	seen := map[string]bool{}
+	loaded := map[string]*domain.Subscription{}
 	for _, scopeID := range d.ScopePath {
-		subs, err := h.Reads.EnabledSubscriptions(ctx, tenantID, scopeID)
+		subs, err := h.Repo.EnabledSubscriptions(ctx, tenantID, scopeID)
 		if err != nil {
 			return fmt.Errorf("fan out %s: subscriptions of %s: %w", ev.ID, scopeID, err)
 		}
@@ -155,13 +154,13 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 			// A subscription made after the event does not get it: the
 			// target set is the same on every run of the event (a
 			// redelivered publication stages nothing: ADR 0017).
-			if s.Status == domain.Enabled && domain.MatchesEventType(s.EventTypes, ev.Type) && !seen[s.SubscriptionID] && !s.CreatedAt.After(at) {
-				seen[s.SubscriptionID] = true
-				targets = append(targets, s.SubscriptionID)
+			if s.Status == domain.Enabled && domain.MatchesEventType(s.EventTypes, ev.Type) && loaded[s.ID] == nil && !s.CreatedAt.After(at) {
+				loaded[s.ID] = s
+				targets = append(targets, s.ID)
 			}
 		}
 	}
-	return deliveryMaker{h.attempter}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets)
+	return deliveryMaker{h.attempter}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets, loaded)
 }
 
 // checkEvent returns why an event cannot be delivered, or "".
@@ -232,12 +231,13 @@ type deliveryMaker struct {
 // retry items when it is at most InlineBodyMax bytes, else it is stored with
 // the first deliveries (nil: stored already, and read once for the
 // attempts). eventTime is the event's time (see DeliveryID; zero when
-// unknown).
+// unknown). loaded holds the subscriptions the caller read already (by id;
+// may be nil): their attempts use them instead of reading them again.
 //
 // An attempt whose record does not commit (a crash, a store failure, a
 // conflict with a concurrent fan-out of the same event) is made again by the
 // next run, with the same webhook-id (receivers dedupe by it: section 9).
-func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string) error {
+func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string, loaded map[string]*domain.Subscription) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
 	inline := ""
@@ -292,7 +292,9 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		if failures[i] != nil {
 			continue
 		}
-		wg.Go(func() { outcomes[i], failures[i] = m.attemptSafely(ctx, tenantID, d, body, inline) })
+		wg.Go(func() {
+			outcomes[i], failures[i] = m.attemptSafely(ctx, tenantID, d, loaded[d.SubscriptionID], body, inline)
+		})
 	}
 	wg.Wait()
 	for i, d := range fresh {
@@ -336,11 +338,11 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 // attemptSafely makes the first attempt of d, turning a panic into an error
 // (the goroutine it runs on is not the unit of work's, which recovers the
 // handler's own panics).
-func (m deliveryMaker) attemptSafely(ctx context.Context, tenantID string, d *domain.Delivery, body []byte, inline string) (o outcome, err error) {
+func (m deliveryMaker) attemptSafely(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, inline string) (o outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			o, err = outcome{}, fmt.Errorf("deliver %s: panic: %v", d.ID, r)
 		}
 	}()
-	return m.attempt(ctx, tenantID, d, 1, body, inline)
+	return m.attempt(ctx, tenantID, d, sub, 1, body, inline)
 }

@@ -121,6 +121,11 @@ type Repository interface {
 	// Subscription returns a subscription of the tenant, or
 	// errs.NotFound("subscription") (also for another tenant's).
 	Subscription(ctx context.Context, tenantID, subscriptionID string) (*domain.Subscription, error)
+	// EnabledSubscriptions returns every enabled subscription created at
+	// scopeID (all pages of its list), each as Subscription loads it (the
+	// same rows, read strongly consistent): the fan-out attempts with them
+	// and reads none of them again.
+	EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]*domain.Subscription, error)
 	// Delivery rebuilds a delivery of the tenant from its stream, or
 	// errs.NotFound("delivery").
 	Delivery(ctx context.Context, tenantID, deliveryID string) (*domain.Delivery, error)
@@ -172,9 +177,6 @@ type ReadModel interface {
 	// scopeID when it is set), newest first. A cursor it did not issue is
 	// ErrInvalidCursor.
 	ListSubscriptions(ctx context.Context, tenantID, scopeID string, limit int, cursor string) ([]SubscriptionView, string, error)
-	// EnabledSubscriptions returns every enabled subscription created at
-	// scopeID (all pages of its list).
-	EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]SubscriptionView, error)
 	// ListDeliveries pages a subscription's deliveries, newest first.
 	ListDeliveries(ctx context.Context, tenantID, subscriptionID string, limit int, cursor string) ([]DeliveryView, string, error)
 }
