@@ -245,6 +245,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		inline = string(body)
 	}
 	var fresh []*domain.Delivery
+	var creations []domain.DeliveryCreated // fresh[i]'s creation
 	continued := false
 	for i, subID := range subscriptionIDs {
 		if len(fresh) == MaxDeliveriesPerCommit {
@@ -271,7 +272,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		if err := d.Apply(domain.Recorded{Event: created, Version: 1, OccurredAt: now}); err != nil {
 			return fmt.Errorf("fan out %s: %w", eventID, err)
 		}
-		fresh = append(fresh, d)
+		fresh, creations = append(fresh, d), append(creations, created)
 	}
 	if len(fresh) > 0 && body != nil && inline == "" {
 		c.Payloads = append(c.Payloads, Payload{EventID: eventID, Body: body})
@@ -298,7 +299,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 	}
 	wg.Wait()
 	for i, d := range fresh {
-		created, _ := domain.CreateDelivery(d.ID, d.SubscriptionID, d.EventID, d.EventType)
+		created := creations[i]
 		if failures[i] != nil {
 			// Recorded without an attempt: the attempt runs as its own item.
 			c.Deliveries = append(c.Deliveries, DeliveryChange{Events: []domain.Event{created}})
