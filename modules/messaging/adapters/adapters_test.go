@@ -409,90 +409,72 @@ func TestRebuildGivesTheSameBytes(t *testing.T) {
 	}
 }
 
-// movingStore appends an event to the stream right after the rebuild's
-// first write, as a concurrent writer would.
+// movingStore appends an event to the stream at the rebuild's first write,
+// as a concurrent writer would: right before it (between the rebuild's read
+// and its write) or right after it. It counts the rebuild's writes and
+// those that committed.
 type movingStore struct {
 	eventstore.Store
-	once func()
+	before         bool
+	once           func()
+	writes, stored int
 }
 
 func (s *movingStore) Commit(ctx context.Context, c *eventstore.Commit) error {
-	err := s.Store.Commit(ctx, c)
-	if s.once != nil && len(c.Appends) == 0 {
-		f := s.once
-		s.once = nil
-		f()
-	}
-	return err
-}
-
-func TestRebuildDerivesAgainWhenTheStreamMoved(t *testing.T) {
-	f := newFixture(t)
-	m := f.save(t, nil, f.accepted("scp_a", "chn_a", nil))
-	moving := &movingStore{Store: f.store}
-	repo := NewRepository(moving, f.ids, f.clock)
-	moving.once = func() {
-		ev, _ := m.Cancel()
-		if err := f.repo.SaveMessage(callCtx(), tenant, m, []domain.Event{ev}); err != nil {
-			t.Error(err)
-		}
-	}
-	if ok, err := repo.RebuildMessage(context.Background(), tenant, m.ID); err != nil || !ok {
-		t.Fatalf("rebuild: %v, %v", ok, err)
-	}
-	v, err := f.reads.MessageByID(context.Background(), tenant, m.ID)
-	if err != nil || v.Status != "canceled" {
-		t.Fatalf("the rebuild left a stale row: %+v, %v", v, err)
-	}
-}
-
-// earlyMovingStore appends an event to the stream right before the
-// rebuild's first write, between its read and its write.
-type earlyMovingStore struct {
-	eventstore.Store
-	once           func()
-	writes, stored int // the rebuild's writes, and those that committed
-}
-
-func (s *earlyMovingStore) Commit(ctx context.Context, c *eventstore.Commit) error {
 	if len(c.Appends) > 0 {
 		return s.Store.Commit(ctx, c)
 	}
 	s.writes++
-	if s.once != nil {
-		f := s.once
-		s.once = nil
-		f()
+	move := s.once
+	s.once = nil
+	if move != nil && s.before {
+		move()
 	}
 	err := s.Store.Commit(ctx, c)
 	if err == nil {
 		s.stored++
 	}
+	if move != nil && !s.before {
+		move()
+	}
 	return err
 }
 
-// A rebuild's row derived from a version the stream moved past is refused
-// (Record.Source) and derived again: the newer row stays.
-func TestRebuildIsRefusedOverANewerRow(t *testing.T) {
-	f := newFixture(t)
-	m := f.save(t, nil, f.accepted("scp_a", "chn_a", nil))
-	moving := &earlyMovingStore{Store: f.store}
-	repo := NewRepository(moving, f.ids, f.clock)
-	moving.once = func() {
-		ev, _ := m.Cancel()
-		if err := f.repo.SaveMessage(callCtx(), tenant, m, []domain.Event{ev}); err != nil {
-			t.Error(err)
-		}
-	}
-	if ok, err := repo.RebuildMessage(context.Background(), tenant, m.ID); err != nil || !ok {
-		t.Fatalf("rebuild: %v, %v", ok, err)
-	}
-	if moving.writes != 2 || moving.stored != 1 {
-		t.Fatalf("rebuild wrote %d times, %d committed; want 2 and 1 (the stale row refused, then derived again)", moving.writes, moving.stored)
-	}
-	v, err := f.reads.MessageByID(context.Background(), tenant, m.ID)
-	if err != nil || v.Status != "canceled" {
-		t.Fatalf("the rebuild left a stale row: %+v, %v", v, err)
+// A rebuild whose stream moves derives the rows again and leaves the newer
+// row: moved after its write, it sees the stream's tail move; moved before
+// it, its row (derived from an older version: Record.Source) is refused
+// and never written.
+func TestRebuildDerivesAgainWhenTheStreamMoved(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before bool
+		stored int // the rebuild's writes that committed (of 2)
+	}{
+		{"after the write", false, 2},
+		{"before the write", true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			m := f.save(t, nil, f.accepted("scp_a", "chn_a", nil))
+			moving := &movingStore{Store: f.store, before: c.before}
+			repo := NewRepository(moving, f.ids, f.clock)
+			moving.once = func() {
+				ev, _ := m.Cancel()
+				if err := f.repo.SaveMessage(callCtx(), tenant, m, []domain.Event{ev}); err != nil {
+					t.Error(err)
+				}
+			}
+			if ok, err := repo.RebuildMessage(context.Background(), tenant, m.ID); err != nil || !ok {
+				t.Fatalf("rebuild: %v, %v", ok, err)
+			}
+			if moving.writes != 2 || moving.stored != c.stored {
+				t.Fatalf("rebuild wrote %d times, %d committed; want 2 and %d", moving.writes, moving.stored, c.stored)
+			}
+			v, err := f.reads.MessageByID(context.Background(), tenant, m.ID)
+			if err != nil || v.Status != "canceled" {
+				t.Fatalf("the rebuild left a stale row: %+v, %v", v, err)
+			}
+		})
 	}
 }
 
