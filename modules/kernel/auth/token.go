@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
+	"github.com/switchboard-dev/switchboard/modules/kernel/lru"
 )
 
 // Access tokens (contract section 3; ADR 0010): JWTs signed with EdDSA
@@ -136,6 +137,7 @@ type TokenVerifier struct {
 	UnknownKeyFloor time.Duration // default DefaultUnknownKeyFloor
 	MaxStale        time.Duration // default DefaultMaxStaleKeys
 	Leeway          time.Duration // default DefaultTokenLeeway
+	MaxVerified     int           // default DefaultMaxVerified
 
 	mu       sync.Mutex
 	keys     map[string]ed25519.PublicKey
@@ -145,13 +147,15 @@ type TokenVerifier struct {
 
 	// verified remembers tokens whose signature and claims checked out (by
 	// their exact text): a token is presented again and again, and its
-	// EdDSA check is most of a request's authentication cost.
-	vmu      sync.RWMutex
-	verified map[string]AccessToken
+	// EdDSA check is most of a request's authentication cost. At most
+	// MaxVerified; when full, the least recently used one goes.
+	vmu      sync.Mutex
+	verified *lru.Cache[string, AccessToken]
 }
 
-// maxVerified bounds the verified-token cache; when full it starts afresh.
-const maxVerified = 10000
+// DefaultMaxVerified bounds the verified-token cache (a token's text is
+// ~600 bytes: some 10 MB at most).
+const DefaultMaxVerified = 10000
 
 // Verify checks a token: EdDSA only (any other alg, "none" included, is
 // refused), typ, a published kid, the signature, iss, exp/nbf/iat with
@@ -168,9 +172,13 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (AccessToken, er
 	if leeway <= 0 {
 		leeway = DefaultTokenLeeway
 	}
-	v.vmu.RLock()
-	t, hit := v.verified[raw]
-	v.vmu.RUnlock()
+	v.vmu.Lock()
+	var t AccessToken
+	var hit bool
+	if v.verified != nil {
+		t, hit = v.verified.Get(raw)
+	}
+	v.vmu.Unlock()
 	if hit {
 		if !v.now().Before(t.ExpiresAt.Add(leeway)) {
 			return AccessToken{}, ErrUnauthenticated
@@ -188,10 +196,14 @@ func (v *TokenVerifier) Verify(ctx context.Context, raw string) (AccessToken, er
 		return AccessToken{}, err
 	}
 	v.vmu.Lock()
-	if v.verified == nil || len(v.verified) >= maxVerified {
-		v.verified = make(map[string]AccessToken)
+	if v.verified == nil {
+		n := v.MaxVerified
+		if n <= 0 {
+			n = DefaultMaxVerified
+		}
+		v.verified = lru.New[string, AccessToken](n)
 	}
-	v.verified[raw] = t
+	v.verified.Put(raw, t)
 	v.vmu.Unlock()
 	return t, nil
 }

@@ -424,3 +424,39 @@ func TestTokenVerifierSurvivesAPanickingSource(t *testing.T) {
 		t.Fatalf("after the panic: %v", err)
 	}
 }
+
+// The verified-token cache drops the least recently used token when it is
+// full, not every token at once (which sent every client of a busy process
+// back to a signature check at the same moment). Observed through a key
+// replaced under the same kid: a remembered token passes without a
+// signature check, a forgotten one fails it.
+func TestTokenVerifierDropsTheLeastRecentlyUsedToken(t *testing.T) {
+	f := newTokenFixture(t)
+	f.v.MaxVerified = 2
+	ctx := context.Background()
+	signed := func(id string) string {
+		tok := f.tok
+		tok.ID = id
+		return f.sign(t, tok)
+	}
+	a, b, c := signed(tokID), signed("tok_01JD0000000000000000000A02"), signed("tok_01JD0000000000000000000A03")
+	for _, raw := range []string{a, b, a, c} { // a used again after b: b is the least recently used
+		if _, err := f.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.src.set(auth.PublicKey{ID: kid1, Key: other})
+	f.clk.Advance(auth.DefaultKeyRefresh) // the key cache reads the replaced key
+	for _, raw := range []string{a, c} {
+		if _, err := f.v.Verify(ctx, raw); err != nil {
+			t.Fatalf("a remembered token checked again: %v", err)
+		}
+	}
+	if _, err := f.v.Verify(ctx, b); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Fatalf("the least recently used token: %v, want it checked again (and refused)", err)
+	}
+}
