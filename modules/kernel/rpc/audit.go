@@ -122,7 +122,8 @@ func Audit(a Auditor, clk clock.Clock) Middleware {
 				pe := errs.As(err)
 				e.Code, e.Status = pe.Code, problem.Status(pe.Kind)
 				switch {
-				case pe.Kind == errs.KindUnauthenticated || pe.Code == CodeAuthThrottled:
+				case pe.Kind == errs.KindUnauthenticated || pe.Code == CodeAuthThrottled,
+					call.refusal != nil && ic.Principal.Kind == invocation.KindAnonymous: // refused before the chain, not authenticated
 					e.Outcome = OutcomeUnauthenticated
 				case pe.Kind == errs.KindForbidden || (call.guard != nil && call.guard.Denied()):
 					e.Outcome = OutcomeDenied

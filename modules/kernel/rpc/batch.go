@@ -35,26 +35,24 @@ type batchResult struct {
 func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ic := invocation.From(ctx)
+	batch := newCall(r, batchEndpoint, nil)
 	body, err := s.readBody(w, r)
 	if err == nil {
 		err = checkActionID(r)
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req batchRequest
-	if err := decodeStrict(body, &req); err != nil {
-		s.fail(w, r, err)
-		return
+	if err == nil {
+		err = decodeStrict(body, &req)
 	}
-	if len(req.Commands) == 0 || len(req.Commands) > MaxBatch {
-		s.fail(w, r, errs.New(errs.KindInvalid, "errors.request.batch_size").With("max", MaxBatch))
+	if err == nil && (len(req.Commands) == 0 || len(req.Commands) > MaxBatch) {
+		err = errs.New(errs.KindInvalid, "errors.request.batch_size").With("max", MaxBatch)
+	}
+	if err != nil {
+		s.refuse(w, r, batchEndpoint, err)
 		return
 	}
 	// Authenticate once (as the chain's first steps would, audited as "commands"):
 	// the principal is the same for every item, which then skip authentication.
-	batch := newCall(r, &Endpoint{Kind: KindCommand, Name: "commands", Action: "batch", Access: AccessTenant}, nil)
 	auth := Chain(func(context.Context, *Call) (Result, error) { return Result{}, nil },
 		Audit(auditFailuresOnly{s.cfg.Auditor}, s.cfg.Clock), AuthenticateThrottled(s.cfg.Auth, s.cfg.AuthThrottle, s.cfg.AllowLogLevelHeader), CheckAccess())
 	if _, err := auth(ctx, batch); err != nil {
@@ -67,6 +65,9 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results})
 }
+
+// batchEndpoint is the batch itself, in the audit.
+var batchEndpoint = &Endpoint{Kind: KindCommand, Name: "commands", Action: "batch", Access: AccessTenant}
 
 // auditFailuresOnly audits the batch's own authentication only when it fails;
 // each item is audited by the chain.
@@ -85,10 +86,17 @@ func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Contex
 	}
 	var err error
 	switch {
-	case ep == nil:
-		err = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
-	case item.IdempotencyKey != "" && !validIdempotencyKey(item.IdempotencyKey):
-		err = errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
+	case ep == nil, item.IdempotencyKey != "" && !validIdempotencyKey(item.IdempotencyKey):
+		// Refused before the chain, audited as the item's failed call (the
+		// batch authenticated its caller).
+		refusal := errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
+		if ep == nil {
+			ep = unknownEndpoint(KindCommand, item.Name)
+			refusal = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
+		}
+		call := newCall(r, ep, nil)
+		call.refusal = refusal
+		_, err = s.refused(r.Context(), call)
 	default:
 		call := newCall(r, ep, item.Input)
 		call.IdempotencyKey = item.IdempotencyKey

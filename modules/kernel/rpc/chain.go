@@ -27,6 +27,7 @@ type Call struct {
 	// failedAuth is the tenant and key of a credential that named a real
 	// key but did not authenticate (set by Authenticate, for the audit).
 	failedAuth *auth.Failure
+	refusal    error                                                                  // the error of a call refused before the chain (Server.refuse)
 	guard      *authz.Guard                                                           // set by Authorize
 	record     func(ctx context.Context, res Result) (*eventstore.Idempotency, error) // set by Idempotency
 }
@@ -34,18 +35,26 @@ type Call struct {
 // MaxUserAgent bounds the user agent a call records (bytes).
 const MaxUserAgent = 512
 
+// MaxRecordedName bounds the name of an unknown command or query as a call
+// records it (bytes): the name comes from the request's path.
+const MaxRecordedName = 100
+
 // CleanUserAgent is the user agent as recorded: valid UTF-8 (invalid bytes
 // replaced), at most MaxUserAgent bytes, cut at a character boundary.
-func CleanUserAgent(ua string) string {
-	ua = strings.ToValidUTF8(ua, "\uFFFD")
-	if len(ua) <= MaxUserAgent {
-		return ua
+func CleanUserAgent(ua string) string { return recorded(ua, MaxUserAgent) }
+
+// recorded is s as a call records it: valid UTF-8 (invalid bytes replaced),
+// at most max bytes, cut at a character boundary.
+func recorded(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
 	}
-	cut := MaxUserAgent
-	for cut > 0 && !utf8.RuneStart(ua[cut]) {
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return ua[:cut]
+	return s[:cut]
 }
 
 // Source is where a call came from (audit).

@@ -217,6 +217,61 @@ func TestAuditSeesUnauthenticatedAndFailedCalls(t *testing.T) {
 	}
 }
 
+// Calls refused before the chain (an unknown name, the method, the body's
+// size, a header) are audited as their caller's failed calls; without a
+// valid credential, as unauthenticated calls, still answered with the
+// refusal (404 before 401: command names are public).
+func TestAuditSeesCallsRefusedBeforeTheChain(t *testing.T) {
+	f := newAuthzFixture(t)
+	admin := testTokens["admin"].String()
+	cases := []struct {
+		name, method, path, body string
+		hdr                      []string
+		status                   int
+		code, endpoint           string
+	}{
+		{"unknown command", "POST", "/commands/nope", `{}`, nil, 404, errs.CodeUnknownCommand, "nope"},
+		{"unknown query", "POST", "/queries/nope", `{}`, nil, 404, errs.CodeUnknownQuery, "nope"},
+		{"method", "GET", "/commands/edit-doc", ``, nil, 405, errs.CodeMethodNotAllowed, "edit-doc"},
+		{"too large", "POST", "/commands/edit-doc", `{"docId":"` + strings.Repeat("x", int(rpc.DefaultMaxBody)) + `"}`, nil, 413, errs.CodeTooLarge, "edit-doc"},
+		{"action id", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"X-Action-Id", "nope"}, 400, "errors.header.invalid", "edit-doc"},
+		{"idempotency key", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, errs.CodeIdempotencyKey, "edit-doc"},
+		{"batch size", "POST", "/commands", `{"commands":[]}`, nil, 400, "errors.request.batch_size", "commands"},
+		{"batch item unknown", "POST", "/commands", `{"commands":[{"name":"nope","input":{}}]}`, nil, 200, errs.CodeUnknownCommand, "nope"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(f.audit.entries)
+			if r := f.do(t, c.method, c.path, "admin", c.body, c.hdr...); r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.raw)
+			}
+			if n := len(f.audit.entries) - before; n != 1 {
+				t.Fatalf("%d audit entries, want 1", n)
+			}
+			e := f.audit.last(t)
+			if e.Outcome != rpc.OutcomeFailed || e.Code != c.code || e.Principal != admin || e.TenantID != tenantA ||
+				e.Endpoint != c.endpoint || e.InvocationID == "" || e.Status == 0 || e.Status == 200 {
+				t.Fatalf("audit entry %+v", e)
+			}
+		})
+	}
+	for _, token := range []string{"", "nope"} {
+		t.Run("credential "+token, func(t *testing.T) {
+			wantProblem(t, f.do(t, "POST", "/commands/nope", token, `{}`), 404, errs.CodeUnknownCommand)
+			if e := f.audit.last(t); e.Outcome != rpc.OutcomeUnauthenticated || e.Endpoint != "nope" || e.Status != 404 ||
+				e.Code != errs.CodeUnknownCommand || e.Principal != "" {
+				t.Fatalf("audit entry %+v", e)
+			}
+		})
+	}
+	t.Run("a long unknown name is recorded cut", func(t *testing.T) {
+		f.do(t, "POST", "/commands/"+strings.Repeat("n", 5000), "admin", `{}`)
+		if e := f.audit.last(t); len(e.Endpoint) != rpc.MaxRecordedName {
+			t.Fatalf("recorded name of %d bytes", len(e.Endpoint))
+		}
+	})
+}
+
 // ---- Idempotency: sealed at rest, replays a concurrent twin ----
 
 // xorSealer is a stand-in for the encryption port that keeps its input out of

@@ -87,6 +87,7 @@ type Server struct {
 	queries   map[string]*Endpoint
 	mux       *http.ServeMux
 	call      Handler
+	refused   Handler // the chain's first steps, for calls refused before it (refuse)
 }
 
 // NewServer returns a server with the built-in routes.
@@ -128,6 +129,11 @@ func NewServer(cfg Config) *Server {
 		Authorize(cfg.Authorizer),
 		Idempotency(cfg.Store, cfg.Sealer, cfg.Clock, cfg.IdempotencyTTL),
 		UnitOfWork(cfg.Runner),
+	)
+	s.refused = Chain(func(_ context.Context, call *Call) (Result, error) { return Result{}, call.refusal },
+		Audit(cfg.Auditor, cfg.Clock),
+		Recover(cfg.Logger),
+		attribute(AuthenticateThrottled(cfg.Auth, cfg.AuthThrottle, cfg.AllowLogLevelHeader)),
 	)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -283,7 +289,7 @@ func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 			if kind == KindQuery {
 				code = errs.CodeUnknownQuery
 			}
-			s.fail(w, r, errs.New(errs.KindNotFound, code).With("name", name))
+			s.refuse(w, r, unknownEndpoint(kind, name), errs.New(errs.KindNotFound, code).With("name", name))
 			return
 		}
 		body, err := s.readBody(w, r)
@@ -295,7 +301,7 @@ func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 			call.IdempotencyKey, err = idempotencyKey(r)
 		}
 		if err != nil {
-			s.fail(w, r, err)
+			s.refuse(w, r, ep, err)
 			return
 		}
 		res, err := s.call(r.Context(), call)
@@ -308,6 +314,39 @@ func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 		}
 		writeRaw(w, res.Status, res.Body)
 	}
+}
+
+// refuse answers a call refused before the chain (an unknown name, the
+// method, the body's size, a header, the shape of a batch) with that
+// refusal, after the chain's first steps: the call is audited, as its
+// caller's failed call when its credential authenticates, else as an
+// unauthenticated call.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ep *Endpoint, refusal error) {
+	call := newCall(r, ep, nil)
+	call.refusal = refusal
+	_, err := s.refused(r.Context(), call)
+	s.fail(w, r, err)
+}
+
+// attribute runs authn for a call refused before the chain, for its audit
+// entry only: the refusal is the answer whatever the credential (404 is
+// checked before 401, command names being public; a malformed request is
+// refused as such), and a failed credential still counts toward the auth
+// throttle, as on any call.
+func attribute(authn Middleware) Middleware {
+	return func(next Handler) Handler {
+		authed := authn(next)
+		return func(ctx context.Context, call *Call) (Result, error) {
+			_, _ = authed(ctx, call) // next answers the refusal; authn, its own error
+			return Result{}, call.refusal
+		}
+	}
+}
+
+// unknownEndpoint stands for a name no endpoint has, in the audit: the name
+// as recorded (at most MaxRecordedName bytes), no action.
+func unknownEndpoint(kind Kind, name string) *Endpoint {
+	return &Endpoint{Kind: kind, Name: recorded(name, MaxRecordedName), Access: AccessTenant}
 }
 
 // lookup finds an endpoint.
