@@ -342,7 +342,7 @@ func messagingValidation(t *testing.T, c *client, mt messagingTenant) {
 			t.Errorf("create-channel %s: fields %v, want %v (%s)", tc.name, got, tc.want, r.Raw)
 		}
 	}
-	for _, body := range []string{`{"status":"bogus"}`, `{"limit":101}`, `{"limit":0.5}`, `{"cursor":"%%%"}`} {
+	for _, body := range []string{`{"status":"bogus"}`, `{"limit":101}`, `{"limit":0}`, `{"limit":0.5}`, `{"cursor":"%%%"}`} {
 		c.must(400, "/queries/list-messages", mt.key, body)
 	}
 	c.must(400, "/queries/list-channels", mt.key, `{"limit":101}`)

@@ -638,7 +638,7 @@ func TestListMessagesFiltersAndAuthorization(t *testing.T) {
 	if got := fieldCodes(wantErr(t, err, errs.KindInvalid, errs.CodeValidation)); !reflect.DeepEqual(got, []string{"status=errors.validation.one_of"}) {
 		t.Fatalf("fields = %v", got)
 	}
-	for _, in := range []app.ListMessagesInput{{Limit: 101}, {Limit: -1}, {Cursor: "%%%"}} {
+	for _, in := range []app.ListMessagesInput{{Limit: new(101)}, {Limit: new(-1)}, {Limit: new(0)}, {Cursor: "%%%"}} {
 		_, err := list(root(), in)
 		wantErr(t, err, errs.KindInvalid, errs.CodeValidation)
 	}
@@ -661,7 +661,7 @@ func TestListMessagesFiltersAndAuthorization(t *testing.T) {
 	if got, err := list(eu(), app.ListMessagesInput{ScopeID: tn.de}); err != nil || !reflect.DeepEqual(got, []string{de1}) {
 		t.Fatalf("sender of eu lists de: %v, %v", got, err)
 	}
-	if got, err := list(eu(), app.ListMessagesInput{ChannelID: chEU, Limit: 2}); err != nil || !reflect.DeepEqual(got, []string{eu3, eu2}) {
+	if got, err := list(eu(), app.ListMessagesInput{ChannelID: chEU, Limit: new(2)}); err != nil || !reflect.DeepEqual(got, []string{eu3, eu2}) {
 		t.Fatalf("sender of eu lists its channel: %v, %v", got, err)
 	}
 	if _, err := e.app.Queries.GetMessage.Handle(e.as(tn, ports.ActionGetMessage, "sender", tn.eu), app.GetMessageInput{MessageID: us1}); errs.KindOf(err) != errs.KindForbidden {
@@ -698,7 +698,7 @@ func TestListChannels(t *testing.T) {
 		var got []string
 		cursor := ""
 		for range 10 {
-			out, err := e.app.Queries.ListChannels.Handle(ctx, app.ListChannelsInput{ScopeID: scope, Limit: 2, Cursor: cursor})
+			out, err := e.app.Queries.ListChannels.Handle(ctx, app.ListChannelsInput{ScopeID: scope, Limit: new(2), Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -421,10 +421,13 @@ func TestListPaging(t *testing.T) {
 	}
 	status, body, raw := e.call("queries", "list-deliveries", tn.Token, map[string]any{"subscriptionId": sub.SubscriptionID, "cursor": "!!"})
 	wantProblem(t, status, body, raw, 400, "cursor", app.CodeInvalidCursor)
-	status, body, raw = e.call("queries", "list-deliveries", tn.Token, map[string]any{"subscriptionId": sub.SubscriptionID, "limit": 0})
+	status, body, raw = e.call("queries", "list-deliveries", tn.Token, map[string]any{"subscriptionId": sub.SubscriptionID})
 	if status != 200 || len(body["items"].([]any)) != 5 {
 		t.Fatalf("default limit: %d %s", status, raw)
 	}
+	// The contract's limits are 1..100: 0 is refused, not read as the default.
+	status, body, raw = e.call("queries", "list-deliveries", tn.Token, map[string]any{"subscriptionId": sub.SubscriptionID, "limit": 0})
+	wantProblem(t, status, body, raw, 400, "limit", "errors.validation.out_of_range")
 }
 
 func reverse(s []string) []string {

@@ -76,7 +76,7 @@ func TestListAuditLogFiltersPrincipalAndOutcome(t *testing.T) {
 	var seen []string
 	cursor := ""
 	for pages := 0; pages < 20; pages++ {
-		out, err := h.Handle(adminCtx(), app.ListAuditLogInput{Principal: "service_account:sva_1", Outcome: "denied", Limit: 4, Cursor: cursor})
+		out, err := h.Handle(adminCtx(), app.ListAuditLogInput{Principal: "service_account:sva_1", Outcome: "denied", Limit: new(4), Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestListAuditLogRefuses(t *testing.T) {
 	h := app.ListAuditLogHandler{Log: &pagedLog{}, Scopes: rootScopes{}}
 	for _, in := range []app.ListAuditLogInput{
 		{From: "yesterday"}, {To: "2026-13-01T00:00:00Z"}, {From: "2026-01-02T00:00:00Z", To: "2026-01-01T00:00:00Z"},
-		{Principal: "sva#1"}, {Limit: 101}, {To: "9999-12-31T23:00:00-05:00"},
+		{Principal: "sva#1"}, {Limit: new(101)}, {Limit: new(0)}, {To: "9999-12-31T23:00:00-05:00"},
 	} {
 		if _, err := h.Handle(adminCtx(), in); errs.KindOf(err) != errs.KindInvalid {
 			t.Errorf("%+v: %v, want invalid", in, err)

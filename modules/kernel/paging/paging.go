@@ -11,17 +11,19 @@ const (
 	MaxLimit     = 100
 )
 
-// Limit applies the default page size (for 0) and checks the range
-// 1..MaxLimit (400 errors.validation.range on "limit").
-func Limit(limit int) (int, error) {
+// Limit applies the default page size when the input has no "limit" (nil)
+// and checks the range 1..MaxLimit (400 errors.validation.range on "limit"):
+// a "limit" of 0 is refused as the contract's 1..100 says, not read as the
+// default (a list input's Limit is a *int so that the two differ).
+func Limit(limit *int) (int, error) {
 	switch {
-	case limit == 0:
+	case limit == nil:
 		return DefaultLimit, nil
-	case limit < 1 || limit > MaxLimit:
+	case *limit < 1 || *limit > MaxLimit:
 		return 0, errs.Invalid(errs.FieldError{Field: "limit", Code: "errors.validation.range",
 			Params: map[string]any{"min": 1, "max": MaxLimit}})
 	}
-	return limit, nil
+	return *limit, nil
 }
 
 // Next is a page's cursor as answered: nil (null) on the last page.

@@ -200,11 +200,11 @@ func TestListAPIKeys(t *testing.T) {
 		*oldest.RevokedAt != revokedAt || oldest.CreatedAt != "2025-03-04T05:06:07.891Z" || oldest.LastUsedAt != nil {
 		t.Fatalf("oldest = %s", js(oldest))
 	}
-	all, err := e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: 2})
+	all, err := e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: new(2)})
 	if err != nil || len(all.Items) != 2 || all.NextCursor == nil || all.Items[0].APIKeyID != k2.APIKeyID {
 		t.Fatalf("tenant page 1 = %s, %v", js(all), err)
 	}
-	rest, err := e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: 2, Cursor: *all.NextCursor})
+	rest, err := e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: new(2), Cursor: *all.NextCursor})
 	if err != nil || len(rest.Items) != 1 || rest.Items[0].APIKeyID != f.APIKeyID || rest.NextCursor != nil {
 		t.Fatalf("tenant page 2 (the onboarding key) = %s, %v", js(rest), err)
 	}
@@ -217,7 +217,7 @@ func TestListAPIKeys(t *testing.T) {
 	// A cursor of another partition, and a bad limit, are 400s.
 	_, err = e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{ServiceAccountID: sva, Cursor: *all.NextCursor})
 	wantErr(t, err, errs.KindInvalid, errs.CodeValidation)
-	_, err = e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: 101})
+	_, err = e.app.Queries.ListAPIKeys.Handle(f.admin(ports.ActionListAPIKeys), app.ListAPIKeysInput{Limit: new(101)})
 	wantErr(t, err, errs.KindInvalid, errs.CodeValidation)
 }
 

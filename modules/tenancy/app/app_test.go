@@ -460,7 +460,7 @@ func TestListScopesPagination(t *testing.T) {
 		if pages > 3 {
 			t.Fatal("too many pages")
 		}
-		page, err := e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: 3, Cursor: cursor})
+		page, err := e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: new(3), Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,7 +485,7 @@ func TestListScopesPagination(t *testing.T) {
 		t.Fatalf("default page: %d items, next %v, %v", len(page.Items), page.NextCursor, err)
 	}
 	// Exactly a full last page: no further cursor.
-	page, err = e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: 8})
+	page, err = e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: new(8)})
 	if err != nil || len(page.Items) != 8 || page.NextCursor != nil {
 		t.Fatalf("limit 8: %d items, next %v, %v", len(page.Items), page.NextCursor, err)
 	}
@@ -495,7 +495,7 @@ func TestListScopesPagination(t *testing.T) {
 	if f := errs.As(err).Fields; len(f) != 1 || f[0].Field != "cursor" {
 		t.Fatalf("fields = %+v", f)
 	}
-	_, err = e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: 101})
+	_, err = e.app.Queries.ListScopes.Handle(ctx, app.ListScopesInput{Limit: new(101)})
 	wantErr(t, err, errs.KindInvalid, errs.CodeValidation)
 }
 

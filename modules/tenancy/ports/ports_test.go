@@ -84,7 +84,7 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		app.GetPermissionsInput{ScopeID: scope},
 		app.CreateScopeInput{ParentScopeID: scope, Name: "EU"},
 		app.ListScopesInput{},
-		app.ListScopesInput{Limit: 100, Cursor: "abc"},
+		app.ListScopesInput{Limit: new(100), Cursor: "abc"},
 		app.CreateServiceAccountInput{ScopeID: scope, Name: "ci", Role: "viewer"},
 		app.CreateServiceAccountInput{ScopeID: "scp_malformed", Name: "ci", Role: "owner"}, // 404 and 400 from the handler
 		app.GrantRoleInput{ServiceAccountID: "sva_x", Role: "admin", ScopeID: scope},
@@ -92,7 +92,7 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		app.IssueAPIKeyInput{ServiceAccountID: "sva_x", Name: strings.Repeat("é", 200)},
 		app.RevokeAPIKeyInput{APIKeyID: "key_x"},
 		app.ListAPIKeysInput{},
-		app.ListAPIKeysInput{ServiceAccountID: "sva_x", Limit: 1, Cursor: "abc"},
+		app.ListAPIKeysInput{ServiceAccountID: "sva_x", Limit: new(1), Cursor: "abc"},
 	}
 	for _, in := range valid {
 		if err := v.Validate(in); err != nil {
@@ -108,8 +108,9 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		{app.OnboardTenantInput{Name: "Acme", Tier: "gold"}, "tier"},
 		{app.CreateScopeInput{ParentScopeID: strings.Repeat("s", 65), Name: "EU"}, "parentScopeId"},
 		{app.CreateScopeInput{ParentScopeID: scope}, "name"},
-		{app.ListScopesInput{Limit: 101}, "limit"},
-		{app.ListScopesInput{Limit: -1}, "limit"},
+		{app.ListScopesInput{Limit: new(101)}, "limit"},
+		{app.ListScopesInput{Limit: new(-1)}, "limit"},
+		{app.ListScopesInput{Limit: new(0)}, "limit"},
 		{app.CreateServiceAccountInput{Name: "ci", Role: "viewer"}, "scopeId"},
 		{app.CreateServiceAccountInput{ScopeID: scope, Role: "viewer"}, "name"},
 		{app.CreateServiceAccountInput{ScopeID: scope, Name: "ci"}, "role"},
@@ -120,7 +121,7 @@ func TestInputTagsWithTheEdgeValidator(t *testing.T) {
 		{app.IssueAPIKeyInput{ServiceAccountID: "sva_x", Name: strings.Repeat("n", 201)}, "name"},
 		{app.RevokeAPIKeyInput{}, "apiKeyId"},
 		{app.ListAPIKeysInput{ServiceAccountID: strings.Repeat("s", 65)}, "serviceAccountId"},
-		{app.ListAPIKeysInput{Limit: 101}, "limit"},
+		{app.ListAPIKeysInput{Limit: new(101)}, "limit"},
 	}
 	for _, c := range invalid {
 		err := v.Validate(c.in)

@@ -93,8 +93,8 @@ func TestListSubscriptionsShowsWhatTheCallerMaySee(t *testing.T) {
 			if err != nil {
 				t.Fatalf("list %+v: %v", in, err)
 			}
-			if len(out.Items) > in.Limit && in.Limit > 0 {
-				t.Fatalf("page of %d items, limit %d", len(out.Items), in.Limit)
+			if in.Limit != nil && len(out.Items) > *in.Limit {
+				t.Fatalf("page of %d items, limit %d", len(out.Items), *in.Limit)
 			}
 			for _, it := range out.Items {
 				ids = append(ids, it.SubscriptionID)
@@ -114,15 +114,15 @@ func TestListSubscriptionsShowsWhatTheCallerMaySee(t *testing.T) {
 		in    ListSubscriptionsInput
 		want  []string
 	}{
-		{"viewer at the root", []invocation.RoleBinding{{Role: "viewer", ScopeID: tRoot}}, ListSubscriptionsInput{Limit: 2},
+		{"viewer at the root", []invocation.RoleBinding{{Role: "viewer", ScopeID: tRoot}}, ListSubscriptionsInput{Limit: new(2)},
 			[]string{"sub_0", "sub_1", "sub_2", "sub_3", "sub_4"}},
-		{"viewer at EU", []invocation.RoleBinding{{Role: "viewer", ScopeID: tEU}}, ListSubscriptionsInput{Limit: 1},
+		{"viewer at EU", []invocation.RoleBinding{{Role: "viewer", ScopeID: tEU}}, ListSubscriptionsInput{Limit: new(1)},
 			[]string{"sub_1", "sub_2", "sub_4"}},
-		{"viewer at DE and US", []invocation.RoleBinding{{Role: "viewer", ScopeID: tDE}, {Role: "viewer", ScopeID: tUS}}, ListSubscriptionsInput{Limit: 2},
+		{"viewer at DE and US", []invocation.RoleBinding{{Role: "viewer", ScopeID: tDE}, {Role: "viewer", ScopeID: tUS}}, ListSubscriptionsInput{Limit: new(2)},
 			[]string{"sub_2", "sub_3"}},
-		{"viewer at EU, scope EU", []invocation.RoleBinding{{Role: "viewer", ScopeID: tEU}}, ListSubscriptionsInput{ScopeID: tEU, Limit: 1},
+		{"viewer at EU, scope EU", []invocation.RoleBinding{{Role: "viewer", ScopeID: tEU}}, ListSubscriptionsInput{ScopeID: tEU, Limit: new(1)},
 			[]string{"sub_1", "sub_4"}},
-		{"no bindings", nil, ListSubscriptionsInput{Limit: 1}, nil},
+		{"no bindings", nil, ListSubscriptionsInput{Limit: new(1)}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, g := callerWith(c.roles...)
