@@ -27,7 +27,7 @@ var principalForm = regexp.MustCompile(`^[a-z_]{1,32}:[A-Za-z0-9_-]{1,64}$`)
 
 // ListAuditLogInput is the body of list-audit-log.
 type ListAuditLogInput struct {
-	Limit     *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit     *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor    string `json:"cursor" validate:"omitempty,max=1024"`
 	Principal string `json:"principal" validate:"omitempty,max=128"`
 	Outcome   string `json:"outcome" validate:"omitempty,oneof=allowed denied unauthenticated failed"`

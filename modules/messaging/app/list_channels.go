@@ -13,7 +13,7 @@ import (
 // ListChannelsInput is the body of list-channels.
 type ListChannelsInput struct {
 	ScopeID string `json:"scopeId" validate:"omitempty,max=64"`
-	Limit   *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit   *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor  string `json:"cursor" validate:"omitempty,max=1024"`
 }
 

@@ -17,7 +17,7 @@ type ListMessagesInput struct {
 	ScopeID   string `json:"scopeId" validate:"omitempty,max=64"`
 	ChannelID string `json:"channelId" validate:"omitempty,max=64"`
 	Status    string `json:"status" validate:"omitempty,max=32"`
-	Limit     *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit     *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor    string `json:"cursor" validate:"omitempty,max=1024"`
 }
 

@@ -11,7 +11,7 @@ import (
 // ListAPIKeysInput is the body of list-api-keys.
 type ListAPIKeysInput struct {
 	ServiceAccountID string `json:"serviceAccountId" validate:"omitempty,max=64"`
-	Limit            *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit            *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor           string `json:"cursor" validate:"omitempty,max=1024"`
 }
 

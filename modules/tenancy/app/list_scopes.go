@@ -14,7 +14,7 @@ const ActionListScopes = "tenancy:list-scopes"
 
 // ListScopesInput is the body of list-scopes.
 type ListScopesInput struct {
-	Limit  *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit  *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor string `json:"cursor" validate:"omitempty,max=1024"`
 }
 

@@ -13,7 +13,7 @@ import (
 // ListDeliveriesInput is the body of list-deliveries.
 type ListDeliveriesInput struct {
 	SubscriptionID string `json:"subscriptionId" validate:"required,max=64"`
-	Limit          *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit          *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor         string `json:"cursor" validate:"omitempty,max=1024"`
 }
 

@@ -13,7 +13,7 @@ import (
 // ListSubscriptionsInput is the body of list-subscriptions.
 type ListSubscriptionsInput struct {
 	ScopeID string `json:"scopeId" validate:"omitempty,max=64"`
-	Limit   *int    `json:"limit" validate:"omitempty,min=1,max=100"`
+	Limit   *int   `json:"limit" validate:"omitempty,min=1,max=100"`
 	Cursor  string `json:"cursor" validate:"omitempty,max=1024"`
 }
 
