@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/secrets"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
+	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
 
 // WebhookPattern is the route of provider webhooks (contract section 8).
@@ -135,6 +136,11 @@ func (d WebhookDeps) serve(w http.ResponseWriter, r *http.Request) error {
 			err = errs.New(errs.KindInvalid, errs.CodeMalformedJSON).With("reason", "the body is not a webhook of this provider").Wrap(err)
 		}
 		return err
+	}
+	if ev.Kind == app.EventInbound {
+		if err := domain.CheckInbound(ch.Type, ev.From, ev.To); err != nil {
+			return err
+		}
 	}
 
 	if err := d.accept(ctx, tenantID, channelID, webhookID, body, ev); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ const (
 	hookTenant  = "tnt_01JQ00000000000000000000T1"
 	hookChannel = "chn_01JQ0000000000000000000001"
 	hookOther   = "chn_01JQ0000000000000000000002" // a channel of another provider
+	hookEmail   = "chn_01JQ0000000000000000000003" // an email channel
 	hookSecret  = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
@@ -90,6 +92,7 @@ func newHookEnv(t *testing.T, appender eventstore.Appender) *hookEnv {
 	e := &hookEnv{store: store, clock: clk, channels: &hookChannels{channels: map[string]*domain.Channel{
 		hookChannel: {ID: hookChannel, TenantID: hookTenant, Provider: "sandbox", Type: domain.ChannelSMS, SealedInboundSecret: sealed},
 		hookOther:   {ID: hookOther, TenantID: hookTenant, Provider: "other", Type: domain.ChannelSMS, SealedInboundSecret: sealed},
+		hookEmail:   {ID: hookEmail, TenantID: hookTenant, Provider: "sandbox", Type: domain.ChannelEmail, SealedInboundSecret: sealed},
 	}}}
 	if appender == nil {
 		appender = store
@@ -111,6 +114,7 @@ type hookReply struct {
 	status int
 	ctype  string
 	code   string
+	fields []string // the problem's field errors
 }
 
 // post sends a webhook signed with secret at the env's clock (no signature
@@ -142,10 +146,17 @@ func (e *hookEnv) post(t *testing.T, path, webhookID, secret, body string, edit 
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var p struct {
-		Code string `json:"code"`
+		Code   string `json:"code"`
+		Errors []struct {
+			Field string `json:"field"`
+		} `json:"errors"`
 	}
 	_ = json.Unmarshal(raw, &p)
-	return hookReply{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), code: p.Code}
+	reply := hookReply{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), code: p.Code}
+	for _, fe := range p.Errors {
+		reply.fields = append(reply.fields, fe.Field)
+	}
+	return reply
 }
 
 func (e *hookEnv) outbox(t *testing.T) []eventstore.OutboxEntry {
@@ -299,6 +310,42 @@ func TestWebhookMalformedBody(t *testing.T) {
 	}
 	if n := len(e.outbox(t)); n != 0 {
 		t.Fatalf("%d outbox entries", n)
+	}
+}
+
+// An inbound message's addresses are checked against its channel's type
+// (acceptance finding: an email channel took a phone number as the sender).
+func TestWebhookInboundAddressesMatchTheChannel(t *testing.T) {
+	e := newHookEnv(t, nil)
+	inbound := func(from, to string) string {
+		return `{"type":"inbound","providerMessageId":"p","from":"` + from + `","to":"` + to + `","text":"hi"}`
+	}
+	emailPath := "/webhooks/sandbox/" + hookEmail
+	for i, c := range []struct {
+		path, body string
+		fields     []string
+	}{
+		{emailPath, inbound("+15551234567", "support@example.com"), []string{"from"}},
+		{emailPath, inbound("a@example.com", "+15550000000"), []string{"to"}},
+		{emailPath, inbound("Alice <a@example.com>", "support@example.com"), []string{"from"}},
+		{hookPath, inbound("a@example.com", "+15550000000"), []string{"from"}},
+		{hookPath, inbound("+15550100005", "support@example.com"), []string{"to"}},
+		{hookPath, inbound("Acme Bank Ltd", "+15550000000"), []string{"from"}}, // 13 characters: no sender id
+	} {
+		r := e.post(t, c.path, "bad"+strconv.Itoa(i), hookSecret, c.body)
+		if r.status != http.StatusBadRequest || !reflect.DeepEqual(r.fields, c.fields) {
+			t.Errorf("%s %s: %+v, want 400 on %v", c.path, c.body, r, c.fields)
+		}
+	}
+	for i, c := range []struct{ path, body string }{
+		{emailPath, inbound("a@example.com", "support@example.com")},
+		{hookPath, inbound("+15550100005", "+15550000000")},
+		{hookPath, inbound("12345", "+15550000000")},    // a short code
+		{hookPath, inbound("AcmeBank", "+15550000000")}, // an alphanumeric sender id
+	} {
+		if r := e.post(t, c.path, "ok"+strconv.Itoa(i), hookSecret, c.body); r.status != http.StatusNoContent {
+			t.Errorf("%s %s: %+v, want 204", c.path, c.body, r)
+		}
 	}
 }
 
