@@ -349,6 +349,10 @@ func TestDisabledAfterFiveDaysOfFailures(t *testing.T) {
 	if dl[0]["lastError"] != "abandoned: subscription_disabled" {
 		t.Fatalf("newest delivery = %v, want abandoned", dl[0])
 	}
+	// It left its scope's set in the commit that disabled it.
+	if row := e.scopeSet(tn.ID, tn.Root); strings.Join(row.SubscriptionIDs, " ") != other.SubscriptionID || row.Version != 3 {
+		t.Fatalf("scope set %+v, want the healthy subscription alone", row)
+	}
 	// The healthy subscription got everything.
 	if n := len(e.deliveries(tn, other.SubscriptionID)); n != 7 || len(healthy.requests()) != 7 {
 		t.Fatalf("healthy subscription: %d deliveries, %d requests", n, len(healthy.requests()))

@@ -64,6 +64,13 @@ func TestOnDynamoDB(t *testing.T) {
 	if n := len(e.deliveries(tn, inUS.SubscriptionID)); n != 0 {
 		t.Fatalf("a sibling scope's subscription got %d deliveries", n)
 	}
+	// Each scope's set of enabled subscriptions is the head row of its
+	// stream (no head item on DynamoDB), read strongly consistent.
+	for scope, sub := range map[string]string{tn.Root: root.SubscriptionID, eu: inEU.SubscriptionID, us: inUS.SubscriptionID} {
+		if row := e.scopeSet(tn.ID, scope); len(row.SubscriptionIDs) != 1 || row.SubscriptionIDs[0] != sub || row.Version != 1 {
+			t.Fatalf("scope set of %s: %+v", scope, row)
+		}
+	}
 	// Deliveries newest first across the shards of the list
 	// (adapters.DeliveriesList.Shards), in pages of 2.
 	var got []string
@@ -98,4 +105,22 @@ func TestOnDynamoDB(t *testing.T) {
 	if subs := e.subscriptions(tn, eu); len(subs) != 1 || subs[0]["subscriptionId"] != inEU.SubscriptionID {
 		t.Fatalf("EU's subscriptions = %v", subs)
 	}
+}
+
+// The same on DynamoDB: concurrent creations in one scope conflict on the
+// set's row (its version condition) and all join.
+func TestConcurrentSubscriptionsOnDynamoDB(t *testing.T) {
+	endpoint, err := dynamotest.Endpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dynamotest.Client(endpoint, nil)
+	table := fmt.Sprintf("switchboard-webhooks-conc-%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	concurrentSubscriptionsJoinTheSet(t, newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true}))
 }

@@ -15,8 +15,9 @@ const SchemaVersion = 1
 
 // Stream id prefixes. Persisted.
 const (
-	subscriptionStreamPrefix = "subscription-"
-	deliveryStreamPrefix     = "delivery-"
+	subscriptionStreamPrefix       = "subscription-"
+	deliveryStreamPrefix           = "delivery-"
+	scopeSubscriptionsStreamPrefix = "scope-subscriptions-"
 )
 
 // SubscriptionStream is the stream of a subscription.
@@ -26,6 +27,10 @@ func SubscriptionStream(subscriptionID string) string {
 
 // DeliveryStream is the stream of a delivery.
 func DeliveryStream(deliveryID string) string { return deliveryStreamPrefix + deliveryID }
+
+// ScopeSubscriptionsStream is the stream of a scope's set of enabled
+// subscriptions (domain.ScopeSubscriptions).
+func ScopeSubscriptionsStream(scopeID string) string { return scopeSubscriptionsStreamPrefix + scopeID }
 
 // streamOf names the stream an event belongs to.
 func streamOf(ev domain.Event) (string, error) {
@@ -44,6 +49,10 @@ func streamOf(ev domain.Event) (string, error) {
 		return DeliveryStream(e.DeliveryID), nil
 	case domain.DeliveryAbandoned:
 		return DeliveryStream(e.DeliveryID), nil
+	case domain.ScopeSubscriptionAdded:
+		return ScopeSubscriptionsStream(e.ScopeID), nil
+	case domain.ScopeSubscriptionRemoved:
+		return ScopeSubscriptionsStream(e.ScopeID), nil
 	}
 	return "", fmt.Errorf("stream of %T: unknown event", ev)
 }
@@ -57,6 +66,8 @@ var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
 	domain.DeliveryCreated{},
 	domain.DeliveryAttempted{},
 	domain.DeliveryAbandoned{},
+	domain.ScopeSubscriptionAdded{},
+	domain.ScopeSubscriptionRemoved{},
 )
 
 // encode wraps a domain event in the store's envelope.

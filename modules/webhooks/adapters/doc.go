@@ -6,9 +6,12 @@
 //
 // Streams (ids within the tenant; the store prefixes the tenant id):
 //
-//	"subscription-<subscriptionId>"  webhooks.subscription-created, -failing, -recovered, -disabled
-//	"delivery-<deliveryId>"          webhooks.delivery-created (carrying the first attempt
-//	                                 when the fan-out made it), -attempted, -abandoned
+//	"subscription-<subscriptionId>"        webhooks.subscription-created, -failing, -recovered, -disabled
+//	"delivery-<deliveryId>"                webhooks.delivery-created (carrying the first attempt
+//	                                       when the fan-out made it), -attempted, -abandoned
+//	"scope-subscriptions-<scopeId>"        webhooks.scope-subscription-added, -removed: the scope's
+//	                                       set of enabled subscriptions, changed in the commit that
+//	                                       creates or disables one
 //
 // Records, written in the commit of the events they derive from:
 //
@@ -22,6 +25,11 @@
 //	                                           created at version 0, is the one delivery per pair
 //	"webhook-delivery-keys"/<subId>/<eventId>  read only: the delivery of a pair made before ids were
 //	                                           derived (random ids), written with it then
+//	"webhook-scope-subscriptions"/<scopeId>    the scope's set of enabled subscriptions, the head row
+//	                                           of its stream (read strongly consistent by the fan-out:
+//	                                           the list index lags on DynamoDB); a scope without one
+//	                                           (subscriptions made before the sets) is read from
+//	                                           EnabledSubscriptionsList until one of them changes
 //	"webhook-payloads"/<eventId>               the body of every attempt of the event's deliveries when
 //	                                           it is larger than app.InlineBodyMax (a smaller one travels
 //	                                           in the attempt items); built once at fan-out, the same

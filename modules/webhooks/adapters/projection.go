@@ -20,6 +20,10 @@ const (
 	// no key row (app.DeliveryID). Read for the deliveries made before.
 	CollectionDeliveryKeys = "webhook-delivery-keys"
 	CollectionPayloads     = "webhook-payloads"
+	// CollectionScopeSubscriptions holds each scope's set of enabled
+	// subscriptions (domain.ScopeSubscriptions), the head row of its stream:
+	// the fan-out reads it strongly consistent.
+	CollectionScopeSubscriptions = "webhook-scope-subscriptions"
 )
 
 // Lists. Persisted: changing one is a migration. Sorts are ULID ids, so
@@ -73,6 +77,27 @@ type DeliveryRow struct {
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 	Version        int64      `json:"version"`
+}
+
+// ScopeSubscriptionsRow is a row of "webhook-scope-subscriptions": a scope's
+// enabled subscriptions, sorted.
+type ScopeSubscriptionsRow struct {
+	ScopeID         string   `json:"scopeId"`
+	SubscriptionIDs []string `json:"subscriptionIds"`
+	Version         int64    `json:"version"` // of its stream, for the next append
+}
+
+// ProjectScopeSubscriptions returns the row of a scope's set s.
+func ProjectScopeSubscriptions(s *domain.ScopeSubscriptions) (eventstore.Record, error) {
+	ids := s.SubscriptionIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	data, err := json.Marshal(ScopeSubscriptionsRow{ScopeID: s.ScopeID, SubscriptionIDs: ids, Version: s.Version})
+	if err != nil {
+		return eventstore.Record{}, fmt.Errorf("project scope subscriptions %s: %w", s.ScopeID, err)
+	}
+	return eventstore.Record{Collection: CollectionScopeSubscriptions, Key: s.ScopeID, Data: data}, nil
 }
 
 // DeliveryKeyRow is a row of "webhook-delivery-keys": the delivery of a

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/app"
 	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+	"golang.org/x/sync/errgroup"
 )
 
 // IntegrationSource is the source of the webhooks context's integration events.
@@ -58,9 +59,76 @@ func (r *Repository) Subscription(ctx context.Context, tenantID, subscriptionID 
 	return subscriptionFromRow(row), nil
 }
 
-// EnabledSubscriptions implements app.Repository: the rows of one
-// partition (the scope) of EnabledSubscriptionsList, every page.
+// EnabledSubscriptions implements app.Repository: the scope's set of
+// enabled subscriptions (its "webhook-scope-subscriptions" row, strongly
+// consistent), each loaded as Subscription loads it; a subscription that
+// does not read as enabled is left out. A scope without that row (no
+// subscription of it changed since the row exists) is read from
+// EnabledSubscriptionsList instead, as before.
 func (r *Repository) EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]*domain.Subscription, error) {
+	set, err := r.scopeSubscriptions(ctx, tenantID, scopeID)
+	if err != nil {
+		return nil, err
+	}
+	if set == nil {
+		return r.listedSubscriptions(ctx, tenantID, scopeID)
+	}
+	subs := make([]*domain.Subscription, len(set.SubscriptionIDs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelReads)
+	for i, id := range set.SubscriptionIDs {
+		g.Go(func() error {
+			s, err := r.Subscription(gctx, tenantID, id)
+			switch {
+			case errs.KindOf(err) == errs.KindNotFound:
+				return nil
+			case err != nil:
+				return err
+			}
+			if s.Status == domain.Enabled {
+				subs[i] = s
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := subs[:0]
+	for _, s := range subs {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// maxParallelReads bounds the subscription rows EnabledSubscriptions reads
+// at once.
+const maxParallelReads = 8
+
+// scopeSubscriptions reads a scope's set from its row; nil when the scope
+// has none.
+func (r *Repository) scopeSubscriptions(ctx context.Context, tenantID, scopeID string) (*domain.ScopeSubscriptions, error) {
+	rec, err := r.store.GetRecord(ctx, tenantID, CollectionScopeSubscriptions, scopeID)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", CollectionScopeSubscriptions, scopeID, err)
+	}
+	var row ScopeSubscriptionsRow
+	if err := json.Unmarshal(rec.Data, &row); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", CollectionScopeSubscriptions, scopeID, err)
+	}
+	return &domain.ScopeSubscriptions{ScopeID: row.ScopeID, SubscriptionIDs: row.SubscriptionIDs, Version: row.Version}, nil
+}
+
+// listedSubscriptions reads the rows of one partition (the scope) of
+// EnabledSubscriptionsList, every page. On DynamoDB the list's index lags
+// the table: a subscription created a moment ago may be missing, which is
+// why the fan-out reads the scope's set when it has one.
+func (r *Repository) listedSubscriptions(ctx context.Context, tenantID, scopeID string) ([]*domain.Subscription, error) {
 	var out []*domain.Subscription
 	cursor := ""
 	for {
@@ -82,6 +150,76 @@ func (r *Repository) EnabledSubscriptions(ctx context.Context, tenantID, scopeID
 		}
 		cursor = next
 	}
+}
+
+// replayScopeSubscriptions rebuilds a scope's set from its stream; nil when
+// the stream is empty.
+func (r *Repository) replayScopeSubscriptions(ctx context.Context, tenantID, scopeID string) (*domain.ScopeSubscriptions, error) {
+	stream := ScopeSubscriptionsStream(scopeID)
+	h, err := r.history(ctx, tenantID, stream)
+	if err != nil || len(h) == 0 {
+		return nil, err
+	}
+	set := &domain.ScopeSubscriptions{ScopeID: scopeID}
+	for _, rec := range h {
+		if err := set.Apply(rec); err != nil {
+			return nil, fmt.Errorf("replay %s: %w", stream, err)
+		}
+	}
+	return set, nil
+}
+
+// scopeChanges are the changes of the scopes' sets one Save makes: each
+// set as loaded and the events that move it.
+type scopeChanges struct {
+	sets   map[string]*domain.ScopeSubscriptions
+	events map[string][]domain.Event
+	order  []string
+}
+
+// track records that subscription s left or joined its scope's set (was,
+// is: enabled before and after the change). The set is loaded on its first
+// change: from its row, else from its stream (a row lost), else, for a scope
+// whose subscriptions were made before the sets existed, from the
+// subscriptions its list holds, each added by an event of its own.
+func (r *Repository) track(ctx context.Context, tenantID string, sc *scopeChanges, s *domain.Subscription, was, is bool) error {
+	if was == is {
+		return nil
+	}
+	set, ok := sc.sets[s.ScopeID]
+	if !ok {
+		loaded, err := r.scopeSubscriptions(ctx, tenantID, s.ScopeID)
+		if err != nil {
+			return err
+		}
+		if loaded == nil {
+			loaded, err = r.replayScopeSubscriptions(ctx, tenantID, s.ScopeID)
+			if err != nil {
+				return err
+			}
+		}
+		if loaded == nil {
+			loaded = &domain.ScopeSubscriptions{ScopeID: s.ScopeID}
+			listed, err := r.listedSubscriptions(ctx, tenantID, s.ScopeID)
+			if err != nil {
+				return err
+			}
+			for _, l := range listed {
+				if l.ID != s.ID {
+					sc.events[s.ScopeID] = append(sc.events[s.ScopeID], loaded.Add(l.ID)...)
+				}
+			}
+		}
+		set = loaded
+		sc.sets[s.ScopeID] = set
+		sc.order = append(sc.order, s.ScopeID)
+	}
+	if is {
+		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], set.Add(s.ID)...)
+	} else {
+		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], set.Remove(s.ID)...)
+	}
+	return nil
 }
 
 // ReplaySubscription rebuilds a subscription from its stream (rebuilding
@@ -166,15 +304,20 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 	now := r.clock.Now()
 	meta := invocation.From(ctx).Meta()
 	commit := &eventstore.Commit{TenantID: c.TenantID}
+	scopes := &scopeChanges{sets: map[string]*domain.ScopeSubscriptions{}, events: map[string][]domain.Event{}}
 	for _, ch := range c.Subscriptions {
 		s := &domain.Subscription{}
 		if ch.Before != nil {
 			cp := *ch.Before
 			s = &cp
 		}
+		was := s.Version > 0 && s.Status == domain.Enabled
 		sa, stored, err := r.appendEvents(ctx, s.Version, ch.Events, now, s.Apply)
 		if err != nil {
 			return err
+		}
+		if err := r.track(ctx, c.TenantID, scopes, s, was, s.Status == domain.Enabled); err != nil {
+			return fmt.Errorf("save %s: %w", sa.StreamID, err)
 		}
 		row, err := ProjectSubscription(s)
 		if err != nil {
@@ -192,6 +335,26 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 			}
 			commit.Outbox = append(commit.Outbox, entry)
 		}
+	}
+	for _, scopeID := range scopes.order {
+		evs := scopes.events[scopeID]
+		if len(evs) == 0 {
+			continue
+		}
+		set := scopes.sets[scopeID]
+		sa, _, err := r.appendEvents(ctx, set.Version, evs, now, set.Apply)
+		if err != nil {
+			return err
+		}
+		row, err := ProjectScopeSubscriptions(set)
+		if err != nil {
+			return fmt.Errorf("save %s: %w", sa.StreamID, err)
+		}
+		// The set's row, written with every append, keeps the stream's
+		// version: two writers of one scope conflict (ADR 0008's head rows).
+		sa.HeadRecord = &eventstore.RecordRef{Collection: row.Collection, Key: row.Key}
+		commit.Appends = append(commit.Appends, sa)
+		commit.Records = append(commit.Records, row)
 	}
 	for _, ch := range c.Deliveries {
 		d := &domain.Delivery{}

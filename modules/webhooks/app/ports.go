@@ -122,9 +122,12 @@ type Repository interface {
 	// errs.NotFound("subscription") (also for another tenant's).
 	Subscription(ctx context.Context, tenantID, subscriptionID string) (*domain.Subscription, error)
 	// EnabledSubscriptions returns every enabled subscription created at
-	// scopeID (all pages of its list), each as Subscription loads it (the
-	// same rows, read strongly consistent): the fan-out attempts with them
-	// and reads none of them again.
+	// scopeID, each as Subscription loads it (the same rows, read strongly
+	// consistent): the fan-out attempts with them and reads none of them
+	// again. A subscription whose creation committed before the call is in
+	// the answer (the scope's set is read strongly consistent, not through a
+	// lagging index); Save keeps that set with every creation and
+	// disabling.
 	EnabledSubscriptions(ctx context.Context, tenantID, scopeID string) ([]*domain.Subscription, error)
 	// Delivery rebuilds a delivery of the tenant from its stream, or
 	// errs.NotFound("delivery").

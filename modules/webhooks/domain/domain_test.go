@@ -496,3 +496,41 @@ func TestBuildPayloadDoesNotEscapeHTML(t *testing.T) {
 		t.Fatalf("body does not round-trip: %v", err)
 	}
 }
+
+// A scope's set keeps its subscriptions sorted, adds and removes each once,
+// and refuses an event out of order or of another scope.
+func TestScopeSubscriptions(t *testing.T) {
+	s := &ScopeSubscriptions{ScopeID: "scp_1"}
+	apply := func(evs []Event) {
+		t.Helper()
+		for _, ev := range evs {
+			if err := s.Apply(Recorded{Event: ev, Version: s.Version + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	apply(s.Add("sub_B"))
+	apply(s.Add("sub_A"))
+	if evs := s.Add("sub_A"); evs != nil {
+		t.Fatalf("added twice: %v", evs)
+	}
+	if got := strings.Join(s.SubscriptionIDs, " "); got != "sub_A sub_B" || s.Version != 2 {
+		t.Fatalf("set %v at %d", s.SubscriptionIDs, s.Version)
+	}
+	apply(s.Remove("sub_A"))
+	if evs := s.Remove("sub_A"); evs != nil {
+		t.Fatalf("removed twice: %v", evs)
+	}
+	if got := strings.Join(s.SubscriptionIDs, " "); got != "sub_B" || s.Version != 3 {
+		t.Fatalf("set %v at %d", s.SubscriptionIDs, s.Version)
+	}
+	if err := s.Apply(Recorded{Event: ScopeSubscriptionAdded{ScopeID: "scp_1", SubscriptionID: "sub_C"}, Version: 5}); err == nil {
+		t.Fatal("an event out of order was applied")
+	}
+	if err := s.Apply(Recorded{Event: ScopeSubscriptionAdded{ScopeID: "scp_2", SubscriptionID: "sub_C"}, Version: 4}); err == nil {
+		t.Fatal("an event of another scope was applied")
+	}
+	if err := s.Apply(Recorded{Event: SubscriptionFailing{SubscriptionID: "sub_B"}, Version: 4}); err == nil {
+		t.Fatal("a subscription's event was applied to a scope's set")
+	}
+}

@@ -5,13 +5,15 @@ import "time"
 // Event types. Persisted: never rename one (a new shape of an event is a new
 // schema version of the same type; a new meaning is a new type).
 const (
-	TypeSubscriptionCreated   = "webhooks.subscription-created"
-	TypeSubscriptionFailing   = "webhooks.subscription-failing"
-	TypeSubscriptionRecovered = "webhooks.subscription-recovered"
-	TypeSubscriptionDisabled  = "webhooks.subscription-disabled"
-	TypeDeliveryCreated       = "webhooks.delivery-created"
-	TypeDeliveryAttempted     = "webhooks.delivery-attempted"
-	TypeDeliveryAbandoned     = "webhooks.delivery-abandoned"
+	TypeSubscriptionCreated      = "webhooks.subscription-created"
+	TypeSubscriptionFailing      = "webhooks.subscription-failing"
+	TypeSubscriptionRecovered    = "webhooks.subscription-recovered"
+	TypeSubscriptionDisabled     = "webhooks.subscription-disabled"
+	TypeDeliveryCreated          = "webhooks.delivery-created"
+	TypeDeliveryAttempted        = "webhooks.delivery-attempted"
+	TypeDeliveryAbandoned        = "webhooks.delivery-abandoned"
+	TypeScopeSubscriptionAdded   = "webhooks.scope-subscription-added"
+	TypeScopeSubscriptionRemoved = "webhooks.scope-subscription-removed"
 )
 
 // Event is a fact of the webhooks context. The JSON form of each event struct
@@ -107,6 +109,21 @@ type DeliveryAbandoned struct {
 	Reason     string `json:"reason"` // AbandonedSubscriptionDisabled, AbandonedSubscriptionMissing
 }
 
+// ScopeSubscriptionAdded: a subscription created at ScopeID joined the
+// scope's set of enabled subscriptions (in the commit of its creation).
+// Stream "scope-subscriptions-<scopeId>".
+type ScopeSubscriptionAdded struct {
+	ScopeID        string `json:"scopeId"`
+	SubscriptionID string `json:"subscriptionId"`
+}
+
+// ScopeSubscriptionRemoved: a subscription left its scope's set (in the
+// commit that disabled it). Stream "scope-subscriptions-<scopeId>".
+type ScopeSubscriptionRemoved struct {
+	ScopeID        string `json:"scopeId"`
+	SubscriptionID string `json:"subscriptionId"`
+}
+
 // EventType implements Event.
 func (SubscriptionCreated) EventType() string { return TypeSubscriptionCreated }
 
@@ -127,3 +144,9 @@ func (DeliveryAttempted) EventType() string { return TypeDeliveryAttempted }
 
 // EventType implements Event.
 func (DeliveryAbandoned) EventType() string { return TypeDeliveryAbandoned }
+
+// EventType implements Event.
+func (ScopeSubscriptionAdded) EventType() string { return TypeScopeSubscriptionAdded }
+
+// EventType implements Event.
+func (ScopeSubscriptionRemoved) EventType() string { return TypeScopeSubscriptionRemoved }
