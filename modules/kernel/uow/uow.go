@@ -68,13 +68,23 @@ func (r *Runner) Run(ctx context.Context, tenantID string, fn func(ctx context.C
 		attempts = DefaultMaxAttempts
 	}
 	for attempt := 1; ; attempt++ {
-		err := r.runOnce(ctx, tenantID, fn, finish)
+		err := r.runOnce(context.WithValue(ctx, attemptKey{}, attempt), tenantID, fn, finish)
 		if errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrDuplicate) && attempt < attempts {
 			r.logger().DebugContext(ctx, "unit of work conflicted, running it again", "attempt", attempt, "error", err.Error())
 			continue
 		}
 		return err
 	}
+}
+
+type attemptKey struct{}
+
+// Attempt is the run of the unit of work ctx belongs to: 1 for its first
+// run, 2 and 3 for the runs after a conflict; 0 outside a Runner. A handler
+// may read what only a lost race makes likely on a later run alone.
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
 }
 
 func (r *Runner) runOnce(ctx context.Context, tenantID string, fn func(ctx context.Context) error, finish Finish) error {

@@ -65,6 +65,20 @@ func TestRunRerunsConflictsNotDuplicates(t *testing.T) {
 	}
 }
 
+// Each run sees its number (Attempt); outside a runner it is 0.
+func TestAttemptNumbersTheRuns(t *testing.T) {
+	conflict := fmt.Errorf("append: %w", eventstore.ErrConflict)
+	s := &store{errs: []error{conflict, conflict}}
+	var seen []int
+	fn := func(ctx context.Context) error { seen = append(seen, uow.Attempt(ctx)); return stage(ctx) }
+	if err := (&uow.Runner{Store: s}).Run(context.Background(), "tnt_a", fn, nil); err != nil || fmt.Sprint(seen) != "[1 2 3]" {
+		t.Fatalf("err %v, attempts %v", err, seen)
+	}
+	if n := uow.Attempt(context.Background()); n != 0 {
+		t.Fatalf("outside a runner: %d", n)
+	}
+}
+
 func TestRunFailuresWriteNothing(t *testing.T) {
 	s := &store{}
 	r := &uow.Runner{Store: s}

@@ -39,12 +39,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"))
+	clk := clock.NewFixed(t0)
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.WithClock(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	f := &fixture{store: store, clock: clock.NewFixed(t0), ids: ids.NewSequence(t0)}
+	f := &fixture{store: store, clock: clk, ids: ids.NewSequence(t0)}
 	f.repo = NewRepository(store, f.ids, f.clock)
 	f.reads = NewReadModel(store, "https://sb.example.com/")
 	return f
@@ -479,6 +480,59 @@ func TestRebuildDerivesAgainWhenTheStreamMoved(t *testing.T) {
 }
 
 // An inbound message is made once per channel and provider message id.
+// A receipt that came before its send waits in the provider id's lookup row:
+// a send that did not read it conflicts on that row (so it runs again and
+// reads it), a send that applies it replaces it, and the row then answers
+// the message.
+func TestPendingReceiptWaitsInTheLookupRow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	m := f.save(t, nil, f.accepted("scp_a", chnA, nil))
+	early := app.PendingReceipt{Status: domain.StatusDelivered, WebhookID: "rcpt_1", ReceivedAt: t0}
+	if err := f.repo.SavePendingReceipt(ctx, tenant, chnA, "sbx_1", early); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := f.repo.PendingReceipt(ctx, tenant, chnA, "sbx_1"); err != nil || p == nil || *p != early {
+		t.Fatalf("pending = %+v, %v", p, err)
+	}
+	if _, err := f.reads.MessageByProviderID(ctx, tenant, chnA, "sbx_1"); errs.KindOf(err) != errs.KindNotFound {
+		t.Fatalf("a waiting receipt read as a message: %v", err)
+	}
+	// A second receipt does not replace the first.
+	if err := f.repo.SavePendingReceipt(ctx, tenant, chnA, "sbx_1", app.PendingReceipt{Status: domain.StatusUndelivered, ReceivedAt: t0}); !errors.Is(err, app.ErrConcurrency) {
+		t.Fatalf("second pending receipt: %v", err)
+	}
+
+	sent, _ := m.Sent("sbx_1", 1)
+	if err := f.repo.SaveMessage(ctx, tenant, m, []domain.Event{sent}); !errors.Is(err, app.ErrConcurrency) {
+		t.Fatalf("a send that did not apply the waiting receipt: %v, want a conflict", err)
+	}
+	cur := *m
+	cur.Apply(domain.Recorded{Event: sent, Version: m.Version + 1})
+	delivered, _ := cur.Receipt(early.Status, early.Reason)
+	if err := f.repo.SaveMessage(ctx, tenant, m, []domain.Event{sent, delivered}); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := f.reads.MessageByProviderID(ctx, tenant, chnA, "sbx_1"); err != nil || id != m.ID {
+		t.Fatalf("by provider id: %q, %v", id, err)
+	}
+	if p, err := f.repo.PendingReceipt(ctx, tenant, chnA, "sbx_1"); err != nil || p != nil {
+		t.Fatalf("still pending: %+v, %v", p, err)
+	}
+	// A late receipt cannot wait over a message's row.
+	if err := f.repo.SavePendingReceipt(ctx, tenant, chnA, "sbx_1", early); !errors.Is(err, app.ErrConcurrency) {
+		t.Fatalf("pending over a message: %v", err)
+	}
+	// A stray receipt's row expires.
+	if err := f.repo.SavePendingReceipt(ctx, tenant, chnA, "sbx_stray", early); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(t0.Add(app.PendingReceiptTTL))
+	if p, err := f.repo.PendingReceipt(ctx, tenant, chnA, "sbx_stray"); err != nil || p != nil {
+		t.Fatalf("expired pending receipt: %+v, %v", p, err)
+	}
+}
+
 func TestReceivedTwiceIsAConflict(t *testing.T) {
 	f := newFixture(t)
 	received := func() domain.MessageReceived {

@@ -22,7 +22,11 @@
 //	                                                  "messages-by-scope-status" (<scopeId>/<status>),
 //	                                                  "messages-by-channel-status" (<channelId>/<status>)
 //	"provider-messages"/<channelId>/<providerMsgId>   ProviderMessageRow: provider id -> message
-//	                                                  (if absent for an inbound message: made once)
+//	                                                  (if absent for an inbound message: made once;
+//	                                                  for a send, if absent unless the send's commit
+//	                                                  applies the receipt that waited there: a
+//	                                                  receipt that came first is kept in the row,
+//	                                                  expiring, until the send's commit)
 //
 // List sort keys are the entity ids (ULIDs): descending order is newest
 // first. A message moves between status partitions as its status changes.

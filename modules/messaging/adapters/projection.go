@@ -88,9 +88,20 @@ type MessageRow struct {
 }
 
 // ProviderMessageRow is a "provider-messages" row: the message a provider
-// message id of a channel stands for (receipts name only the provider's id).
+// message id of a channel stands for (receipts name only the provider's id),
+// or, before the send's commit recorded the id, the receipt that waits for
+// it (MessageID empty; the row expires with it: app.PendingReceipt).
 type ProviderMessageRow struct {
-	MessageID string `json:"messageId"`
+	MessageID string             `json:"messageId,omitempty"`
+	Pending   *PendingReceiptRow `json:"pendingReceipt,omitempty"`
+}
+
+// PendingReceiptRow is an app.PendingReceipt as stored.
+type PendingReceiptRow struct {
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	WebhookID  string `json:"webhookId"`
+	ReceivedAt string `json:"receivedAt"` // RFC 3339, nanoseconds
 }
 
 // ProviderMessageKey is the "provider-messages" key of a provider message id.

@@ -154,6 +154,9 @@ func (m *ReadModel) MessageByProviderID(ctx context.Context, tenantID, channelID
 	if err := json.Unmarshal(rec.Data, &row); err != nil {
 		return "", fmt.Errorf("decode %s %s: %w", CollectionProviderMessages, key, err)
 	}
+	if row.MessageID == "" { // a receipt waits there for its send
+		return "", errs.NotFound("message")
+	}
 	return row.MessageID, nil
 }
 

@@ -177,7 +177,7 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 	commit := &eventstore.Commit{TenantID: tenantID}
 	if len(events) > 0 {
 		sa := eventstore.StreamAppend{StreamID: stream, ExpectedVersion: m.Version}
-		base, lookup, received := m.Version, false, false
+		base, lookup, received, receipt := m.Version, false, false, false
 		for i, ev := range events {
 			if messageIDOf(ev) != id {
 				return fmt.Errorf("save %s: event %s of another stream: %w", stream, ev.EventType(), eventstore.ErrInvalid)
@@ -193,6 +193,8 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 				lookup = true
 			case domain.MessageReceived:
 				lookup, received = true, true
+			case domain.MessageDelivered, domain.MessageUndelivered:
+				receipt = lookup // with the send: the receipt that waited in the lookup row
 			}
 			if typ := app.PublicEventType(ev); typ != "" {
 				entry, err := r.publication(tenantID, e.ID, typ, meta, &m, now)
@@ -222,8 +224,11 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 			if ok {
 				// An inbound message is made once per (channel, provider
 				// message id): a concurrent twin's commit conflicts, and its
-				// unit of work runs again and finds this one.
-				rec.IfAbsent = received
+				// unit of work runs again and finds this one. A send's row
+				// is written only if absent too: a receipt that waits there
+				// (app.PendingReceipt) makes the commit conflict, and the
+				// re-run applies it with the send, replacing it.
+				rec.IfAbsent = received || !receipt
 				commit.Records = append(commit.Records, rec)
 			}
 		}
@@ -259,6 +264,45 @@ func (r *Repository) publication(tenantID, eventID, typ string, meta invocation.
 	}
 	entry.Invocation = meta
 	return entry, nil
+}
+
+// PendingReceipt implements app.Repository.
+func (r *Repository) PendingReceipt(ctx context.Context, tenantID, channelID, providerMessageID string) (*app.PendingReceipt, error) {
+	key := ProviderMessageKey(channelID, providerMessageID)
+	rec, err := r.store.GetRecord(ctx, tenantID, CollectionProviderMessages, key)
+	if errors.Is(err, eventstore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", CollectionProviderMessages, key, err)
+	}
+	var row ProviderMessageRow
+	if err := json.Unmarshal(rec.Data, &row); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", CollectionProviderMessages, key, err)
+	}
+	if row.MessageID != "" || row.Pending == nil {
+		return nil, nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, row.Pending.ReceivedAt)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s %s: receivedAt: %w", CollectionProviderMessages, key, err)
+	}
+	return &app.PendingReceipt{Status: domain.Status(row.Pending.Status), Reason: row.Pending.Reason,
+		WebhookID: row.Pending.WebhookID, ReceivedAt: at}, nil
+}
+
+// SavePendingReceipt implements app.Repository.
+func (r *Repository) SavePendingReceipt(ctx context.Context, tenantID, channelID, providerMessageID string, p app.PendingReceipt) error {
+	key := ProviderMessageKey(channelID, providerMessageID)
+	data, err := marshal(ProviderMessageRow{Pending: &PendingReceiptRow{Status: string(p.Status), Reason: p.Reason,
+		WebhookID: p.WebhookID, ReceivedAt: p.ReceivedAt.UTC().Format(time.RFC3339Nano)}})
+	if err != nil {
+		return fmt.Errorf("save pending receipt %s: %w", key, err)
+	}
+	return r.write(ctx, &eventstore.Commit{TenantID: tenantID, Records: []eventstore.Record{{
+		Collection: CollectionProviderMessages, Key: key, Data: data, IfAbsent: true,
+		ExpiresAt: p.ReceivedAt.Add(app.PendingReceiptTTL),
+	}}}, CollectionProviderMessages+"/"+key)
 }
 
 // write stages or commits c and maps a version conflict to app.ErrConcurrency.

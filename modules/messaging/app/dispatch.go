@@ -184,12 +184,38 @@ func (h DispatchHandler) Handle(ctx context.Context, p DispatchPayload) error {
 		return nil
 	}
 	cur.Apply(domain.Recorded{Event: ev, Version: cur.Version + 1, OccurredAt: now})
-	if err := h.Repo.SaveMessage(ctx, tenantID, claimed, []domain.Event{ev}, work...); err != nil {
+	events := []domain.Event{ev}
+	outcome := cur // the message after the call's outcome (a receipt may follow in the same commit)
+	if sent, isSent := ev.(domain.MessageSent); isSent && uow.Attempt(ctx) > 1 {
+		// A receipt that came before this commit waits in the provider
+		// id's lookup row (PendingReceipt): the send's commit, which writes
+		// that row only if absent, then conflicts, and this run (a later
+		// one of the unit of work) applies the receipt with the send. The
+		// first run does not read the row: the race is rare, the read is not.
+		waiting, err := h.Repo.PendingReceipt(ctx, tenantID, cur.ChannelID, sent.ProviderMessageID)
+		if err != nil {
+			return fmt.Errorf("dispatch %s: %w", m.ID, err)
+		}
+		if waiting != nil {
+			if rev, ok := cur.Receipt(waiting.Status, waiting.Reason); ok {
+				cur.Apply(domain.Recorded{Event: rev, Version: cur.Version + 1, OccurredAt: now})
+				events = append(events, rev)
+			}
+		}
+	}
+	if err := h.Repo.SaveMessage(ctx, tenantID, claimed, events, work...); err != nil {
 		return fmt.Errorf("dispatch %s: %w", m.ID, err)
 	}
 	uow.OnCommit(ctx, func(ctx context.Context) {
-		h.logOutcome(ctx, log, &cur, attempt, out.sendErr)
-		h.recordOutcome(ctx, &cur, now)
+		h.logOutcome(ctx, log, &outcome, attempt, out.sendErr)
+		h.recordOutcome(ctx, &outcome, now)
+		if len(events) > 1 {
+			log.InfoContext(ctx, "receipt recorded with the send (it came first)", slog.String("messageId", cur.ID),
+				slog.String("status", string(cur.Status)))
+			if cur.Status == domain.StatusDelivered {
+				countMessage(ctx, h.Metrics, MetricMessagesDelivered, cur.ChannelType)
+			}
+		}
 	})
 	return nil
 }

@@ -135,9 +135,39 @@ type Repository interface {
 	// status change (message.queued, .sent, ...: work.Publication, detail
 	// {"tenantId","invocation","scopePath","data":MessageView}), and work.
 	// Inside a unit of work the write is staged; else committed at once.
+	// The lookup row of an outbound message is written only if absent,
+	// unless the events apply the receipt that waited in it
+	// (PendingReceipt): a receipt that came first makes the send's commit
+	// conflict, and its re-run finds and applies that receipt.
 	// Errors: ErrConcurrency, internal.
 	SaveMessage(ctx context.Context, tenantID string, before *domain.Message, events []domain.Event, work ...Work) error
+	// PendingReceipt returns the receipt waiting under a provider message id
+	// of a channel (SavePendingReceipt), or nil when none waits (a message
+	// has that id, none has it, or the receipt expired).
+	PendingReceipt(ctx context.Context, tenantID, channelID, providerMessageID string) (*PendingReceipt, error)
+	// SavePendingReceipt keeps a receipt for a provider message id that no
+	// message has yet in that id's lookup row, for PendingReceiptTTL. The
+	// row must be absent: a send that recorded the id meanwhile, or another
+	// receipt waiting there, makes it ErrConcurrency (staged in a unit of
+	// work: the unit's commit conflicts and runs again).
+	SavePendingReceipt(ctx context.Context, tenantID, channelID, providerMessageID string, r PendingReceipt) error
 }
+
+// PendingReceipt is a provider's receipt that came before the commit of the
+// send that learned its provider message id (a provider may post a receipt
+// before its own answer to the send reached us, and a send's commit may be
+// late: a crash after the provider call, a throttled store). It waits in
+// the id's lookup row; the send's commit applies it with the send, in the
+// same commit. One that no send ever claims (a stray receipt) expires.
+type PendingReceipt struct {
+	Status     domain.Status // delivered or undelivered
+	Reason     string
+	WebhookID  string
+	ReceivedAt time.Time
+}
+
+// PendingReceiptTTL is how long a receipt waits for its send.
+const PendingReceiptTTL = 7 * 24 * time.Hour
 
 // HistoryEvent is one stored event of a stream, as get-message-history shows it.
 type HistoryEvent struct {

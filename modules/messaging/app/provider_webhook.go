@@ -18,11 +18,14 @@ import (
 // Executor's unit of work, in the channel's tenant.
 //
 //   - A receipt moves the message with that provider message id to
-//     delivered or undelivered. A receipt for a provider message id that is
-//     not known yet is an error, so the work path retries it with backoff (a
-//     receipt may overtake the commit of messaging.message-sent). A
-//     duplicate, late or out-of-order receipt changes nothing: a message
-//     never moves back.
+//     delivered or undelivered. A receipt for a provider message id that no
+//     message has yet (it overtook the commit of messaging.message-sent, or
+//     it is a stray one) waits in that id's lookup row
+//     (Repository.SavePendingReceipt) and the item is done: the send's
+//     commit applies it, however late; a stray one expires after
+//     PendingReceiptTTL. A duplicate, late or out-of-order receipt changes
+//     nothing: a message never moves back (of two receipts waiting for one
+//     send, the first counts).
 //   - An inbound message becomes a new message (messaging.message-received,
 //     direction inbound, status received) in the channel's scope. One that
 //     was already received (the same provider message id on the channel)
@@ -59,8 +62,10 @@ func (h ProviderWebhookHandler) Handle(ctx context.Context, p ProviderWebhookPay
 func (h ProviderWebhookHandler) receipt(ctx context.Context, tenantID string, p ProviderWebhookPayload) error {
 	ev := p.Event
 	messageID, err := h.Reads.MessageByProviderID(ctx, tenantID, p.ChannelID, ev.ProviderMessageID)
+	if errs.KindOf(err) == errs.KindNotFound {
+		return h.waitForSend(ctx, tenantID, p)
+	}
 	if err != nil {
-		// Not found yet is retried as well: the sent event may not have committed.
 		return fmt.Errorf("receipt %s: provider message %s: %w", p.WebhookID, ev.ProviderMessageID, err)
 	}
 	m, err := h.Repo.Message(ctx, tenantID, messageID)
@@ -82,6 +87,33 @@ func (h ProviderWebhookHandler) receipt(ctx context.Context, tenantID string, p 
 		if _, delivered := change.(domain.MessageDelivered); delivered {
 			countMessage(ctx, h.Metrics, MetricMessagesDelivered, m.ChannelType)
 		}
+	})
+	return nil
+}
+
+// waitForSend keeps a receipt whose provider message id no message has yet
+// (PendingReceipt). Its write fails if the send's commit recorded the id
+// meanwhile: the unit of work then runs the receipt again, which finds the
+// message.
+func (h ProviderWebhookHandler) waitForSend(ctx context.Context, tenantID string, p ProviderWebhookPayload) error {
+	ev := p.Event
+	waiting, err := h.Repo.PendingReceipt(ctx, tenantID, p.ChannelID, ev.ProviderMessageID)
+	if err != nil {
+		return fmt.Errorf("receipt %s: %w", p.WebhookID, err)
+	}
+	if waiting != nil {
+		h.log().InfoContext(ctx, "receipt for a provider message another receipt already waits for; it changes nothing",
+			slog.String("webhookId", p.WebhookID), slog.String("waiting", waiting.WebhookID))
+		return nil
+	}
+	err = h.Repo.SavePendingReceipt(ctx, tenantID, p.ChannelID, ev.ProviderMessageID,
+		PendingReceipt{Status: ev.Status, Reason: ev.Reason, WebhookID: p.WebhookID, ReceivedAt: h.Clock.Now()})
+	if err != nil {
+		return fmt.Errorf("receipt %s: %w", p.WebhookID, err)
+	}
+	uow.OnCommit(ctx, func(ctx context.Context) {
+		h.log().InfoContext(ctx, "receipt waits for its message's send", slog.String("webhookId", p.WebhookID),
+			slog.String("channelId", p.ChannelID), slog.String("providerMessageId", ev.ProviderMessageID))
 	})
 	return nil
 }

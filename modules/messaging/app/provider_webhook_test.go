@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
-	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
+	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
@@ -74,32 +75,67 @@ func TestReceiptUndeliveredThenDelivered(t *testing.T) {
 	}
 }
 
-// TestReceiptBeforeSent: a receipt that overtakes the commit of "sent" is an
-// error, so the work path retries it; once sent, the retry applies it.
+// TestReceiptBeforeSent: a receipt that overtakes the commit of "sent"
+// waits for it (a pending receipt in the provider id's lookup row) and its
+// item is done; the send's commit applies it, however late (review finding:
+// it used to be retried with the work path's backoff and parked after about
+// two minutes, and a late send left the message "sent" for good).
 func TestReceiptBeforeSent(t *testing.T) {
 	e := newWorkEnv(t)
 	e.addChannel(t, wChannel, "scripted", domain.ChannelSMS)
 	e.scripted.answers = []scriptedAnswer{{pmid: "p-early"}}
 	id := e.addMessage(t, wChannel, domain.ChannelSMS, "+15550100005", nil)
 	ctx := asWorker(wTenant)
-	err := e.hooks.Handle(ctx, receiptFor("p-early", domain.StatusDelivered, ""))
-	if err == nil || errs.KindOf(err) != errs.KindNotFound {
-		t.Fatalf("err = %v, want a not-found error (retry)", err)
+	if err := e.hooks.Handle(ctx, receiptFor("p-early", domain.StatusUndelivered, "carrier")); err != nil {
+		t.Fatalf("early receipt: %v, want it kept", err)
 	}
-	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); err != nil {
-		t.Fatal(err)
-	}
+	// A second receipt for the same id while the first waits changes nothing.
 	if err := e.hooks.Handle(ctx, receiptFor("p-early", domain.StatusDelivered, "")); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.message(t, id).Status; got != domain.StatusDelivered {
-		t.Fatalf("status %s", got)
+	e.clock.Advance(3 * time.Hour) // the send commits much later
+	// As the Executor runs it: in a unit of work that runs again after a
+	// conflict. The first run's send conflicts on the waiting receipt; the
+	// second applies it.
+	runs := 0
+	err := (&uow.Runner{}).Run(ctx, wTenant, func(ctx context.Context) error {
+		runs++
+		return e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id})
+	}, nil)
+	if err != nil || runs != 2 {
+		t.Fatalf("dispatch: %v after %d runs, want 2", err, runs)
 	}
-	// A receipt of another channel's provider id is not this message's.
-	other := receiptFor("p-early", domain.StatusDelivered, "")
-	other.ChannelID = "chn_01JQ0000000000000000000009"
-	if err := e.hooks.Handle(ctx, other); err == nil {
-		t.Fatal("receipt of another channel applied")
+	got := e.message(t, id)
+	if got.Status != domain.StatusUndelivered || got.StatusReason != "carrier" || got.ProviderMessageID != "p-early" {
+		t.Fatalf("message %+v, want the waiting receipt applied with the send", got)
+	}
+	if last := e.repo.saves[len(e.repo.saves)-1]; len(last) != 2 {
+		t.Fatalf("the send's commit %v, want sent and the receipt together", last)
+	}
+	if p, _ := e.repo.PendingReceipt(ctx, wTenant, wChannel, "p-early"); p != nil {
+		t.Fatalf("a receipt still waits: %+v", p)
+	}
+	// Later receipts find the message and change nothing (it is final).
+	if err := e.hooks.Handle(ctx, receiptFor("p-early", domain.StatusDelivered, "")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.message(t, id); got.Status != domain.StatusUndelivered {
+		t.Fatalf("status %s", got.Status)
+	}
+}
+
+// TestStrayReceiptWaitsWithoutFailing: a receipt no send ever claims is kept
+// (and expires) instead of failing its work item until it is parked.
+func TestStrayReceiptWaitsWithoutFailing(t *testing.T) {
+	e := newWorkEnv(t)
+	e.addChannel(t, wChannel, "sandbox", domain.ChannelSMS)
+	ctx := asWorker(wTenant)
+	if err := e.hooks.Handle(ctx, receiptFor("sbx_unknown", domain.StatusDelivered, "")); err != nil {
+		t.Fatalf("stray receipt: %v", err)
+	}
+	p, err := e.repo.PendingReceipt(ctx, wTenant, wChannel, "sbx_unknown")
+	if err != nil || p == nil || p.Status != domain.StatusDelivered || p.WebhookID == "" {
+		t.Fatalf("pending %+v %v", p, err)
 	}
 }
 

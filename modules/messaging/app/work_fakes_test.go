@@ -21,9 +21,10 @@ import (
 type memRepo struct {
 	mu       sync.Mutex
 	clock    clock.Clock
-	channels map[string]*domain.Channel   // tenant/channel
-	streams  map[string][]domain.Recorded // tenant/message
-	pmids    map[string]string            // tenant/channel/pmid -> message id
+	channels map[string]*domain.Channel    // tenant/channel
+	streams  map[string][]domain.Recorded  // tenant/message
+	pmids    map[string]string             // tenant/channel/pmid -> message id
+	pending  map[string]app.PendingReceipt // tenant/channel/pmid -> a receipt waiting for its send
 	work     []app.Work
 	saves    [][]domain.Event
 
@@ -35,7 +36,7 @@ type memRepo struct {
 var errMemStore = errors.New("store unavailable")
 
 func newMemRepo(clk clock.Clock) *memRepo {
-	return &memRepo{clock: clk, channels: map[string]*domain.Channel{}, streams: map[string][]domain.Recorded{}, pmids: map[string]string{}}
+	return &memRepo{clock: clk, channels: map[string]*domain.Channel{}, streams: map[string][]domain.Recorded{}, pmids: map[string]string{}, pending: map[string]app.PendingReceipt{}}
 }
 
 func (r *memRepo) Channel(_ context.Context, wTenant, wChannel string) (*domain.Channel, error) {
@@ -103,6 +104,25 @@ func (r *memRepo) SaveMessage(_ context.Context, wTenant string, before *domain.
 		return app.ErrConcurrency.Wrap(eventstore.ErrConflict) // as the real repository: the unit of work re-runs
 	}
 	now := r.clock.Now()
+	sent, receipt := "", false
+	for _, e := range events {
+		switch e := e.(type) {
+		case domain.MessageSent:
+			sent = e.ProviderMessageID
+		case domain.MessageDelivered, domain.MessageUndelivered:
+			receipt = sent != ""
+		}
+	}
+	if sent != "" {
+		// As the real repository: the lookup row is written only if absent,
+		// unless the save applies the receipt that waited in it.
+		m := domain.ReplayMessage(wTenant, r.streams[key])
+		pk := wTenant + "/" + m.ChannelID + "/" + sent
+		if _, waits := r.pending[pk]; waits && !receipt {
+			return app.ErrConcurrency.Wrap(eventstore.ErrConflict)
+		}
+		delete(r.pending, pk)
+	}
 	for i, e := range events {
 		if memMessageID(e) != id {
 			return errors.New("events of two messages in one save")
@@ -115,6 +135,29 @@ func (r *memRepo) SaveMessage(_ context.Context, wTenant string, before *domain.
 	}
 	r.work = append(r.work, work...)
 	r.saves = append(r.saves, events)
+	return nil
+}
+
+func (r *memRepo) PendingReceipt(_ context.Context, wTenant, wChannel, providerMessageID string) (*app.PendingReceipt, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.pending[wTenant+"/"+wChannel+"/"+providerMessageID]; ok {
+		return &p, nil
+	}
+	return nil, nil
+}
+
+func (r *memRepo) SavePendingReceipt(_ context.Context, wTenant, wChannel, providerMessageID string, p app.PendingReceipt) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := wTenant + "/" + wChannel + "/" + providerMessageID
+	if _, ok := r.pmids[k]; ok {
+		return app.ErrConcurrency.Wrap(eventstore.ErrConflict)
+	}
+	if _, ok := r.pending[k]; ok {
+		return app.ErrConcurrency.Wrap(eventstore.ErrConflict)
+	}
+	r.pending[k] = p
 	return nil
 }
 

@@ -3,6 +3,7 @@ package ports_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -28,6 +29,10 @@ type probeCall struct {
 func (p *workProbe) Message(ctx context.Context, tenantID, messageID string) (*domain.Message, error) {
 	p.calls = append(p.calls, probeCall{"message", tenantID, messageID, *invocation.From(ctx)})
 	return nil, errs.NotFound("message")
+}
+
+func (p *workProbe) PendingReceipt(context.Context, string, string, string) (*app.PendingReceipt, error) {
+	return nil, errors.New("probe: no store")
 }
 
 func (p *workProbe) MessageByProviderID(ctx context.Context, tenantID, channelID, pmid string) (string, error) {
@@ -56,7 +61,8 @@ func TestRegisterWork(t *testing.T) {
 		c.ic.Principal.Kind != invocation.KindSystem || c.ic.TenantID() != hookTenant || c.ic.Trigger != work.TriggerWorker {
 		t.Fatalf("dispatch ran as %+v", c)
 	}
-	// A receipt of an unknown provider message id is an error (retry).
+	// A receipt of an unknown provider message id reads whether one waits
+	// already: the store's error is an error (retry).
 	err := r.Handle(ctx, work.Item{ID: "wrk_2", TenantID: hookTenant, Type: app.WorkProviderWebhook, Invocation: meta,
 		Payload: payload(app.ProviderWebhookPayload{ChannelID: hookChannel, WebhookID: "rcpt_1",
 			Event: app.ProviderEvent{Kind: app.EventReceipt, ProviderMessageID: "sbx_1", Status: domain.StatusDelivered}})})
