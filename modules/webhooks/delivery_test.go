@@ -359,6 +359,57 @@ func TestDisabledAfterFiveDaysOfFailures(t *testing.T) {
 	}
 }
 
+// A success whose attempt loaded the subscription before a failure's health
+// item was applied queues no item of its own (the subscription looked
+// healthy), so the health rule never hears of it; before disabling, the
+// handler reads the newest deliveries and finds it: the endpoint recovered
+// then and fails from now (review finding: a healthy endpoint was disabled
+// by its first failure 5 days later).
+func TestSuccessUnseenByTheHealthRuleKeepsTheSubscription(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true, noJitter: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	rcv.respond = func(n int) int { // the second request (event B's first attempt) succeeds, every other fails
+		if n == 2 {
+			return 204
+		}
+		return 500
+	}
+	sub := e.subscribe(tn, tn.Root, rcv.URL, "*")
+	rcv.setSecret(sub.Secret)
+	// A fails, then B succeeds before A's health item is applied.
+	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_a"))
+	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_b"))
+	e.drain()
+	if s := e.subscription(tn, sub.SubscriptionID); s["status"] != "enabled" {
+		t.Fatalf("subscription %v", s)
+	}
+	if evs := e.stream(tn.ID, adapters.SubscriptionStream(sub.SubscriptionID)); len(evs) != 2 || evs[1].Type != domain.TypeSubscriptionFailing {
+		t.Fatalf("subscription stream %+v: want it failing (B's success unseen)", evs)
+	}
+	e.runUntilIdle(t0.Add(4 * 24 * time.Hour)) // A's retries, all failed
+	// Five days on, one failed attempt: not disabled, failing from now.
+	e.clock.Set(t0.Add(5 * 24 * time.Hour))
+	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_c"))
+	e.drain()
+	if s := e.subscription(tn, sub.SubscriptionID); s["status"] != "enabled" {
+		t.Fatalf("disabled though a delivery succeeded since it started failing: %v", s)
+	}
+	evs := e.stream(tn.ID, adapters.SubscriptionStream(sub.SubscriptionID))
+	var types []string
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	if strings.Join(types, " ") != "webhooks.subscription-created webhooks.subscription-failing webhooks.subscription-recovered webhooks.subscription-failing" {
+		t.Fatalf("subscription stream = %v", types)
+	}
+	var failing domain.SubscriptionFailing
+	_ = json.Unmarshal(evs[3].Data, &failing)
+	if !failing.Since.Equal(t0.Add(5 * 24 * time.Hour)) {
+		t.Fatalf("failing since %v, want the new failure", failing.Since)
+	}
+}
+
 // A success clears the failing state: failures on both sides of a success
 // never add up to 5 days.
 func TestSuccessClearsTheFailingState(t *testing.T) {

@@ -78,7 +78,7 @@ func New(d Deps) *Application {
 		Work: WorkHandlers{
 			Deliver:            DeliverHandler{at},
 			ContinueFanOut:     ContinueFanOutHandler{at},
-			SubscriptionHealth: SubscriptionHealthHandler{Repo: d.Repo, Logger: log},
+			SubscriptionHealth: SubscriptionHealthHandler{Repo: d.Repo, Reads: d.Reads, Logger: log},
 		},
 		FanOut: FanOutHandler{attempter: at},
 	}

@@ -23,9 +23,16 @@ type SubscriptionHealthPayload struct {
 // SubscriptionHealthHandler runs WorkSubscriptionHealth: the endpoint health
 // rule (see domain.Subscription.RecordFailure and RecordSuccess).
 type SubscriptionHealthHandler struct {
-	Repo   Repository
+	Repo Repository
+	// Reads, when set, is read before a subscription is disabled: its
+	// newest deliveries, for a success since it started failing that never
+	// reached this handler (see successSince). Nil: no such check.
+	Reads  ReadModel
 	Logger *slog.Logger
 }
+
+// successCheckPages bounds the pages of deliveries read before disabling.
+const successCheckPages = 3
 
 // Handle applies one attempt's outcome to its subscription and writes only
 // a change of state (failing, recovered, disabled). It is idempotent and
@@ -52,6 +59,11 @@ func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHea
 	if len(evs) == 0 {
 		return nil
 	}
+	if disables(evs) && h.Reads != nil {
+		if evs, err = h.recheck(ctx, tenantID, sub, p.At, evs); err != nil {
+			return fmt.Errorf("subscription health %s: %w", sub.ID, err)
+		}
+	}
 	if err := h.Repo.Save(ctx, Changes{TenantID: tenantID, Subscriptions: []SubscriptionChange{{Before: sub, Events: evs}}}); err != nil {
 		return fmt.Errorf("subscription health %s: %w", sub.ID, err)
 	}
@@ -69,4 +81,64 @@ func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHea
 		}
 	})
 	return nil
+}
+
+// disables reports whether evs disable the subscription.
+func disables(evs []domain.Event) bool {
+	for _, ev := range evs {
+		if _, ok := ev.(domain.SubscriptionDisabled); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// recheck runs before a disabling (evs, for the failed attempt at at): an
+// attempt queues a health item only when the subscription it loaded would
+// change state, so a success made while a failure's item was still on its
+// way (it loaded the subscription as healthy) never reached this handler,
+// and the endpoint would read as failing since before that success. When
+// one of the subscription's newest deliveries succeeded since it started
+// failing, the endpoint recovered then and fails from at: those events
+// replace the disabling.
+func (h SubscriptionHealthHandler) recheck(ctx context.Context, tenantID string, sub *domain.Subscription, at time.Time, evs []domain.Event) ([]domain.Event, error) {
+	since := *sub.FailingSince
+	success, ok, err := h.successSince(ctx, tenantID, sub.ID, since)
+	if err != nil || !ok {
+		return evs, err
+	}
+	cp := *sub
+	recovered := cp.RecordSuccess(success)
+	for i, ev := range recovered {
+		if err := cp.Apply(domain.Recorded{Event: ev, Version: cp.Version + int64(i) + 1, OccurredAt: success}); err != nil {
+			return nil, err
+		}
+	}
+	h.Logger.InfoContext(ctx, "subscription not disabled: a delivery succeeded since it started failing",
+		slog.String("subscriptionId", sub.ID), slog.Time("failingSince", since), slog.Time("succeededAt", success))
+	return append(recovered, cp.RecordFailure(at)...), nil
+}
+
+// successSince returns the latest time one of the subscription's newest
+// deliveries (at most successCheckPages pages) succeeded at or after since.
+func (h SubscriptionHealthHandler) successSince(ctx context.Context, tenantID, subscriptionID string, since time.Time) (time.Time, bool, error) {
+	var latest time.Time
+	found := false
+	cursor := ""
+	for range successCheckPages {
+		page, next, err := h.Reads.ListDeliveries(ctx, tenantID, subscriptionID, 100, cursor)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		for _, d := range page {
+			if d.Status == domain.Succeeded && !d.UpdatedAt.Before(since) && (!found || d.UpdatedAt.After(latest)) {
+				latest, found = d.UpdatedAt, true
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return latest, found, nil
 }
