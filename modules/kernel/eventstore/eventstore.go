@@ -172,7 +172,7 @@ type Record struct {
 	Collection string          // e.g. "scopes"; with Key, the row's identity
 	Key        string          // the entity's key within the collection
 	Global     bool            // a tenant-less lookup row (credential -> tenant), one item per key; use sparingly
-	IfAbsent   bool            // fail the commit with ErrConflict if the row exists
+	IfAbsent   bool            // fail the commit with ErrConflict if the row exists (a row past its ExpiresAt counts as absent)
 	Delete     bool            // remove the row (and its list entries) instead of writing it
 	Data       json.RawMessage // the row (ignored for Delete)
 	// ExpiresAt, when set, is the end of the row's life: from then on no

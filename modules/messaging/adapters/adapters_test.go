@@ -531,6 +531,11 @@ func TestPendingReceiptWaitsInTheLookupRow(t *testing.T) {
 	if p, err := f.repo.PendingReceipt(ctx, tenant, chnA, "sbx_stray"); err != nil || p != nil {
 		t.Fatalf("expired pending receipt: %+v, %v", p, err)
 	}
+	// An expired one is absent for the next writer too (review finding: the
+	// row, still stored, failed every IfAbsent write until it was removed).
+	if err := f.repo.SavePendingReceipt(ctx, tenant, chnA, "sbx_stray", app.PendingReceipt{Status: domain.StatusDelivered, ReceivedAt: f.clock.Now()}); err != nil {
+		t.Fatalf("a receipt over an expired one: %v", err)
+	}
 }
 
 func TestReceivedTwiceIsAConflict(t *testing.T) {

@@ -411,8 +411,9 @@ func (p *prepared) apply(tx *bolt.Tx) error {
 			return reject(fmt.Errorf("append %s: at version %d, expected %d: %w", a.stream, cur, a.expected, eventstore.ErrConflict))
 		}
 	}
+	nowKey := p.now.UTC().Format(kvlayout.DueLayout)
 	for _, r := range p.records {
-		if r.ifAbsent && !r.delete && data.Get(r.dataKey) != nil {
+		if r.ifAbsent && !r.delete && data.Get(r.dataKey) != nil && !rowExpired(tx.Bucket([]byte(bucketRowExpiry)), r.dataKey, nowKey) {
 			return reject(fmt.Errorf("record %s/%s exists: %w", r.collection, r.key, eventstore.ErrConflict))
 		}
 		if r.sourceHead != nil {

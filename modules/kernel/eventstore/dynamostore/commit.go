@@ -212,7 +212,12 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 		}
 		put := &types.Put{TableName: &s.table, Item: item}
 		if r.IfAbsent {
-			put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+			// An expired row counts as absent, as reads see it (DynamoDB's
+			// TTL deletes it some time later); expiresAtNs is absent on rows
+			// that never expire, which makes the comparison false.
+			put.ConditionExpression = aws.String("attribute_not_exists(pk) OR #exp <= :now")
+			put.ExpressionAttributeNames = map[string]string{"#exp": attrExpiresAtNs}
+			put.ExpressionAttributeValues = map[string]types.AttributeValue{":now": num(s.clock.Now().UnixNano())}
 		}
 		if a := onRows[eventstore.RecordRef{Collection: r.Collection, Key: r.Key}]; a != nil && !r.Global {
 			what = keepVersion(put, a)
@@ -414,6 +419,7 @@ func keepVersion(put *types.Put, a *eventstore.StreamAppend) string {
 	what := fmt.Sprintf("stream %s expected at version %d (kept on its row %s/%s)", a.StreamID, a.ExpectedVersion, a.HeadRecord.Collection, a.HeadRecord.Key)
 	if a.ExpectedVersion == 0 {
 		put.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		put.ExpressionAttributeNames, put.ExpressionAttributeValues = nil, nil
 		return what
 	}
 	if put.ConditionExpression != nil { // IfAbsent: the row must not exist at all

@@ -646,6 +646,11 @@ func (p *prepared) apply(h *hints, b *pebble.Batch) error {
 			continue
 		}
 		_, ok, err := get(b, r.fullKey)
+		if err == nil && ok { // an expired row counts as absent, as reads see it
+			var gone bool
+			gone, err = rowExpired(b, r.dataKey, p.now.UTC().Format(kvlayout.DueLayout))
+			ok = !gone
+		}
 		if err != nil {
 			return reject(fmt.Errorf("record %s/%s: %w", r.collection, r.key, err))
 		}

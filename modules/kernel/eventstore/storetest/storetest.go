@@ -726,6 +726,22 @@ func testRecordsIfAbsent(t *testing.T, s eventstore.Store) {
 	mustCommit(t, s, recordsCommit(tnt, eventstore.Record{Collection: "names", Key: key, Delete: true}))
 	mustCommit(t, s, recordsCommit(tnt, eventstore.Record{Collection: "names", Key: key, IfAbsent: true, Data: json.RawMessage(`{"v":3}`)}))
 	wantRecordData(t, s, tnt, "names", key, `{"v":3}`)
+	// A row past its expiry is absent for IfAbsent, as reads see it (the
+	// store removes it some time later); a row that expires later is not.
+	for _, c := range []struct {
+		key     string
+		expires time.Time
+		err     error
+	}{{gen.New(ids.Scope), time.Now().Add(-time.Minute), nil}, {gen.New(ids.Scope), time.Now().Add(time.Hour), eventstore.ErrConflict}} {
+		mustCommit(t, s, recordsCommit(tnt, eventstore.Record{Collection: "names", Key: c.key, Data: json.RawMessage(`{"v":1}`), ExpiresAt: c.expires}))
+		err := s.Commit(context.Background(), recordsCommit(tnt, eventstore.Record{Collection: "names", Key: c.key, IfAbsent: true, Data: json.RawMessage(`{"v":2}`)}))
+		if !errors.Is(err, c.err) {
+			t.Fatalf("IfAbsent over a row expiring at %v: %v, want %v", c.expires, err, c.err)
+		}
+		if c.err == nil {
+			wantRecordData(t, s, tnt, "names", c.key, `{"v":2}`) // and it no longer expires
+		}
+	}
 }
 
 func testRecordsGlobal(t *testing.T, s eventstore.Store) {
