@@ -8,7 +8,6 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
-	"github.com/switchboard-dev/switchboard/modules/kernel/problem"
 )
 
 // Audit outcomes. Persisted (audit log).
@@ -120,7 +119,7 @@ func Audit(a Auditor, clk clock.Clock) Middleware {
 				e.Outcome = OutcomeAllowed
 			default:
 				pe := errs.As(err)
-				e.Code, e.Status = pe.Code, problem.Status(pe.Kind)
+				e.Code, e.Status = pe.Code, status(pe)
 				switch {
 				case pe.Kind == errs.KindUnauthenticated || pe.Code == CodeAuthThrottled,
 					call.refusal != nil && ic.Principal.Kind == invocation.KindAnonymous: // refused before the chain, not authenticated

@@ -419,13 +419,22 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.cfg.Logger.DebugContext(ctx, "request rejected", "code", e.Code, "error", err.Error())
 	}
-	if e.Code == errs.CodeMethodNotAllowed {
+	if st := status(e); st != problem.Status(e.Kind) {
 		p := problem.From(e, ic.Locale, ic.InvocationID)
-		p.Status = http.StatusMethodNotAllowed
+		p.Status = st
 		problem.Render(w, p, e)
 		return
 	}
 	problem.Write(w, err, ic.Locale, ic.InvocationID)
+}
+
+// status is the HTTP status of an error as the server answers it (and the
+// audit records it): its kind's, but 405 for a method other than POST.
+func status(e *errs.Error) int {
+	if e.Code == errs.CodeMethodNotAllowed {
+		return http.StatusMethodNotAllowed
+	}
+	return problem.Status(e.Kind)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -559,6 +559,20 @@ func TestReceivedTwiceIsAConflict(t *testing.T) {
 	if id, err := f.reads.MessageByProviderID(context.Background(), tenant, chnA, "in_1"); err != nil || id != first.MessageID {
 		t.Fatalf("lookup = %q, %v", id, err)
 	}
+	// A stray receipt waiting under an inbound message's provider id gives
+	// way to the message (review finding: the inbound conflicted for good).
+	f.clock.Advance(time.Second)
+	if err := f.repo.SavePendingReceipt(context.Background(), tenant, chnA, "in_2", app.PendingReceipt{Status: domain.StatusDelivered, ReceivedAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	third := received()
+	third.ProviderMessageID = "in_2"
+	if err := f.repo.SaveMessage(callCtx(), tenant, nil, []domain.Event{third}); err != nil {
+		t.Fatalf("inbound over a waiting receipt: %v", err)
+	}
+	if id, err := f.reads.MessageByProviderID(context.Background(), tenant, chnA, "in_2"); err != nil || id != third.MessageID {
+		t.Fatalf("lookup = %q, %v", id, err)
+	}
 	// A rebuild rewrites the lookup row (no if-absent).
 	if ok, err := f.repo.RebuildMessage(context.Background(), tenant, first.MessageID); !ok || err != nil {
 		t.Fatalf("rebuild: %v, %v", ok, err)

@@ -229,6 +229,16 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 				// (app.PendingReceipt) makes the commit conflict, and the
 				// re-run applies it with the send, replacing it.
 				rec.IfAbsent = received || !receipt
+				if received {
+					// A receipt waiting under an inbound message's id
+					// (a stray one: ids of both directions share the key)
+					// gives way, else the inbound would conflict for good.
+					waiting, err := r.PendingReceipt(ctx, tenantID, m.ChannelID, m.ProviderMessageID)
+					if err != nil {
+						return fmt.Errorf("save %s: %w", stream, err)
+					}
+					rec.IfAbsent = waiting == nil
+				}
 				commit.Records = append(commit.Records, rec)
 			}
 		}

@@ -53,6 +53,8 @@ func streamOf(ev domain.Event) (string, error) {
 		return ScopeSubscriptionsStream(e.ScopeID), nil
 	case domain.ScopeSubscriptionRemoved:
 		return ScopeSubscriptionsStream(e.ScopeID), nil
+	case domain.ScopeSubscriptionsStarted:
+		return ScopeSubscriptionsStream(e.ScopeID), nil
 	}
 	return "", fmt.Errorf("stream of %T: unknown event", ev)
 }
@@ -68,6 +70,7 @@ var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
 	domain.DeliveryAbandoned{},
 	domain.ScopeSubscriptionAdded{},
 	domain.ScopeSubscriptionRemoved{},
+	domain.ScopeSubscriptionsStarted{},
 )
 
 // encode wraps a domain event in the store's envelope.

@@ -9,9 +9,10 @@
 //	"subscription-<subscriptionId>"        webhooks.subscription-created, -failing, -recovered, -disabled
 //	"delivery-<deliveryId>"                webhooks.delivery-created (carrying the first attempt
 //	                                       when the fan-out made it), -attempted, -abandoned
-//	"scope-subscriptions-<scopeId>"        webhooks.scope-subscription-added, -removed: the scope's
-//	                                       set of enabled subscriptions, changed in the commit that
-//	                                       creates or disables one
+//	"scope-subscriptions-<scopeId>"        webhooks.scope-subscriptions-started (a scope made before
+//	                                       the sets), webhooks.scope-subscription-added, -removed: the
+//	                                       scope's set of enabled subscriptions, changed in the commit
+//	                                       that creates or disables one
 //
 // Records, written in the commit of the events they derive from:
 //

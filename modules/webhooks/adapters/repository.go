@@ -105,7 +105,7 @@ func (r *Repository) EnabledSubscriptions(ctx context.Context, tenantID, scopeID
 
 // maxParallelReads bounds the subscription rows EnabledSubscriptions reads
 // at once.
-const maxParallelReads = 8
+const maxParallelReads = 16
 
 // scopeSubscriptions reads a scope's set from its row; nil when the scope
 // has none.
@@ -181,7 +181,7 @@ type scopeChanges struct {
 // is: enabled before and after the change). The set is loaded on its first
 // change: from its row, else from its stream (a row lost), else, for a scope
 // whose subscriptions were made before the sets existed, from the
-// subscriptions its list holds, each added by an event of its own.
+// subscriptions its list holds, all in one ScopeSubscriptionsStarted.
 func (r *Repository) track(ctx context.Context, tenantID string, sc *scopeChanges, s *domain.Subscription, was, is bool) error {
 	if was == is {
 		return nil
@@ -204,18 +204,26 @@ func (r *Repository) track(ctx context.Context, tenantID string, sc *scopeChange
 			if err != nil {
 				return err
 			}
+			var ids []string
 			for _, l := range listed {
 				if l.ID != s.ID {
-					sc.events[s.ScopeID] = append(sc.events[s.ScopeID], loaded.Add(l.ID)...)
+					ids = append(ids, l.ID)
 				}
 			}
+			// One event however many: a commit holds at most
+			// eventstore.MaxCommitItems items.
+			sc.events[s.ScopeID] = append(sc.events[s.ScopeID], loaded.Start(ids)...)
 		}
 		set = loaded
 		sc.sets[s.ScopeID] = set
 		sc.order = append(sc.order, s.ScopeID)
 	}
 	if is {
-		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], set.Add(s.ID)...)
+		evs, err := set.Add(s.ID)
+		if err != nil {
+			return err
+		}
+		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], evs...)
 	} else {
 		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], set.Remove(s.ID)...)
 	}
@@ -317,6 +325,9 @@ func (r *Repository) Save(ctx context.Context, c app.Changes) error {
 			return err
 		}
 		if err := r.track(ctx, c.TenantID, scopes, s, was, s.Status == domain.Enabled); err != nil {
+			if errs.KindOf(err) == errs.KindConflict {
+				return err // ErrTooManyInScope: the caller's answer
+			}
 			return fmt.Errorf("save %s: %w", sa.StreamID, err)
 		}
 		row, err := ProjectSubscription(s)

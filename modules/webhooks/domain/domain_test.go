@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -509,9 +510,17 @@ func TestScopeSubscriptions(t *testing.T) {
 			}
 		}
 	}
-	apply(s.Add("sub_B"))
-	apply(s.Add("sub_A"))
-	if evs := s.Add("sub_A"); evs != nil {
+	add := func(s *ScopeSubscriptions, id string) []Event {
+		t.Helper()
+		evs, err := s.Add(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	apply(add(s, "sub_B"))
+	apply(add(s, "sub_A"))
+	if evs := add(s, "sub_A"); evs != nil {
 		t.Fatalf("added twice: %v", evs)
 	}
 	if got := strings.Join(s.SubscriptionIDs, " "); got != "sub_A sub_B" || s.Version != 2 {
@@ -532,5 +541,35 @@ func TestScopeSubscriptions(t *testing.T) {
 	}
 	if err := s.Apply(Recorded{Event: SubscriptionFailing{SubscriptionID: "sub_B"}, Version: 4}); err == nil {
 		t.Fatal("a subscription's event was applied to a scope's set")
+	}
+	if evs := s.Start([]string{"sub_X"}); evs != nil {
+		t.Fatalf("a started set started again: %v", evs)
+	}
+	if err := s.Apply(Recorded{Event: ScopeSubscriptionsStarted{ScopeID: "scp_1", SubscriptionIDs: []string{"sub_X"}}, Version: 4}); err == nil {
+		t.Fatal("a start after the first event was applied")
+	}
+	// A legacy set starts with its members in one event, sorted, once each.
+	l := &ScopeSubscriptions{ScopeID: "scp_2"}
+	for _, ev := range append(l.Start([]string{"sub_C", "sub_A", "sub_C"}), add(l, "sub_B")...) {
+		if err := l.Apply(Recorded{Event: ev, Version: l.Version + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(l.SubscriptionIDs, " "); got != "sub_A sub_B sub_C" || l.Version != 2 {
+		t.Fatalf("legacy set %v at %d", l.SubscriptionIDs, l.Version)
+	}
+	if evs := (&ScopeSubscriptions{ScopeID: "scp_3"}).Start(nil); evs != nil {
+		t.Fatalf("a start without members: %v", evs)
+	}
+	// At most MaxScopeSubscriptions: one more is a 409.
+	full := &ScopeSubscriptions{ScopeID: "scp_4", SubscriptionIDs: make([]string, MaxScopeSubscriptions)}
+	for i := range full.SubscriptionIDs {
+		full.SubscriptionIDs[i] = fmt.Sprintf("sub_%04d", i)
+	}
+	if _, err := full.Add("sub_9999"); errs.KindOf(err) != errs.KindConflict {
+		t.Fatalf("one over the limit: %v", err)
+	}
+	if evs := full.Remove("sub_0001"); len(evs) != 1 {
+		t.Fatalf("remove from a full set: %v", evs)
 	}
 }

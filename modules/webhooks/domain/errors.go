@@ -9,6 +9,7 @@ const (
 	CodeInvalidEventTypes = "errors.webhook.invalid_event_types"
 	CodeInvalidID         = "errors.webhook.invalid_id"
 	CodeCorruptHistory    = "errors.webhook.corrupt_history"
+	CodeTooManyInScope    = "errors.webhook.too_many_subscriptions"
 )
 
 // invalid returns a 400 (errors.validation.failed, as every validation
@@ -26,6 +27,10 @@ func invalid(field, code string, params map[string]any) *errs.Error {
 // to, an address subscriber webhooks may not reach (loopback, private,
 // link-local, metadata, ...). 400 on field "url".
 var ErrTargetForbidden = invalid("url", CodeTargetForbidden, nil)
+
+// ErrTooManyInScope answers a subscription over MaxScopeSubscriptions
+// enabled ones in its scope: 409.
+var ErrTooManyInScope = errs.Conflict(CodeTooManyInScope).With("max", MaxScopeSubscriptions)
 
 // errCorrupt reports a stream whose events cannot form the aggregate (a bug or
 // a damaged store, never bad input): an internal error.

@@ -5,15 +5,16 @@ import "time"
 // Event types. Persisted: never rename one (a new shape of an event is a new
 // schema version of the same type; a new meaning is a new type).
 const (
-	TypeSubscriptionCreated      = "webhooks.subscription-created"
-	TypeSubscriptionFailing      = "webhooks.subscription-failing"
-	TypeSubscriptionRecovered    = "webhooks.subscription-recovered"
-	TypeSubscriptionDisabled     = "webhooks.subscription-disabled"
-	TypeDeliveryCreated          = "webhooks.delivery-created"
-	TypeDeliveryAttempted        = "webhooks.delivery-attempted"
-	TypeDeliveryAbandoned        = "webhooks.delivery-abandoned"
-	TypeScopeSubscriptionAdded   = "webhooks.scope-subscription-added"
-	TypeScopeSubscriptionRemoved = "webhooks.scope-subscription-removed"
+	TypeSubscriptionCreated       = "webhooks.subscription-created"
+	TypeSubscriptionFailing       = "webhooks.subscription-failing"
+	TypeSubscriptionRecovered     = "webhooks.subscription-recovered"
+	TypeSubscriptionDisabled      = "webhooks.subscription-disabled"
+	TypeDeliveryCreated           = "webhooks.delivery-created"
+	TypeDeliveryAttempted         = "webhooks.delivery-attempted"
+	TypeDeliveryAbandoned         = "webhooks.delivery-abandoned"
+	TypeScopeSubscriptionAdded    = "webhooks.scope-subscription-added"
+	TypeScopeSubscriptionRemoved  = "webhooks.scope-subscription-removed"
+	TypeScopeSubscriptionsStarted = "webhooks.scope-subscriptions-started"
 )
 
 // Event is a fact of the webhooks context. The JSON form of each event struct
@@ -124,6 +125,15 @@ type ScopeSubscriptionRemoved struct {
 	SubscriptionID string `json:"subscriptionId"`
 }
 
+// ScopeSubscriptionsStarted: the set of a scope whose subscriptions were
+// made before the sets existed starts with those (the enabled ones its list
+// held), in one event however many they are. Only the first event of its
+// stream. Stream "scope-subscriptions-<scopeId>".
+type ScopeSubscriptionsStarted struct {
+	ScopeID         string   `json:"scopeId"`
+	SubscriptionIDs []string `json:"subscriptionIds"`
+}
+
 // EventType implements Event.
 func (SubscriptionCreated) EventType() string { return TypeSubscriptionCreated }
 
@@ -150,3 +160,6 @@ func (ScopeSubscriptionAdded) EventType() string { return TypeScopeSubscriptionA
 
 // EventType implements Event.
 func (ScopeSubscriptionRemoved) EventType() string { return TypeScopeSubscriptionRemoved }
+
+// EventType implements Event.
+func (ScopeSubscriptionsStarted) EventType() string { return TypeScopeSubscriptionsStarted }

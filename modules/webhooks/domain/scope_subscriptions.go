@@ -21,13 +21,30 @@ type ScopeSubscriptions struct {
 	Version int64
 }
 
+// MaxScopeSubscriptions bounds the enabled subscriptions of one scope: the
+// fan-out reads each of them for every event of the scope (and of the scopes
+// below it), and the set's row holds their ids (~33 bytes each).
+const MaxScopeSubscriptions = 1000
+
 // Add returns the event that adds subscriptionID to the set, or nil when it
-// is in it.
-func (s *ScopeSubscriptions) Add(subscriptionID string) []Event {
+// is in it; ErrTooManyInScope when the set holds MaxScopeSubscriptions.
+func (s *ScopeSubscriptions) Add(subscriptionID string) ([]Event, error) {
 	if _, found := slices.BinarySearch(s.SubscriptionIDs, subscriptionID); found {
+		return nil, nil
+	}
+	if len(s.SubscriptionIDs) >= MaxScopeSubscriptions {
+		return nil, ErrTooManyInScope
+	}
+	return []Event{ScopeSubscriptionAdded{ScopeID: s.ScopeID, SubscriptionID: subscriptionID}}, nil
+}
+
+// Start returns the event that starts an empty set (Version 0) with the
+// subscriptions made before the sets existed, or nil when there are none.
+func (s *ScopeSubscriptions) Start(subscriptionIDs []string) []Event {
+	if s.Version != 0 || len(subscriptionIDs) == 0 {
 		return nil
 	}
-	return []Event{ScopeSubscriptionAdded{ScopeID: s.ScopeID, SubscriptionID: subscriptionID}}
+	return []Event{ScopeSubscriptionsStarted{ScopeID: s.ScopeID, SubscriptionIDs: slices.Clone(subscriptionIDs)}}
 }
 
 // Remove returns the event that takes subscriptionID out of the set, or nil
@@ -45,6 +62,14 @@ func (s *ScopeSubscriptions) Apply(r Recorded) error {
 		return errCorrupt(fmt.Sprintf("scope subscriptions %s: event at version %d after %d", s.ScopeID, r.Version, s.Version))
 	}
 	switch e := r.Event.(type) {
+	case ScopeSubscriptionsStarted:
+		if r.Version != 1 {
+			return errCorrupt(fmt.Sprintf("scope subscriptions %s: started at version %d", e.ScopeID, r.Version))
+		}
+		if err := s.check(e.ScopeID); err != nil {
+			return err
+		}
+		s.SubscriptionIDs = slices.Compact(slices.Sorted(slices.Values(e.SubscriptionIDs)))
 	case ScopeSubscriptionAdded:
 		if err := s.check(e.ScopeID); err != nil {
 			return err

@@ -28,7 +28,7 @@ const (
 
 // ListParkedInput is the body of list-parked-work.
 type ListParkedInput struct {
-	Limit int `json:"limit" validate:"omitempty,min=1,max=1000"`
+	Limit *int `json:"limit" validate:"omitempty,min=1,max=1000"` // absent: 100; 0 is refused, as in every list
 }
 
 // ParkedItem is one parked entry.
@@ -64,7 +64,11 @@ type ReplayParkedOutput struct {
 // Endpoints returns the operator endpoints over p.
 func Endpoints(p *work.Parked) []rpc.Endpoint {
 	list := func(ctx context.Context, in ListParkedInput) (ListParkedOutput, error) {
-		items, err := p.List(ctx, in.Limit)
+		limit := 0 // Parked.List's default
+		if in.Limit != nil {
+			limit = *in.Limit
+		}
+		items, err := p.List(ctx, limit)
 		if err != nil {
 			return ListParkedOutput{}, fmt.Errorf("list-parked-work: %w", err)
 		}
