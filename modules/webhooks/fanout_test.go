@@ -554,3 +554,25 @@ func TestRepeatedScopeInPathDeliversOnce(t *testing.T) {
 		t.Fatalf("%d deliveries", n)
 	}
 }
+
+// A delivery names the message its event is about (acceptance finding:
+// list-deliveries named only the event, so a failed delivery could not be
+// traced to its message without the receiver's log), also when the
+// fan-out continues in work items.
+func TestDeliveriesNameTheirMessage(t *testing.T) {
+	e := newEnv(t, options{allowPrivate: true})
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	var subs []string
+	for range app.MaxDeliveriesPerCommit + 2 { // beyond one commit: a continuation
+		subs = append(subs, e.subscribe(tn, tn.Root, rcv.URL, "*").SubscriptionID)
+	}
+	e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_01JQ00000000000000000000M7"))
+	e.drain()
+	for _, sub := range subs {
+		dl := e.deliveries(tn, sub)
+		if len(dl) != 1 || dl[0]["messageId"] != "msg_01JQ00000000000000000000M7" {
+			t.Fatalf("deliveries of %s: %v", sub, dl)
+		}
+	}
+}

@@ -69,6 +69,7 @@ type DeliveryRow struct {
 	SubscriptionID string     `json:"subscriptionId"`
 	EventID        string     `json:"eventId"`
 	EventType      string     `json:"eventType"`
+	MessageID      string     `json:"messageId,omitempty"`
 	Status         string     `json:"status"`
 	Attempts       int        `json:"attempts"`
 	LastStatusCode int        `json:"lastStatusCode,omitempty"`
@@ -136,7 +137,7 @@ func ProjectSubscription(s *domain.Subscription) (eventstore.Record, error) {
 // and its commit fails with eventstore.ErrConflict.
 func ProjectDelivery(d *domain.Delivery) ([]eventstore.Record, error) {
 	data, err := json.Marshal(DeliveryRow{
-		DeliveryID: d.ID, SubscriptionID: d.SubscriptionID, EventID: d.EventID, EventType: d.EventType,
+		DeliveryID: d.ID, SubscriptionID: d.SubscriptionID, EventID: d.EventID, EventType: d.EventType, MessageID: d.MessageID,
 		Status: string(d.Status), Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		NextAttemptAt: d.NextAttemptAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Version: d.Version,
 	})

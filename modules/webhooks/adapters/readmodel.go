@@ -53,7 +53,7 @@ func (m *ReadModel) ListDeliveries(ctx context.Context, tenantID, subscriptionID
 		}
 		out = append(out, app.DeliveryView{
 			DeliveryID: row.DeliveryID, SubscriptionID: row.SubscriptionID, EventID: row.EventID, EventType: row.EventType,
-			Status: domain.DeliveryStatus(row.Status), Attempts: row.Attempts, LastStatusCode: row.LastStatusCode,
+			MessageID: row.MessageID, Status: domain.DeliveryStatus(row.Status), Attempts: row.Attempts, LastStatusCode: row.LastStatusCode,
 			LastError: row.LastError, NextAttemptAt: row.NextAttemptAt, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt,
 		})
 	}

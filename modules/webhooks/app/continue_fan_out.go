@@ -33,5 +33,5 @@ func (h ContinueFanOutHandler) Handle(ctx context.Context, p FanOutPayload) erro
 	if p.Body != "" {
 		body = []byte(p.Body)
 	}
-	return deliveryMaker{h.attempter}.Make(ctx, tenantID, p.EventID, p.EventType, p.EventTime, body, p.SubscriptionIDs, nil)
+	return deliveryMaker{h.attempter}.Make(ctx, tenantID, p.EventID, p.EventType, p.MessageID, p.EventTime, body, p.SubscriptionIDs, nil)
 }

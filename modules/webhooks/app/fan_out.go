@@ -41,6 +41,17 @@ func chunks(ids []string, n int) [][]string {
 	return out
 }
 
+// messageIDOf is the "messageId" of a message event's data ("" without one).
+func messageIDOf(data json.RawMessage) string {
+	var m struct {
+		MessageID string `json:"messageId"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	return m.MessageID
+}
+
 // MessageEventDetail is the detail of a message integration event
 // (work.IntegrationEvent.Detail), as the messaging context publishes it.
 type MessageEventDetail struct {
@@ -78,6 +89,7 @@ const InlineBodyMax = 16 << 10
 type FanOutPayload struct {
 	EventID         string   `json:"eventId"`
 	EventType       string   `json:"eventType"`
+	MessageID       string   `json:"messageId,omitempty"` // the event's message; absent in items queued before
 	SubscriptionIDs []string `json:"subscriptionIds"`
 	// Body is the webhook body when it is carried inline (InlineBodyMax);
 	// empty when stored in a payload row already.
@@ -160,7 +172,7 @@ func (h FanOutHandler) Handle(ctx context.Context, ev work.IntegrationEvent) err
 			}
 		}
 	}
-	return deliveryMaker{h.attempter}.Make(ctx, tenantID, ev.ID, ev.Type, ev.Time, body, targets, loaded)
+	return deliveryMaker{h.attempter}.Make(ctx, tenantID, ev.ID, ev.Type, messageIDOf(d.Data), ev.Time, body, targets, loaded)
 }
 
 // checkEvent returns why an event cannot be delivered, or "".
@@ -237,7 +249,7 @@ type deliveryMaker struct {
 // An attempt whose record does not commit (a crash, a store failure, a
 // conflict with a concurrent fan-out of the same event) is made again by the
 // next run, with the same webhook-id (receivers dedupe by it: section 9).
-func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType string, eventTime time.Time, body []byte, subscriptionIDs []string, loaded map[string]*domain.Subscription) error {
+func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType, messageID string, eventTime time.Time, body []byte, subscriptionIDs []string, loaded map[string]*domain.Subscription) error {
 	now := m.Clock.Now()
 	c := Changes{TenantID: tenantID}
 	inline := ""
@@ -251,7 +263,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		if len(fresh) == MaxDeliveriesPerCommit {
 			for _, rest := range chunks(subscriptionIDs[i:], MaxSubscriptionsPerContinuation) {
 				c.Work = append(c.Work, Work{Type: WorkFanOut, DueAt: now,
-					Payload: FanOutPayload{EventID: eventID, EventType: eventType, SubscriptionIDs: rest, EventTime: eventTime, Body: inline}})
+					Payload: FanOutPayload{EventID: eventID, EventType: eventType, MessageID: messageID, SubscriptionIDs: rest, EventTime: eventTime, Body: inline}})
 			}
 			continued = true
 			break
@@ -268,6 +280,7 @@ func (m deliveryMaker) Make(ctx context.Context, tenantID, eventID, eventType st
 		if err != nil {
 			return err
 		}
+		created.MessageID = messageID
 		d := &domain.Delivery{}
 		if err := d.Apply(domain.Recorded{Event: created, Version: 1, OccurredAt: now}); err != nil {
 			return fmt.Errorf("fan out %s: %w", eventID, err)

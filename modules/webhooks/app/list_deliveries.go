@@ -23,7 +23,8 @@ type DeliveryItem struct {
 	SubscriptionID string  `json:"subscriptionId"`
 	EventID        string  `json:"eventId"`
 	EventType      string  `json:"eventType"`
-	Status         string  `json:"status"` // "pending" | "succeeded" | "failed"
+	MessageID      *string `json:"messageId"` // the event's message; null for deliveries made before it was recorded
+	Status         string  `json:"status"`    // "pending" | "succeeded" | "failed"
 	Attempts       int     `json:"attempts"`
 	LastStatusCode *int    `json:"lastStatusCode"` // null before the first response
 	LastError      *string `json:"lastError"`      // null unless the last attempt failed
@@ -77,6 +78,10 @@ func (h ListDeliveriesHandler) Handle(ctx context.Context, in ListDeliveriesInpu
 			DeliveryID: v.DeliveryID, SubscriptionID: v.SubscriptionID, EventID: v.EventID, EventType: v.EventType,
 			Status: string(v.Status), Attempts: v.Attempts, NextAttemptAt: formatTimePtr(v.NextAttemptAt),
 			CreatedAt: formatTime(v.CreatedAt), UpdatedAt: formatTime(v.UpdatedAt),
+		}
+		if v.MessageID != "" {
+			id := v.MessageID
+			it.MessageID = &id
 		}
 		if v.LastStatusCode != 0 {
 			code := v.LastStatusCode

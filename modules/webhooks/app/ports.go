@@ -165,6 +165,7 @@ type DeliveryView struct {
 	SubscriptionID string
 	EventID        string
 	EventType      string
+	MessageID      string // "" for deliveries made before it was recorded
 	Status         domain.DeliveryStatus
 	Attempts       int
 	LastStatusCode int

@@ -44,6 +44,7 @@ type Delivery struct {
 	SubscriptionID string
 	EventID        string // the webhook-id of every attempt
 	EventType      string
+	MessageID      string // the event's message; "" when not recorded
 	Status         DeliveryStatus
 	Attempts       int
 	LastStatusCode int    // 0: no attempt, or no response
@@ -197,7 +198,7 @@ func (d *Delivery) Apply(r Recorded) error {
 		if d.Version != 0 {
 			return errCorrupt(fmt.Sprintf("delivery %s created at version %d", e.DeliveryID, r.Version))
 		}
-		d.ID, d.SubscriptionID, d.EventID, d.EventType = e.DeliveryID, e.SubscriptionID, e.EventID, e.WebhookType
+		d.ID, d.SubscriptionID, d.EventID, d.EventType, d.MessageID = e.DeliveryID, e.SubscriptionID, e.EventID, e.WebhookType, e.MessageID
 		d.Status = Pending
 		d.CreatedAt = r.OccurredAt
 		if e.FirstAttempt != nil {

@@ -80,6 +80,9 @@ type DeliveryCreated struct {
 	EventID        string `json:"eventId"` // the webhook-id
 	// WebhookType is the integration event's type, e.g. "message.delivered".
 	WebhookType string `json:"eventType"`
+	// MessageID is the message the event is about (list-deliveries shows
+	// it); "" in deliveries created before it was recorded.
+	MessageID string `json:"messageId,omitempty"`
 	// FirstAttempt is the first attempt when it was made before the delivery
 	// was recorded (the fan-out makes it: FoldFirstAttempt), so that one
 	// event records both; nil when the attempt follows as an event of its
