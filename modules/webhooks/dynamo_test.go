@@ -16,23 +16,7 @@ import (
 // The fan-out, the idempotency keys and the keyed (and write-sharded) lists
 // behave the same on DynamoDB (DynamoDB Local of the test run).
 func TestOnDynamoDB(t *testing.T) {
-	endpoint, err := dynamotest.Endpoint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamotest.Client(endpoint, nil)
-	table := fmt.Sprintf("switchboard-webhooks-test-%d", time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
-
-	// Few outbox shards: every drain step reads them all, and this test
-	// measures behaviour, not capacity (the production count is
-	// dynamostore.DefaultOutboxShards).
-	e := newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true})
+	e := newDynamoEnv(t)
 	tn := e.onboard("Acme")
 	eu := e.scope(tn, tn.Root, "EU")
 	us := e.scope(tn, tn.Root, "US")
@@ -110,17 +94,26 @@ func TestOnDynamoDB(t *testing.T) {
 // The same on DynamoDB: concurrent creations in one scope conflict on the
 // set's row (its version condition) and all join.
 func TestConcurrentSubscriptionsOnDynamoDB(t *testing.T) {
+	concurrentSubscriptionsJoinTheSet(t, newDynamoEnv(t))
+}
+
+// newDynamoEnv is an env on a fresh table of DynamoDB Local (deleted after
+// the test), with few outbox shards: every drain step reads them all, and
+// these tests measure behaviour, not capacity (the production count is
+// dynamostore.DefaultOutboxShards).
+func newDynamoEnv(t *testing.T) *env {
+	t.Helper()
 	endpoint, err := dynamotest.Endpoint()
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := dynamotest.Client(endpoint, nil)
-	table := fmt.Sprintf("switchboard-webhooks-conc-%d", time.Now().UnixNano())
+	table := fmt.Sprintf("switchboard-webhooks-test-%d", time.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
-	concurrentSubscriptionsJoinTheSet(t, newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true}))
+	return newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true})
 }
