@@ -195,3 +195,21 @@ func concurrentSubscriptionsJoinTheSet(t *testing.T, e *env) {
 		t.Fatalf("scope set %+v, want %v at version %d", row, made, n)
 	}
 }
+
+// A legacy scope at the limit: the creation that starts its set is refused
+// like any other over MaxScopeSubscriptions (review finding: the start's
+// members were not counted yet).
+func TestLegacyScopeStartCountsTowardTheLimit(t *testing.T) {
+	e, s := newScopeSetEnv(t)
+	tn := e.onboard("Acme")
+	rcv := newReceiver(t)
+	s.set(func(s *scopeSetStore) { s.legacy = true })
+	for range domain.MaxScopeSubscriptions {
+		e.subscribe(tn, tn.Root, rcv.URL, "message.canceled")
+	}
+	s.set(func(s *scopeSetStore) { s.legacy = false })
+	status, body, raw := e.call("commands", "create-subscription", tn.Token, map[string]any{"scopeId": tn.Root, "url": rcv.URL, "eventTypes": []string{"*"}})
+	if status != 409 || body["code"] != domain.CodeTooManyInScope {
+		t.Fatalf("creation %d in a legacy scope: %d %s", domain.MaxScopeSubscriptions+1, status, raw)
+	}
+}

@@ -538,6 +538,33 @@ func TestPendingReceiptWaitsInTheLookupRow(t *testing.T) {
 	}
 }
 
+// Two concurrent runs of one inbound message over a stray waiting receipt
+// make one message: the lookup row is written over the receipt, and a claim
+// row, written if absent, stands in for its condition (review finding: both
+// twins committed).
+func TestInboundTwinsOverAStrayReceiptMakeOneMessage(t *testing.T) {
+	f := newFixture(t)
+	if err := f.repo.SavePendingReceipt(context.Background(), tenant, chnA, "in_9", app.PendingReceipt{Status: domain.StatusDelivered, ReceivedAt: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	received := func() domain.MessageReceived {
+		return domain.MessageReceived{MessageID: f.ids.New(ids.Message), ChannelID: chnA, ScopeID: "scp_a", ScopePath: []string{"scp_a"},
+			ChannelType: domain.ChannelSMS, Provider: "sandbox", ProviderMessageID: "in_9", To: "+1555", From: "+1666", Content: domain.Content{Text: "yo"}}
+	}
+	a, b := received(), received()
+	ca := staged(t, func(ctx context.Context) error { return f.repo.SaveMessage(ctx, tenant, nil, []domain.Event{a}) })
+	cb := staged(t, func(ctx context.Context) error { return f.repo.SaveMessage(ctx, tenant, nil, []domain.Event{b}) })
+	if err := f.store.Commit(context.Background(), ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Commit(context.Background(), cb); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("the second twin: %v, want a conflict", err)
+	}
+	if id, err := f.reads.MessageByProviderID(context.Background(), tenant, chnA, "in_9"); err != nil || id != a.MessageID {
+		t.Fatalf("lookup = %q, %v", id, err)
+	}
+}
+
 func TestReceivedTwiceIsAConflict(t *testing.T) {
 	f := newFixture(t)
 	received := func() domain.MessageReceived {

@@ -27,6 +27,9 @@
 //	                                                  applies the receipt that waited there: a
 //	                                                  receipt that came first is kept in the row,
 //	                                                  expiring, until the send's commit)
+//	"provider-inbound-claims"/<channelId>/<providerMsgId>  if absent: makes an inbound message once
+//	                                                  when its lookup row is written over a stray
+//	                                                  waiting receipt
 //
 // List sort keys are the entity ids (ULIDs): descending order is newest
 // first. A message moves between status partitions as its status changes.

@@ -15,6 +15,10 @@ const (
 	CollectionChannelRoutes    = "channel-routes" // global: channel id -> tenant
 	CollectionMessages         = "messages"
 	CollectionProviderMessages = "provider-messages"
+	// CollectionInboundClaims makes an inbound message once when a stray
+	// receipt waited under its provider id (the lookup row is then written
+	// over it, without its own condition): ProviderMessageRow, IfAbsent.
+	CollectionInboundClaims = "provider-inbound-claims"
 )
 
 // Channel lists: one partition per tenant ("") or per scope, sorted by

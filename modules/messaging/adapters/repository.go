@@ -232,12 +232,19 @@ func (r *Repository) SaveMessage(ctx context.Context, tenantID string, before *d
 				if received {
 					// A receipt waiting under an inbound message's id
 					// (a stray one: ids of both directions share the key)
-					// gives way, else the inbound would conflict for good.
+					// gives way, else the inbound would conflict for good;
+					// the message is then made once by a claim row of its
+					// own, written if absent, in place of the lookup row's
+					// condition.
 					waiting, err := r.PendingReceipt(ctx, tenantID, m.ChannelID, m.ProviderMessageID)
 					if err != nil {
 						return fmt.Errorf("save %s: %w", stream, err)
 					}
-					rec.IfAbsent = waiting == nil
+					if waiting != nil {
+						rec.IfAbsent = false
+						commit.Records = append(commit.Records, eventstore.Record{Collection: CollectionInboundClaims,
+							Key: rec.Key, Data: rec.Data, IfAbsent: true})
+					}
 				}
 				commit.Records = append(commit.Records, rec)
 			}

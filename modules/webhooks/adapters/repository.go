@@ -219,6 +219,11 @@ func (r *Repository) track(ctx context.Context, tenantID string, sc *scopeChange
 		sc.order = append(sc.order, s.ScopeID)
 	}
 	if is {
+		// The set's limit counts the members this save adds before it
+		// (a legacy start is applied only when the events are appended).
+		if len(set.SubscriptionIDs)+pendingMembers(sc.events[s.ScopeID]) >= domain.MaxScopeSubscriptions {
+			return domain.ErrTooManyInScope
+		}
 		evs, err := set.Add(s.ID)
 		if err != nil {
 			return err
@@ -228,6 +233,23 @@ func (r *Repository) track(ctx context.Context, tenantID string, sc *scopeChange
 		sc.events[s.ScopeID] = append(sc.events[s.ScopeID], set.Remove(s.ID)...)
 	}
 	return nil
+}
+
+// pendingMembers is how many members the set events evs add (not yet
+// applied to the set): a start's and each addition, less each removal.
+func pendingMembers(evs []domain.Event) int {
+	n := 0
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case domain.ScopeSubscriptionsStarted:
+			n += len(e.SubscriptionIDs)
+		case domain.ScopeSubscriptionAdded:
+			n++
+		case domain.ScopeSubscriptionRemoved:
+			n--
+		}
+	}
+	return n
 }
 
 // ReplaySubscription rebuilds a subscription from its stream (rebuilding
