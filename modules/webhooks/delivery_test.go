@@ -254,14 +254,18 @@ func TestReceiverDownThenRecoveredGetsEverything(t *testing.T) {
 			t.Fatalf("delivery = %v", d)
 		}
 	}
-	evs := e.stream(tn.ID, adapters.SubscriptionStream(sub.SubscriptionID))
-	var types []string
-	for _, ev := range evs {
-		types = append(types, ev.Type)
+	if got := streamTypes(e.stream(tn.ID, adapters.SubscriptionStream(sub.SubscriptionID))); got != "webhooks.subscription-created webhooks.subscription-failing webhooks.subscription-recovered" {
+		t.Fatalf("subscription stream = %v", got)
 	}
-	if strings.Join(types, " ") != "webhooks.subscription-created webhooks.subscription-failing webhooks.subscription-recovered" {
-		t.Fatalf("subscription stream = %v", types)
+}
+
+// streamTypes is the types of evs, space-separated.
+func streamTypes(evs []eventstore.Event) string {
+	types := make([]string, len(evs))
+	for i, ev := range evs {
+		types[i] = ev.Type
 	}
+	return strings.Join(types, " ")
 }
 
 // An endpoint failing continuously for 5 days is disabled, with an event,
@@ -396,12 +400,8 @@ func TestSuccessUnseenByTheHealthRuleKeepsTheSubscription(t *testing.T) {
 		t.Fatalf("disabled though a delivery succeeded since it started failing: %v", s)
 	}
 	evs := e.stream(tn.ID, adapters.SubscriptionStream(sub.SubscriptionID))
-	var types []string
-	for _, ev := range evs {
-		types = append(types, ev.Type)
-	}
-	if strings.Join(types, " ") != "webhooks.subscription-created webhooks.subscription-failing webhooks.subscription-recovered webhooks.subscription-failing" {
-		t.Fatalf("subscription stream = %v", types)
+	if got := streamTypes(evs); got != "webhooks.subscription-created webhooks.subscription-failing webhooks.subscription-recovered webhooks.subscription-failing" {
+		t.Fatalf("subscription stream = %v", got)
 	}
 	var failing domain.SubscriptionFailing
 	_ = json.Unmarshal(evs[3].Data, &failing)
