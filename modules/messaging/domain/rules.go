@@ -52,9 +52,6 @@ var e164 = regexp.MustCompile(`^\+[1-9]\d{1,14}$`)
 // alphanumericSender is an sms sender id such as "Acme": letters, digits and spaces.
 var alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
 
-// shortCode is an sms short code as carriers deliver it: 3 to 8 digits.
-var shortCode = regexp.MustCompile(`^\d{3,8}$`)
-
 // ValidE164 reports whether s is a phone number in E.164 form.
 func ValidE164(s string) bool { return e164.MatchString(s) }
 
@@ -73,9 +70,9 @@ func ValidEmailAddress(s string) bool {
 // webhook) against its channel's type t, and returns nil or one
 // errs.Invalid naming "from" and "to" (in that order):
 //
-//   - sms: to is E.164 (a number of the tenant's); from is E.164, a short
-//     code (3 to 8 digits) or an alphanumeric sender id (1 to 11 letters,
-//     digits and spaces), as carriers deliver them.
+//   - sms: to is E.164 (a number of the tenant's); from is E.164 or an
+//     alphanumeric sender id (1 to 11 letters, digits and spaces, which takes
+//     short codes in), as carriers deliver them.
 //   - email: both are bare addresses (ValidEmailAddress).
 //
 // Whether to is the channel's own From is not checked: a provider may post
@@ -85,9 +82,9 @@ func CheckInbound(t ChannelType, from, to string) error {
 	var fields []errs.FieldError
 	switch t {
 	case ChannelSMS:
-		if !ValidE164(from) && !shortCode.MatchString(from) && !alphanumericSender.MatchString(from) {
+		if !ValidE164(from) && !alphanumericSender.MatchString(from) {
 			fields = append(fields, errs.FieldError{Field: "from", Code: CodeE164,
-				Params: map[string]any{"reason": "a phone number in E.164 form, a short code or an alphanumeric sender id"}})
+				Params: map[string]any{"or": "an alphanumeric sender id of 1 to 11 letters, digits and spaces"}})
 		}
 		if !ValidE164(to) {
 			fields = append(fields, errs.FieldError{Field: "to", Code: CodeE164})
