@@ -94,9 +94,7 @@ func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Contex
 			ep = unknownEndpoint(KindCommand, item.Name)
 			refusal = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
 		}
-		call := newCall(r, ep, nil)
-		call.refusal = refusal
-		_, err = s.refused(r.Context(), call)
+		err = s.audited(r, ep, refusal)
 	default:
 		call := newCall(r, ep, item.Input)
 		call.IdempotencyKey = item.IdempotencyKey

@@ -322,10 +322,16 @@ func (s *Server) serveCall(kind Kind) http.HandlerFunc {
 // caller's failed call when its credential authenticates, else as an
 // unauthenticated call.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ep *Endpoint, refusal error) {
+	s.fail(w, r, s.audited(r, ep, refusal))
+}
+
+// audited runs a refused call through the chain's first steps (refused)
+// and returns the refusal.
+func (s *Server) audited(r *http.Request, ep *Endpoint, refusal error) error {
 	call := newCall(r, ep, nil)
 	call.refusal = refusal
 	_, err := s.refused(r.Context(), call)
-	s.fail(w, r, err)
+	return err
 }
 
 // attribute runs authn for a call refused before the chain, for its audit
