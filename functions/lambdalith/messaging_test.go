@@ -327,7 +327,7 @@ func messagingValidation(t *testing.T, c *client, mt messagingTenant) {
 	}{
 		{"all at once", `{"scopeId":"` + mt.eu + `","name":"","type":"fax","provider":"nope"}`,
 			[]string{"name=errors.validation.required", "type=errors.validation.one_of", "provider=errors.validation.one_of"}},
-		{"sms from", `{"scopeId":"` + mt.eu + `","name":"n","type":"sms","provider":"sandbox","from":"Acme-Corp-Ltd"}`, []string{"from=errors.validation.e164"}},
+		{"sms from", `{"scopeId":"` + mt.eu + `","name":"n","type":"sms","provider":"sandbox","from":"Acme-Corp-Ltd"}`, []string{"from=errors.validation.sender"}},
 		{"email from", `{"scopeId":"` + mt.eu + `","name":"n","type":"email","provider":"sandbox","from":"+15550001111"}`, []string{"from=errors.validation.email"}},
 		{"name 201", `{"scopeId":"` + mt.eu + `","name":"` + long(201) + `","type":"sms","provider":"sandbox","from":"+15550001111"}`, []string{"name=errors.validation.too_long"}},
 		{"config limits", `{"scopeId":"` + mt.eu + `","name":"n","type":"sms","provider":"sandbox","from":"+15550001111","config":{"` + long(65) + `":"v","k":"` + long(4097) + `"}}`,
@@ -341,6 +341,11 @@ func messagingValidation(t *testing.T, c *client, mt messagingTenant) {
 		if got := problemFields(r); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("create-channel %s: fields %v, want %v (%s)", tc.name, got, tc.want, r.Raw)
 		}
+	}
+	// An sms sender's message names both forms it may take (acceptance
+	// finding: it named E.164 alone).
+	if r := c.must(400, "/commands/create-channel", mt.key, channelCases[1].body); !strings.Contains(r.Raw, "E.164 form or an alphanumeric sender id (1 to 11 letters, digits and spaces)") {
+		t.Errorf("create-channel sms from: the message does not name the alphanumeric sender id: %s", r.Raw)
 	}
 	for _, body := range []string{`{"status":"bogus"}`, `{"limit":101}`, `{"limit":0}`, `{"limit":0.5}`, `{"cursor":"%%%"}`} {
 		c.must(400, "/queries/list-messages", mt.key, body)

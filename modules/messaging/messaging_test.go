@@ -347,7 +347,7 @@ func TestCreateChannelRefusals(t *testing.T) {
 		t.Fatalf("fields = %v, want %v", got, want)
 	}
 	err = create(admin, func(in *app.CreateChannelInput) { in.Provider, in.From = "", "not a number" })
-	if got, want := fieldCodes(err), []string{"from=errors.validation.e164", "provider=errors.validation.required"}; !reflect.DeepEqual(got, want) {
+	if got, want := fieldCodes(err), []string{"from=errors.validation.sender", "provider=errors.validation.required"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("fields = %v, want %v", got, want)
 	}
 	if p := errs.As(err).Fields; len(p) == 0 {

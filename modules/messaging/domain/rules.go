@@ -35,10 +35,12 @@ const (
 
 // Field error codes used by the rules (stable i18n keys of the catalog).
 const (
-	CodeRequired   = "errors.validation.required"
-	CodeTooShort   = "errors.validation.too_short"
-	CodeTooLong    = "errors.validation.too_long"
-	CodeE164       = "errors.validation.e164"
+	CodeRequired = "errors.validation.required"
+	CodeTooShort = "errors.validation.too_short"
+	CodeTooLong  = "errors.validation.too_long"
+	CodeE164     = "errors.validation.e164"
+	// CodeSender: an sms sender is neither E.164 nor an alphanumeric sender id.
+	CodeSender     = "errors.validation.sender"
 	CodeEmail      = "errors.validation.email"
 	CodeRange      = "errors.validation.range"
 	CodeOneOf      = "errors.validation.one_of"
@@ -83,8 +85,7 @@ func CheckInbound(t ChannelType, from, to string) error {
 	switch t {
 	case ChannelSMS:
 		if !ValidE164(from) && !alphanumericSender.MatchString(from) {
-			fields = append(fields, errs.FieldError{Field: "from", Code: CodeE164,
-				Params: map[string]any{"or": "an alphanumeric sender id of 1 to 11 letters, digits and spaces"}})
+			fields = append(fields, errs.FieldError{Field: "from", Code: CodeSender})
 		}
 		if !ValidE164(to) {
 			fields = append(fields, errs.FieldError{Field: "to", Code: CodeE164})
@@ -272,7 +273,7 @@ func CheckChannel(c NewChannel) (string, error) {
 	case c.From == "":
 		fields = append(fields, errs.FieldError{Field: "from", Code: CodeRequired})
 	case c.Type == ChannelSMS && !ValidE164(c.From) && !(alphanumericSender.MatchString(c.From) && strings.TrimSpace(c.From) != ""):
-		fields = append(fields, errs.FieldError{Field: "from", Code: CodeE164, Params: map[string]any{"or": "an alphanumeric sender id of 1 to 11 letters, digits and spaces"}})
+		fields = append(fields, errs.FieldError{Field: "from", Code: CodeSender})
 	case c.Type == ChannelEmail && !ValidEmailAddress(c.From):
 		fields = append(fields, errs.FieldError{Field: "from", Code: CodeEmail})
 	}
