@@ -10,7 +10,9 @@
 //
 //   - one write round trip per unit; nothing is written when the function fails;
 //   - a version conflict (eventstore.ErrConflict) re-runs the function in a
-//     fresh unit, up to MaxAttempts times (nothing had been written);
+//     fresh unit after a short jittered pause, up to MaxAttempts times
+//     (nothing had been written); the pause spreads writers that raced for
+//     one stream, so ten at once all get through;
 //   - an idempotency record that already exists (eventstore.ErrDuplicate: a
 //     concurrent twin committed first) is returned to the caller, who replays;
 //   - a panic in the function is recovered and returned as an error wrapping
@@ -24,14 +26,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 )
 
 // DefaultMaxAttempts is how often a unit is run when its commits keep
 // conflicting.
-const DefaultMaxAttempts = 3
+const DefaultMaxAttempts = 8
+
+// ConflictPause is the default pause before run attempt+1 after a conflict:
+// "full jitter" (uniform in [0, min(64 ms, 2 ms × 2^(attempt-1))]), at most
+// ~190 ms over all runs. Without it, writers racing for one stream run again
+// at the same instant and only one of them wins each round.
+func ConflictPause(attempt int) time.Duration {
+	ceiling := min(64*time.Millisecond, (2*time.Millisecond)<<min(attempt-1, 6))
+	return rand.N(ceiling + 1)
+}
 
 // ErrPanic is wrapped by the error of a unit whose function panicked.
 var ErrPanic = errors.New("uow: panic")
@@ -54,7 +67,10 @@ type Runner struct {
 	// MaxAttempts bounds the runs of one unit on version conflicts
 	// (default DefaultMaxAttempts).
 	MaxAttempts int
-	Logger      *slog.Logger // nil: discard
+	// Pause is the wait before the run after a conflicting attempt (default
+	// ConflictPause); the wait ends early, with the conflict, when ctx ends.
+	Pause  func(attempt int) time.Duration
+	Logger *slog.Logger // nil: discard
 }
 
 // Run runs fn in a fresh unit of work of tenantID ("" takes the tenant of the
@@ -71,6 +87,19 @@ func (r *Runner) Run(ctx context.Context, tenantID string, fn func(ctx context.C
 		err := r.runOnce(context.WithValue(ctx, attemptKey{}, attempt), tenantID, fn, finish)
 		if errors.Is(err, eventstore.ErrConflict) && !errors.Is(err, eventstore.ErrDuplicate) && attempt < attempts {
 			r.logger().DebugContext(ctx, "unit of work conflicted, running it again", "attempt", attempt, "error", err.Error())
+			pause := ConflictPause
+			if r.Pause != nil {
+				pause = r.Pause
+			}
+			if d := pause(attempt); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return err
+				}
+			}
 			continue
 		}
 		return err
@@ -80,7 +109,7 @@ func (r *Runner) Run(ctx context.Context, tenantID string, fn func(ctx context.C
 type attemptKey struct{}
 
 // Attempt is the run of the unit of work ctx belongs to: 1 for its first
-// run, 2 and 3 for the runs after a conflict; 0 outside a Runner. A handler
+// run, 2 and more for the runs after a conflict; 0 outside a Runner. A handler
 // may read what only a lost race makes likely on a later run alone.
 func Attempt(ctx context.Context) int {
 	n, _ := ctx.Value(attemptKey{}).(int)

@@ -48,10 +48,11 @@ func TestRunRerunsConflictsNotDuplicates(t *testing.T) {
 	conflict := fmt.Errorf("append: %w", eventstore.ErrConflict)
 	s := &store{errs: []error{conflict, conflict}}
 	runs := 0
-	r := &uow.Runner{Store: s}
+	var paused []int
+	r := &uow.Runner{Store: s, MaxAttempts: 3, Pause: func(attempt int) time.Duration { paused = append(paused, attempt); return 0 }}
 	fn := func(ctx context.Context) error { runs++; return stage(ctx) }
-	if err := r.Run(context.Background(), "tnt_a", fn, nil); err != nil || runs != 3 {
-		t.Fatalf("err %v after %d runs, want success on the third", err, runs)
+	if err := r.Run(context.Background(), "tnt_a", fn, nil); err != nil || runs != 3 || fmt.Sprint(paused) != "[1 2]" {
+		t.Fatalf("err %v after %d runs (paused after %v), want success on the third after pauses [1 2]", err, runs, paused)
 	}
 	s = &store{errs: []error{conflict, conflict, conflict}}
 	r.Store, runs = s, 0
@@ -135,4 +136,34 @@ func (c *cancelling) Commit(ctx context.Context, cm *eventstore.Commit) error {
 	err := c.store.Commit(ctx, cm)
 	c.cancel()
 	return err
+}
+
+// The pause before a run again is jittered within a bound that doubles from
+// 2 ms to 64 ms; a context that ends during it ends the unit with the
+// conflict, and the default runner runs a unit up to 8 times.
+func TestConflictPause(t *testing.T) {
+	for attempt, ceiling := range map[int]time.Duration{1: 2 * time.Millisecond, 2: 4 * time.Millisecond, 6: 64 * time.Millisecond, 40: 64 * time.Millisecond} {
+		for range 200 {
+			if d := uow.ConflictPause(attempt); d < 0 || d > ceiling {
+				t.Fatalf("ConflictPause(%d) = %v, want within [0, %v]", attempt, d, ceiling)
+			}
+		}
+	}
+	conflict := fmt.Errorf("append: %w", eventstore.ErrConflict)
+	runs := 0
+	fn := func(ctx context.Context) error { runs++; return stage(ctx) }
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &uow.Runner{Store: &store{errs: []error{conflict, conflict}}, Pause: func(int) time.Duration { cancel(); return time.Hour }}
+	if err := r.Run(ctx, "tnt_a", fn, nil); !errors.Is(err, eventstore.ErrConflict) || runs != 1 {
+		t.Fatalf("cancelled during the pause: err %v after %d runs, want the conflict after 1", err, runs)
+	}
+	errs := make([]error, 10)
+	for i := range errs {
+		errs[i] = conflict
+	}
+	runs = 0
+	r = &uow.Runner{Store: &store{errs: errs}, Pause: func(int) time.Duration { return 0 }}
+	if err := r.Run(context.Background(), "tnt_a", fn, nil); !errors.Is(err, eventstore.ErrConflict) || runs != uow.DefaultMaxAttempts || uow.DefaultMaxAttempts != 8 {
+		t.Fatalf("err %v after %d runs, want the conflict after %d", err, runs, uow.DefaultMaxAttempts)
+	}
 }
