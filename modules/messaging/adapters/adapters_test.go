@@ -701,23 +701,9 @@ func TestListMessagesPagesNewestFirst(t *testing.T) {
 		}
 	}
 	page := func(flt app.MessageFilter, limit int) []string {
-		var got []string
-		cursor := ""
-		for range 20 {
-			views, next, err := f.reads.ListMessages(ctx, tenant, flt, limit, cursor)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range views {
-				got = append(got, v.MessageID)
-			}
-			if next == "" {
-				return got
-			}
-			cursor = next
-		}
-		t.Fatal("too many pages")
-		return nil
+		return pageMessageIDs(t, 20, func(cursor string) ([]app.MessageView, string, error) {
+			return f.reads.ListMessages(ctx, tenant, flt, limit, cursor)
+		})
 	}
 	if got := page(app.MessageFilter{}, 3); !reflect.DeepEqual(got, all) {
 		t.Fatalf("all = %v\nwant  %v", got, all)
@@ -737,4 +723,27 @@ func TestListMessagesPagesNewestFirst(t *testing.T) {
 	if views, _, err := f.reads.ListMessages(ctx, "tnt_other", app.MessageFilter{}, 10, ""); err != nil || len(views) != 0 {
 		t.Fatalf("other tenant: %v, %v", views, err)
 	}
+}
+
+// pageMessageIDs pages a message list to its end (at most maxPages pages)
+// and returns the ids in the order listed.
+func pageMessageIDs(t *testing.T, maxPages int, fetch func(cursor string) ([]app.MessageView, string, error)) []string {
+	t.Helper()
+	var got []string
+	cursor := ""
+	for range maxPages {
+		views, next, err := fetch(cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range views {
+			got = append(got, v.MessageID)
+		}
+		if next == "" {
+			return got
+		}
+		cursor = next
+	}
+	t.Fatal("too many pages")
+	return nil
 }

@@ -1,4 +1,4 @@
-package adapters_test
+package adapters
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
-	"github.com/switchboard-dev/switchboard/modules/messaging/adapters"
+	"github.com/switchboard-dev/switchboard/modules/messaging/app"
 	"github.com/switchboard-dev/switchboard/modules/messaging/domain"
 )
 
@@ -63,8 +63,8 @@ func (s *staleIndexStore) ListRecords(_ context.Context, tenantID string, q even
 			continue // moved to another status since the index was read
 		}
 		scope, _, _ := strings.Cut(q.Partition, "/")
-		b, _ := json.Marshal(adapters.MessageRow{MessageID: id, ScopeID: scope, Status: "queued"})
-		rows = append(rows, eventstore.Record{Collection: adapters.CollectionMessages, Key: id, Data: b})
+		b, _ := json.Marshal(MessageRow{MessageID: id, ScopeID: scope, Status: "queued"})
+		rows = append(rows, eventstore.Record{Collection: CollectionMessages, Key: id, Data: b})
 	}
 	return rows, next, nil
 }
@@ -82,25 +82,11 @@ const (
 )
 
 // pageAll pages list-messages' merge of scopes A and B (status queued) to the end.
-func pageAll(t *testing.T, rm *adapters.ReadModel, limit int) []string {
+func pageAll(t *testing.T, rm *ReadModel, limit int) []string {
 	t.Helper()
-	var got []string
-	cursor := ""
-	for range 10 {
-		views, next, err := rm.ListMessagesIn(context.Background(), rvTenant, []string{scpA, scpB}, domain.StatusQueued, limit, cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range views {
-			got = append(got, v.MessageID)
-		}
-		if next == "" {
-			return got
-		}
-		cursor = next
-	}
-	t.Fatal("no end")
-	return nil
+	return pageMessageIDs(t, 10, func(cursor string) ([]app.MessageView, string, error) {
+		return rm.ListMessagesIn(context.Background(), rvTenant, []string{scpA, scpB}, domain.StatusQueued, limit, cursor)
+	})
 }
 
 // A stale index entry in one partition must not make the merge skip that
@@ -110,7 +96,7 @@ func TestVisibleMergeDoesNotSkipRowsAfterAShortPage(t *testing.T) {
 		entries: map[string][]string{scpA + "/queued": {a9, m8, a7}, scpB + "/queued": {b6, b5}},
 		stale:   map[string]bool{m8: true}, // m8 just moved from queued to sending; the index lags
 	}
-	got := pageAll(t, adapters.NewReadModel(st, ""), 2)
+	got := pageAll(t, NewReadModel(st, ""), 2)
 	want := []string{a9, a7, b6, b5}
 	if !slices.Equal(got, want) {
 		t.Fatalf("paged %v, want %v (no gaps)", got, want)
@@ -124,7 +110,7 @@ func TestVisibleMergeDoesNotEndEarlyOnAnEmptyShortPage(t *testing.T) {
 		entries: map[string][]string{scpA + "/queued": {m8, a7}, scpB + "/queued": {}},
 		stale:   map[string]bool{m8: true},
 	}
-	got := pageAll(t, adapters.NewReadModel(st, ""), 1)
+	got := pageAll(t, NewReadModel(st, ""), 1)
 	if !slices.Equal(got, []string{a7}) {
 		t.Fatalf("paged %v, want [%s]: the first page came back empty with nextCursor null", got, a7)
 	}
@@ -142,14 +128,14 @@ func TestVisibleMergeBoundsItsTopUps(t *testing.T) {
 		stale[id] = i > 0 // only the newest row of A is current
 	}
 	st := &staleIndexStore{entries: map[string][]string{scpA + "/queued": aEntries, scpB + "/queued": {b6, b5}}, stale: stale}
-	rm := adapters.NewReadModel(st, "")
+	rm := NewReadModel(st, "")
 	views, next, err := rm.ListMessagesIn(context.Background(), rvTenant, []string{scpA, scpB}, domain.StatusQueued, 2, "")
 	if err != nil || len(views) != 1 || views[0].MessageID != aEntries[0] || next == "" {
 		t.Fatalf("first page %v next %q err %v: want A's one current row and a cursor", views, next, err)
 	}
 	st.reads = 0
 	_, _, err = rm.ListMessagesIn(context.Background(), rvTenant, []string{scpA, scpB}, domain.StatusQueued, 2, next)
-	if !errors.Is(err, adapters.ErrListLagging) || st.reads != 1+5 {
+	if !errors.Is(err, ErrListLagging) || st.reads != 1+5 {
 		t.Fatalf("second page: err %v after %d reads, want ErrListLagging after B's read and A's 5", err, st.reads)
 	}
 }
