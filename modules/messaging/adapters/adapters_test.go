@@ -66,13 +66,13 @@ func (f *fixture) accepted(scope, channel string, sendAt *time.Time) domain.Mess
 		Content: domain.Content{Text: "hi"}, Status: domain.StatusQueued,
 	}
 	if sendAt != nil {
-		ev.SendAt, ev.Status = sendAt, domain.StatusScheduled
+		ev.SendAt, ev.Status = new(domain.At(*sendAt)), domain.StatusScheduled
 	}
 	return ev
 }
 
 func TestCodecRoundTripsEveryEvent(t *testing.T) {
-	at := t0.Add(time.Hour)
+	at := domain.At(t0.Add(time.Hour))
 	events := []domain.Event{
 		domain.ChannelCreated{ChannelID: "chn_1", ScopeID: "scp_1", ScopePath: []string{"scp_1"}, Name: "n", Type: domain.ChannelSMS,
 			Provider: "sandbox", From: "+15550001111", Config: map[string]string{"a": "b"}, SealedCredentials: []byte{1, 2}, SealedInboundSecret: []byte{3}},
@@ -746,4 +746,49 @@ func pageMessageIDs(t *testing.T, maxPages int, fetch func(cursor string) ([]app
 	}
 	t.Fatal("too many pages")
 	return nil
+}
+
+// get-message-history shows the times in an event's data in the contract's
+// format (RFC 3339 UTC, three fraction digits), also for events stored before
+// domain.Timestamp with up to nine digits (acceptance finding).
+func TestHistoryShowsTimesWithMilliseconds(t *testing.T) {
+	f := newFixture(t)
+	id := f.ids.New(ids.Message)
+	old := func(typ, data string) eventstore.Event {
+		return eventstore.Event{ID: f.ids.New(ids.Event), Type: typ, SchemaVersion: SchemaVersion, OccurredAt: t0, Data: json.RawMessage(data)}
+	}
+	c := &eventstore.Commit{TenantID: tenant, Appends: []eventstore.StreamAppend{{StreamID: MessageStream(id), Events: []eventstore.Event{
+		old(domain.TypeMessageAccepted, `{"messageId":"`+id+`","channelId":"`+chnA+`","scopeId":"scp_a","scopePath":["scp_a"],"channelType":"sms",`+
+			`"provider":"sandbox","to":"+15551230000","from":"+15550001111","content":{"text":"hi"},"metadata":{"sendAt":"2030-01-02T03:04:05.1Z"},`+
+			`"sendAt":"2030-01-02T04:04:05.123456789+01:00","status":"scheduled"}`),
+		old(domain.TypeMessageReleased, `{"messageId":"`+id+`"}`),
+		old(domain.TypeSendAttemptStarted, `{"messageId":"`+id+`","attempt":1}`),
+		old(domain.TypeSendAttemptFailed, `{"messageId":"`+id+`","attempt":1,"reason":"r","retryAt":"2030-01-02T03:05:00Z"}`),
+	}}}}
+	if err := f.store.Commit(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.repo.MessageHistory(context.Background(), tenant, id)
+	if err != nil || len(h) != 4 {
+		t.Fatalf("history %v, %v", h, err)
+	}
+	for i, want := range map[int]string{0: `"sendAt":"2030-01-02T03:04:05.123Z"`, 3: `"retryAt":"2030-01-02T03:05:00.000Z"`} {
+		if !strings.Contains(string(h[i].Data), want) {
+			t.Errorf("event %d data %s, want %s", i, h[i].Data, want)
+		}
+	}
+	// The user's metadata is shown as it was given, even when it looks like a time.
+	if !strings.Contains(string(h[0].Data), `"metadata":{"sendAt":"2030-01-02T03:04:05.1Z"}`) {
+		t.Errorf("metadata changed: %s", h[0].Data)
+	}
+	// What the domain writes today reads back the same.
+	at := domain.At(time.Date(2030, 1, 2, 3, 4, 5, 987654321, time.UTC))
+	b, err := json.Marshal(domain.SendAttemptFailed{MessageID: id, Attempt: 1, Reason: "r", RetryAt: at})
+	if err != nil || !strings.Contains(string(b), `"retryAt":"2030-01-02T03:04:05.987Z"`) {
+		t.Fatalf("SendAttemptFailed encodes as %s (%v)", b, err)
+	}
+	var back domain.SendAttemptFailed
+	if err := json.Unmarshal(b, &back); err != nil || !back.RetryAt.Equal(at.Time) {
+		t.Fatalf("decoded %v (%v), want %v", back.RetryAt, err, at)
+	}
 }

@@ -90,10 +90,25 @@ func (r *Repository) MessageHistory(ctx context.Context, tenantID, messageID str
 	for _, e := range evs {
 		out = append(out, app.HistoryEvent{
 			EventID: e.ID, Type: e.Type, Version: e.Version, OccurredAt: e.OccurredAt,
-			InvocationID: e.Invocation.InvocationID, Principal: e.Invocation.Principal, Data: e.Data,
+			InvocationID: e.Invocation.InvocationID, Principal: e.Invocation.Principal, Data: historyData(e),
 		})
 	}
 	return out, nil
+}
+
+// historyData is an event's data as get-message-history shows it: decoded
+// and encoded again, so that an event stored before domain.Timestamp shows its
+// times in the contract's format too; what does not decode shows as stored.
+func historyData(e eventstore.Event) []byte {
+	ev, err := codec.Decode(e)
+	if err != nil {
+		return e.Data
+	}
+	data, err := marshal(ev)
+	if err != nil {
+		return e.Data
+	}
+	return data
 }
 
 // SaveChannel implements app.Repository: the events, the channel's row and

@@ -102,7 +102,7 @@ func (e *workEnv) addMessage(t *testing.T, ch string, ct domain.ChannelType, to 
 	}
 	err := e.repo.SaveMessage(context.Background(), wTenant, nil, []domain.Event{domain.MessageAccepted{
 		MessageID: id, ChannelID: ch, ScopeID: wScope, ScopePath: []string{"scp_root", wScope}, ChannelType: ct,
-		To: to, From: "+15550000000", Content: content, SendAt: sendAt, Status: status,
+		To: to, From: "+15550000000", Content: content, SendAt: timestamp(sendAt), Status: status,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -612,4 +612,12 @@ func TestDispatchStaleItem(t *testing.T) {
 	if m := e.message(t, id); m.Status != domain.StatusSent || m.Attempts != 2 || e.scripted.callCount() != 2 {
 		t.Fatalf("after the retry: %+v, %d calls", m, e.scripted.callCount())
 	}
+}
+
+// timestamp is t as an event's time (nil for nil).
+func timestamp(t *time.Time) *domain.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return new(domain.At(*t))
 }

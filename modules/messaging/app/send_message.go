@@ -78,7 +78,7 @@ func (h SendMessageHandler) Handle(ctx context.Context, in SendMessageInput) (Se
 	}
 	due := now
 	if accepted.SendAt != nil {
-		due = *accepted.SendAt
+		due = accepted.SendAt.Time
 	}
 	err = h.Repo.SaveMessage(ctx, tenantID, nil, []domain.Event{accepted},
 		Work{Type: WorkDispatch, Payload: DispatchPayload{MessageID: accepted.MessageID, Attempt: 1}, DueAt: due})

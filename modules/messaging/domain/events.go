@@ -58,7 +58,7 @@ type MessageAccepted struct {
 	From        string            `json:"from"`
 	Content     Content           `json:"content"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	SendAt      *time.Time        `json:"sendAt,omitempty"`
+	SendAt      *Timestamp        `json:"sendAt,omitempty"`
 	Status      Status            `json:"status"`
 }
 
@@ -87,7 +87,7 @@ type SendAttemptFailed struct {
 	MessageID string    `json:"messageId"`
 	Attempt   int       `json:"attempt"`
 	Reason    string    `json:"reason"`
-	RetryAt   time.Time `json:"retryAt"`
+	RetryAt   Timestamp `json:"retryAt"`
 }
 
 // MessageSent: the provider accepted the message.

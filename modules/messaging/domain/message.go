@@ -64,7 +64,11 @@ func (m *Message) Apply(r Recorded) {
 	case MessageAccepted:
 		m.ID, m.ChannelID, m.ScopeID, m.ScopePath = e.MessageID, e.ChannelID, e.ScopeID, e.ScopePath
 		m.ChannelType, m.Provider, m.Direction = e.ChannelType, e.Provider, Outbound
-		m.To, m.From, m.Content, m.Metadata, m.SendAt = e.To, e.From, e.Content, e.Metadata, e.SendAt
+		m.To, m.From, m.Content, m.Metadata, m.SendAt = e.To, e.From, e.Content, e.Metadata, nil
+		if e.SendAt != nil {
+			at := e.SendAt.Time
+			m.SendAt = &at
+		}
 		m.Status = e.Status
 		m.CreatedAt = r.OccurredAt
 	case MessageReceived:
@@ -147,7 +151,7 @@ func (m *Message) AttemptFailed(n int, reason string, retryAt time.Time) (Event,
 	if !CanMove(m.Status, StatusSending) {
 		return nil, false
 	}
-	return SendAttemptFailed{MessageID: m.ID, Attempt: n, Reason: reason, RetryAt: retryAt}, true
+	return SendAttemptFailed{MessageID: m.ID, Attempt: n, Reason: reason, RetryAt: At(retryAt)}, true
 }
 
 // Sent records the provider's acceptance after attempts calls.

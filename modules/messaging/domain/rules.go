@@ -333,7 +333,7 @@ func Accept(messageID string, ch ChannelRef, o OutboundMessage, now time.Time) (
 		ev.Metadata = o.Metadata
 	}
 	if o.SendAt != nil {
-		at := o.SendAt.UTC()
+		at := At(*o.SendAt)
 		ev.SendAt, ev.Status = &at, StatusScheduled
 	}
 	return ev, nil
