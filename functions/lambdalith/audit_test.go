@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +68,11 @@ func TestAuditLog(t *testing.T) {
 				}
 				byInv[str(e["invocationId"])] = e
 				ats = append(ats, str(e["at"]))
+				// Contract section 2: RFC 3339 UTC with milliseconds
+				// (acceptance finding: nine fraction digits).
+				if at := str(e["at"]); !timeMs.MatchString(at) {
+					t.Fatalf("at %q is not RFC 3339 UTC with milliseconds", at)
+				}
 			}
 			if !slices.IsSortedFunc(ats, func(x, y string) int { return strings.Compare(y, x) }) {
 				t.Fatalf("not newest first: %v", ats)
@@ -151,9 +157,12 @@ func TestAuditLog(t *testing.T) {
 					t.Fatalf("to %s: %v", at, e)
 				}
 			}
+			// from is inclusive: the entry is listed (with any of the same
+			// millisecond), nothing older.
 			from := list(`{"from":"` + at + `","limit":100}`)
-			if len(from) == 0 || str(from[len(from)-1]["at"]) < at || from[len(from)-1]["invocationId"] != allowed {
-				t.Fatalf("from %s: oldest %v", at, from[len(from)-1])
+			if !slices.ContainsFunc(from, func(e map[string]any) bool { return e["invocationId"] == allowed }) ||
+				str(from[len(from)-1]["at"]) < at {
+				t.Fatalf("from %s: %v", at, from)
 			}
 
 			// Admins only; bad input is a 400.
@@ -196,3 +205,6 @@ func TestAuditLog(t *testing.T) {
 		})
 	}
 }
+
+// timeMs is the contract's time format: RFC 3339, UTC, three fraction digits.
+var timeMs = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)

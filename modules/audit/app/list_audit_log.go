@@ -35,6 +35,10 @@ type ListAuditLogInput struct {
 	To        string `json:"to" validate:"omitempty,max=64"`
 }
 
+// TimeFormat is how answers show times: RFC 3339, UTC, three fraction digits
+// (contract section 2). from and to take any RFC 3339 time.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // EntryItem is one entry as answered.
 type EntryItem struct {
 	AuditID      string   `json:"auditId"`
@@ -184,7 +188,7 @@ func item(e domain.Entry) EntryItem {
 		res = []string{}
 	}
 	return EntryItem{
-		AuditID: e.AuditID, At: e.At.UTC().Format(time.RFC3339Nano), TenantID: e.TenantID, InvocationID: e.InvocationID,
+		AuditID: e.AuditID, At: e.At.UTC().Format(TimeFormat), TenantID: e.TenantID, InvocationID: e.InvocationID,
 		TraceID: orNull(e.TraceID), ActionID: orNull(e.ActionID), Principal: orNull(e.Principal), CredentialID: orNull(e.CredentialID),
 		Endpoint: e.Endpoint, Kind: e.Kind, Action: e.Action, Resources: res, Outcome: e.Outcome, Status: e.Status,
 		Code: orNull(e.Code), Replayed: e.Replayed, SourceIP: orNull(e.SourceIP), UserAgent: orNull(e.UserAgent), DurationMs: e.DurationMs,
