@@ -5,16 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore/dynamotest"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/work"
@@ -30,7 +35,7 @@ const (
 )
 
 type fixture struct {
-	store *boltstore.Store
+	store eventstore.Store
 	clock *clock.Fixed
 	ids   *ids.Sequence
 	repo  *Repository
@@ -45,6 +50,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	return newFixtureOn(store, clk)
+}
+
+// newFixtureOn is a fixture on store, whose clock is clk.
+func newFixtureOn(store eventstore.Store, clk *clock.Fixed) *fixture {
 	f := &fixture{store: store, clock: clk, ids: ids.NewSequence(t0)}
 	f.repo = NewRepository(store, f.ids, f.clock)
 	f.reads = NewReadModel(store, "https://sb.example.com/")
@@ -791,4 +801,57 @@ func TestHistoryShowsTimesWithMilliseconds(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || !back.RetryAt.Equal(at.Time) {
 		t.Fatalf("decoded %v (%v), want %v", back.RetryAt, err, at)
 	}
+}
+
+// A provider message id of any length or bytes finds its message: ids the
+// store's keys cannot hold as they are (over 512 bytes, control characters,
+// invalid UTF-8, a leading '#') key their row by their SHA-256 (review
+// finding: such an id was written as a key the store refuses, so the send's
+// commit failed on every run, and a lookup refused ids over 512 bytes).
+func TestAnyProviderMessageIDFindsItsMessage(t *testing.T) {
+	t.Run("bbolt", func(t *testing.T) { anyProviderMessageIDFindsItsMessage(t, newFixture(t)) })
+	t.Run("dynamodb", func(t *testing.T) {
+		anyProviderMessageIDFindsItsMessage(t, newFixtureOn(dynamoStore(t), clock.NewFixed(t0)))
+	})
+}
+
+func anyProviderMessageIDFindsItsMessage(t *testing.T, f *fixture) {
+	for _, pid := range []string{"sbx_plain", strings.Repeat("x", 600), "id\x00with-nul", "bad-utf8-\xff", "#sha256-lookalike", strings.Repeat("é", 2000)} {
+		ctx := context.Background()
+		m := f.save(t, nil, f.accepted("scp_a", chnA, nil))
+		started, _, _ := m.StartAttempt(1)
+		cur := *m
+		cur.Apply(domain.Recorded{Event: started, Version: m.Version + 1})
+		sent, _ := cur.Sent(pid, 1)
+		if err := f.repo.SaveMessage(callCtx(), tenant, m, []domain.Event{started, sent}); err != nil {
+			t.Fatalf("%.20q: save: %v", pid, err)
+		}
+		if id, err := f.reads.MessageByProviderID(ctx, tenant, chnA, pid); err != nil || id != m.ID {
+			t.Fatalf("%.20q: by provider id: %q, %v", pid, id, err)
+		}
+		if _, err := f.reads.MessageByProviderID(ctx, tenant, chnA, pid+"x"); errs.KindOf(err) != errs.KindNotFound {
+			t.Fatalf("%.20q: another id found a message: %v", pid, err)
+		}
+	}
+	if k := ProviderMessageKey(chnA, "sbx_1"); k != chnA+"/sbx_1" {
+		t.Fatalf("a plain id keys its row as it is (rows written before): %q", k)
+	}
+}
+
+// dynamoStore is a store on a fresh table of DynamoDB Local (deleted after
+// the test).
+func dynamoStore(t *testing.T) eventstore.Store {
+	t.Helper()
+	endpoint, err := dynamotest.Endpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := dynamotest.Client(endpoint, nil)
+	table := fmt.Sprintf("switchboard-messaging-adapters-test-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	return dynamostore.New(client, table, dynamostore.WithOutboxShards(4))
 }

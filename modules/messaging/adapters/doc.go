@@ -30,6 +30,8 @@
 //	"provider-inbound-claims"/<channelId>/<providerMsgId>  if absent: makes an inbound message once
 //	                                                  when its lookup row is written over a stray
 //	                                                  waiting receipt
+//	(<providerMsgId> as it is when it is printable UTF-8 of at most 512 bytes
+//	not starting with '#', else "#" and its SHA-256: ProviderMessageKey)
 //
 // List sort keys are the entity ids (ULIDs): descending order is newest
 // first. A message moves between status partitions as its status changes.

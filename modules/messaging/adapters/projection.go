@@ -1,8 +1,13 @@
 package adapters
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
@@ -109,8 +114,32 @@ type PendingReceiptRow struct {
 }
 
 // ProviderMessageKey is the "provider-messages" key of a provider message id.
+// An id of at most maxRawProviderID bytes of printable UTF-8 that does not
+// start with '#' is the key as it is (every row written before this rule
+// keeps its key); any other id, which a store key may not hold, is keyed
+// "#" and its SHA-256 (base64url), so that a provider's id of any length or
+// bytes finds its message.
 func ProviderMessageKey(channelID, providerMessageID string) string {
-	return channelID + "/" + providerMessageID
+	if rawProviderID(providerMessageID) {
+		return channelID + "/" + providerMessageID
+	}
+	sum := sha256.Sum256([]byte(providerMessageID))
+	return channelID + "/#" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// maxRawProviderID bounds the provider ids keyed as they are.
+const maxRawProviderID = 512
+
+func rawProviderID(id string) bool {
+	if len(id) > maxRawProviderID || strings.HasPrefix(id, "#") || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(app.TimeFormat) }

@@ -5,17 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/messaging/app"
 )
-
-// maxProviderMessageID bounds the provider message ids looked up (a key
-// longer than the store takes is no message of ours).
-const maxProviderMessageID = 512
 
 // ReadModel implements app.ReadModel over the event store's records.
 type ReadModel struct {
@@ -138,8 +133,7 @@ func decodeMessageRow(rec eventstore.Record) (MessageRow, error) {
 
 // MessageByProviderID implements app.ReadModel.
 func (m *ReadModel) MessageByProviderID(ctx context.Context, tenantID, channelID, providerMessageID string) (string, error) {
-	if !ids.Valid(ids.Channel, channelID) || providerMessageID == "" || len(providerMessageID) > maxProviderMessageID ||
-		strings.ContainsRune(providerMessageID, 0) {
+	if !ids.Valid(ids.Channel, channelID) || providerMessageID == "" {
 		return "", errs.NotFound("message")
 	}
 	key := ProviderMessageKey(channelID, providerMessageID)
