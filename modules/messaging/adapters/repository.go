@@ -72,8 +72,11 @@ func (r *Repository) Message(ctx context.Context, tenantID, messageID string) (*
 	return m, nil
 }
 
-// MessageHistory implements app.Repository: the stored events as they are
-// (the data is not decoded, so an event of a newer schema still shows).
+// MessageHistory implements app.Repository: the stored events, each one's data
+// decoded and encoded again (historyData: times in the contract's format),
+// or as stored when it does not decode (a newer type). During a rolling
+// deploy, a field a newer version adds to an event of the same schema
+// version does not show when an older version answers.
 func (r *Repository) MessageHistory(ctx context.Context, tenantID, messageID string) ([]app.HistoryEvent, error) {
 	if !ids.Valid(ids.Message, messageID) {
 		return nil, errs.NotFound("message")

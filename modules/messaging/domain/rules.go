@@ -333,7 +333,7 @@ func Accept(messageID string, ch ChannelRef, o OutboundMessage, now time.Time) (
 		ev.Metadata = o.Metadata
 	}
 	if o.SendAt != nil {
-		at := At(*o.SendAt)
+		at := AtOrAfter(*o.SendAt)
 		ev.SendAt, ev.Status = &at, StatusScheduled
 	}
 	return ev, nil

@@ -19,6 +19,17 @@ type Timestamp struct{ time.Time }
 // reads back as.
 func At(t time.Time) Timestamp { return Timestamp{t.UTC().Truncate(time.Millisecond)} }
 
+// AtOrAfter is t as a Timestamp, in UTC and rounded up to the millisecond: a
+// time that must not come early (a sendAt: the release at it never comes
+// before the time asked, and a sendAt in the future stays in the future).
+func AtOrAfter(t time.Time) Timestamp {
+	at := At(t)
+	if at.Before(t) {
+		at.Time = at.Add(time.Millisecond)
+	}
+	return at
+}
+
 // MarshalJSON implements json.Marshaler.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, len(TimestampLayout)+2)
