@@ -1,13 +1,9 @@
 package webhooks_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore/dynamotest"
@@ -103,17 +99,6 @@ func TestConcurrentSubscriptionsOnDynamoDB(t *testing.T) {
 // dynamostore.DefaultOutboxShards).
 func newDynamoEnv(t *testing.T) *env {
 	t.Helper()
-	endpoint, err := dynamotest.Endpoint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamotest.Client(endpoint, nil)
-	table := fmt.Sprintf("switchboard-webhooks-test-%d", time.Now().UnixNano())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	client, table := dynamotest.Table(t, "switchboard-webhooks-test")
 	return newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true})
 }

@@ -5,14 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -841,17 +838,6 @@ func anyProviderMessageIDFindsItsMessage(t *testing.T, f *fixture) {
 // dynamoStore is a store on a fresh table of DynamoDB Local (deleted after
 // the test).
 func dynamoStore(t *testing.T) eventstore.Store {
-	t.Helper()
-	endpoint, err := dynamotest.Endpoint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := dynamotest.Client(endpoint, nil)
-	table := fmt.Sprintf("switchboard-messaging-adapters-test-%d", time.Now().UnixNano())
-	ctx := context.Background()
-	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	client, table := dynamotest.Table(t, "switchboard-messaging-adapters-test")
 	return dynamostore.New(client, table, dynamostore.WithOutboxShards(4))
 }

@@ -1,20 +1,25 @@
 // Package dynamotest finds the DynamoDB Local of a test run and builds clients
-// for it. `make test` starts DynamoDB Local and sets EndpointEnv; without it the
+// and fresh tables (Table) for it. `make test` starts DynamoDB Local and sets EndpointEnv; without it the
 // running instance of .ci/dynamodb-local.sh is used. Tests that need DynamoDB
 // fail (never skip) when neither is there.
 package dynamotest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/dynamostore"
 )
 
 // EndpointEnv names the DynamoDB endpoint of the tests.
@@ -76,4 +81,24 @@ func Client(endpoint string, hc *http.Client) *dynamodb.Client {
 		o.HTTPClient = hc
 	}
 	return dynamodb.New(o)
+}
+
+// Table creates a table of a fresh name (prefix and the time) on this run's
+// DynamoDB Local, with the store's schema, and deletes it when t ends; it
+// fails t when there is no DynamoDB Local.
+func Table(t testing.TB, prefix string) (*dynamodb.Client, string) {
+	t.Helper()
+	endpoint, err := Endpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := Client(endpoint, nil)
+	table := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamostore.EnsureTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	return client, table
 }
