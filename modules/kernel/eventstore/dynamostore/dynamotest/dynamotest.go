@@ -1,8 +1,7 @@
 // Package dynamotest finds the DynamoDB Local of a test run and builds clients
 // and fresh tables (Table) for it. `make test` starts DynamoDB Local and sets
 // EndpointEnv; without it the running instance of .ci/dynamodb-local.sh is
-// used. Tests that need DynamoDB
-// fail (never skip) when neither is there.
+// used. Tests that need DynamoDB fail (never skip) when neither is there.
 package dynamotest
 
 import (
