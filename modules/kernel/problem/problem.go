@@ -84,7 +84,17 @@ func From(err error, lang, invocationID string) Problem {
 		InvocationID: invocationID,
 	}
 	for _, f := range e.Fields {
-		_, msg := Message(lang, f.Code, f.Params)
+		fp := f.Params
+		if _, ok := fp["field"]; !ok {
+			// {field} in a field's message is the field itself unless the
+			// error names another (errors.validation.after).
+			fp = make(map[string]any, len(f.Params)+1)
+			for k, v := range f.Params {
+				fp[k] = v
+			}
+			fp["field"] = f.Field
+		}
+		_, msg := Message(lang, f.Code, fp)
 		p.Errors = append(p.Errors, FieldProblem{Field: f.Field, Code: f.Code, Message: msg})
 	}
 	return p

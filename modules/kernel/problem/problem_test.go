@@ -112,3 +112,23 @@ func TestEveryCodeInTheCodeBaseHasAMessage(t *testing.T) {
 		t.Fatalf("found only %d codes: the scan is broken", seen)
 	}
 }
+
+// A field's message names the field where its text has {field} and the
+// error gives no other value for it (acceptance finding: "does not accept:
+// {field}." in errors[].message); a field error that names another field
+// (errors.validation.after) keeps it.
+func TestFieldMessagesFillTheFieldName(t *testing.T) {
+	e := errs.Invalid(errs.FieldError{Field: "bogus", Code: errs.CodeUnknownField},
+		errs.FieldError{Field: "to", Code: "errors.validation.after", Params: map[string]any{"field": "from"}})
+	for lang, want := range map[string][]string{
+		"en": {"The body has a field this operation does not accept: bogus.", "must be after from"},
+		"de": {"Der Inhalt hat ein Feld, das diese Operation nicht annimmt: bogus."},
+	} {
+		p := From(e, lang, "inv_1")
+		for i, w := range want {
+			if p.Errors[i].Message != w {
+				t.Errorf("%s: field %d message %q, want %q", lang, i, p.Errors[i].Message, w)
+			}
+		}
+	}
+}

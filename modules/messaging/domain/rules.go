@@ -176,7 +176,7 @@ func CheckOutbound(t ChannelType, to string, c Content, sendAt *time.Time, metad
 		latest := now.Add(MaxScheduleAhead)
 		if !sendAt.After(now) || sendAt.After(latest) {
 			add("sendAt", CodeRange, map[string]any{
-				"min": now.UTC().Format(time.RFC3339), "max": latest.UTC().Format(time.RFC3339),
+				"min": now.UTC().Format(TimestampLayout), "max": latest.UTC().Format(TimestampLayout),
 			})
 		}
 	}

@@ -130,7 +130,7 @@ func TestCheckOutboundParams(t *testing.T) {
 	if len(f) != 2 || f[0].Params["max"] != MaxSMSText {
 		t.Fatalf("fields = %+v", f)
 	}
-	if f[1].Params["min"] != "2025-05-06T07:08:09Z" || f[1].Params["max"] != "2025-06-05T07:08:09Z" {
+	if f[1].Params["min"] != "2025-05-06T07:08:09.000Z" || f[1].Params["max"] != "2025-06-05T07:08:09.000Z" {
 		t.Fatalf("sendAt params = %v", f[1].Params)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 )
 
 // A sendAt finer than a millisecond is kept rounded up, never down: its
@@ -44,5 +46,18 @@ func TestTimestampJSON(t *testing.T) {
 	var f SendAttemptFailed
 	if err := json.Unmarshal([]byte(`{"retryAt":null}`), &f); err != nil || !f.RetryAt.IsZero() {
 		t.Fatalf("null retryAt: %v %v", f.RetryAt, err)
+	}
+}
+
+// A sendAt out of range names its bounds in the contract's time format, to
+// the millisecond (acceptance finding: they were cut to the second, so the
+// lower bound shown could be before the refused value).
+func TestSendAtRangeNamesItsBoundsInMilliseconds(t *testing.T) {
+	now := time.Date(2026, 11, 22, 22, 2, 28, 456789000, time.UTC)
+	past := now.Add(-time.Millisecond)
+	err := CheckOutbound(ChannelSMS, "+15551230000", Content{Text: "x"}, &past, nil, now)
+	e := errs.As(err)
+	if len(e.Fields) != 1 || e.Fields[0].Params["min"] != "2026-11-22T22:02:28.456Z" || e.Fields[0].Params["max"] != "2026-12-22T22:02:28.456Z" {
+		t.Fatalf("fields %+v", e.Fields)
 	}
 }
