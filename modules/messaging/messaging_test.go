@@ -432,7 +432,7 @@ func TestSendMessage(t *testing.T) {
 		ChannelID: sms, To: "0155", Content: domain.Content{Subject: "x"}, SendAt: new(string), Metadata: map[string]string{"k": strings.Repeat("v", 501)},
 	})
 	wantFields := []string{"to=errors.validation.e164", "content.text=errors.validation.required", "content.subject=errors.validation.invalid",
-		"metadata.k=errors.validation.too_long", "sendAt=errors.validation.invalid"}
+		"metadata.k=errors.validation.too_long", "sendAt=errors.validation.datetime"}
 	if got := fieldCodes(err); !reflect.DeepEqual(got, wantFields) {
 		t.Fatalf("fields = %v\nwant     %v", got, wantFields)
 	}
@@ -856,7 +856,7 @@ func TestThroughTheEdge(t *testing.T) {
 	st, _, raw = call("/commands/send-message", key, `{"channelId":"`+ch+`","to":"nope","content":{"text":""},"sendAt":"tomorrow"}`)
 	if st != 400 || !strings.Contains(raw, `{"field":"to","code":"errors.validation.e164"`) ||
 		!strings.Contains(raw, `{"field":"content.text","code":"errors.validation.required"`) ||
-		!strings.Contains(raw, `{"field":"sendAt","code":"errors.validation.invalid"`) {
+		!strings.Contains(raw, `{"field":"sendAt","code":"errors.validation.datetime"`) {
 		t.Fatalf("invalid send: %d %s", st, raw)
 	}
 	for _, bad := range []string{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/modules/audit/domain"
 	"github.com/switchboard-dev/switchboard/modules/kernel/authz"
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/paging"
@@ -136,8 +137,8 @@ func parseQuery(in ListAuditLogInput) (Query, int, error) {
 		if b.v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, b.v)
-		if y := t.UTC().Year(); err != nil || y < 1 || y > 9999 {
+		t, err := clock.ParseRFC3339(b.v)
+		if err != nil {
 			fe = append(fe, errs.FieldError{Field: b.field, Code: "errors.validation.datetime"})
 			continue
 		}

@@ -93,15 +93,16 @@ func (h SendMessageHandler) Handle(ctx context.Context, in SendMessageInput) (Se
 	return SendMessageOutput{MessageID: accepted.MessageID, Status: string(accepted.Status)}, nil
 }
 
-// parseSendAt reads sendAt (RFC 3339, any offset); a malformed one is a
-// field error (its range is the domain's to check).
+// parseSendAt reads sendAt (RFC 3339, any offset: clock.ParseRFC3339); a
+// malformed one is the field error errors.validation.datetime, as in every
+// date-time input (its range is the domain's to check).
 func parseSendAt(s *string) (*time.Time, *errs.FieldError) {
 	if s == nil {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *s)
+	t, err := clock.ParseRFC3339(*s)
 	if err != nil {
-		return nil, &errs.FieldError{Field: "sendAt", Code: "errors.validation.invalid", Params: map[string]any{"format": "RFC 3339"}}
+		return nil, &errs.FieldError{Field: "sendAt", Code: "errors.validation.datetime"}
 	}
 	return &t, nil
 }
