@@ -38,7 +38,7 @@ type ListAuditLogInput struct {
 
 // TimeFormat is how answers show times: RFC 3339, UTC, three fraction digits
 // (contract section 2). from and to take any RFC 3339 time.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const TimeFormat = clock.TimeFormat
 
 // EntryItem is one entry as answered.
 type EntryItem struct {

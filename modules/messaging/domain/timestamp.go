@@ -2,11 +2,13 @@ package domain
 
 import (
 	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 )
 
 // TimestampLayout is how a Timestamp is written: RFC 3339, UTC, exactly three
 // fraction digits (the contract's time format, section 2).
-const TimestampLayout = "2006-01-02T15:04:05.000Z07:00"
+const TimestampLayout = clock.TimeFormat
 
 // Timestamp is an instant in an event's data. It is written in
 // TimestampLayout, so that the data get-message-history shows is in the

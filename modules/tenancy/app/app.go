@@ -85,7 +85,7 @@ func New(d Deps) *Application {
 }
 
 // TimeFormat is how responses render times: RFC 3339, UTC, milliseconds.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const TimeFormat = clock.TimeFormat
 
 func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 )
 
@@ -35,7 +36,7 @@ const MaxErrorLength = 300
 const CodeInvalidState = "errors.webhook.invalid_state"
 
 // TimeFormat renders the body's timestamp: RFC 3339, UTC, milliseconds.
-const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+const TimeFormat = clock.TimeFormat
 
 // Delivery is one integration event on its way to one subscription: up to
 // MaxAttempts POSTs on the Schedule, until one gets a 2xx.
