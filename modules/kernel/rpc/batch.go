@@ -19,7 +19,10 @@ type batchRequest struct {
 type batchItem struct {
 	Name           string          `json:"name"`
 	Input          json.RawMessage `json:"input"`
-	IdempotencyKey string          `json:"idempotencyKey"`
+	// IdempotencyKey is the item's key: absent or null for none; present, it
+	// follows the Idempotency-Key header's rules (an empty key is refused
+	// as an empty header is).
+	IdempotencyKey *string `json:"idempotencyKey"`
 }
 
 type batchResult struct {
@@ -84,20 +87,28 @@ func (s *Server) batchOne(r *http.Request, item batchItem, ic *invocation.Contex
 	if bytes.Equal(bytes.TrimSpace(item.Input), []byte("null")) {
 		item.Input = nil
 	}
+	key := ""
+	if item.IdempotencyKey != nil {
+		key = *item.IdempotencyKey
+	}
 	var err error
 	switch {
-	case ep == nil, item.IdempotencyKey != "" && !validIdempotencyKey(item.IdempotencyKey):
+	case ep == nil, item.IdempotencyKey != nil && !validIdempotencyKey(key):
 		// Refused before the chain, audited as the item's failed call (the
 		// batch authenticated its caller).
 		refusal := errs.New(errs.KindInvalid, errs.CodeIdempotencyKey)
-		if ep == nil {
+		switch {
+		case item.Name == "":
+			ep = unknownEndpoint(KindCommand, "")
+			refusal = errs.Invalid(errs.FieldError{Field: "name", Code: "errors.validation.required"})
+		case ep == nil:
 			ep = unknownEndpoint(KindCommand, item.Name)
 			refusal = errs.New(errs.KindNotFound, errs.CodeUnknownCommand).With("name", item.Name)
 		}
 		err = s.audited(r, ep, refusal)
 	default:
 		call := newCall(r, ep, item.Input)
-		call.IdempotencyKey = item.IdempotencyKey
+		call.IdempotencyKey = key
 		var res Result
 		res, err = s.call(r.Context(), call)
 		if err == nil {

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,15 +230,19 @@ func TestAuditSeesCallsRefusedBeforeTheChain(t *testing.T) {
 		hdr                      []string
 		status                   int
 		code, endpoint           string
+		itemStatus               int // a batch's item: its status (404 unless set)
 	}{
-		{"unknown command", "POST", "/commands/nope", `{}`, nil, 404, errs.CodeUnknownCommand, "nope"},
-		{"unknown query", "POST", "/queries/nope", `{}`, nil, 404, errs.CodeUnknownQuery, "nope"},
-		{"method", "GET", "/commands/edit-doc", ``, nil, 405, errs.CodeMethodNotAllowed, "edit-doc"},
-		{"too large", "POST", "/commands/edit-doc", `{"docId":"` + strings.Repeat("x", int(rpc.DefaultMaxBody)) + `"}`, nil, 413, errs.CodeTooLarge, "edit-doc"},
-		{"action id", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"X-Action-Id", "nope"}, 400, "errors.header.invalid", "edit-doc"},
-		{"idempotency key", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, errs.CodeIdempotencyKey, "edit-doc"},
-		{"batch size", "POST", "/commands", `{"commands":[]}`, nil, 400, "errors.request.batch_size", "commands"},
-		{"batch item unknown", "POST", "/commands", `{"commands":[{"name":"nope","input":{}}]}`, nil, 200, errs.CodeUnknownCommand, "nope"},
+		{"unknown command", "POST", "/commands/nope", `{}`, nil, 404, errs.CodeUnknownCommand, "nope", 0},
+		{"unknown query", "POST", "/queries/nope", `{}`, nil, 404, errs.CodeUnknownQuery, "nope", 0},
+		{"method", "GET", "/commands/edit-doc", ``, nil, 405, errs.CodeMethodNotAllowed, "edit-doc", 0},
+		{"too large", "POST", "/commands/edit-doc", `{"docId":"` + strings.Repeat("x", int(rpc.DefaultMaxBody)) + `"}`, nil, 413, errs.CodeTooLarge, "edit-doc", 0},
+		{"action id", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"X-Action-Id", "nope"}, 400, "errors.header.invalid", "edit-doc", 0},
+		{"idempotency key", "POST", "/commands/edit-doc", `{"docId":"doc_1"}`, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, errs.CodeIdempotencyKey, "edit-doc", 0},
+		{"batch size", "POST", "/commands", `{"commands":[]}`, nil, 400, "errors.request.batch_size", "commands", 0},
+		{"batch item unknown", "POST", "/commands", `{"commands":[{"name":"nope","input":{}}]}`, nil, 200, errs.CodeUnknownCommand, "nope", 0},
+		{"batch item without a name", "POST", "/commands", `{"commands":[{"input":{"docId":"doc_1"}}]}`, nil, 200, errs.CodeValidation, "", 400},
+		{"batch item with an empty name", "POST", "/commands", `{"commands":[{"name":"","input":{"docId":"doc_1"}}]}`, nil, 200, errs.CodeValidation, "", 400},
+		{"batch item with an empty key", "POST", "/commands", `{"commands":[{"name":"edit-doc","input":{"docId":"doc_1"},"idempotencyKey":""}]}`, nil, 200, errs.CodeIdempotencyKey, "edit-doc", 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -251,7 +256,7 @@ func TestAuditSeesCallsRefusedBeforeTheChain(t *testing.T) {
 			e := f.audit.last(t)
 			wantStatus := c.status
 			if c.status == 200 { // a batch answers 200; its item was refused
-				wantStatus = 404
+				wantStatus = cmp.Or(c.itemStatus, 404)
 			}
 			if e.Outcome != rpc.OutcomeFailed || e.Code != c.code || e.Principal != admin || e.TenantID != tenantA ||
 				e.Endpoint != c.endpoint || e.InvocationID == "" || e.Status != wantStatus {
