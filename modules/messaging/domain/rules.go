@@ -51,8 +51,14 @@ const (
 // 15 digits in all.
 var e164 = regexp.MustCompile(`^\+[1-9]\d{1,14}$`)
 
-// alphanumericSender is an sms sender id such as "Acme": letters, digits and spaces.
+// alphanumericSender is an sms sender id as carriers deliver it, such as
+// "Acme" or a short code: letters, digits and spaces.
 var alphanumericSender = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
+
+// channelSender is an alphanumeric sender id a channel may send as: 1 to 11
+// letters, digits and spaces, starting and ending with a letter or digit
+// (what Twilio takes; a short code is digits alone).
+var channelSender = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9 ]{0,9}[A-Za-z0-9])?$`)
 
 // ValidE164 reports whether s is a phone number in E.164 form.
 func ValidE164(s string) bool { return e164.MatchString(s) }
@@ -256,7 +262,8 @@ type NewChannel struct {
 //   - name: 1..200 characters after trimming;
 //   - type: "sms" or "email";
 //   - from: required; sms: E.164 or an alphanumeric sender id of 1..11
-//     letters, digits and spaces (not blank); email: a bare address;
+//     letters, digits and spaces, neither starting nor ending with a space;
+//     email: a bare address;
 //   - config and credentials: at most 20 keys each, keys 1..64 characters,
 //     values at most 4096 characters, no control characters but tab, CR
 //     and LF (field paths "config.<key>", "credentials.<key>"; credential
@@ -272,7 +279,7 @@ func CheckChannel(c NewChannel) (string, error) {
 		fields = append(fields, errs.FieldError{Field: "type", Code: CodeOneOf, Params: map[string]any{"allowed": "sms, email"}})
 	case c.From == "":
 		fields = append(fields, errs.FieldError{Field: "from", Code: CodeRequired})
-	case c.Type == ChannelSMS && !ValidE164(c.From) && !(alphanumericSender.MatchString(c.From) && strings.TrimSpace(c.From) != ""):
+	case c.Type == ChannelSMS && !ValidE164(c.From) && !channelSender.MatchString(c.From):
 		fields = append(fields, errs.FieldError{Field: "from", Code: CodeSender})
 	case c.Type == ChannelEmail && !ValidEmailAddress(c.From):
 		fields = append(fields, errs.FieldError{Field: "from", Code: CodeEmail})
