@@ -17,8 +17,8 @@ type batchRequest struct {
 }
 
 type batchItem struct {
-	Name           string          `json:"name"`
-	Input          json.RawMessage `json:"input"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
 	// IdempotencyKey is the item's key: absent or null for none; present, it
 	// follows the Idempotency-Key header's rules (an empty key is refused
 	// as an empty header is).
