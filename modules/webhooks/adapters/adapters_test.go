@@ -186,7 +186,8 @@ func TestSenderOutcomes(t *testing.T) {
 	}
 	strict := &adapters.HTTPSender{Client: adapters.NewHTTPClient(&adapters.Guard{})}
 	res = send(t, strict, srv.URL+"/ok?token=secret-token")
-	if res.StatusCode != 0 || res.Error != "target address forbidden: 127.0.0.1" || strings.Contains(res.Error, "secret-token") {
+	if res.StatusCode != 0 || res.Error != "target address forbidden" || res.Detail != "target address forbidden: 127.0.0.1" ||
+		strings.Contains(res.Error, "secret-token") {
 		t.Fatalf("forbidden = %+v", res)
 	}
 	noDNS := &adapters.HTTPSender{Client: adapters.NewHTTPClient(&adapters.Guard{AllowPrivate: true, Resolver: resolver{}})}

@@ -90,6 +90,13 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 	}
 	resp, err := s.Client.Do(req)
 	if err != nil {
+		if isForbidden(err) {
+			// The tenant sees that the target was refused, not the
+			// address: it may be one only the deployment's network knows
+			// (a name that resolves to it at delivery time).
+			res.Detail = trimErr(err)
+			return fail(ErrForbiddenAddress.Error())
+		}
 		return fail(describe(err, timeout))
 	}
 	defer resp.Body.Close()
@@ -105,7 +112,8 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 }
 
 // describe turns a client error into a short message without the URL (which
-// may carry a token) and without internals.
+// may carry a token) and without internals (a refused target's address is
+// the caller's Detail).
 func describe(err error, timeout time.Duration) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {

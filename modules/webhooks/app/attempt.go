@@ -97,6 +97,9 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	o.log = func(ctx context.Context) {
 		attrs := []any{slog.String("deliveryId", d.ID), slog.String("subscriptionId", sub.ID), slog.String("eventId", d.EventID),
 			slog.Int("attempt", n), slog.Int("statusCode", attempted.StatusCode), slog.Int64("durationMs", attempted.DurationMs)}
+		if res.Detail != "" {
+			attrs = append(attrs, slog.String("detail", res.Detail))
+		}
 		switch {
 		case attempted.Succeeded:
 			a.Logger.InfoContext(ctx, "webhook delivered", attrs...)

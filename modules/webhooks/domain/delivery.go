@@ -60,8 +60,12 @@ type Delivery struct {
 type AttemptResult struct {
 	At         time.Time // when it was made (the webhook-timestamp)
 	StatusCode int       // 0 when no response came
-	Error      string    // why it failed; "" for a 2xx
-	Duration   time.Duration
+	Error      string    // why it failed, as the tenant sees it; "" for a 2xx
+	// Detail is what the operator's log adds to Error (the refused
+	// address of a forbidden target); never recorded, never shown to the
+	// tenant.
+	Detail   string
+	Duration time.Duration
 }
 
 // Succeeded reports whether the attempt got a 2xx.

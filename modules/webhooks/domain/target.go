@@ -135,25 +135,27 @@ func ForbiddenHost(host string) bool {
 var forbiddenPrefixes = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{
-		"0.0.0.0/8",      // "this network", unspecified
-		"10.0.0.0/8",     // RFC 1918
-		"100.64.0.0/10",  // carrier-grade NAT (RFC 6598)
-		"127.0.0.0/8",    // loopback
-		"169.254.0.0/16", // link-local, cloud metadata 169.254.169.254
-		"172.16.0.0/12",  // RFC 1918
-		"192.0.0.0/24",   // IETF protocol assignments
-		"192.168.0.0/16", // RFC 1918
-		"198.18.0.0/15",  // benchmarking
-		"224.0.0.0/4",    // multicast
-		"240.0.0.0/4",    // reserved, broadcast
-		"::/128",         // unspecified
-		"::1/128",        // loopback
-		"100::/64",       // discard-only
-		"64:ff9b:1::/48", // local-use NAT64
-		"fc00::/7",       // unique local (includes fd00:ec2::254, AWS metadata)
-		"fe80::/10",      // link-local
-		"fec0::/10",      // site-local (deprecated)
-		"ff00::/8",       // multicast
+		"0.0.0.0/8",       // "this network", unspecified
+		"10.0.0.0/8",      // RFC 1918
+		"100.64.0.0/10",   // carrier-grade NAT (RFC 6598)
+		"127.0.0.0/8",     // loopback
+		"169.254.0.0/16",  // link-local, cloud metadata 169.254.169.254
+		"172.16.0.0/12",   // RFC 1918
+		"192.0.0.0/24",    // IETF protocol assignments
+		"192.168.0.0/16",  // RFC 1918
+		"198.18.0.0/15",   // benchmarking
+		"224.0.0.0/4",     // multicast
+		"240.0.0.0/4",     // reserved, broadcast
+		"::/96",           // IPv4-compatible (deprecated), with the unspecified :: and the loopback ::1
+		"::ffff:0:0:0/96", // IPv4-translated (SIIT, RFC 6145)
+		"100::/64",        // discard-only
+		"2001::/32",       // Teredo: an IPv4 address of the path in its bits
+		"2002::/16",       // 6to4 (deprecated, RFC 7526): an IPv4 address in its bits
+		"64:ff9b:1::/48",  // local-use NAT64
+		"fc00::/7",        // unique local (includes fd00:ec2::254, AWS metadata)
+		"fe80::/10",       // link-local
+		"fec0::/10",       // site-local (deprecated)
+		"ff00::/8",        // multicast
 	} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
@@ -167,8 +169,11 @@ var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 // ForbiddenAddr reports whether subscriber webhooks may not reach a: loopback,
 // private (RFC 1918, fc00::/7), link-local (169.254/16 with the metadata
 // address, fe80::/10), unspecified, multicast, CGNAT (100.64/10), reserved
-// ranges, and IPv4 addresses in IPv6 form (IPv4-mapped ::ffff:a.b.c.d,
-// NAT64 64:ff9b::a.b.c.d) of any of those. The zone of an address is ignored.
+// ranges, IPv4 addresses in IPv6 form (IPv4-mapped ::ffff:a.b.c.d, NAT64
+// 64:ff9b::a.b.c.d) of any of those, and the IPv6 forms that carry an IPv4
+// address otherwise (IPv4-compatible ::a.b.c.d, SIIT ::ffff:0:a.b.c.d, 6to4
+// 2002::/16, Teredo 2001::/32), whatever the address. The zone of an
+// address is ignored.
 func ForbiddenAddr(a netip.Addr) bool {
 	if !a.IsValid() {
 		return true
