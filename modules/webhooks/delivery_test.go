@@ -331,7 +331,7 @@ func TestDisabledAfterFiveDaysOfFailures(t *testing.T) {
 	}
 	_ = json.Unmarshal(published[0].Detail, &detail)
 	if detail.TenantID != tn.ID || len(detail.ScopePath) != 1 || detail.Data.SubscriptionID != sub.SubscriptionID ||
-		detail.Data.Status != "disabled" || !detail.Data.FailingSince.Equal(t0) {
+		detail.Data.Status != "disabled" || !detail.Data.FailingSince.Equal(t0) || bytes.Contains(published[0].Detail, []byte(`"url"`)) {
 		t.Fatalf("detail = %s", published[0].Detail)
 	}
 

@@ -462,11 +462,11 @@ func (r *Repository) appendEvents(ctx context.Context, base int64, events []doma
 }
 
 // DisabledData is the "data" of the integration event
-// "webhooks.subscription-disabled".
+// "webhooks.subscription-disabled". It names the subscription, not its URL
+// (which may carry a token), as Svix's endpoint.disabled does.
 type DisabledData struct {
 	SubscriptionID string    `json:"subscriptionId"`
 	ScopeID        string    `json:"scopeId"`
-	URL            string    `json:"url"`
 	Status         string    `json:"status"`
 	FailingSince   time.Time `json:"failingSince"`
 	DisabledAt     time.Time `json:"disabledAt"`
@@ -476,7 +476,7 @@ type DisabledData struct {
 // disabling to the other contexts (work.PublishType), with the same detail
 // shape as the message events.
 func (r *Repository) publishDisabled(tenantID string, s *domain.Subscription, eventID string, meta invocation.Meta, now time.Time) (eventstore.OutboxEntry, error) {
-	data := DisabledData{SubscriptionID: s.ID, ScopeID: s.ScopeID, URL: s.URL, Status: string(s.Status)}
+	data := DisabledData{SubscriptionID: s.ID, ScopeID: s.ScopeID, Status: string(s.Status)}
 	if s.FailingSince != nil {
 		data.FailingSince = *s.FailingSince
 	}
