@@ -86,6 +86,7 @@ type Server struct {
 	commands  map[string]*Endpoint
 	queries   map[string]*Endpoint
 	mux       *http.ServeMux
+	allow     map[string]*string // path -> the methods of its routes mounted with Handle (the 405s' Allow)
 	call      Handler
 	refused   Handler // the chain's first steps, for calls refused before it (refuse)
 }
@@ -120,7 +121,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
-	s := &Server{cfg: cfg, validator: NewValidator(), commands: map[string]*Endpoint{}, queries: map[string]*Endpoint{}, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, validator: NewValidator(), commands: map[string]*Endpoint{}, queries: map[string]*Endpoint{}, mux: http.NewServeMux(), allow: map[string]*string{}}
 	s.call = Chain(s.endpoint,
 		Audit(cfg.Auditor, cfg.Clock),
 		Recover(cfg.Logger),
@@ -135,9 +136,9 @@ func NewServer(cfg Config) *Server {
 		Recover(cfg.Logger),
 		attribute(AuthenticateThrottled(cfg.Auth, cfg.AuthThrottle, cfg.AllowLogLevelHeader)),
 	)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}))
 	s.mux.HandleFunc("/commands/{name}", s.serveCall(KindCommand))
 	s.mux.HandleFunc("/queries/{name}", s.serveCall(KindQuery))
 	s.mux.HandleFunc("/commands", s.serveBatch)
@@ -164,8 +165,29 @@ func (s *Server) Register(eps ...Endpoint) {
 
 // Handle mounts another route (provider webhooks, JWKS) behind the same
 // invocation context, recovery and access log. Such routes commit through
-// Runner, like commands.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Runner, like commands. A pattern with a method ("POST /webhooks/...")
+// answers the path's other methods 405 with Allow (GET takes HEAD in).
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		return
+	}
+	if method == http.MethodGet {
+		method = "GET, HEAD"
+	}
+	if allow, seen := s.allow[path]; seen {
+		*allow += ", " + method // Handle runs at wiring, before serving
+		return
+	}
+	allow := &method
+	s.allow[path] = allow
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", *allow)
+		s.fail(w, r, &errs.Error{Kind: errs.KindInvalid, Code: errs.CodeMethodNotAllowed,
+			Params: map[string]any{"method": r.Method, "path": r.URL.Path}})
+	})
+}
 
 // Runner is the unit-of-work runner of the edge, for routes mounted with Handle.
 func (s *Server) Runner() *uow.Runner { return s.cfg.Runner }

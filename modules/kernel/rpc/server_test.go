@@ -231,6 +231,27 @@ func TestRejections(t *testing.T) {
 			t.Fatalf("got %d %v", r.status, r.header)
 		}
 	})
+	t.Run("method not allowed on a mounted route", func(t *testing.T) {
+		f.srv.Handle("POST /hooks/{id}", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+		if r := f.do(t, "POST", "/hooks/a", "", ""); r.status != 204 {
+			t.Fatalf("POST: %d %s", r.status, r.raw)
+		}
+		r := f.do(t, "GET", "/hooks/a", "", "")
+		wantProblem(t, r, 405, errs.CodeMethodNotAllowed)
+		if r.header.Get("Allow") != "POST" {
+			t.Fatalf("Allow %q", r.header.Get("Allow"))
+		}
+		r = f.do(t, "POST", "/healthz", "", "")
+		wantProblem(t, r, 405, errs.CodeMethodNotAllowed)
+		if r.header.Get("Allow") != "GET, HEAD" {
+			t.Fatalf("Allow %q", r.header.Get("Allow"))
+		}
+		wantProblem(t, f.do(t, "GET", "/hooks/a/b", "", ""), 404, errs.CodeRouteNotFound)
+		f.srv.Handle("PUT /hooks/{id}", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+		if r := f.do(t, "DELETE", "/hooks/a", "", ""); r.status != 405 || r.header.Get("Allow") != "POST, PUT" {
+			t.Fatalf("DELETE: %d, Allow %q", r.status, r.header.Get("Allow"))
+		}
+	})
 }
 
 func TestValidationErrorsAreListedAndLocalized(t *testing.T) {
