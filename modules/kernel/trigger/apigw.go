@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -101,12 +102,19 @@ func marshalResponse(v any) ([]byte, error) {
 	return b, nil
 }
 
-// requestV2 converts an HTTP API payload format 2.0 event.
+// requestV2 converts an HTTP API payload format 2.0 event. The path is the
+// route path: a named stage's prefix ("/prod/healthz" on stage "prod") is
+// removed; the $default stage has none.
 func requestV2(ctx context.Context, p *probe) (*http.Request, error) {
 	rc := p.RequestContext
 	path := p.RawPath
 	if path == "" {
 		path = rc.HTTP.Path
+	}
+	if st := rc.Stage; st != "" && st != "$default" {
+		if rest, ok := strings.CutPrefix(path, "/"+st); ok && (rest == "" || rest[0] == '/') {
+			path = cmp.Or(rest, "/")
+		}
 	}
 	h := make(http.Header, len(p.Headers)+2)
 	for k, v := range p.Headers {

@@ -269,6 +269,27 @@ func TestAPIGatewayEdgeCases(t *testing.T) {
 			t.Errorf("response %s: want base64", out)
 		}
 	})
+	t.Run("v2 named stage prefix removed", func(t *testing.T) {
+		for _, c := range []struct{ stage, rawPath, want string }{
+			{"prod", "/prod/healthz", "/healthz"},
+			{"prod", "/prod", "/"},
+			{"prod", "/production/x", "/production/x"}, // not the stage's segment
+			{"$default", "/prod/healthz", "/prod/healthz"},
+			{"", "/prod/healthz", "/prod/healthz"},
+		} {
+			var seen seenRequest
+			r, _ := newRouter(t)
+			r.HTTP = echoHandler(&seen)
+			payload := `{"version":"2.0","routeKey":"ANY /{proxy+}","rawPath":"` + c.rawPath + `","rawQueryString":"",
+				"requestContext":{"stage":"` + c.stage + `","http":{"method":"GET","path":"` + c.rawPath + `","sourceIp":"192.0.2.1"}}}`
+			if _, err := r.Invoke(context.Background(), []byte(payload)); err != nil {
+				t.Fatal(err)
+			}
+			if seen.Path != c.want {
+				t.Errorf("stage %q rawPath %q: path %q, want %q", c.stage, c.rawPath, seen.Path, c.want)
+			}
+		}
+	})
 	t.Run("bad base64 body fails the invocation", func(t *testing.T) {
 		r, _ := newRouter(t)
 		r.HTTP = http.NotFoundHandler()
