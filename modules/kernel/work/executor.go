@@ -115,11 +115,27 @@ func (q *Requeuer) RetryLater(ctx context.Context, it Item, cause error) error {
 	it, parked := failed(it, systemClock(q.Clock).Now(), q.MaxAttempts, cause)
 	log := orDiscard(q.Logger)
 	c := &eventstore.Commit{TenantID: it.TenantID, Outbox: []Item{it}}
-	err := q.Runner.Run(ctx, it.TenantID, func(ctx context.Context) error {
-		return eventstore.Write(ctx, q.Runner.Store, c)
-	}, nil)
+	// One run per commit: a conflict here is the entry still pending (its
+	// acknowledgement after the hand-off failed), which running again
+	// does not change.
+	once := *q.Runner
+	once.MaxAttempts = 1
+	commit := func() error {
+		return once.Run(ctx, it.TenantID, func(ctx context.Context) error {
+			return eventstore.Write(ctx, once.Store, c)
+		}, nil)
+	}
+	err := commit()
 	if errors.Is(err, eventstore.ErrConflict) && q.Store != nil {
-		err = q.Store.RescheduleOutbox(ctx, it)
+		if err = q.Store.RescheduleOutbox(ctx, it); err == nil {
+			// A late acknowledgement of the version handed may have removed
+			// the entry after the conflict, and then the reschedule changed
+			// nothing: commit it again. A conflict now means it is there,
+			// rescheduled (an acknowledgement no longer matches its DueAt).
+			if err = commit(); errors.Is(err, eventstore.ErrConflict) {
+				err = nil
+			}
+		}
 	}
 	if err != nil {
 		return err

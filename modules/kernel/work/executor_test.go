@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore/boltstore"
 	"github.com/switchboard-dev/switchboard/modules/kernel/ids"
 	"github.com/switchboard-dev/switchboard/modules/kernel/invocation"
 	"github.com/switchboard-dev/switchboard/modules/kernel/uow"
@@ -326,6 +327,37 @@ func TestRequeuerParksAtMaxAttempts(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "parked") {
 		t.Fatalf("logs = %q, want the parking logged", e.logs.String())
 	}
+}
+
+// ackingStore acknowledges the handed entry just before rescheduling it: the
+// relay's late acknowledgement landing between the requeue's conflict and
+// its reschedule (review finding: the item was then lost).
+type ackingStore struct {
+	*boltstore.Store
+	handed work.Item
+}
+
+func (s *ackingStore) RescheduleOutbox(ctx context.Context, e eventstore.OutboxEntry) error {
+	if err := s.Store.AckOutbox(ctx, []work.Item{s.handed}); err != nil {
+		return err
+	}
+	return s.Store.RescheduleOutbox(ctx, e)
+}
+
+func TestRequeuerKeepsAnItemAcknowledgedBeforeItsReschedule(t *testing.T) {
+	e := newEnv(t)
+	handed := e.commit("test.work", 0)[0] // still pending: the requeue's commit conflicts
+	q := &work.Requeuer{Runner: &uow.Runner{Store: e.store}, Store: &ackingStore{Store: e.store, handed: handed}, Clock: e.clock}
+	it := handed
+	it.Attempt = 1
+	if err := q.RetryLater(e.ctx, it, errors.New("provider 503")); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := e.stored(it.ID)
+	if !ok || got.LastError != "provider 503" {
+		t.Fatalf("stored = %+v (found %v): the item was lost", got, ok)
+	}
+	assertRescheduled(t, got, 1)
 }
 
 func TestRequeuerReportsAStoreFailure(t *testing.T) {
