@@ -139,3 +139,74 @@ func TestInlineParksAfterMaxAttempts(t *testing.T) {
 		t.Fatalf("stored = %+v (found %v), want attempt 2 parked", got, ok)
 	}
 }
+
+// An item whose run ends the invocation (a Lambda timeout, a crash) must
+// still count: its attempt is recorded, and due later, before its handler
+// runs (review finding: such an item was never counted, never parked, and
+// headed every sweep).
+func TestInlineRecordsTheAttemptBeforeRunning(t *testing.T) {
+	e := newEnv(t)
+	items := e.commit("test.work", 0)
+	var during work.Item
+	tr := e.inline(func(context.Context, work.Item) error {
+		during, _ = e.stored(items[0].ID)
+		return nil
+	})
+	send(t, e.ctx, tr, items)
+	if during.Attempt != 1 || !during.DueAt.After(t0) || !strings.Contains(during.LastError, "did not finish") {
+		t.Fatalf("stored while running = %+v, want attempt 1 recorded, due later, with why it may not finish", during)
+	}
+	if _, found := e.stored(items[0].ID); found {
+		t.Fatal("the item was not acknowledged after it succeeded")
+	}
+}
+
+func TestInlineParksAnItemWhoseLastAttemptNeverFinished(t *testing.T) {
+	e := newEnv(t)
+	it := e.commit("test.work", 0)[0]
+	ran := 0
+	tr := e.inline(func(context.Context, work.Item) error { ran++; return nil })
+	// As the store holds it after attempts that each ended their invocation.
+	it.Attempt, it.LastError = work.DefaultMaxAttempts, "attempt 8 did not finish: the invocation ended while it ran"
+	if err := e.store.RescheduleOutbox(e.ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if results := tr.Send(e.ctx, []work.Item{it}); results[0] == nil || ran != 0 {
+		t.Fatalf("Send = %v after %d runs, want a refusal without a run", results, ran)
+	}
+	got, found := e.stored(it.ID)
+	if !found || !got.DueAt.Equal(eventstore.ParkedAt) || got.Attempt != work.DefaultMaxAttempts || !strings.Contains(got.LastError, "did not finish") {
+		t.Fatalf("stored = %+v (found %v), want parked", got, found)
+	}
+}
+
+func TestInlineKeepsTheInvocationsDeadline(t *testing.T) {
+	e := newEnv(t)
+	items := e.commit("test.work", 0, 0)
+	var runDeadline time.Time
+	tr := e.inline(func(ctx context.Context, _ work.Item) error {
+		runDeadline, _ = ctx.Deadline()
+		<-ctx.Done() // a handler that runs into the deadline
+		return ctx.Err()
+	})
+	tr.DeadlineMargin = 200 * time.Millisecond
+	deadline := time.Now().Add(300 * time.Millisecond)
+	ctx, cancel := context.WithDeadline(e.ctx, deadline)
+	defer cancel()
+	results := tr.Send(ctx, items)
+	if !runDeadline.Equal(deadline.Add(-200 * time.Millisecond)) {
+		t.Fatalf("the handler's deadline = %v, want %v (the margin before the invocation's)", runDeadline, deadline.Add(-200*time.Millisecond))
+	}
+	// The first ran into its deadline and was rescheduled all the same; the
+	// second was not started: less than the margin was left.
+	if !errors.Is(results[0], context.DeadlineExceeded) || !errors.Is(results[1], work.ErrNoTime) {
+		t.Fatalf("Send = %v, want the deadline's error, then ErrNoTime", results)
+	}
+	first, _ := e.stored(items[0].ID)
+	if first.Attempt != 1 || first.LastError != context.DeadlineExceeded.Error() {
+		t.Fatalf("first stored = %+v, want attempt 1 with the deadline's error", first)
+	}
+	if second, _ := e.stored(items[1].ID); second.Attempt != 0 || !second.DueAt.Equal(items[1].DueAt) {
+		t.Fatalf("second stored = %+v, want it left as it was", second)
+	}
+}
