@@ -28,6 +28,10 @@ type BatchItemFailure struct {
 // errUndecodable marks a record body that is not a work item.
 var errUndecodable = errors.New("undecodable work item")
 
+// errRedelivered is the LastError of a record SQS delivered again: the
+// invocation that received it before ended without answering for it.
+var errRedelivered = errors.New("delivered again by SQS: an earlier invocation ended without answering for it (a timeout or a crash, its own or a batch-mate's), or could not put it back")
+
 // DefaultDeadlineMargin is the default of Router.DeadlineMargin.
 const DefaultDeadlineMargin = 5 * time.Second
 
@@ -115,7 +119,9 @@ func (r *Router) now() time.Time {
 //
 // The item's attempt is its Attempt in the body (attempts before it was last
 // put into the outbox) plus the record's ApproximateReceiveCount (1 on the
-// first delivery).
+// first delivery). With a Retry hook, a record received before
+// (ApproximateReceiveCount > 1) is not run: it is put back into the outbox
+// at that attempt (parked once it used them), and runs from there.
 func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.Duration) error {
 	start := time.Now()
 	var it work.Item
@@ -140,6 +146,23 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.
 		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record skipped",
 			append(attrs, slog.String("error", err.Error()))...)
 		return err
+	}
+	if r.Retry != nil && receiveCount(rec.Attributes) > 1 {
+		// A record comes back from SQS only when the invocation that had
+		// it did not answer for it (it timed out or crashed, maybe on a
+		// batch-mate) or could not put it back: it goes back into the
+		// outbox, counted, rather than run here with the batch it may have
+		// ended before, so that a record that kills its invocation parks
+		// alone and does not take its batch-mates to the DLQ.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryIn)
+		defer cancel()
+		if rerr := r.Retry.RetryLater(rctx, it, errRedelivered); rerr != nil {
+			r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record redelivered and could not be put back; left to SQS",
+				append(attrs, slog.String("retryError", rerr.Error()))...)
+			return fmt.Errorf("%w (retry: %v)", errRedelivered, rerr)
+		}
+		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record redelivered; put back into the outbox instead of running it", attrs...)
+		return nil
 	}
 	panicked, err := r.runWork(ctx, it)
 	attrs = append(attrs, slog.Duration("duration", time.Since(start)))

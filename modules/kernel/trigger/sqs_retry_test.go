@@ -180,6 +180,49 @@ func TestSQSFailedRecordIsRequeuedWithBackoff(t *testing.T) {
 	}
 }
 
+// A record SQS delivers again was with an invocation that ended without
+// answering for it (a timeout, a crash: maybe a batch-mate's doing). It goes
+// back into the outbox, counted, instead of running with its batch again:
+// a record that kills its invocation then parks alone (review finding: it
+// took its batch-mates to the DLQ).
+func TestSQSRedeliveredRecordGoesBackToTheOutbox(t *testing.T) {
+	store := &fakeStore{}
+	var ran []string
+	r, _ := requeueRouter(t, store, func(_ context.Context, it work.Item) error { ran = append(ran, it.ID); return nil })
+	payload, _ := batchOf(t, 3, "t", 1)
+	var ev sqsEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Records[1]["attributes"] = map[string]any{"ApproximateReceiveCount": "3"}
+	payload, _ = json.Marshal(ev)
+	out, err := r.Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failedIDs(t, out); len(got) != 0 {
+		t.Fatalf("failures %v, want none", got)
+	}
+	if !reflect.DeepEqual(ran, []string{"wrk_0", "wrk_2"}) {
+		t.Fatalf("ran %v, want the first deliveries only", ran)
+	}
+	got, ok := store.entry("wrk_1")
+	if !ok || got.Attempt != 4 || !strings.Contains(got.LastError, "delivered again") || !got.DueAt.After(testStart) {
+		t.Fatalf("requeued = %+v (found %v), want attempt 4 = 1 (body) + 3 (receives), due later", got, ok)
+	}
+
+	// Put back it cannot be: left to SQS.
+	down := &fakeStore{err: errors.New("store unavailable")}
+	r, _ = requeueRouter(t, down, func(context.Context, work.Item) error { return nil })
+	out, err = r.Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := failedIDs(t, out); !reflect.DeepEqual(got, []string{"m1"}) {
+		t.Fatalf("failures %v, want the redelivered record left to SQS", got)
+	}
+}
+
 func TestSQSRequeueFailureReportsTheRecord(t *testing.T) {
 	store := &fakeStore{err: errors.New("store unavailable")}
 	r, _ := requeueRouter(t, store, func(context.Context, work.Item) error { return errors.New("provider 503") })
