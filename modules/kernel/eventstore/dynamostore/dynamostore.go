@@ -57,7 +57,8 @@
 // row more than the page each), merges by list<N>sk and fetches the page's
 // rows, skipping those whose current list<N>pk / list<N>sk is no longer the
 // index entry that found them (the index lags the table); its cursor
-// (eventstore.EncodeListCursor) holds the last entry's list<N>sk.
+// (eventstore.EncodeListCursor) holds the last entry's list<N>sk and its
+// row's pk, the tie-break of rows of two collections with one list<N>sk.
 //
 // Outbox: entries carry gsi1pk "OUTBOX#<shard>" (shard = FNV-1a of the work
 // id modulo the outbox shard count, DefaultOutboxShards unless
@@ -90,6 +91,7 @@
 package dynamostore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -268,7 +270,9 @@ type indexKey struct {
 // where it belongs now, never on two pages. A page may therefore hold fewer
 // rows than the limit while a next cursor follows. The cursor
 // (eventstore.EncodeListCursor) names the tenant, list and partition and
-// holds the page's last index sort key; a cursor issued for another is
+// holds the page's last index sort key and its row's table key (entries
+// are merged in that order; a cursor of the format before, the sort key
+// alone, still reads on after it); a cursor issued for another is
 // ErrInvalid.
 func (s *Store) ListRecords(ctx context.Context, tenantID string, q eventstore.ListQuery) ([]eventstore.Record, string, error) {
 	rows, next, err := s.listRecords(ctx, tenantID, q)
@@ -290,31 +294,36 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		limit = defaultPageLimit
 	}
 	limit = min(limit, maxPageLimit)
-	var after string
+	var after, afterPK string
 	if q.Cursor != "" {
 		b, err := eventstore.DecodeListCursor(tenantID, q.List, q.Partition, q.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		// A cursor we issued holds a sort key: valid UTF-8 within DynamoDB's
-		// range key bound. Anything else is forged (400, never a 500 from
-		// the query).
-		if len(b) > maxSKBytes || !utf8.Valid(b) {
+		// A cursor we issued holds the last entry's sort key and, since
+		// ties were seen, NUL and its row's table key (sort keys and row
+		// keys hold no NUL): valid UTF-8 within DynamoDB's key bounds.
+		// Anything else is forged (400, never a 500 from the query).
+		sk, pk, _ := strings.Cut(string(b), "\x00")
+		if sk == "" || len(sk) > maxSKBytes || len(pk) > maxSKBytes || !utf8.ValidString(sk) || !utf8.ValidString(pk) {
 			return nil, "", fmt.Errorf("bad cursor: %w", eventstore.ErrInvalid)
 		}
-		after = string(b)
+		after, afterPK = sk, pk
 	}
 	slot := q.List.Slot
 	// The range of list<N>sk to read: lo and hi, each inclusive or not ("":
-	// none), from the bounds and the cursor.
-	lo, loIncl, hi := q.From, true, q.To
+	// none), from the bounds and the cursor. A cursor with its row's key
+	// reads its own sort key again: rows of two collections may share a
+	// sort key (the same Sort and row key), and those after the cursor's
+	// row in (sort key, table key) order are on the next page.
+	lo, loIncl, hi, hiIncl := q.From, true, q.To, false
 	switch {
 	case after != "" && q.Descending && (hi == "" || after < hi):
-		hi = after
+		hi, hiIncl = after, afterPK != ""
 	case after != "" && !q.Descending && (lo == "" || after >= lo):
-		lo, loIncl = after, false
+		lo, loIncl = after, afterPK != ""
 	}
-	if lo != "" && hi != "" && lo >= hi {
+	if lo != "" && hi != "" && (lo > hi || lo == hi && !(loIncl && hiIncl)) {
 		return nil, "", nil // an empty range
 	}
 	cond, values := "#pk = :pk", map[string]types.AttributeValue{}
@@ -330,6 +339,9 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	case lo != "":
 		cond += " AND #sk > :lo"
 		values[":lo"] = str(lo)
+	case hi != "" && hiIncl:
+		cond += " AND #sk <= :hi"
+		values[":hi"] = str(hi)
 	case hi != "":
 		cond += " AND #sk < :hi"
 		values[":hi"] = str(hi)
@@ -355,19 +367,26 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 	if err != nil {
 		return nil, "", err
 	}
-	keys = slices.DeleteFunc(keys, func(k indexKey) bool {
-		return (hi != "" && k.sk == hi) || (lo != "" && !loIncl && k.sk == lo)
-	})
-	slices.SortFunc(keys, func(a, b indexKey) int {
+	// The entries at an exclusive end, and those of the cursor's sort key
+	// up to its row (in paging order), were on earlier pages.
+	order := func(a, b indexKey) int {
+		c := cmp.Or(strings.Compare(a.sk, b.sk), strings.Compare(getS(a.key, AttrPK), getS(b.key, AttrPK)))
 		if q.Descending {
-			return strings.Compare(b.sk, a.sk)
+			return -c
 		}
-		return strings.Compare(a.sk, b.sk)
+		return c
+	}
+	cursorKey := indexKey{sk: after, key: map[string]types.AttributeValue{AttrPK: str(afterPK)}}
+	keys = slices.DeleteFunc(keys, func(k indexKey) bool {
+		return (hi != "" && !hiIncl && k.sk == hi) || (lo != "" && !loIncl && k.sk == lo) ||
+			(afterPK != "" && k.sk == after && order(k, cursorKey) <= 0)
 	})
+	slices.SortFunc(keys, order)
 	next := ""
 	if len(keys) > limit {
 		keys = keys[:limit]
-		next = eventstore.EncodeListCursor(tenantID, q.List, q.Partition, []byte(keys[limit-1].sk))
+		last := keys[limit-1]
+		next = eventstore.EncodeListCursor(tenantID, q.List, q.Partition, []byte(last.sk+"\x00"+getS(last.key, AttrPK)))
 	}
 	rows, err := s.listPage(ctx, tenantID, slot, keys)
 	if err != nil {

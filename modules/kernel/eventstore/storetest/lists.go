@@ -534,6 +534,15 @@ func testListSharedName(t *testing.T, s eventstore.Store) {
 	if !slices.Equal(data, []string{`{"c":"alpha"}`, `{"c":"beta"}`}) {
 		t.Fatalf("rows = %v, want one of each collection", got.data)
 	}
+	// Pages of one row, in both directions: the tie (same Sort, same key)
+	// falls on a page boundary and neither row may be skipped (review
+	// finding: the cursor held only the sort position).
+	for _, desc := range []bool{false, true} {
+		got := eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p", Page: eventstore.Page{Limit: 1, Descending: desc}}, []string{k, k})
+		if data := slices.Sorted(slices.Values(got.data)); !slices.Equal(data, []string{`{"c":"alpha"}`, `{"c":"beta"}`}) {
+			t.Fatalf("pages of one (descending %v) = %v, want one row of each collection", desc, got.data)
+		}
+	}
 	// One row leaves the list; the other stays.
 	mustCommit(t, s, recordsCommit(tnt, row("alpha", k, `{"c":"alpha2"}`)))
 	got = eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p"}, []string{k})
