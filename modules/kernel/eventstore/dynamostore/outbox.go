@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -34,8 +35,8 @@ func outboxShardLimit(limit, shards int) int {
 // twice the page in all), merges them by due time and fetches them from the
 // table in that order (consistent BatchGetItem) until the page is full.
 // Entries acknowledged, rescheduled past dueBy or parked since the index
-// read, and items that do not decode (logged), are skipped and the next keys
-// take their place. The page is in due order and holds each shard's earliest
+// read are skipped and the next keys take their place; items that do not
+// decode are logged and taken out of the index (quarantineOutbox). The page is in due order and holds each shard's earliest
 // entries; across shards the order is approximate (an entry of a shard whose
 // earlier entries filled its share waits for a later page). limit <= 0
 // means 100. Parked entries (eventstore.ParkedAt) are never pending. The
@@ -101,6 +102,7 @@ func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, k
 	}
 	got := make([]keyed, 0, min(limit, len(keys)))
 	seen := make(map[string]bool, min(limit, len(keys))) // a lagging index may list an entry twice
+	var bad []map[string]types.AttributeValue
 	for first := true; len(keys) > 0 && len(got) < limit; first = false {
 		// The first call fetches what the page needs; once entries were
 		// skipped, full batches, so that a lagging index costs few calls.
@@ -127,14 +129,19 @@ func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, k
 			e, err := decodeOutbox(it)
 			if err != nil {
 				// One bad item must not stop the work path: log its key
-				// (never its payload) and go on.
-				slog.Default().ErrorContext(ctx, "outbox item does not decode; skipped", slog.String("pk", pk), slog.Any("error", err))
+				// (never its payload), take it out of the index and go on.
+				slog.Default().ErrorContext(ctx, "outbox item does not decode; taken out of the outbox index, kept in the table",
+					slog.String("pk", pk), slog.Any("error", err))
+				bad = append(bad, it)
 				continue
 			}
 			if keep(e) {
 				got = append(got, keyed{sk: getS(it, AttrGSI1SK), e: e})
 			}
 		}
+	}
+	for _, it := range bad {
+		s.quarantineOutbox(ctx, it)
 	}
 	// The current items' order (an entry may have moved since the index read).
 	slices.SortFunc(got, func(a, b keyed) int { return strings.Compare(a.sk, b.sk) })
@@ -143,6 +150,33 @@ func (s *Store) readOutbox(ctx context.Context, limit int, cond, bound string, k
 		out[i] = k.e
 	}
 	return out, nil
+}
+
+// attrQuarantinedAt marks an outbox item taken out of the outbox index
+// because it does not decode (RFC 3339 time).
+const attrQuarantinedAt = "outboxQuarantinedAt"
+
+// quarantineOutbox takes an outbox item that does not decode out of the
+// outbox index (REMOVE gsi1pk, gsi1sk; the item stays in the table with
+// outboxQuarantinedAt, for an operator): the sweep reads a few index keys a
+// shard, so items left in it would hide every later entry of their shard
+// from every sweep (review finding). Only while the item still has the
+// index key it was read with; failures are logged (the next read tries
+// again).
+func (s *Store) quarantineOutbox(ctx context.Context, it map[string]types.AttributeValue) {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       map[string]types.AttributeValue{AttrPK: it[AttrPK], AttrSK: it[AttrSK]},
+		UpdateExpression:          aws.String("REMOVE #gpk, #gsk SET #q = :now"),
+		ConditionExpression:       aws.String("#gsk = :sk"),
+		ExpressionAttributeNames:  map[string]string{"#gpk": AttrGSI1PK, "#gsk": AttrGSI1SK, "#q": attrQuarantinedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":sk": str(getS(it, AttrGSI1SK)), ":now": str(s.clock.Now().UTC().Format(time.RFC3339Nano))},
+	})
+	var cfe *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &cfe) {
+		slog.Default().ErrorContext(ctx, "outbox item does not decode and could not be taken out of the index",
+			slog.String("pk", getS(it, AttrPK)), slog.Any("error", err))
+	}
 }
 
 // AckOutbox implements eventstore.Outbox with one conditional DeleteItem per
