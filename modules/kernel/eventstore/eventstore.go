@@ -20,8 +20,10 @@
 //     won), or a record written with IfAbsent exists. Re-read and retry.
 //   - ErrDuplicate: the idempotency record already exists (a concurrent
 //     duplicate committed first). Read it and replay its response.
-//   - ErrTooLarge: an event or record exceeds MaxItemBytes, or an outbox
-//     payload MaxOutboxPayload.
+//   - ErrTooLarge: an event, a record or the idempotency record's Body
+//     exceeds MaxItemBytes, an outbox payload MaxOutboxPayload, or all of
+//     them together MaxCommitBytes (CheckCommitBytes); the DynamoDB adapter
+//     also refuses a commit whose stored items exceed its transaction limit.
 //   - ErrInvalid: the commit is malformed (empty tenant, duplicate stream, ...).
 //
 // # Keys and tenancy
@@ -63,6 +65,11 @@ const OperatorNamespace = "_operator"
 // MaxItemBytes bounds one event's or one record's payload (Data). DynamoDB's item
 // limit is 400 KB; the rest is headroom for keys and attributes.
 const MaxItemBytes = 350 * 1024
+
+// MaxCommitBytes bounds the bytes of one commit's values together (events'
+// and records' Data, outbox payloads, the idempotency Body): DynamoDB's
+// transactions take 4 MB.
+const MaxCommitBytes = 4 * 1024 * 1024
 
 // MaxCommitItems bounds the items of one commit (DynamoDB transactions take 100;
 // one is the stream head of each append).

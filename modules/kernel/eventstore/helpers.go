@@ -91,3 +91,32 @@ func ValidatePut(r Record) error {
 	}
 	return ValidateLists(r)
 }
+
+// CheckCommitBytes checks the sizes every adapter refuses before any I/O
+// (ErrTooLarge): the idempotency record's Body over MaxItemBytes, and the
+// commit's values (Data of events and records, outbox payloads, the Body)
+// over MaxCommitBytes together.
+func CheckCommitBytes(c *Commit) error {
+	total := 0
+	if c.Idempotency != nil {
+		if n := len(c.Idempotency.Body); n > MaxItemBytes {
+			return fmt.Errorf("idempotency %s: body of %d bytes: %w", c.Idempotency.Key, n, ErrTooLarge)
+		}
+		total += len(c.Idempotency.Body)
+	}
+	for _, a := range c.Appends {
+		for _, e := range a.Events {
+			total += len(e.Data)
+		}
+	}
+	for _, r := range c.Records {
+		total += len(r.Data)
+	}
+	for _, e := range c.Outbox {
+		total += len(e.Payload)
+	}
+	if total > MaxCommitBytes {
+		return fmt.Errorf("%d bytes of values in one commit, more than %d: %w", total, MaxCommitBytes, ErrTooLarge)
+	}
+	return nil
+}

@@ -103,6 +103,9 @@ func (s *Store) plan(c *eventstore.Commit) (*plan, error) {
 	if err := eventstore.CheckHeadRecords(c); err != nil {
 		return nil, err
 	}
+	if err := eventstore.CheckCommitBytes(c); err != nil {
+		return nil, err
+	}
 	n := len(c.Records) + len(c.Outbox)
 	if c.Idempotency != nil {
 		n++

@@ -193,6 +193,9 @@ func Validate(c *eventstore.Commit) error {
 	if items > eventstore.MaxCommitItems {
 		return Invalid("%d items, at most %d", items, eventstore.MaxCommitItems)
 	}
+	if err := eventstore.CheckCommitBytes(c); err != nil {
+		return err
+	}
 	return eventstore.CheckHeadRecords(c)
 }
 
