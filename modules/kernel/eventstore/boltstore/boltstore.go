@@ -993,6 +993,19 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			seen[string(dataKey)] = true
 			gone = append(gone, dataKey)
 		}
+		// Every row's list entries decode before the first write: a
+		// refusal must leave the transaction empty (group commit commits
+		// the writes of a rejected request).
+		olds := make([][][]byte, len(rows))
+		for i, k := range rows {
+			if v := rowsB.Get(k); v != nil {
+				keys, err := kvlayout.DecodeListRows(v)
+				if err != nil {
+					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
+				}
+				olds[i] = keys
+			}
+		}
 		for _, k := range done {
 			if err := exp.Delete(k); err != nil {
 				return fmt.Errorf("expiry index: %w", err)
@@ -1003,17 +1016,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 		}
-		for _, k := range rows {
-			var old [][]byte
-			v := rowsB.Get(k)
-			if v != nil {
-				keys, err := kvlayout.DecodeListRows(v)
-				if err != nil {
-					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
-				}
-				old = keys
-			}
-			if err := writeLists(lists, rowsB, preparedRecord{dataKey: k}, old, v); err != nil {
+		for i, k := range rows {
+			if err := writeLists(lists, rowsB, preparedRecord{dataKey: k}, olds[i], rowsB.Get(k)); err != nil {
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 			if err := data.Delete(k); err != nil {

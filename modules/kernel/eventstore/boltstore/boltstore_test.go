@@ -465,3 +465,45 @@ func TestPurgeRemovesExpiredRows(t *testing.T) {
 		t.Fatalf("c: %v", err)
 	}
 }
+
+// A Purge refused for a row's corrupt list entries record must write
+// nothing (review finding: the idempotency records and expiry entries it
+// had deleted before the refusal were committed, and the row was orphaned).
+func TestPurgeRefusedWritesNothing(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, _ := openTemp(t, WithClock(clk))
+	ctx := context.Background()
+	l := eventstore.List{Name: "purge-list", Slot: 1}
+	row := &eventstore.Commit{TenantID: "tnt_a", Records: []eventstore.Record{{Collection: "c", Key: "k", Data: json.RawMessage(`{}`),
+		ExpiresAt: now.Add(time.Hour), Lists: []eventstore.ListEntry{{List: l, Sort: "s"}}}}}
+	for _, c := range []*eventstore.Commit{idemCommit("a", 200, []byte(`{}`), now.Add(time.Minute)), row} {
+		if err := s.Commit(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucketListRows))
+		var keys [][]byte
+		_ = b.ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
+		for _, k := range keys {
+			if err := b.Put(k, []byte{0xff, 0xff, 0xff}); err != nil {
+				return err
+			}
+		}
+		if len(keys) != 1 {
+			return fmt.Errorf("%d list-rows records, want 1", len(keys))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	if _, err := s.Purge(ctx, clk.Now(), 0); err == nil {
+		t.Fatal("purge with a corrupt list entries record: want an error")
+	}
+	if present, n := stored(t, s, "a"); !present || n != 2 {
+		t.Fatalf("after the refused purge: record a present %v, %d expiry entries; want both kept (present, 2)", present, n)
+	}
+}
