@@ -163,7 +163,9 @@ func Build(ctx context.Context, cfg Config, d Deps) (*App, error) {
 	case cfg.WorkQueueURL != "":
 		tr := sqstransport.New(sqs.NewFromConfig(*awsCfg), cfg.WorkQueueURL)
 		tr.Resources, tr.Logger = resources, d.Logger // a siloed tenant's work goes to its own queue
-		a.Relay.Transport = tr // no Grace: the sweep hands what is due within SQS's 15 minutes (consumers dedupe)
+		// No Relay.Grace: the sweep hands what is due within SQS's 15
+		// minutes, entries being handed included (consumers dedupe).
+		a.Relay.Transport = tr
 		// A failed item goes back into the outbox with its backoff; the relay
 		// sends it to SQS with that delay.
 		retry = &work.Requeuer{Runner: a.Runner, Store: a.Store, Clock: d.Clock, Logger: d.Logger}

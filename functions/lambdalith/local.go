@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -122,19 +123,34 @@ func (a *App) jobLoop(ctx context.Context, job string, period time.Duration) {
 }
 
 // foreground tracks the API requests (commands and queries) in flight, so
-// that the local worker runs in the background while they are: a burst of
-// sends keeps the CPU and the store's commits, and the work it created runs
-// when the burst is over (it waits in the store meanwhile). Provider and
-// subscriber webhooks (/webhooks/...) are work, not foreground: the
-// sandbox posts its receipts there.
+// that the local worker runs in the background while the API is loaded: a
+// burst of sends keeps the CPU and the store's commits, and the work it
+// created runs when the burst is over (it waits in the store meanwhile).
+// Loaded means at least threshold requests in flight at once (default
+// twice the cores): a steady trickle of requests (one or two at a time,
+// 50 sends/s) leaves every worker running, or its work falls behind
+// without end (acceptance finding: at 50 sends/s scheduled messages went
+// out 26 s late, the API being "busy" whenever a request had ended less
+// than foregroundLinger ago). Provider and subscriber webhooks
+// (/webhooks/...) are work, not foreground: the sandbox posts its receipts
+// there.
 type foreground struct {
-	inflight atomic.Int64
-	lastEnd  atomic.Int64 // unix nanos of the last request's end
+	threshold int64 // requests in flight that make the API loaded; 0: 2 × GOMAXPROCS
+	inflight  atomic.Int64
+	lastBusy  atomic.Int64 // unix nanos of the last moment it was loaded
 }
 
-// foregroundLinger is how long after the last request the worker still
-// counts the API as busy (closed-loop clients leave gaps between requests).
+// foregroundLinger is how long after the API was last loaded the worker
+// still counts it as busy (closed-loop clients leave gaps between requests).
 const foregroundLinger = 100 * time.Millisecond
+
+func (f *foreground) loaded(n int64) bool {
+	t := f.threshold
+	if t <= 0 {
+		t = int64(2 * runtime.GOMAXPROCS(0))
+	}
+	return n >= t
+}
 
 func (f *foreground) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,15 +158,18 @@ func (f *foreground) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		f.inflight.Add(1)
+		if f.loaded(f.inflight.Add(1)) {
+			f.lastBusy.Store(time.Now().UnixNano())
+		}
 		defer func() {
-			f.lastEnd.Store(time.Now().UnixNano())
-			f.inflight.Add(-1)
+			if f.loaded(f.inflight.Add(-1) + 1) {
+				f.lastBusy.Store(time.Now().UnixNano())
+			}
 		}()
 		h.ServeHTTP(w, r)
 	})
 }
 
 func (f *foreground) busy() bool {
-	return f.inflight.Load() > 0 || time.Since(time.Unix(0, f.lastEnd.Load())) < foregroundLinger
+	return f.loaded(f.inflight.Load()) || time.Since(time.Unix(0, f.lastBusy.Load())) < foregroundLinger
 }

@@ -148,7 +148,7 @@ func TestGeneratedOperatorKey(t *testing.T) {
 // worker yield while in flight and for foregroundLinger after; provider
 // webhooks (the sandbox's receipts) do not.
 func TestForegroundCountsAPIRequestsOnly(t *testing.T) {
-	fg := &foreground{}
+	fg := &foreground{threshold: 1}
 	var during bool
 	h := fg.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { during = fg.busy() }))
 	for _, c := range []struct {
@@ -166,5 +166,48 @@ func TestForegroundCountsAPIRequestsOnly(t *testing.T) {
 	time.Sleep(foregroundLinger + 20*time.Millisecond)
 	if fg.busy() {
 		t.Errorf("still busy %s after the last API request", foregroundLinger+20*time.Millisecond)
+	}
+}
+
+// TestForegroundIsBusyOnlyWhenLoaded: requests one or two at a time (a
+// steady 50 sends/s) leave the worker running all its workers; it yields
+// from threshold requests in flight at once (acceptance finding: at 50
+// sends/s the work fell 26 s behind).
+func TestForegroundIsBusyOnlyWhenLoaded(t *testing.T) {
+	fg := &foreground{threshold: 3}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	h := fg.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		started <- struct{}{}
+		<-release
+	}))
+	var wg sync.WaitGroup
+	for i := 1; i <= 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/commands/send-message", nil))
+		}()
+		<-started
+		if busy, want := fg.busy(), i >= 3; busy != want {
+			t.Errorf("%d requests in flight: busy = %v, want %v", i, busy, want)
+		}
+	}
+	close(release)
+	wg.Wait()
+	if !fg.busy() {
+		t.Error("not busy right after the API was loaded; want busy for foregroundLinger")
+	}
+	time.Sleep(foregroundLinger + 20*time.Millisecond)
+	if fg.busy() {
+		t.Error("still busy after foregroundLinger")
+	}
+	// One request at a time never makes it busy.
+	h = fg.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for range 10 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/commands/send-message", nil))
+		if fg.busy() {
+			t.Fatal("busy after requests one at a time")
+		}
 	}
 }
