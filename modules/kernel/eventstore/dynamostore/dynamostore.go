@@ -252,6 +252,11 @@ func (s *Store) getRecord(ctx context.Context, r eventstore.Record, tenantID str
 	return r, nil
 }
 
+// tieReadLimit is the page size of the reads past a shard's limit, through
+// the entries that share its last sort key (rows of several collections
+// with one Sort and key; rare).
+const tieReadLimit = 10
+
 // indexKey is one entry read from a KEYS_ONLY index: the index partition
 // and sort keys, and the item's table key.
 type indexKey struct {
@@ -305,7 +310,7 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		// keys hold no NUL): valid UTF-8 within DynamoDB's key bounds.
 		// Anything else is forged (400, never a 500 from the query).
 		sk, pk, _ := strings.Cut(string(b), "\x00")
-		if sk == "" || len(sk) > maxSKBytes || len(pk) > maxSKBytes || !utf8.ValidString(sk) || !utf8.ValidString(pk) {
+		if sk == "" || len(sk) > maxSKBytes || len(pk) > maxPKBytes || !utf8.ValidString(sk) || !utf8.ValidString(pk) {
 			return nil, "", fmt.Errorf("bad cursor: %w", eventstore.ErrInvalid)
 		}
 		after, afterPK = sk, pk
@@ -347,7 +352,22 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 		values[":hi"] = str(hi)
 	}
 	shards := listShards(q.List)
-	keys, err := s.queryShards(ctx, shards, listQueryConcurrency, limit+3, func(shard int) *dynamodb.QueryInput {
+	// The entries at an exclusive end, and those of the cursor's sort key
+	// up to its row (in paging order), were on earlier pages; each shard
+	// is read until limit+3 others, with every tie of its last.
+	order := func(a, b indexKey) int {
+		c := cmp.Or(strings.Compare(a.sk, b.sk), strings.Compare(getS(a.key, AttrPK), getS(b.key, AttrPK)))
+		if q.Descending {
+			return -c
+		}
+		return c
+	}
+	cursorKey := indexKey{sk: after, key: map[string]types.AttributeValue{AttrPK: str(afterPK)}}
+	keep := func(k indexKey) bool {
+		return !((hi != "" && !hiIncl && k.sk == hi) || (lo != "" && !loIncl && k.sk == lo) ||
+			(afterPK != "" && k.sk == after && order(k, cursorKey) <= 0))
+	}
+	keys, err := s.queryShardsKeeping(ctx, shards, listQueryConcurrency, limit+3, func(shard int) *dynamodb.QueryInput {
 		in := &dynamodb.QueryInput{
 			TableName:                 &s.table,
 			IndexName:                 aws.String(ListIndex(slot)),
@@ -363,24 +383,10 @@ func (s *Store) listRecords(ctx context.Context, tenantID string, q eventstore.L
 			delete(in.ExpressionAttributeNames, "#sk")
 		}
 		return in
-	}, ListAttrPK(slot), ListAttrSK(slot))
+	}, ListAttrPK(slot), ListAttrSK(slot), keep)
 	if err != nil {
 		return nil, "", err
 	}
-	// The entries at an exclusive end, and those of the cursor's sort key
-	// up to its row (in paging order), were on earlier pages.
-	order := func(a, b indexKey) int {
-		c := cmp.Or(strings.Compare(a.sk, b.sk), strings.Compare(getS(a.key, AttrPK), getS(b.key, AttrPK)))
-		if q.Descending {
-			return -c
-		}
-		return c
-	}
-	cursorKey := indexKey{sk: after, key: map[string]types.AttributeValue{AttrPK: str(afterPK)}}
-	keys = slices.DeleteFunc(keys, func(k indexKey) bool {
-		return (hi != "" && !hiIncl && k.sk == hi) || (lo != "" && !loIncl && k.sk == lo) ||
-			(afterPK != "" && k.sk == after && order(k, cursorKey) <= 0)
-	})
 	slices.SortFunc(keys, order)
 	next := ""
 	if len(keys) > limit {
@@ -434,27 +440,53 @@ func (s *Store) listPage(ctx context.Context, tenantID string, slot int, keys []
 // with pkAttr and skAttr as their index keys. The first failure cancels the
 // other queries and fails the read.
 func (s *Store) queryShards(ctx context.Context, shards, concurrency, limit int, input func(shard int) *dynamodb.QueryInput, pkAttr, skAttr string) ([]indexKey, error) {
+	return s.queryShardsKeeping(ctx, shards, concurrency, limit, input, pkAttr, skAttr, nil)
+}
+
+// queryShardsKeeping is queryShards counting only the entries keep accepts
+// (nil: all) toward each shard's limit, and reading each shard on through
+// the entries that share the index sort key of its last one, so that a
+// merge by (sort key, table key) has every tie at each shard's end.
+func (s *Store) queryShardsKeeping(ctx context.Context, shards, concurrency, limit int, input func(shard int) *dynamodb.QueryInput, pkAttr, skAttr string, keep func(indexKey) bool) ([]indexKey, error) {
 	results := make([][]indexKey, shards)
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(concurrency)
 	for shard := range shards {
 		g.Go(func() error {
 			in := input(shard)
-			for len(results[shard]) < limit {
-				in.Limit = aws.Int32(int32(limit - len(results[shard])))
+			// last is the sort key of the last entry read once the shard
+			// has its limit ("" before): read on while entries share it.
+			last, full := "", false
+			for {
+				want := limit - len(results[shard])
+				if full {
+					want = tieReadLimit
+				}
+				in.Limit = aws.Int32(int32(max(want, 1)))
 				res, err := s.client.Query(ctx, in)
 				if err != nil {
 					return fmt.Errorf("shard %d: %w", shard, err)
 				}
 				for _, it := range res.Items {
-					results[shard] = append(results[shard], indexKey{pk: getS(it, pkAttr), sk: getS(it, skAttr), key: getKey(it)})
+					k := indexKey{pk: getS(it, pkAttr), sk: getS(it, skAttr), key: getKey(it)}
+					if full && k.sk != last {
+						return nil // past the ties
+					}
+					if keep == nil || keep(k) {
+						results[shard] = append(results[shard], k)
+					}
+					if !full && len(results[shard]) >= limit {
+						full, last = true, k.sk
+						if keep == nil {
+							return nil
+						}
+					}
 				}
 				if len(res.LastEvaluatedKey) == 0 {
 					return nil
 				}
 				in.ExclusiveStartKey = res.LastEvaluatedKey
 			}
-			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -534,15 +534,57 @@ func testListSharedName(t *testing.T, s eventstore.Store) {
 	if !slices.Equal(data, []string{`{"c":"alpha"}`, `{"c":"beta"}`}) {
 		t.Fatalf("rows = %v, want one of each collection", got.data)
 	}
-	// Pages of one row, in both directions: the tie (same Sort, same key)
-	// falls on a page boundary and neither row may be skipped (review
-	// finding: the cursor held only the sort position).
-	for _, desc := range []bool{false, true} {
-		got := eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p", Page: eventstore.Page{Limit: 1, Descending: desc}}, []string{k, k})
-		if data := slices.Sorted(slices.Values(got.data)); !slices.Equal(data, []string{`{"c":"alpha"}`, `{"c":"beta"}`}) {
-			t.Fatalf("pages of one (descending %v) = %v, want one row of each collection", desc, got.data)
+	// Small pages, in both directions: ties (the same Sort and key in
+	// several collections) fall on page boundaries and no row may be
+	// skipped (review findings: the cursor held only the sort position;
+	// then three collections or more still lost rows).
+	tieKeys := []string{gen.New(ids.Scope), gen.New(ids.Scope), gen.New(ids.Scope)}
+	var ties []eventstore.Record
+	var want []string
+	for _, c := range []string{"tie-a", "tie-b", "tie-c", "tie-d"} {
+		for _, key := range tieKeys {
+			ties = append(ties, row(c, key, `{"c":"`+c+`"}`, entry(rowsList, "ties", "same")))
+			want = append(want, c+"/"+key)
 		}
 	}
+	mustCommit(t, s, recordsCommit(tnt, ties...))
+	slices.Sort(want)
+	for _, desc := range []bool{false, true} {
+		for _, limit := range []int{1, 2, 3, 5} {
+			q := eventstore.ListQuery{List: rowsList, Partition: "ties", Page: eventstore.Page{Limit: limit, Descending: desc}}
+			var got []string
+			for deadline := time.Now().Add(pollTimeout); ; {
+				got = got[:0]
+				for page := 0; page < 2*len(want); page++ {
+					rs, next, err := s.ListRecords(context.Background(), tnt, q)
+					if err != nil {
+						t.Fatalf("limit %d desc %v: %v", limit, desc, err)
+					}
+					for _, r := range rs {
+						got = append(got, r.Collection+"/"+r.Key)
+					}
+					if next == "" {
+						break
+					}
+					q.Cursor = next
+				}
+				q.Cursor = ""
+				slices.Sort(got)
+				if slices.Equal(got, want) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("pages of %d (descending %v) = %v, want every row of the tie once: %v", limit, desc, got, want)
+			}
+		}
+	}
+	// Row keys too long for a sort key still page (the cursor holds the
+	// row's table key).
+	long := strings.Repeat("k", 1001)
+	mustCommit(t, s, recordsCommit(tnt, row("long-a", long, `{}`, entry(rowsList, "long", "s")), row("long-b", long, `{}`, entry(rowsList, "long", "t"))))
+	eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "long", Page: eventstore.Page{Limit: 1}}, []string{long, long})
 	// One row leaves the list; the other stays.
 	mustCommit(t, s, recordsCommit(tnt, row("alpha", k, `{"c":"alpha2"}`)))
 	got = eventuallyList(t, s, tnt, eventstore.ListQuery{List: rowsList, Partition: "p"}, []string{k})
