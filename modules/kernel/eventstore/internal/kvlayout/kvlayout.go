@@ -328,7 +328,8 @@ func ListPage(tenantID string, q eventstore.ListQuery) (limit int, after []byte,
 }
 
 // PutRecords validates the rows of a RecordWriter.PutRecords and writes them
-// through commit, eventstore.MaxCommitItems rows per commit.
+// through commit, at most eventstore.MaxCommitItems rows and
+// eventstore.MaxCommitBytes of data per commit.
 func PutRecords(tenantID string, rows []eventstore.Record, commit func(*eventstore.Commit) error) error {
 	if tenantID == "" || BadPart(tenantID) {
 		return fmt.Errorf("put records: %w", Invalid("tenant %q", tenantID))
@@ -339,8 +340,13 @@ func PutRecords(tenantID string, rows []eventstore.Record, commit func(*eventsto
 		}
 	}
 	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), eventstore.MaxCommitItems)]
-		rows = rows[len(chunk):]
+		n, size := 0, 0
+		for n < len(rows) && n < eventstore.MaxCommitItems && (n == 0 || size+len(rows[n].Data) <= eventstore.MaxCommitBytes) {
+			size += len(rows[n].Data)
+			n++
+		}
+		chunk := rows[:n]
+		rows = rows[n:]
 		if err := commit(&eventstore.Commit{TenantID: tenantID, Records: chunk}); err != nil {
 			return fmt.Errorf("put records: %w", err)
 		}
