@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,7 +31,7 @@ var errUndecodable = errors.New("undecodable work item")
 
 // errRedelivered is the LastError of a record SQS delivered again: the
 // invocation that received it before ended without answering for it.
-var errRedelivered = errors.New("delivered again by SQS: an earlier invocation ended without answering for it (a timeout or a crash, its own or a batch-mate's), or could not put it back")
+var errRedelivered = errors.New("delivered again by SQS: an earlier receive did not finish it (its invocation ended, a timeout or a crash, its own or a batch-mate's; ran out of time before it; was throttled; or could not put it back)")
 
 // DefaultDeadlineMargin is the default of Router.DeadlineMargin.
 const DefaultDeadlineMargin = 5 * time.Second
@@ -121,7 +122,8 @@ func (r *Router) now() time.Time {
 // put into the outbox) plus the record's ApproximateReceiveCount (1 on the
 // first delivery). With a Retry hook, a record received before
 // (ApproximateReceiveCount > 1) is not run: it is put back into the outbox
-// at that attempt (parked once it used them), and runs from there.
+// at that attempt and runs from there, unless that attempt reaches
+// MaxAttempts (it runs then, its last chance).
 func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.Duration) error {
 	start := time.Now()
 	var it work.Item
@@ -147,13 +149,15 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.
 			append(attrs, slog.String("error", err.Error()))...)
 		return err
 	}
-	if r.Retry != nil && receiveCount(rec.Attributes) > 1 {
-		// A record comes back from SQS only when the invocation that had
-		// it did not answer for it (it timed out or crashed, maybe on a
-		// batch-mate) or could not put it back: it goes back into the
-		// outbox, counted, rather than run here with the batch it may have
-		// ended before, so that a record that kills its invocation parks
-		// alone and does not take its batch-mates to the DLQ.
+	if r.Retry != nil && receiveCount(rec.Attributes) > 1 && it.Attempt < cmp.Or(r.MaxAttempts, work.DefaultMaxAttempts) {
+		// A record comes back from SQS when an earlier receive did not
+		// finish it: its invocation timed out or crashed (maybe on a
+		// batch-mate), ran out of time before it, was throttled, or could
+		// not put it back. It goes back into the outbox, counted, rather
+		// than run here with the batch it may have ended before, so that
+		// a record that kills its invocation parks alone and does not take
+		// its batch-mates to the DLQ. A record at its last attempt runs:
+		// put back it would park without having run.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryIn)
 		defer cancel()
 		if rerr := r.Retry.RetryLater(rctx, it, errRedelivered); rerr != nil {

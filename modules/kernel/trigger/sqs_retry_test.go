@@ -211,6 +211,18 @@ func TestSQSRedeliveredRecordGoesBackToTheOutbox(t *testing.T) {
 		t.Fatalf("requeued = %+v (found %v), want attempt 4 = 1 (body) + 3 (receives), due later", got, ok)
 	}
 
+	// At its last attempt it runs: put back, it would park unrun.
+	last, _ := batchOf(t, 1, "t", work.DefaultMaxAttempts-2)
+	if err := json.Unmarshal(last, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Records[0]["attributes"] = map[string]any{"ApproximateReceiveCount": "2"}
+	last, _ = json.Marshal(ev)
+	ran = nil
+	if out, err := r.Invoke(context.Background(), last); err != nil || len(failedIDs(t, out)) != 0 || !reflect.DeepEqual(ran, []string{"wrk_0"}) {
+		t.Fatalf("last attempt: out %s, err %v, ran %v; want it run", out, err, ran)
+	}
+
 	// Put back it cannot be: left to SQS.
 	down := &fakeStore{err: errors.New("store unavailable")}
 	r, _ = requeueRouter(t, down, func(context.Context, work.Item) error { return nil })

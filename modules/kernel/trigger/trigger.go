@@ -97,6 +97,10 @@ type Router struct {
 	// ends this long before it; the Retry hook of a failed record gets half
 	// of it, at most 2 s (default DefaultDeadlineMargin).
 	DeadlineMargin time.Duration
+	// MaxAttempts is the Retry hook's parking bound (default
+	// work.DefaultMaxAttempts): a redelivered record that would reach it
+	// runs rather than being put back (where it would park unrun).
+	MaxAttempts int
 	// Clock tells the time for the deadline margin; nil means the system clock.
 	Clock clock.Clock
 }

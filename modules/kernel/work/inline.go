@@ -24,7 +24,8 @@ import (
 // crash), each item's attempt is recorded before its handler runs: the
 // entry's Attempt is raised and its DueAt moved to the attempt's backoff, so
 // an item whose run ends the invocation still counts, is not swept again
-// while it runs, and is parked once it used MaxAttempts (the sweep reads
+// before that backoff (a longer run may be handed twice; the Executor's
+// dedupe holds), and is parked once it used MaxAttempts (the sweep reads
 // earliest-due first: an item that never counted would head every sweep).
 // With a deadline on ctx, an item runs with a context that ends DeadlineMargin
 // before it, items are not started with less than the margin left (left
