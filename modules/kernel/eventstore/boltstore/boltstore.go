@@ -961,8 +961,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		n = 0
 		data, exp := tx.Bucket([]byte(bucketData)), tx.Bucket([]byte(bucketIdemExpiry))
 		rowExp, lists, rowsB := tx.Bucket([]byte(bucketRowExpiry)), tx.Bucket([]byte(bucketLists)), tx.Bucket([]byte(bucketListRows))
-		var done, gone, rows [][]byte // expiry entries, expired idempotency records, expired rows
+		var done, gone, rows, rowsExp [][]byte // expiry entries, expired idempotency records, expired rows and their entries
 		seen := map[string]bool{}
+		skip := map[string]bool{} // expiry entries of what does not decode: kept, logged
+		corrupt := func(what, entry []byte, err error) {
+			slog.ErrorContext(ctx, "bbolt purge: an expired item does not decode; left in place", slog.String("key", string(what)), slog.Any("error", err))
+			skip[string(entry)] = true
+		}
 		cur := exp.Cursor()
 		for k, _ := cur.First(); k != nil && bytes.Compare(k, bound) < 0 && len(done) < max; k, _ = cur.Next() {
 			k = bytes.Clone(k)
@@ -975,7 +980,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				// A row: gone when this entry is its current expiry.
 				if string(exp) == string(k[:len(k)-len(dataKey)-len(kvlayout.Sep)]) {
 					seen[string(dataKey)] = true
-					rows = append(rows, dataKey)
+					rows, rowsExp = append(rows, dataKey), append(rowsExp, k)
 				}
 				continue
 			}
@@ -985,7 +990,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			}
 			var rec eventstore.Idempotency
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return reject(fmt.Errorf("decode %q: %w", dataKey, err))
+				corrupt(dataKey, k, err)
+				continue
 			}
 			if !kvlayout.Expired(rec, now) {
 				continue // replaced by a live record, indexed under its own expiry
@@ -993,20 +999,28 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			seen[string(dataKey)] = true
 			gone = append(gone, dataKey)
 		}
-		// Every row's list entries decode before the first write: a
-		// refusal must leave the transaction empty (group commit commits
-		// the writes of a rejected request).
-		olds := make([][][]byte, len(rows))
+		// Every row's list entries decode before the first write; a row
+		// whose do not is left in place, logged, and the others purged (a
+		// refusal would stop every purge after it: it comes first in
+		// expiry order).
+		olds := make([][][]byte, 0, len(rows))
+		kept := rows[:0]
 		for i, k := range rows {
+			var keys [][]byte
 			if v := rowsB.Get(k); v != nil {
-				keys, err := kvlayout.DecodeListRows(v)
-				if err != nil {
-					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
+				var err error
+				if keys, err = kvlayout.DecodeListRows(v); err != nil {
+					corrupt(k, rowsExp[i], err)
+					continue
 				}
-				olds[i] = keys
 			}
+			kept, olds = append(kept, k), append(olds, keys)
 		}
+		rows = kept
 		for _, k := range done {
+			if skip[string(k)] {
+				continue
+			}
 			if err := exp.Delete(k); err != nil {
 				return fmt.Errorf("expiry index: %w", err)
 			}

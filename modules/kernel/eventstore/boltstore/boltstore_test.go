@@ -466,18 +466,25 @@ func TestPurgeRemovesExpiredRows(t *testing.T) {
 	}
 }
 
-// A Purge refused for a row's corrupt list entries record must write
-// nothing (review finding: the idempotency records and expiry entries it
-// had deleted before the refusal were committed, and the row was orphaned).
-func TestPurgeRefusedWritesNothing(t *testing.T) {
+// A row whose list entries record does not decode is left in place,
+// logged, and the rest purged in the same run (review findings: the
+// deletes made before the refusal were committed; then one such row
+// stopped every purge).
+func TestPurgeSkipsARowWhoseListEntriesDoNotDecode(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	clk := clock.NewFixed(now)
 	s, _ := openTemp(t, WithClock(clk))
 	ctx := context.Background()
 	l := eventstore.List{Name: "purge-list", Slot: 1}
-	row := &eventstore.Commit{TenantID: "tnt_a", Records: []eventstore.Record{{Collection: "c", Key: "k", Data: json.RawMessage(`{}`),
-		ExpiresAt: now.Add(time.Hour), Lists: []eventstore.ListEntry{{List: l, Sort: "s"}}}}}
-	for _, c := range []*eventstore.Commit{idemCommit("a", 200, []byte(`{}`), now.Add(time.Minute)), row} {
+	row := func(key string) eventstore.Record {
+		return eventstore.Record{Collection: "c", Key: key, Data: json.RawMessage(`{}`), ExpiresAt: now.Add(time.Hour),
+			Lists: []eventstore.ListEntry{{List: l, Sort: key}}}
+	}
+	for _, c := range []*eventstore.Commit{
+		idemCommit("a", 200, []byte(`{}`), now.Add(time.Minute)),
+		{TenantID: "tnt_a", Records: []eventstore.Record{row("bad")}},
+		{TenantID: "tnt_a", Records: []eventstore.Record{row("good")}},
+	} {
 		if err := s.Commit(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -487,23 +494,37 @@ func TestPurgeRefusedWritesNothing(t *testing.T) {
 		var keys [][]byte
 		_ = b.ForEach(func(k, _ []byte) error { keys = append(keys, bytes.Clone(k)); return nil })
 		for _, k := range keys {
-			if err := b.Put(k, []byte{0xff, 0xff, 0xff}); err != nil {
-				return err
+			if bytes.HasSuffix(k, []byte("bad")) {
+				return b.Put(k, []byte{0xff, 0xff, 0xff})
 			}
 		}
-		if len(keys) != 1 {
-			return fmt.Errorf("%d list-rows records, want 1", len(keys))
-		}
-		return nil
+		return fmt.Errorf("no list-rows record of the bad row among %q", keys)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Hour)
-	if _, err := s.Purge(ctx, clk.Now(), 0); err == nil {
-		t.Fatal("purge with a corrupt list entries record: want an error")
+	for run := 1; run <= 2; run++ {
+		n, err := s.Purge(ctx, clk.Now(), 0)
+		if err != nil {
+			t.Fatalf("purge run %d: %v", run, err)
+		}
+		if want := map[int]int{1: 2, 2: 0}[run]; n != want {
+			t.Fatalf("purge run %d purged %d, want %d (the record a and the good row, then nothing)", run, n, want)
+		}
 	}
-	if present, n := stored(t, s, "a"); !present || n != 2 {
-		t.Fatalf("after the refused purge: record a present %v, %d expiry entries; want both kept (present, 2)", present, n)
+	if present, _ := stored(t, s, "a"); present {
+		t.Fatal("the expired idempotency record is still stored")
+	}
+	if _, err := s.GetRecord(ctx, "tnt_a", "c", "good"); !errors.Is(err, eventstore.ErrNotFound) {
+		t.Fatalf("good row: %v, want purged", err)
+	}
+	var badStored bool
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		badStored = tx.Bucket([]byte(bucketData)).Get(kvlayout.Key(kvlayout.RecordPK("tnt_a", false, "c"), "bad")) != nil
+		return nil
+	})
+	if !badStored {
+		t.Fatal("the row whose list entries do not decode was deleted; want it left in place")
 	}
 }

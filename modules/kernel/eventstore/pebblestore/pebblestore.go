@@ -1272,8 +1272,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 	// It may run more than once (group commit): n is counted afresh.
 	err := s.w.write(max*64, func(b *pebble.Batch) error {
 		n = 0
-		var done, gone, rows [][]byte // expiry entries (with "ie/"), expired idempotency records, expired rows (data keys)
+		var done, gone, rows, rowsExp [][]byte // expiry entries (with "ie/"), expired idempotency records, expired rows (data keys) and their entries
 		seen := map[string]bool{}
+		skip := map[string]bool{} // expiry entries of what does not decode: kept, logged
+		corrupt := func(what, entry []byte, err error) {
+			slog.ErrorContext(ctx, "pebble purge: an expired item does not decode; left in place", slog.String("key", string(what)), slog.Any("error", err))
+			skip[string(entry)] = true
+		}
 		// From the expiry index's low-water mark (hints.go): every entry
 		// before it is deleted already.
 		start := s.w.expiryStart()
@@ -1295,7 +1300,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				// A row: gone when this entry is its current expiry.
 				if string(cur) == string(exp) {
 					seen[string(dataKey)] = true
-					rows = append(rows, dataKey)
+					rows, rowsExp = append(rows, dataKey), append(rowsExp, k)
 				}
 				return len(done) < max, nil
 			}
@@ -1305,7 +1310,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			}
 			var rec eventstore.Idempotency
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return false, fmt.Errorf("decode %q: %w", dataKey, err)
+				corrupt(dataKey, k, err) // a refusal would stop every purge after it
+				return len(done) < max, nil
 			}
 			if !kvlayout.Expired(rec, now) {
 				return len(done) < max, nil // replaced by a live record, indexed under its own expiry
@@ -1319,7 +1325,8 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 		}
 		var oldKeys [][][]byte
 		var oldRows [][]byte
-		for _, k := range rows {
+		kept := rows[:0]
+		for i, k := range rows {
 			var old [][]byte
 			v, ok, err := get(b, nsKey(nsListRows, k))
 			if err != nil {
@@ -1327,13 +1334,19 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 			}
 			if ok {
 				if old, err = kvlayout.DecodeListRows(v); err != nil {
-					return reject(fmt.Errorf("decode list entries of %q: %w", k, err))
+					corrupt(k, rowsExp[i], err) // left in place; the others are purged
+					continue
 				}
 			}
+			kept = append(kept, k)
 			oldKeys = append(oldKeys, old)
 			oldRows = append(oldRows, v)
 		}
+		rows = kept
 		for _, k := range done {
+			if skip[string(k)] {
+				continue
+			}
 			if err := b.Delete(k, nil); err != nil {
 				return fmt.Errorf("expiry index: %w", err)
 			}
@@ -1355,8 +1368,16 @@ func (s *Store) Purge(ctx context.Context, now time.Time, max int) (int, error) 
 				return fmt.Errorf("delete %q: %w", k, err)
 			}
 		}
-		if len(done) > 0 {
-			s.w.purgedTo(done[len(done)-1][len(nsExpiry):])
+		// The low-water mark stays before an entry left in place.
+		deleted := done
+		for i, k := range done {
+			if skip[string(k)] {
+				deleted = done[:i]
+				break
+			}
+		}
+		if len(deleted) > 0 {
+			s.w.purgedTo(deleted[len(deleted)-1][len(nsExpiry):])
 		}
 		n = len(gone) + len(rows)
 		return nil

@@ -551,3 +551,48 @@ func TestPurgeRemovesExpiredRows(t *testing.T) {
 		t.Fatalf("%d expiry keys left", n)
 	}
 }
+
+// A row whose list entries record does not decode is left in place, logged,
+// and the rest purged (review finding: one such row refused every purge).
+func TestPurgeSkipsARowWhoseListEntriesDoNotDecode(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFixed(now)
+	s, _ := openTemp(t, WithClock(clk))
+	ctx := context.Background()
+	l := eventstore.List{Name: "purge-list", Slot: 1}
+	row := func(key string) eventstore.Record {
+		return eventstore.Record{Collection: "c", Key: key, Data: json.RawMessage(`{}`), ExpiresAt: now.Add(time.Hour),
+			Lists: []eventstore.ListEntry{{List: l, Sort: key}}}
+	}
+	for _, key := range []string{"bad", "good"} {
+		if err := s.Commit(ctx, &eventstore.Commit{TenantID: "tnt_a", Records: []eventstore.Record{row(key)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Corrupt the bad row's list entries record.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(nsListRows), UpperBound: []byte("lr0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var badKey []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		if bytes.HasSuffix(it.Key(), []byte("bad")) {
+			badKey = bytes.Clone(it.Key())
+		}
+	}
+	_ = it.Close()
+	if badKey == nil {
+		t.Fatal("no list entries record of the bad row")
+	}
+	if err := s.db.Set(badKey, []byte{0xff, 0xff, 0xff}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	n, err := s.Purge(ctx, clk.Now(), 0)
+	if err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v; want the good row purged, the bad one left", n, err)
+	}
+	if _, err := s.GetRecord(ctx, "tnt_a", "c", "good"); !errors.Is(err, eventstore.ErrNotFound) {
+		t.Fatalf("good row: %v, want purged", err)
+	}
+}
