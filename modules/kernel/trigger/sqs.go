@@ -158,15 +158,7 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.
 		// a record that kills its invocation parks alone and does not take
 		// its batch-mates to the DLQ. A record at its last attempt runs:
 		// put back it would park without having run.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryIn)
-		defer cancel()
-		if rerr := r.Retry.RetryLater(rctx, it, errRedelivered); rerr != nil {
-			r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record redelivered and could not be put back; left to SQS",
-				append(attrs, slog.String("retryError", rerr.Error()))...)
-			return fmt.Errorf("%w (retry: %v)", errRedelivered, rerr)
-		}
-		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record redelivered; put back into the outbox instead of running it", attrs...)
-		return nil
+		return r.putBack(ctx, it, errRedelivered, retryIn, attrs, "redelivered", "instead of running it")
 	}
 	panicked, err := r.runWork(ctx, it)
 	attrs = append(attrs, slog.Duration("duration", time.Since(start)))
@@ -182,16 +174,21 @@ func (r *Router) handleRecord(ctx context.Context, rec *sqsRecord, retryIn time.
 		r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed", attrs...)
 		return err
 	}
-	// The record's context may have ended (that may be why it failed): the
-	// requeue gets a short time of its own.
+	return r.putBack(ctx, it, err, retryIn, attrs, "failed", "for a later attempt")
+}
+
+// putBack hands it to the Retry hook (cause is why) and logs the outcome;
+// an error means the record stays in SQS. The record's context may have
+// ended (that may be why it failed): the requeue gets retryIn of its own.
+func (r *Router) putBack(ctx context.Context, it work.Item, cause error, retryIn time.Duration, attrs []slog.Attr, what, how string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryIn)
 	defer cancel()
-	if rerr := r.Retry.RetryLater(rctx, it, err); rerr != nil {
-		r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record failed and could not be put back; left to SQS",
+	if rerr := r.Retry.RetryLater(rctx, it, cause); rerr != nil {
+		r.logger().LogAttrs(ctx, slog.LevelError, "trigger: sqs record "+what+" and could not be put back; left to SQS",
 			append(attrs, slog.String("retryError", rerr.Error()))...)
-		return fmt.Errorf("%w (retry: %v)", err, rerr)
+		return fmt.Errorf("%w (retry: %v)", cause, rerr)
 	}
-	r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record failed; put back into the outbox for a later attempt", attrs...)
+	r.logger().LogAttrs(ctx, slog.LevelWarn, "trigger: sqs record "+what+"; put back into the outbox "+how, attrs...)
 	return nil
 }
 
