@@ -38,7 +38,8 @@ const (
 // Scheduled work: the worker takes items due within Horizon (MaxDelay: the
 // relay hands such items at commit, and the sweep looks that far ahead for
 // a non-durable transport) and holds them in a timer heap until their DueAt,
-// so that work runs on time rather than at the next sweep. A held item is
+// so that work runs on time rather than at the next sweep; come due, they run
+// before the items taken when already due (next). A held item is
 // only in memory as a copy: it stays in the store until it ran and was
 // acknowledged.
 //
@@ -81,7 +82,8 @@ type LocalWorker struct {
 	mu       sync.Mutex
 	cond     *sync.Cond      // signals ready items (and the stop) to the workers
 	held     map[string]bool // ids taken and not finished (ready, scheduled, running, acknowledging)
-	ready    []Item          // due, in the order taken
+	ready    []Item          // due when taken, in the order taken
+	timed    []Item          // taken ahead and come due (scheduled work, retries): run before ready
 	sched    schedHeap       // not yet due, earliest first
 	timer    *time.Timer     // fires at the earliest scheduled item
 	stopped  bool
@@ -192,7 +194,28 @@ func (w *LocalWorker) take(it Item, now, mono time.Time) {
 	w.cond.Signal()
 }
 
-// release moves the scheduled items that are due to the ready queue (the
+// queued is how many items wait to run. Call with mu held.
+func (w *LocalWorker) queued() int { return len(w.timed) + len(w.ready) }
+
+// next takes the item to run: a timed one first (it was promised a time:
+// a scheduled message, a retry's backoff), so that a backlog of work taken
+// at once (a burst of sends while the API is loaded and one worker runs)
+// does not make it late (acceptance finding). Call with mu held, queued() > 0.
+func (w *LocalWorker) next() Item {
+	q := &w.ready
+	if len(w.timed) > 0 {
+		q = &w.timed
+	}
+	it := (*q)[0]
+	(*q)[0] = Item{}
+	*q = (*q)[1:]
+	if len(*q) == 0 {
+		*q = nil // let the backing array go
+	}
+	return it
+}
+
+// release moves the scheduled items that are due to the timed queue (the
 // timer's function) and sets the timer for the next one.
 func (w *LocalWorker) release() {
 	w.mu.Lock()
@@ -203,7 +226,7 @@ func (w *LocalWorker) release() {
 	mono := time.Now()
 	for len(w.sched) > 0 && !w.sched[0].at.After(mono) {
 		s := heap.Pop(&w.sched).(scheduled)
-		w.ready = append(w.ready, s.it)
+		w.timed = append(w.timed, s.it)
 		w.cond.Signal()
 	}
 	if len(w.sched) > 0 {
@@ -255,7 +278,7 @@ func (w *LocalWorker) busyLoop() {
 			w.mu.Unlock()
 			return
 		}
-		if w.gated && len(w.ready) > 0 && w.running < w.limit() {
+		if w.gated && w.queued() > 0 && w.running < w.limit() {
 			w.gated = false
 			w.cond.Broadcast()
 		}
@@ -293,8 +316,8 @@ func (w *LocalWorker) loop() {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
-		for !w.stopped && (len(w.ready) == 0 || w.running >= w.limit()) {
-			if len(w.ready) > 0 {
+		for !w.stopped && (w.queued() == 0 || w.running >= w.limit()) {
+			if w.queued() > 0 {
 				w.gated = true // busyLoop wakes us when the limit grows
 			}
 			w.cond.Wait()
@@ -303,18 +326,13 @@ func (w *LocalWorker) loop() {
 			w.mu.Unlock()
 			return
 		}
-		it := w.ready[0]
-		w.ready[0] = Item{}
-		w.ready = w.ready[1:]
-		if len(w.ready) == 0 {
-			w.ready = nil // let the backing array go
-		}
+		it := w.next()
 		w.running++
 		w.mu.Unlock()
 		w.run(it)
 		w.mu.Lock()
 		w.running--
-		if len(w.ready) > 0 {
+		if w.queued() > 0 {
 			w.cond.Signal() // a slot is free for a waiting item
 		}
 		w.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -673,5 +674,42 @@ func TestLocalWorkerYieldsWhileBusy(t *testing.T) {
 	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
 	if p := peak.Load(); p != 8 {
 		t.Fatalf("peak concurrency %d, want 8", p)
+	}
+}
+
+// TestLocalWorkerRunsTimedWorkFirst: an item taken ahead of its due time (a
+// scheduled message, a retry's backoff) runs as soon as a worker is free,
+// before the backlog of items taken at once, so a burst that holds the
+// worker to one item at a time does not make scheduled work late
+// (acceptance finding: scheduled messages went out seconds late).
+func TestLocalWorkerRunsTimedWorkFirst(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	var order []string
+	w := &work.LocalWorker{
+		Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 4, BusyWorkers: 1,
+		Busy: func() bool { return true }, BusyPoll: time.Millisecond,
+		Handler: handlerFunc(func(_ context.Context, it work.Item) error {
+			mu.Lock()
+			order = append(order, it.Type)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond)
+			return nil
+		}),
+	}
+	w.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.Stop(ctx)
+	})
+	backlog := make([]time.Duration, 30)
+	send(t, e.ctx, w, append(e.commit("test.now", backlog...), e.commit("test.timed", 40*time.Millisecond)...))
+	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	at := slices.Index(order, "test.timed")
+	if at < 0 || at > 15 {
+		t.Fatalf("the timed item ran at position %d of %d, want soon after it came due (about the 5th)", at, len(order))
 	}
 }
