@@ -25,13 +25,18 @@ func (e *env) worker(h work.Handler, workers, maxAttempts int) *work.LocalWorker
 		Handler: handlerFunc(h), Store: e.store, Clock: e.clock, Logger: e.logger,
 		Workers: workers, MaxAttempts: maxAttempts,
 	}
+	e.start(w)
+	return w
+}
+
+// start starts w and stops it at cleanup.
+func (e *env) start(w *work.LocalWorker) {
 	w.Start()
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		w.Stop(ctx)
 	})
-	return w
 }
 
 type seen struct {
@@ -654,12 +659,7 @@ func TestLocalWorkerYieldsWhileBusy(t *testing.T) {
 			return nil
 		}),
 	}
-	w.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		w.Stop(ctx)
-	})
+	e.start(w)
 	send(t, e.ctx, w, e.commit("test.work", 0, 0, 0, 0, 0, 0, 0, 0))
 
 	waitFor(t, "two items running", func() bool { return running.Load() == 2 })
@@ -697,12 +697,7 @@ func TestLocalWorkerRunsTimedWorkFirst(t *testing.T) {
 			return nil
 		}),
 	}
-	w.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		w.Stop(ctx)
-	})
+	e.start(w)
 	backlog := make([]time.Duration, 30)
 	send(t, e.ctx, w, append(e.commit("test.now", backlog...), e.commit("test.timed", 40*time.Millisecond)...))
 	waitFor(t, "every entry acked", func() bool { return len(e.pending()) == 0 })
