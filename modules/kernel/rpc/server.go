@@ -183,9 +183,7 @@ func (s *Server) Handle(pattern string, h http.Handler) {
 	allow := &method
 	s.allow[path] = allow
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", *allow)
-		s.fail(w, r, &errs.Error{Kind: errs.KindInvalid, Code: errs.CodeMethodNotAllowed,
-			Params: map[string]any{"method": r.Method, "path": r.URL.Path}})
+		s.fail(w, r, methodNotAllowed(w, r, *allow))
 	})
 }
 
@@ -388,9 +386,7 @@ func (s *Server) lookup(kind Kind, name string) *Endpoint {
 // readBody enforces method, content type and size (the limits).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return nil, &errs.Error{Kind: errs.KindInvalid, Code: errs.CodeMethodNotAllowed,
-			Params: map[string]any{"method": r.Method, "path": r.URL.Path}}
+		return nil, methodNotAllowed(w, r, http.MethodPost)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	if err != nil {
@@ -454,6 +450,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	problem.Write(w, err, ic.Locale, ic.InvocationID)
+}
+
+// methodNotAllowed sets the Allow header and returns the 405 refusal of r.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) error {
+	w.Header().Set("Allow", allow)
+	return &errs.Error{Kind: errs.KindInvalid, Code: errs.CodeMethodNotAllowed,
+		Params: map[string]any{"method": r.Method, "path": r.URL.Path}}
 }
 
 // status is the HTTP status of an error as the server answers it (and the

@@ -415,23 +415,6 @@ func (w *LocalWorker) flushAcks() {
 	w.mu.Unlock()
 }
 
-// runItem runs one item of a non-durable transport (it.Attempt is the number
-// of attempts before this one): on success it acknowledges the outbox entry,
-// on failure it reschedules or parks it. It returns the handler's error.
-func runItem(ctx context.Context, h ItemHandler, store eventstore.Outbox, clk clock.Clock, log *slog.Logger, it Item, maxAttempts int) error {
-	it.Attempt++
-	err := safeHandle(ctx, h, log, it)
-	if err == nil {
-		if aerr := store.AckOutbox(ctx, []Item{it}); aerr != nil {
-			log.WarnContext(ctx, "work done but not acknowledged; it will run again", "workId", it.ID, "error", aerr.Error())
-			return fmt.Errorf("ack %s: %w", it.ID, aerr)
-		}
-		return nil
-	}
-	retryLater(ctx, store, systemClock(clk), log, it, maxAttempts, err)
-	return fmt.Errorf("work %s: %w", it.ID, err)
-}
-
 // safeHandle runs h, turning a panic into an error (the Executor recovers its
 // handlers' panics itself; this covers any other ItemHandler).
 func safeHandle(ctx context.Context, h ItemHandler, log *slog.Logger, it Item) (err error) {

@@ -112,8 +112,8 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 }
 
 // describe turns a client error into a short message without the URL (which
-// may carry a token) and without internals (a refused target's address is
-// the caller's Detail).
+// may carry a token) and without internals (a refused target is the
+// caller's: its address goes to Detail only).
 func describe(err error, timeout time.Duration) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -122,8 +122,6 @@ func describe(err error, timeout time.Duration) string {
 	var ne net.Error
 	var dnsErr *net.DNSError
 	switch {
-	case isForbidden(err):
-		return trimErr(err)
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return "timeout after " + timeout.String()
 	case errors.As(err, &dnsErr):

@@ -36,7 +36,8 @@ func outboxShardLimit(limit, shards int) int {
 // table in that order (consistent BatchGetItem) until the page is full.
 // Entries acknowledged, rescheduled past dueBy or parked since the index
 // read are skipped and the next keys take their place; items that do not
-// decode are logged and taken out of the index (quarantineOutbox). The page is in due order and holds each shard's earliest
+// decode are logged and taken out of the index (quarantineOutbox). The
+// page is in due order and holds each shard's earliest
 // entries; across shards the order is approximate (an entry of a shard whose
 // earlier entries filled its share waits for a later page). limit <= 0
 // means 100. Parked entries (eventstore.ParkedAt) are never pending. The
