@@ -382,3 +382,41 @@ func TestProviderTimeoutsAndTransientErrors(t *testing.T) {
 	}
 	t.Logf("all outcomes in %s", time.Since(began).Round(time.Millisecond))
 }
+
+// A provider that never answers must not stop local work: each call ends at
+// the dispatcher's CallTimeout as a transient failure, retried with backoff,
+// and while calls hang, the worker's other items go on (work.LocalWorker
+// gives a slot held past SlowAfter to a new goroutine). Before, as many hung
+// calls as the worker has goroutines held all of them, and every other
+// message, receipt and webhook waited (a defect found by review, kept
+// failing under a build tag until fixed).
+func TestHungProviderCallsDoNotHoldTheWorker(t *testing.T) {
+	p := &rsProvider{timeout: time.Second, calls: map[string][]rsCall{}, sent: map[string]string{}, sends: map[string]int{},
+		script: map[string][]rsStep{"+15550400009": {rsHang, rsAccept}}}
+	e := newRSEnv(t, p, func(h *app.DispatchHandler) {
+		h.RetryBase = 100 * time.Millisecond
+		h.CallTimeout = 4 * time.Second
+	})
+	var hung []string
+	for range 4 { // as many as the worker has goroutines
+		hung = append(hung, e.send(t, "+15550400009"))
+	}
+	time.Sleep(200 * time.Millisecond)
+	ordinary := e.send(t, "+15550400010")
+	start := time.Now()
+	rsEventually(t, 3*time.Second, "the ordinary message sent while 4 provider calls hang", func() bool {
+		return e.message(t, ordinary)["status"] == "sent"
+	})
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("the ordinary message was sent %v after it was accepted; want well before the hung calls' 4 s deadline", d)
+	}
+	for _, id := range hung {
+		rsEventually(t, 10*time.Second, id+" sent on its second attempt", func() bool {
+			return e.message(t, id)["status"] == "sent"
+		})
+		if m := e.message(t, id); m["attempts"] != 2.0 {
+			calls, _ := p.report(id)
+			t.Errorf("%s: sent after %v attempts (%d provider calls, the first never answered); want 2", id, m["attempts"], len(calls))
+		}
+	}
+}

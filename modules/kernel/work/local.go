@@ -25,6 +25,13 @@ const (
 	// DefaultLocalCapacity is how many items the local worker holds at once
 	// (scheduled, queued, running or waiting for their acknowledgement).
 	DefaultLocalCapacity = 10_000
+	// DefaultSlowAfter is how long an item runs before it gives its worker
+	// slot to another goroutine (LocalWorker.SlowAfter): work items take
+	// milliseconds, unless a remote party keeps them waiting.
+	DefaultSlowAfter = time.Second
+	// DefaultMaxSlow bounds the items detached from their slots at once
+	// (LocalWorker.MaxSlow).
+	DefaultMaxSlow = 64
 )
 
 // LocalWorker runs work in-process for local mode. It is a Transport that is
@@ -76,6 +83,15 @@ type LocalWorker struct {
 	Busy        func() bool
 	BusyWorkers int
 	BusyPoll    time.Duration
+	// SlowAfter (default DefaultSlowAfter) and MaxSlow (default
+	// DefaultMaxSlow) keep slow items from holding every worker: an item
+	// still running SlowAfter after it started (a provider or a webhook
+	// receiver that answers late or never, until its call's own deadline)
+	// gives its slot to a new worker goroutine and finishes on its own, so
+	// that other work goes on. At most MaxSlow items run so detached at
+	// once; beyond that, slow items keep their slots.
+	SlowAfter time.Duration
+	MaxSlow   int
 
 	once     sync.Once
 	stopOnce sync.Once
@@ -88,7 +104,8 @@ type LocalWorker struct {
 	timer    *time.Timer     // fires at the earliest scheduled item
 	stopped  bool
 	started  bool
-	running  int           // items being run by the workers
+	running  int           // items being run by the workers, in their slots
+	slow     int           // items run past SlowAfter that gave up their slots
 	gated    bool          // an item is ready and waits for Busy to end
 	acks     []Item        // finished, to acknowledge
 	ackWake  chan struct{} // capacity 1
@@ -117,6 +134,12 @@ func (w *LocalWorker) init() {
 		}
 		if w.BusyPoll <= 0 {
 			w.BusyPoll = 10 * time.Millisecond
+		}
+		if w.SlowAfter <= 0 {
+			w.SlowAfter = DefaultSlowAfter
+		}
+		if w.MaxSlow <= 0 {
+			w.MaxSlow = DefaultMaxSlow
 		}
 		w.cond = sync.NewCond(&w.mu)
 		w.held = map[string]bool{}
@@ -329,7 +352,9 @@ func (w *LocalWorker) loop() {
 		it := w.next()
 		w.running++
 		w.mu.Unlock()
-		w.run(it)
+		if w.runWatched(it) {
+			return // a new goroutine took this one's slot
+		}
 		w.mu.Lock()
 		w.running--
 		if w.queued() > 0 {
@@ -337,6 +362,39 @@ func (w *LocalWorker) loop() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// runWatched runs it in its slot; when it is still running SlowAfter later
+// and fewer than MaxSlow items are detached, it gives the slot to a new
+// worker goroutine (so that one late remote party does not stop all work)
+// and reports true once it finished: the caller's goroutine then exits.
+func (w *LocalWorker) runWatched(it Item) (detached bool) {
+	finished := false
+	t := time.AfterFunc(w.SlowAfter, func() {
+		w.mu.Lock()
+		if finished || w.stopped || w.slow >= w.MaxSlow {
+			w.mu.Unlock()
+			return
+		}
+		detached = true
+		w.slow++
+		w.running--
+		w.wg.Add(1)
+		go w.loop()
+		slow := w.slow
+		w.mu.Unlock()
+		orDiscard(w.Logger).Warn("work item slow: its worker slot goes to another goroutine",
+			"workId", it.ID, "type", it.Type, "after", w.SlowAfter.String(), "slow", slow)
+	})
+	w.run(it)
+	t.Stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	finished = true
+	if detached {
+		w.slow--
+	}
+	return detached
 }
 
 // run runs one item (it.Attempt is the number of attempts before this one):

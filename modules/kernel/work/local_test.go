@@ -708,3 +708,60 @@ func TestLocalWorkerRunsTimedWorkFirst(t *testing.T) {
 		t.Fatalf("the timed item ran at position %d of %d, want soon after it came due (about the 5th)", at, len(order))
 	}
 }
+
+// Items that keep a remote party waiting (a provider or a webhook receiver
+// that answers late or never, until their calls' deadlines) must not hold
+// every worker: past SlowAfter they give their slots to new goroutines, up to
+// MaxSlow at once; beyond that they keep them.
+func TestLocalWorkerSlowItemsGiveUpTheirSlots(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	var slowStarted, fast atomic.Int32
+	w := &work.LocalWorker{
+		Handler: handlerFunc(func(_ context.Context, it work.Item) error {
+			if it.Type == "test.slow" {
+				slowStarted.Add(1)
+				<-release
+				return nil
+			}
+			fast.Add(1)
+			return nil
+		}),
+		Store: e.store, Clock: e.clock, Logger: e.logger, Workers: 2,
+		SlowAfter: 50 * time.Millisecond, MaxSlow: 3,
+	}
+	e.start(w)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+
+	send(t, e.ctx, w, e.commit("test.slow", 0, 0))
+	waitFor(t, "both slow items running", func() bool { return slowStarted.Load() == 2 })
+	send(t, e.ctx, w, e.commit("test.fast", 0, 0, 0))
+	waitFor(t, "the fast items run while both workers' first items hang", func() bool { return fast.Load() == 3 })
+
+	// Two more slow items: one detaches (3 = MaxSlow), the other keeps its
+	// slot, and a slot is left for ordinary work.
+	send(t, e.ctx, w, e.commit("test.slow", 0, 0))
+	waitFor(t, "four slow items running", func() bool { return slowStarted.Load() == 4 })
+	time.Sleep(150 * time.Millisecond) // past SlowAfter: the detaching is done
+	send(t, e.ctx, w, e.commit("test.fast", 0))
+	waitFor(t, "a fast item runs in the slot left", func() bool { return fast.Load() == 4 })
+
+	// The fifth slow item takes the last slot, and no more detach: ordinary
+	// work waits for them.
+	send(t, e.ctx, w, e.commit("test.slow", 0))
+	waitFor(t, "five slow items running", func() bool { return slowStarted.Load() == 5 })
+	send(t, e.ctx, w, e.commit("test.fast", 0))
+	time.Sleep(300 * time.Millisecond)
+	if n := fast.Load(); n != 4 {
+		t.Fatalf("%d fast items ran with MaxSlow items detached and both slots held; want 4", n)
+	}
+
+	close(release)
+	released = true
+	waitFor(t, "every item ran and was acknowledged", func() bool { return fast.Load() == 5 && len(e.pending()) == 0 })
+}

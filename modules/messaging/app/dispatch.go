@@ -99,7 +99,9 @@ type DispatchHandler struct {
 	RetryBase time.Duration
 	// MaxRetryDelay caps the backoff (default DefaultMaxRetryDelay).
 	MaxRetryDelay time.Duration
-	Logger        *slog.Logger // nil: discard
+	// CallTimeout bounds one provider call (default ProviderCallTimeout).
+	CallTimeout time.Duration
+	Logger      *slog.Logger // nil: discard
 	// Metrics records MessagesSent with DispatchLatency, and MessagesFailed,
 	// after the outcome's commit; nil: none.
 	Metrics Metrics
@@ -391,7 +393,11 @@ func (h DispatchHandler) prepare(ctx context.Context, tenantID string, m *domain
 func (h DispatchHandler) call(ctx context.Context, c preparedCall) sendOutcome {
 	// A provider that never answers must not hold the message (and a worker)
 	// forever: the call is bounded, and a timeout is a transient failure.
-	callCtx, cancel := context.WithTimeout(ctx, ProviderCallTimeout)
+	timeout := h.CallTimeout
+	if timeout <= 0 {
+		timeout = ProviderCallTimeout
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, sendErr := c.provider.Send(callCtx, c.req)
 	if sendErr == nil && res.ProviderMessageID == "" {
