@@ -289,10 +289,9 @@ func (h DispatchHandler) failUncalled(ctx context.Context, log *slog.Logger, ten
 	if ev, ok := cur.Release(); ok {
 		record(ev)
 	}
-	attempt := cur.Attempts + 1
-	if cur.AttemptOpen {
-		attempt = cur.Attempts
-	}
+	// attempts counts provider calls: none is made here (an open attempt,
+	// claimed before a crash, is counted already).
+	attempt := cur.Attempts
 	ev, ok := cur.Fail(reason, attempt)
 	if !ok {
 		return nil

@@ -462,7 +462,7 @@ func TestDispatchCannotSend(t *testing.T) {
 	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if m := e.message(t, id); m.Status != domain.StatusFailed || m.StatusReason != app.ReasonChannelNotFound || m.Attempts != 1 {
+	if m := e.message(t, id); m.Status != domain.StatusFailed || m.StatusReason != app.ReasonChannelNotFound || m.Attempts != 0 {
 		t.Fatalf("no channel: %+v", m)
 	}
 
@@ -471,7 +471,7 @@ func TestDispatchCannotSend(t *testing.T) {
 	if err := e.dispatch.Handle(ctx, app.DispatchPayload{MessageID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if m := e.message(t, id); m.Status != domain.StatusFailed || m.StatusReason != app.ReasonProviderNotConfigured {
+	if m := e.message(t, id); m.Status != domain.StatusFailed || m.StatusReason != app.ReasonProviderNotConfigured || m.Attempts != 0 {
 		t.Fatalf("no provider: %+v", m)
 	}
 
