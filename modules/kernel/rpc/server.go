@@ -250,7 +250,9 @@ func checkActionID(r *http.Request) error {
 	if !ids.ValidULID(a) {
 		return errs.New(errs.KindInvalid, "errors.header.invalid").With("header", "X-Action-Id")
 	}
-	invocation.From(r.Context()).ActionID = a
+	// A ULID's letters are case-insensitive; the canonical form (and the
+	// event schemas' pattern) is upper case.
+	invocation.From(r.Context()).ActionID = strings.ToUpper(a)
 	return nil
 }
 

@@ -274,7 +274,9 @@ func TestValidationErrorsAreListedAndLocalized(t *testing.T) {
 
 func TestCommandCommitsWithInvocationMeta(t *testing.T) {
 	f := newFixture(t)
-	r := f.do(t, "POST", "/commands/create-note", "admin", `{"title":"a"}`, "X-Action-Id", "01JD0000000000000000000000")
+	// A ULID in lower case is the same id, stored in its canonical upper
+	// case (the event schemas' pattern; review finding).
+	r := f.do(t, "POST", "/commands/create-note", "admin", `{"title":"a"}`, "X-Action-Id", "01jd0000000000000000000000")
 	if r.status != 202 || r.body["version"] != 1.0 {
 		t.Fatalf("create: %d %s", r.status, r.raw)
 	}
