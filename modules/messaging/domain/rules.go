@@ -161,7 +161,7 @@ func CheckOutbound(t ChannelType, to string, c Content, sendAt *time.Time, metad
 			add("content.subject", CodeRequired, nil)
 		case n > MaxEmailSubject:
 			add("content.subject", CodeTooLong, map[string]any{"max": MaxEmailSubject})
-		case strings.ContainsAny(c.Subject, "\r\n"):
+		case strings.ContainsAny(c.Subject, lineBreaks):
 			add("content.subject", CodeNotAllowed, map[string]any{"reason": "a subject is one line"})
 		}
 		if c.Text == "" && c.HTML == "" {
@@ -229,18 +229,26 @@ func checkStringMap(name string, m map[string]string, maxKeys, maxKey, maxValue 
 	return fields
 }
 
-// HasControl reports whether s holds a C0 control character other than tab,
-// CR and LF. They have no place in a message, and JSON stores each in six
-// bytes: refusing them bounds a message's stored size at about twice its
-// content (see MaxContentBytes).
+// HasControl reports whether s holds a control character other than tab,
+// CR and LF: C0 (U+0000..U+001F), DEL (U+007F) or C1 (U+0080..U+009F, a
+// terminal's escape sequences among them). They have no place in a message,
+// and JSON stores each C0 character in six bytes: refusing them bounds a
+// message's stored size at about twice its content (see MaxContentBytes).
 func HasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+		switch c := s[i]; {
+		case c < 0x20 && c != '\t' && c != '\n' && c != '\r', c == 0x7f:
+			return true
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f: // U+0080..U+009F in UTF-8
 			return true
 		}
 	}
 	return false
 }
+
+// lineBreaks are the characters that end a line: CR, LF, NEL (a C1
+// control, refused anyway), LINE SEPARATOR and PARAGRAPH SEPARATOR.
+const lineBreaks = "\r\n\u0085\u2028\u2029"
 
 // NewChannel is a channel as create-channel asks for it.
 type NewChannel struct {

@@ -112,6 +112,14 @@ func TestCheckOutbound(t *testing.T) {
 				"content.text=errors.validation.invalid", "content.subject=errors.validation.invalid", "content.html=errors.validation.invalid",
 				"metadata.k=errors.validation.invalid", "metadata.k\x02=errors.validation.invalid",
 			}},
+		{"DEL and C1 controls (review finding)", ChannelEmail, "a@example.com", Content{Subject: "a\u007fb", Text: "x\u009b[2J", HTML: "\u0080"}, nil,
+			map[string]string{"k": "v\u0085"}, []string{
+				"content.text=errors.validation.invalid", "content.subject=errors.validation.invalid", "content.html=errors.validation.invalid",
+				"metadata.k=errors.validation.invalid",
+			}},
+		{"a subject is one line, whatever ends it", ChannelEmail, "a@example.com", Content{Subject: "a\u2028b", Text: "x\u2028y\u2029z"}, nil, nil,
+			[]string{"content.subject=errors.validation.invalid"}},
+		{"letters beyond C1 are text", ChannelSMS, "+15551230000", Content{Text: "\u00a0é\u00ffŀ€😀"}, nil, map[string]string{"k": "\u00c2\u00a0"}, nil},
 		{"unknown channel type", ChannelType("fax"), "+15551230000", Content{Text: "x"}, nil, nil, []string{"channelId=errors.validation.invalid"}},
 	}
 	for _, tc := range cases {

@@ -227,7 +227,7 @@ func optional(fields []errs.FieldError, name, v string, max int) (string, []errs
 	if len(v) > max {
 		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.too_long", Params: map[string]any{"max": max}})
 	}
-	if !utf8.ValidString(v) || domain.HasControl(v) || strings.IndexByte(v, 0x7f) >= 0 {
+	if !utf8.ValidString(v) || domain.HasControl(v) {
 		return "", append(fields, errs.FieldError{Field: name, Code: "errors.validation.invalid",
 			Params: map[string]any{"reason": "control characters other than tab, CR and LF"}})
 	}
