@@ -20,11 +20,16 @@ func TestEveryStateOfAMessageMatchesItsSchema(t *testing.T) {
 	at := t0.Add(time.Hour)
 	retryAt := t0.Add(2 * time.Hour)
 	type step func(m *domain.Message) (domain.Event, bool)
-	start := func(m *domain.Message) (domain.Event, bool) { ev, _, ok := m.StartAttempt(m.Attempts + 1); return ev, ok }
+	start := func(m *domain.Message) (domain.Event, bool) {
+		ev, _, ok := m.StartAttempt(m.Attempts + 1)
+		return ev, ok
+	}
 	paths := map[string][]step{
 		"retried, sent, delivered": {
 			start,
-			func(m *domain.Message) (domain.Event, bool) { return m.AttemptFailed(m.Attempts, "sandbox.unavailable", retryAt) },
+			func(m *domain.Message) (domain.Event, bool) {
+				return m.AttemptFailed(m.Attempts, "sandbox.unavailable", retryAt)
+			},
 			start,
 			func(m *domain.Message) (domain.Event, bool) { return m.Sent("sbx_1", m.Attempts) },
 			func(m *domain.Message) (domain.Event, bool) { return m.Receipt(domain.StatusDelivered, "") },

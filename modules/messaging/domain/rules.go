@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -63,15 +64,48 @@ var channelSender = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9 ]{0,9}[A-Za-z0
 // ValidE164 reports whether s is a phone number in E.164 form.
 func ValidE164(s string) bool { return e164.MatchString(s) }
 
-// ValidEmailAddress reports whether s is a bare email address ("a@example.com"):
-// what net/mail parses as an address, without a display name, angle
-// brackets, comments or surrounding spaces, at most 254 bytes.
+// ValidEmailAddress reports whether s is a bare email address ("a@example.com")
+// that a provider can deliver to: what net/mail parses as an address,
+// without a display name, angle brackets, comments or surrounding spaces,
+// at most 254 bytes, a local part of at most 64 bytes (RFC 5321), and a
+// domain that is a host name (ValidMailDomain).
 func ValidEmailAddress(s string) bool {
 	if s == "" || len(s) > MaxEmailAddress {
 		return false
 	}
 	a, err := mail.ParseAddress(s)
-	return err == nil && a.Name == "" && a.Address == s
+	if err != nil || a.Name != "" || a.Address != s {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at <= maxEmailLocalPart && ValidMailDomain(s[at+1:])
+}
+
+// maxEmailLocalPart is RFC 5321's limit of a local part, in bytes.
+const maxEmailLocalPart = 64
+
+// ValidMailDomain reports whether d is a host name mail can be sent to: two
+// or more dot-separated labels of 1..63 bytes, each of letters (any script),
+// digits and hyphens, not starting or ending with a hyphen, the last not all
+// digits. So "example" (no top-level domain), "[127.0.0.1]" (an address
+// literal), "-x.com" and "x_y.com" are not.
+func ValidMailDomain(d string) bool {
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				return false
+			}
+		}
+	}
+	tld := labels[len(labels)-1]
+	return strings.TrimFunc(tld, unicode.IsDigit) != ""
 }
 
 // CheckInbound checks the addresses of an inbound message (a provider's
