@@ -98,8 +98,10 @@ func verify(secret []byte, h http.Header, body []byte, now time.Time) (string, e
 	if err != nil {
 		return "", fmt.Errorf("webhook-timestamp %q: not unix seconds", ts)
 	}
-	if d := now.Sub(time.Unix(sec, 0)); d > Tolerance || d < -Tolerance {
-		return "", fmt.Errorf("webhook-timestamp %d: %s off, more than %s", sec, d.Round(time.Second), Tolerance)
+	// Compared in whole seconds, as the timestamp is: the window is
+	// inclusive at both ends, whatever the fraction of now's second.
+	if d := now.Unix() - sec; d > int64(Tolerance/time.Second) || d < -int64(Tolerance/time.Second) {
+		return "", fmt.Errorf("webhook-timestamp %d: %d s off, more than %s", sec, d, Tolerance)
 	}
 	key, err := signingKey(secret)
 	if err != nil {

@@ -73,6 +73,12 @@ func TestVerifyTolerance(t *testing.T) {
 		{"5 min ahead", -5 * time.Minute, true},
 		{"5 min 1 s old", 5*time.Minute + time.Second, false},
 		{"5 min 1 s ahead", -5*time.Minute - time.Second, false},
+		// The timestamp is whole seconds: it is compared with now's second,
+		// so "5 min old" holds through that second's last fraction
+		// (acceptance finding: it never held past the fraction 0).
+		{"5 min 0.999 s old", 5*time.Minute + 999*time.Millisecond, true},
+		{"5 min ahead of now's second", -5*time.Minute + 999*time.Millisecond, true},
+		{"5 min 0.001 s ahead (301 s ahead of now's second)", -5*time.Minute - time.Millisecond, false},
 		{"a day old", 24 * time.Hour, false},
 		{"a day ahead", -24 * time.Hour, false},
 	} {
