@@ -123,7 +123,14 @@ func Render(w http.ResponseWriter, p Problem, e *errs.Error) {
 }
 
 // Message returns the localized title and detail of code with params filled in.
+// A code whose params name alternatives ("oneOf") reads as its "/oneOf"
+// variant when the catalogs have one ("needs one of: text, html").
 func Message(lang, code string, params map[string]any) (title, detail string) {
+	if _, ok := params["oneOf"]; ok {
+		if _, ok := catalogs["en"][code+"/oneOf"]; ok {
+			code += "/oneOf"
+		}
+	}
 	m, ok := catalogs[lang][code]
 	if !ok {
 		m, ok = catalogs["en"][code]

@@ -132,3 +132,22 @@ func TestFieldMessagesFillTheFieldName(t *testing.T) {
 		}
 	}
 }
+
+// A required field that is one of several reads as such (acceptance
+// finding: "content is required" when content was there without text or
+// html).
+func TestRequiredOneOfNamesTheAlternatives(t *testing.T) {
+	e := errs.Invalid(errs.FieldError{Field: "content", Code: "errors.validation.required", Params: map[string]any{"oneOf": "text, html"}},
+		errs.FieldError{Field: "to", Code: "errors.validation.required"})
+	for lang, want := range map[string][]string{
+		"en": {"needs one of: text, html", "is required"},
+		"de": {"braucht eines von: text, html", "ist erforderlich"},
+	} {
+		p := From(e, lang, "inv_1")
+		for i, w := range want {
+			if p.Errors[i].Message != w || p.Errors[i].Code != "errors.validation.required" {
+				t.Errorf("%s: field %d: %s %q, want errors.validation.required %q", lang, i, p.Errors[i].Code, p.Errors[i].Message, w)
+			}
+		}
+	}
+}

@@ -52,3 +52,15 @@ func TestUnmarshal(t *testing.T) {
 		}
 	}
 }
+
+// An integer field says so: 1.5, 100.0 and 2^63 are numbers too, and the
+// message "expected number" misled (acceptance finding).
+func TestIntegerFieldsExpectAnInteger(t *testing.T) {
+	for _, in := range []string{`{"n":1.5}`, `{"n":100.0}`, `{"n":9223372036854775808}`, `{"n":"1"}`, `{"n":true}`} {
+		var b body
+		e := errs.As(strictjson.Unmarshal([]byte(in), &b))
+		if e == nil || len(e.Fields) != 1 || e.Fields[0].Field != "n" || e.Fields[0].Params["expected"] != "integer" {
+			t.Errorf("%s: %+v, want a type error on n expecting an integer", in, e)
+		}
+	}
+}
