@@ -21,7 +21,44 @@ import (
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
 )
 
-var options = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
+var options = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsonv2.WithUnmarshalers(stringMaps))
+
+// stringMaps decodes an object of strings (metadata, config, credentials)
+// and refuses any other value in it, null included: the default decoding
+// would store a null as "" (review finding). A map that is not an object
+// (null: no map) decodes as by default.
+var stringMaps = jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, m *map[string]string) error {
+	if dec.PeekKind() != '{' {
+		return errors.ErrUnsupported // the default: null is no map, else a type error
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	out := *m
+	if out == nil {
+		out = map[string]string{}
+	}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // a token is valid until the next call
+		if k := dec.PeekKind(); k != '"' {
+			return &jsonv2.SemanticError{JSONKind: k, GoType: reflect.TypeFor[string]()}
+		}
+		v, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		out[name] = v.String()
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*m = out
+	return nil
+})
 
 // Unmarshal decodes body (one JSON value) into v strictly; an error is an
 // *errs.Error (KindInvalid) from Error.

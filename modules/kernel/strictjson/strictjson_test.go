@@ -1,6 +1,7 @@
 package strictjson_test
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -62,5 +63,48 @@ func TestIntegerFieldsExpectAnInteger(t *testing.T) {
 		if e == nil || len(e.Fields) != 1 || e.Fields[0].Field != "n" || e.Fields[0].Params["expected"] != "integer" {
 			t.Errorf("%s: %+v, want a type error on n expecting an integer", in, e)
 		}
+	}
+}
+
+// A map of strings takes strings only: a null value was stored as "" (review
+// finding), and other types are refused as before, naming the member.
+func TestStringMapsTakeStringsOnly(t *testing.T) {
+	type withMap struct {
+		M map[string]string `json:"m"`
+	}
+	for _, c := range []struct{ in, field string }{
+		{`{"m":{"k":null}}`, "m.k"},
+		{`{"m":{"a":"x","k":1}}`, "m.k"},
+		{`{"m":{"k":{}}}`, "m.k"},
+		{`{"m":{"k":[]}}`, "m.k"},
+		{`{"m":[]}`, "m"},
+		{`{"m":"x"}`, "m"},
+	} {
+		var b withMap
+		e := errs.As(strictjson.Unmarshal([]byte(c.in), &b))
+		if e == nil || len(e.Fields) != 1 || e.Fields[0].Field != c.field || e.Fields[0].Code != "errors.validation.type" {
+			t.Errorf("%s: %+v, want a type error on %s", c.in, e, c.field)
+		}
+	}
+	for _, c := range []struct {
+		in   string
+		want map[string]string
+	}{
+		{`{"m":{"a":"x","b":""}}`, map[string]string{"a": "x", "b": ""}},
+		{`{"m":{}}`, map[string]string{}},
+		{`{"m":null}`, nil},
+		{`{}`, nil},
+	} {
+		var b withMap
+		if err := strictjson.Unmarshal([]byte(c.in), &b); err != nil || !reflect.DeepEqual(b.M, c.want) {
+			t.Errorf("%s: %#v, %v; want %#v", c.in, b.M, err, c.want)
+		}
+	}
+	var b withMap
+	if e := errs.As(strictjson.Unmarshal([]byte(`{"m":{"a":"x","a":"y"}}`), &b)); e == nil || e.Code != errs.CodeDuplicateField {
+		t.Errorf("duplicate member: %+v", e)
+	}
+	if e := errs.As(strictjson.Unmarshal([]byte(`{"m":{"a":"x"`), &b)); e == nil || e.Code != errs.CodeMalformedJSON {
+		t.Errorf("truncated: %+v", e)
 	}
 }
