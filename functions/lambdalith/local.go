@@ -83,11 +83,20 @@ func serveLocal(ctx context.Context, a *App, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "Stopping: draining requests and running work...")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// The worker stops starting items at once (those running finish) while
+	// the requests drain: work they commit waits in the store for the next
+	// start (chaos run finding: an item started after SIGTERM held a
+	// webhook attempt for the whole budget).
+	workerStopped := make(chan struct{})
+	go func() {
+		a.Worker.Stop(shutdownCtx)
+		close(workerStopped)
+	}()
 	err = srv.Shutdown(shutdownCtx)
 	stopSweep()
 	<-sweepDone
 	<-rotated
-	a.Worker.Stop(shutdownCtx)
+	<-workerStopped
 	if cerr := a.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

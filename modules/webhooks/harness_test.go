@@ -53,6 +53,8 @@ type options struct {
 	transport http.RoundTripper
 	// wrapSealer, when set, wraps the sealer the webhooks module uses.
 	wrapSealer func(secrets.Sealer) secrets.Sealer
+	// gate, when set, bounds each subscription's attempts in flight.
+	gate *app.EndpointGate
 }
 
 // env is one store with the tenancy and webhooks modules, the work path as
@@ -119,6 +121,7 @@ func newEnvOn(t testing.TB, store eventstore.Store, o options) *env {
 	if o.transport != nil {
 		d.HTTPClient = &http.Client{Transport: o.transport, Timeout: 15 * time.Second}
 	}
+	d.Gate = o.gate
 	if o.wrapSealer != nil {
 		d.Sealer = o.wrapSealer(e.sealer)
 	}

@@ -76,6 +76,9 @@ type Deps struct {
 	// 0.5 gives the schedule without jitter (tests). It must be safe for
 	// concurrent use (the fan-out's attempts run in parallel).
 	Rand func() float64
+	// Gate bounds each subscription's attempts in flight (see
+	// app.EndpointGate); nil: the defaults.
+	Gate *app.EndpointGate
 }
 
 // Module is the wired webhooks context.
@@ -111,6 +114,7 @@ func New(d Deps) *Module {
 			Logger:  log,
 			Retry:   domain.RetryPolicy{Scale: d.RetryScale, Jitter: domain.DefaultJitter},
 			Rand:    d.Rand,
+			Gate:    d.Gate,
 		}),
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
@@ -30,8 +31,10 @@ const (
 	// milliseconds, unless a remote party keeps them waiting.
 	DefaultSlowAfter = time.Second
 	// DefaultMaxSlow bounds the items detached from their slots at once
-	// (LocalWorker.MaxSlow).
-	DefaultMaxSlow = 64
+	// (LocalWorker.MaxSlow): goroutines waiting on remote parties, each
+	// subscriber bounded further by the webhooks' EndpointGate (8 slow
+	// attempts each).
+	DefaultMaxSlow = 256
 )
 
 // LocalWorker runs work in-process for local mode. It is a Transport that is
@@ -104,13 +107,15 @@ type LocalWorker struct {
 	timer    *time.Timer     // fires at the earliest scheduled item
 	stopped  bool
 	started  bool
-	running  int           // items being run by the workers, in their slots
-	slow     int           // items run past SlowAfter that gave up their slots
-	gated    bool          // an item is ready and waits for Busy to end
-	acks     []Item        // finished, to acknowledge
-	ackWake  chan struct{} // capacity 1
-	ackDone  chan struct{} // closed when the acknowledging goroutine exited (or Stop, when never started)
-	wg       sync.WaitGroup
+	running  int // items being run by the workers, in their slots
+	slow     int // items run past SlowAfter that gave up their slots
+	// slowCapWarned is when warnSlowCap last logged (unix nanoseconds).
+	slowCapWarned atomic.Int64
+	gated         bool          // an item is ready and waits for Busy to end
+	acks          []Item        // finished, to acknowledge
+	ackWake       chan struct{} // capacity 1
+	ackDone       chan struct{} // closed when the acknowledging goroutine exited (or Stop, when never started)
+	wg            sync.WaitGroup
 	// workersExited is closed once the workers exited after Stop.
 	workersExited chan struct{}
 }
@@ -364,6 +369,18 @@ func (w *LocalWorker) loop() {
 	}
 }
 
+// warnSlowCap logs, at most once a minute, that slow items keep their slots
+// because MaxSlow are detached already: from then on they hold workers.
+func (w *LocalWorker) warnSlowCap() {
+	now := time.Now().UnixNano()
+	last := w.slowCapWarned.Load()
+	if now-last < int64(time.Minute) || !w.slowCapWarned.CompareAndSwap(last, now) {
+		return
+	}
+	orDiscard(w.Logger).Warn("work items slow and the detached ones at their cap: slow items now hold worker slots",
+		"maxSlow", w.MaxSlow, "workers", w.Workers)
+}
+
 // runWatched runs it in its slot; when it is still running SlowAfter later
 // and fewer than MaxSlow items are detached, it gives the slot to a new
 // worker goroutine (so that one late remote party does not stop all work)
@@ -372,7 +389,12 @@ func (w *LocalWorker) runWatched(it Item) (detached bool) {
 	finished := false
 	t := time.AfterFunc(w.SlowAfter, func() {
 		w.mu.Lock()
-		if finished || w.stopped || w.slow >= w.MaxSlow {
+		if !finished && !w.stopped && w.slow >= w.MaxSlow {
+			w.mu.Unlock()
+			w.warnSlowCap()
+			return
+		}
+		if finished || w.stopped {
 			w.mu.Unlock()
 			return
 		}

@@ -760,6 +760,9 @@ func TestLocalWorkerSlowItemsGiveUpTheirSlots(t *testing.T) {
 	if n := fast.Load(); n != 4 {
 		t.Fatalf("%d fast items ran with MaxSlow items detached and both slots held; want 4", n)
 	}
+	if n := strings.Count(e.logs.String(), "detached ones at their cap"); n != 1 {
+		t.Fatalf("the cap was logged %d times, want once:\n%s", n, e.logs.String())
+	}
 
 	close(release)
 	released = true

@@ -54,6 +54,9 @@ type Deps struct {
 	// Rand draws the jitter of retries in [0, 1); nil: math/rand/v2. It is
 	// called from several goroutines at once (the fan-out's attempts).
 	Rand func() float64
+	// Gate bounds each subscription's attempts in flight; nil: an
+	// EndpointGate with its defaults.
+	Gate *EndpointGate
 }
 
 // New wires the handlers.
@@ -66,7 +69,11 @@ func New(d Deps) *Application {
 	if draw == nil {
 		draw = rand.Float64
 	}
-	at := attempter{Repo: d.Repo, Sender: d.Sender, Sealer: d.Sealer, Clock: d.Clock, Retry: d.Retry, Rand: draw, Logger: log}
+	gate := d.Gate
+	if gate == nil {
+		gate = &EndpointGate{}
+	}
+	at := attempter{Repo: d.Repo, Sender: d.Sender, Sealer: d.Sealer, Clock: d.Clock, Retry: d.Retry, Rand: draw, Logger: log, Gate: gate}
 	return &Application{
 		Commands: Commands{
 			CreateSubscription: CreateSubscriptionHandler{Repo: d.Repo, Scopes: d.Scopes, Targets: d.Targets, Sealer: d.Sealer, IDs: d.IDs, Logger: log},

@@ -23,6 +23,8 @@ type attempter struct {
 	Retry  domain.RetryPolicy
 	Rand   func() float64 // the jitter draw, in [0, 1)
 	Logger *slog.Logger
+	// Gate bounds each subscription's attempts in flight (nil: unbounded).
+	Gate *EndpointGate
 }
 
 // outcome is what one attempt (or its abandonment) records: the delivery's
@@ -61,18 +63,27 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 			return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 	}
-	key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
-	if err != nil {
-		return outcome{}, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
-	}
-	ic := invocation.From(ctx)
 	now := a.Clock.Now()
-	res := a.Sender.Send(ctx, Attempt{
-		URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
-		InvocationID: ic.InvocationID, TraceID: ic.TraceID,
-	})
-	clear(key)
-	res.At = now
+	var res domain.AttemptResult
+	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
+	if busy != "" {
+		// Not made: recorded as a failed attempt, retried on the schedule.
+		res = domain.AttemptResult{Error: busy}
+	} else {
+		key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
+		if err != nil {
+			leave()
+			return outcome{}, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
+		}
+		ic := invocation.From(ctx)
+		res = a.Sender.Send(ctx, Attempt{
+			URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
+			InvocationID: ic.InvocationID, TraceID: ic.TraceID,
+		})
+		leave()
+		clear(key)
+	}
+	res.At, res.EndedAt = now, a.Clock.Now()
 	attempted, err := d.RecordAttempt(n, res, a.Retry, a.Rand())
 	if err != nil {
 		return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)

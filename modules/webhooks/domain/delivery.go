@@ -66,6 +66,9 @@ type AttemptResult struct {
 	// tenant.
 	Detail   string
 	Duration time.Duration
+	// EndedAt is when the attempt ended, by the clock At is read from (the
+	// next attempt's delay counts from it); zero: At.
+	EndedAt time.Time
 }
 
 // Succeeded reports whether the attempt got a 2xx.
@@ -145,7 +148,13 @@ func (d *Delivery) RecordAttempt(attempt int, res AttemptResult, p RetryPolicy, 
 			e.Error = fmt.Sprintf("unexpected status %d", res.StatusCode)
 		}
 		if delay, ok := p.Delay(attempt+1, r); ok {
-			next := res.At.Add(delay)
+			// From the attempt's end: a retry due 5 s after a 15 s timeout
+			// is 5 s after the timeout, not at once (chaos run finding).
+			base := res.At
+			if res.EndedAt.After(base) {
+				base = res.EndedAt
+			}
+			next := base.Add(delay)
 			e.NextAttemptAt = &next
 		}
 	}

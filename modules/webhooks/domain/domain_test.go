@@ -382,6 +382,13 @@ func TestDeliveryLifecycle(t *testing.T) {
 	if d2.Status != Succeeded || d2.Attempts != 2 || d2.LastError != "" || d2.LastStatusCode != 204 {
 		t.Fatalf("succeeded = %+v", d2)
 	}
+	// The next attempt counts from the end of a slow one: 5 s after a
+	// timeout at 15 s, not at once (chaos run finding).
+	d4, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	ev, _ = d4.RecordAttempt(1, AttemptResult{At: t0, EndedAt: t0.Add(15 * time.Second), Error: "timeout after 15s"}, p, 0.5)
+	if want := t0.Add(20 * time.Second); ev.NextAttemptAt == nil || !ev.NextAttemptAt.Equal(want) {
+		t.Fatalf("next attempt after a 15 s timeout = %v, want %v", ev.NextAttemptAt, want)
+	}
 	// A 3xx is not a success: redirects are not followed.
 	d3, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
 	ev, _ = d3.RecordAttempt(1, AttemptResult{At: t0, StatusCode: 302}, p, 0.5)
