@@ -11,6 +11,7 @@ const (
 	DefaultSlowAttemptAfter  = time.Second
 	DefaultMaxSlowAttempts   = 8
 	DefaultMaxAttemptsAtOnce = 64
+	DefaultSlowMemory        = 30 * time.Second
 )
 
 // EndpointGate bounds the attempts one subscription has in flight in this
@@ -18,25 +19,37 @@ const (
 // attempt timeout) cannot take every worker and stall the other work (a
 // chaos run's finding: one such subscription on ["*"] held all of them):
 // at most MaxSlow of a subscription's attempts may have been in flight for
-// longer than SlowAfter, and at most MaxAtOnce at all. An attempt beyond
-// either is not made: it is recorded as a failed attempt ("endpoint busy")
-// and retried on the schedule, as its timeout would have been. A receiver
-// that answers within SlowAfter is never refused below MaxAtOnce. The zero
-// value uses the defaults; a nil gate bounds nothing. Safe for concurrent
-// use.
+// longer than SlowAfter, and at most MaxAtOnce at all; once one of its
+// attempts was slow, for SlowMemory after that only MaxSlow may be in
+// flight at all (else each wave of timeouts let a burst of MaxAtOnce, one
+// per free worker, in before its attempts counted as slow: a second chaos
+// run saw 40 held where 8 were meant). An attempt beyond these is not made:
+// it is recorded as a failed attempt ("endpoint busy") and retried on the
+// schedule, as its timeout would have been. A receiver that answers within
+// SlowAfter is never refused below MaxAtOnce. The counts are this
+// process's, and start empty. The zero value uses the defaults; a nil gate
+// bounds nothing. Safe for concurrent use.
 type EndpointGate struct {
-	SlowAfter time.Duration // default DefaultSlowAttemptAfter
-	MaxSlow   int           // default DefaultMaxSlowAttempts
-	MaxAtOnce int           // default DefaultMaxAttemptsAtOnce
+	SlowAfter  time.Duration // default DefaultSlowAttemptAfter
+	MaxSlow    int           // default DefaultMaxSlowAttempts
+	MaxAtOnce  int           // default DefaultMaxAttemptsAtOnce
+	SlowMemory time.Duration // default DefaultSlowMemory
 
 	mu    sync.Mutex
 	state map[string]*endpointLoad
 }
 
-type endpointLoad struct{ inFlight, slow int }
+type endpointLoad struct {
+	inFlight, slow int
+	slowUntil      time.Time // while after now, MaxSlow bounds inFlight
+}
 
-func (g *EndpointGate) limits() (time.Duration, int, int) {
-	after, maxSlow, maxAtOnce := g.SlowAfter, g.MaxSlow, g.MaxAtOnce
+// maxGateEntries is how many subscriptions the gate tracks before it drops
+// those without attempts in flight whose slowness it no longer needs.
+const maxGateEntries = 4096
+
+func (g *EndpointGate) limits() (after time.Duration, maxSlow, maxAtOnce int, memory time.Duration) {
+	after, maxSlow, maxAtOnce, memory = g.SlowAfter, g.MaxSlow, g.MaxAtOnce, g.SlowMemory
 	if after <= 0 {
 		after = DefaultSlowAttemptAfter
 	}
@@ -46,7 +59,10 @@ func (g *EndpointGate) limits() (time.Duration, int, int) {
 	if maxAtOnce <= 0 {
 		maxAtOnce = DefaultMaxAttemptsAtOnce
 	}
-	return after, maxSlow, maxAtOnce
+	if memory <= 0 {
+		memory = DefaultSlowMemory
+	}
+	return after, maxSlow, maxAtOnce, memory
 }
 
 // enter admits an attempt to the subscription key (tenant and subscription)
@@ -56,7 +72,8 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 	if g == nil {
 		return func() {}, ""
 	}
-	after, maxSlow, maxAtOnce := g.limits()
+	after, maxSlow, maxAtOnce, memory := g.limits()
+	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.state == nil {
@@ -64,12 +81,17 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 	}
 	l := g.state[key]
 	if l == nil {
+		if len(g.state) >= maxGateEntries {
+			g.forget(now)
+		}
 		l = &endpointLoad{}
 		g.state[key] = l
 	}
 	switch {
 	case l.slow >= maxSlow:
 		return nil, fmt.Sprintf("not attempted: endpoint busy (%d attempts in flight for over %s)", l.slow, after)
+	case l.inFlight >= maxSlow && now.Before(l.slowUntil):
+		return nil, fmt.Sprintf("not attempted: endpoint busy (%d attempts in flight, and attempts took over %s in the last %s)", l.inFlight, after, memory)
 	case l.inFlight >= maxAtOnce:
 		return nil, fmt.Sprintf("not attempted: endpoint busy (%d attempts in flight)", l.inFlight)
 	}
@@ -81,10 +103,12 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 		if !done {
 			slow = true
 			l.slow++
+			l.slowUntil = time.Now().Add(memory)
 		}
 	})
 	return func() {
 		t.Stop()
+		end := time.Now()
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if done {
@@ -94,9 +118,20 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 		l.inFlight--
 		if slow {
 			l.slow--
+			l.slowUntil = end.Add(memory)
 		}
-		if l.inFlight == 0 {
+		if l.inFlight == 0 && !end.Before(l.slowUntil) && g.state[key] == l {
 			delete(g.state, key)
 		}
 	}, ""
+}
+
+// forget drops the entries without attempts in flight whose slowness has
+// passed. Call with mu held.
+func (g *EndpointGate) forget(now time.Time) {
+	for k, l := range g.state {
+		if l.inFlight == 0 && !now.Before(l.slowUntil) {
+			delete(g.state, k)
+		}
+	}
 }

@@ -10,7 +10,7 @@ import (
 // in flight past SlowAfter, or MaxAtOnce at all; fast attempts never count
 // as slow; subscriptions do not share their counts; a nil gate admits all.
 func TestEndpointGate(t *testing.T) {
-	g := &EndpointGate{SlowAfter: 30 * time.Millisecond, MaxSlow: 2, MaxAtOnce: 4}
+	g := &EndpointGate{SlowAfter: 30 * time.Millisecond, MaxSlow: 2, MaxAtOnce: 4, SlowMemory: 300 * time.Millisecond}
 	enter := func(key string) func() {
 		t.Helper()
 		leave, busy := g.enter(key)
@@ -55,8 +55,25 @@ func TestEndpointGate(t *testing.T) {
 	third := enter("t/a")
 	third()
 	open[1]()
+
+	// For SlowMemory after a slow attempt, MaxSlow bounds the attempts in
+	// flight at all: a wave of new attempts cannot get MaxAtOnce in before
+	// they count as slow (a chaos run's finding).
+	open = []func(){enter("t/a"), enter("t/a")}
+	refused("t/a", "attempts took over 30ms in the last 300ms")
+	for _, leave := range open {
+		leave()
+	}
+	time.Sleep(400 * time.Millisecond) // SlowMemory passed
+	open = nil
+	for range 4 {
+		open = append(open, enter("t/a"))
+	}
+	for _, leave := range open {
+		leave()
+	}
 	if len(g.state) != 0 {
-		t.Fatalf("state left after every attempt ended: %v", g.state)
+		t.Fatalf("state left after every attempt ended and the slowness passed: %v", g.state)
 	}
 
 	var none *EndpointGate
