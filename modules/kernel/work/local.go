@@ -389,13 +389,13 @@ func (w *LocalWorker) runWatched(it Item) (detached bool) {
 	finished := false
 	t := time.AfterFunc(w.SlowAfter, func() {
 		w.mu.Lock()
-		if !finished && !w.stopped && w.slow >= w.MaxSlow {
-			w.mu.Unlock()
-			w.warnSlowCap()
-			return
-		}
 		if finished || w.stopped {
 			w.mu.Unlock()
+			return
+		}
+		if w.slow >= w.MaxSlow {
+			w.mu.Unlock()
+			w.warnSlowCap()
 			return
 		}
 		detached = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/modules/kernel/clock"
 	"github.com/switchboard-dev/switchboard/modules/kernel/errs"
@@ -58,30 +59,10 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	case sub.Status != domain.Enabled:
 		return a.abandon(d, domain.AbandonedSubscriptionDisabled), nil
 	}
-	if body == nil {
-		if body, err = a.Repo.Payload(ctx, tenantID, d.EventID); err != nil {
-			return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)
-		}
-	}
 	now := a.Clock.Now()
-	var res domain.AttemptResult
-	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
-	if busy != "" {
-		// Not made: recorded as a failed attempt, retried on the schedule.
-		res = domain.AttemptResult{Error: busy}
-	} else {
-		key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
-		if err != nil {
-			leave()
-			return outcome{}, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
-		}
-		ic := invocation.From(ctx)
-		res = a.Sender.Send(ctx, Attempt{
-			URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
-			InvocationID: ic.InvocationID, TraceID: ic.TraceID,
-		})
-		leave()
-		clear(key)
+	res, err := a.send(ctx, tenantID, d, sub, body, now)
+	if err != nil {
+		return outcome{}, err
 	}
 	res.At, res.EndedAt = now, a.Clock.Now()
 	attempted, err := d.RecordAttempt(n, res, a.Retry, a.Rand())
@@ -122,6 +103,34 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 		}
 	}
 	return o, nil
+}
+
+// send makes the call of an attempt, if the gate admits it: body (nil: the
+// event's payload row, read only then) signed with the subscription's
+// secret. An attempt the gate refuses is a result without a call ("endpoint
+// busy"), not an error.
+func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (domain.AttemptResult, error) {
+	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
+	if busy != "" {
+		return domain.AttemptResult{Error: busy}, nil
+	}
+	defer leave()
+	if body == nil {
+		var err error
+		if body, err = a.Repo.Payload(ctx, tenantID, d.EventID); err != nil {
+			return domain.AttemptResult{}, fmt.Errorf("deliver %s: %w", d.ID, err)
+		}
+	}
+	key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
+	if err != nil {
+		return domain.AttemptResult{}, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
+	}
+	defer clear(key)
+	ic := invocation.From(ctx)
+	return a.Sender.Send(ctx, Attempt{
+		URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
+		InvocationID: ic.InvocationID, TraceID: ic.TraceID,
+	}), nil
 }
 
 // abandon fails a pending delivery whose subscription no longer receives
