@@ -99,6 +99,11 @@ func TestConcurrentSubscriptionsOnDynamoDB(t *testing.T) {
 // dynamostore.DefaultOutboxShards).
 func newDynamoEnv(t *testing.T) *env {
 	t.Helper()
+	return newDynamoEnvWith(t, options{allowPrivate: true})
+}
+
+func newDynamoEnvWith(t *testing.T, o options) *env {
+	t.Helper()
 	client, table := dynamotest.Table(t, "switchboard-webhooks-test")
-	return newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), options{allowPrivate: true})
+	return newEnvOn(t, dynamostore.New(client, table, dynamostore.WithOutboxShards(8)), o)
 }

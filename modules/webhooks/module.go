@@ -18,7 +18,7 @@
 // # Layout
 //
 //   - domain:   aggregates Subscription and Delivery; event types; target URL
-//     and address rules; retry schedule; health rule (pure)
+//     and address rules; retry schedule; health and pause rules (pure)
 //   - app:      one handler per command, query, work type and subscriber; the ports it needs
 //   - adapters: event-store repository and read models, the Standard Webhooks
 //     HTTP sender, the target guard

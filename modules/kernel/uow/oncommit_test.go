@@ -61,3 +61,42 @@ func TestOnCommitRunsOnceAfterTheCommit(t *testing.T) {
 		})
 	}
 }
+
+// counting records the commits it is given.
+type counting struct {
+	mu      sync.Mutex
+	commits []*eventstore.Commit
+}
+
+func (s *counting) Commit(_ context.Context, c *eventstore.Commit) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.commits = append(s.commits, c)
+	return nil
+}
+
+// A write made WithoutUnit commits at once, before the unit goes on, and
+// stays when the unit then fails; the unit's own writes do not.
+func TestWithoutUnitCommitsAtOnce(t *testing.T) {
+	store := &counting{}
+	r := &uow.Runner{Store: store}
+	rec := func(key string) *eventstore.Commit {
+		return &eventstore.Commit{TenantID: "tnt_1", Records: []eventstore.Record{{Collection: "c", Key: key, Data: json.RawMessage(`{}`)}}}
+	}
+	boom := errors.New("boom")
+	err := r.Run(context.Background(), "tnt_1", func(ctx context.Context) error {
+		if err := eventstore.Write(uow.WithoutUnit(ctx), store, rec("claim")); err != nil {
+			return err
+		}
+		if len(store.commits) != 1 {
+			t.Errorf("%d commits after the write without the unit, want 1", len(store.commits))
+		}
+		if err := eventstore.Write(ctx, store, rec("staged")); err != nil {
+			return err
+		}
+		return boom
+	}, nil)
+	if !errors.Is(err, boom) || len(store.commits) != 1 || store.commits[0].Records[0].Key != "claim" {
+		t.Fatalf("err %v, commits %d; want boom and the claim alone", err, len(store.commits))
+	}
+}

@@ -180,3 +180,9 @@ func (r *Runner) logger() *slog.Logger {
 // OnCommit runs f after the unit of work of ctx commits (once, and only if it
 // commits), or at once outside a unit. Handlers log what they did here.
 func OnCommit(ctx context.Context, f func(ctx context.Context)) { eventstore.OnCommit(ctx, f) }
+
+// WithoutUnit returns ctx without its unit of work: a write made with it
+// commits at once (eventstore.Write), and neither a failure nor a re-run of
+// ctx's unit takes it back. For the rare write that must be visible before
+// the unit goes on (a claim other processes must see, made before a call).
+func WithoutUnit(ctx context.Context) context.Context { return eventstore.WithUnit(ctx, nil) }

@@ -174,14 +174,24 @@ func TestSenderOutcomes(t *testing.T) {
 	res = (&adapters.HTTPSender{Client: client, Timeout: 50 * time.Millisecond}).Send(context.Background(), app.Attempt{
 		URL: srv.URL + "/slow", WebhookID: "evt_1", Timestamp: time.Now(), Body: []byte(`{}`), Secret: []byte("k"),
 	})
-	if res.StatusCode != 0 || res.Error != "timeout after 50ms" {
+	if res.StatusCode != 0 || res.Error != "timeout after 50ms" || !res.TimedOut {
 		t.Fatalf("slow = %+v", res)
+	}
+	// Cut short by the invocation's end, not the endpoint's timeout: not
+	// a timeout of the endpoint (the pause rule's trigger).
+	cut, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	res = (&adapters.HTTPSender{Client: client, Timeout: 5 * time.Second}).Send(cut, app.Attempt{
+		URL: srv.URL + "/slow", WebhookID: "evt_1", Timestamp: time.Now(), Body: []byte(`{}`), Secret: []byte("k"),
+	})
+	if res.StatusCode != 0 || res.TimedOut {
+		t.Fatalf("cut short = %+v", res)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := "http://" + ln.Addr().String() + "/?token=secret-token"
 	ln.Close()
 	res = send(t, s, closed)
-	if res.StatusCode != 0 || res.Error != "connection refused" {
+	if res.StatusCode != 0 || res.Error != "connection refused" || res.TimedOut {
 		t.Fatalf("refused = %+v", res)
 	}
 	strict := &adapters.HTTPSender{Client: adapters.NewHTTPClient(&adapters.Guard{})}

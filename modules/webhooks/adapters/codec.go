@@ -43,6 +43,10 @@ func streamOf(ev domain.Event) (string, error) {
 		return SubscriptionStream(e.SubscriptionID), nil
 	case domain.SubscriptionDisabled:
 		return SubscriptionStream(e.SubscriptionID), nil
+	case domain.SubscriptionPaused:
+		return SubscriptionStream(e.SubscriptionID), nil
+	case domain.SubscriptionResumed:
+		return SubscriptionStream(e.SubscriptionID), nil
 	case domain.DeliveryCreated:
 		return DeliveryStream(e.DeliveryID), nil
 	case domain.DeliveryAttempted:
@@ -65,6 +69,8 @@ var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
 	domain.SubscriptionFailing{},
 	domain.SubscriptionRecovered{},
 	domain.SubscriptionDisabled{},
+	domain.SubscriptionPaused{},
+	domain.SubscriptionResumed{},
 	domain.DeliveryCreated{},
 	domain.DeliveryAttempted{},
 	domain.DeliveryAbandoned{},

@@ -58,9 +58,18 @@ type SubscriptionRow struct {
 	Status         string     `json:"status"`
 	FailingSince   *time.Time `json:"failingSince,omitempty"`
 	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	Pause          *PauseRow  `json:"pause,omitempty"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 	Version        int64      `json:"version"` // of its stream, for the next append
+}
+
+// PauseRow is a subscription's pause (domain.Pause) in its row.
+type PauseRow struct {
+	At    time.Time `json:"at"`
+	Until time.Time `json:"until"`
+	Trips int       `json:"trips"`
+	Probe bool      `json:"probe,omitempty"`
 }
 
 // DeliveryRow is a row of "webhook-deliveries".
@@ -116,7 +125,7 @@ func ProjectSubscription(s *domain.Subscription) (eventstore.Record, error) {
 	data, err := json.Marshal(SubscriptionRow{
 		SubscriptionID: s.ID, ScopeID: s.ScopeID, ScopePath: s.ScopePath, URL: s.URL, EventTypes: s.EventTypes,
 		SealedSecret: s.SealedSecret, Status: string(s.Status), FailingSince: s.FailingSince, DisabledAt: s.DisabledAt,
-		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
+		Pause: pauseRow(s.Pause), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
 	})
 	if err != nil {
 		return eventstore.Record{}, fmt.Errorf("project subscription %s: %w", s.ID, err)
@@ -173,6 +182,20 @@ func subscriptionFromRow(r SubscriptionRow) *domain.Subscription {
 	return &domain.Subscription{
 		ID: r.SubscriptionID, ScopeID: r.ScopeID, ScopePath: r.ScopePath, URL: r.URL, EventTypes: r.EventTypes,
 		SealedSecret: r.SealedSecret, Status: domain.SubscriptionStatus(r.Status), FailingSince: r.FailingSince,
-		DisabledAt: r.DisabledAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+		DisabledAt: r.DisabledAt, Pause: r.Pause.pause(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 	}
+}
+
+func pauseRow(p *domain.Pause) *PauseRow {
+	if p == nil {
+		return nil
+	}
+	return &PauseRow{At: p.At, Until: p.Until, Trips: p.Trips, Probe: p.Probe}
+}
+
+func (r *PauseRow) pause() *domain.Pause {
+	if r == nil {
+		return nil
+	}
+	return &domain.Pause{At: r.At, Until: r.Until, Trips: r.Trips, Probe: r.Probe}
 }

@@ -69,6 +69,7 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 	if timeout <= 0 {
 		timeout = AttemptTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(a.Body))
@@ -97,6 +98,9 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 			res.Detail = trimErr(err)
 			return fail(ErrForbiddenAddress.Error())
 		}
+		// The endpoint's timeout, not the invocation's end (a Lambda
+		// deadline, a shutdown) cutting the call short.
+		res.TimedOut = timedOut(err) && parent.Err() == nil
 		return fail(describe(err, timeout))
 	}
 	defer resp.Body.Close()
@@ -111,6 +115,13 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 	return res
 }
 
+// timedOut reports whether a client error is the attempt's timeout (or a
+// network timeout under it).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // describe turns a client error into a short message without the URL (which
 // may carry a token) and without internals (a refused target is the
 // caller's: its address goes to Detail only).
@@ -119,10 +130,9 @@ func describe(err error, timeout time.Duration) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var ne net.Error
 	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+	case timedOut(err):
 		return "timeout after " + timeout.String()
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {

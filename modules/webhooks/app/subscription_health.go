@@ -17,11 +17,50 @@ import (
 type SubscriptionHealthPayload struct {
 	SubscriptionID string    `json:"subscriptionId"`
 	Succeeded      bool      `json:"succeeded"`
-	At             time.Time `json:"at"` // the attempt
+	At             time.Time `json:"at"` // the attempt (its start)
+	// Call is what became of the attempt's call, for the pause rule:
+	// CallAnswered or CallTimedOut; "" when no call was made (the gate or
+	// the pause refused it), as in items queued before the rule.
+	Call    string    `json:"call,omitempty"`
+	EndedAt time.Time `json:"endedAt,omitzero"` // when the call ended
+}
+
+// Calls of SubscriptionHealthPayload.Call. Persisted.
+const (
+	CallAnswered = "answered"
+	CallTimedOut = "timed-out"
+)
+
+// healthChange is what one attempt's outcome changes of sub: the health
+// rule's events, then the pause rule's.
+func healthChange(sub *domain.Subscription, p SubscriptionHealthPayload) []domain.Event {
+	var evs []domain.Event
+	if p.Succeeded {
+		evs = sub.RecordSuccess(p.At)
+	} else {
+		evs = sub.RecordFailure(p.At)
+	}
+	if disables(evs) {
+		return evs
+	}
+	return append(evs, pauseChange(sub, p)...)
+}
+
+// pauseChange applies the pause rule (domain.Subscription.RecordTimeout and
+// RecordAnswer) to one attempt's call.
+func pauseChange(sub *domain.Subscription, p SubscriptionHealthPayload) []domain.Event {
+	switch p.Call {
+	case CallAnswered:
+		return sub.RecordAnswer(p.At, p.EndedAt)
+	case CallTimedOut:
+		return sub.RecordTimeout(p.At, p.EndedAt)
+	}
+	return nil
 }
 
 // SubscriptionHealthHandler runs WorkSubscriptionHealth: the endpoint health
-// rule (see domain.Subscription.RecordFailure and RecordSuccess).
+// rule (see domain.Subscription.RecordFailure and RecordSuccess) and the
+// pause rule (RecordTimeout, RecordAnswer).
 type SubscriptionHealthHandler struct {
 	Repo Repository
 	// Reads, when set, is read before a subscription is disabled: its
@@ -35,7 +74,7 @@ type SubscriptionHealthHandler struct {
 const successCheckPages = 3
 
 // Handle applies one attempt's outcome to its subscription and writes only
-// a change of state (failing, recovered, disabled). It is idempotent and
+// a change of state (failing, recovered, disabled; paused, resumed). It is idempotent and
 // tolerates outcomes out of order (a success older than the failing state
 // does not clear it). A version conflict re-runs it (no call is repeated).
 func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHealthPayload) error {
@@ -50,18 +89,16 @@ func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHea
 	if err != nil {
 		return fmt.Errorf("subscription health %s: %w", p.SubscriptionID, err)
 	}
-	var evs []domain.Event
-	if p.Succeeded {
-		evs = sub.RecordSuccess(p.At)
-	} else {
-		evs = sub.RecordFailure(p.At)
-	}
+	evs := healthChange(sub, p)
 	if len(evs) == 0 {
 		return nil
 	}
 	if disables(evs) && h.Reads != nil {
 		if evs, err = h.recheck(ctx, tenantID, sub, p.At, evs); err != nil {
 			return fmt.Errorf("subscription health %s: %w", sub.ID, err)
+		}
+		if !disables(evs) {
+			evs = append(evs, pauseChange(sub, p)...)
 		}
 	}
 	if err := h.Repo.Save(ctx, Changes{TenantID: tenantID, Subscriptions: []SubscriptionChange{{Before: sub, Events: evs}}}); err != nil {
@@ -74,6 +111,12 @@ func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHea
 				h.Logger.InfoContext(ctx, "subscription endpoint failing", slog.String("subscriptionId", sub.ID), slog.Time("since", e.Since))
 			case domain.SubscriptionRecovered:
 				h.Logger.InfoContext(ctx, "subscription endpoint recovered", slog.String("subscriptionId", sub.ID), slog.Time("failingSince", e.FailingSince))
+			case domain.SubscriptionPaused:
+				h.Logger.WarnContext(ctx, "subscription endpoint paused: an attempt got no answer in time", slog.String("subscriptionId", sub.ID),
+					slog.Time("until", e.Until), slog.Int("trips", e.Trips))
+			case domain.SubscriptionResumed:
+				h.Logger.InfoContext(ctx, "subscription endpoint resumed: an attempt got an answer", slog.String("subscriptionId", sub.ID),
+					slog.Time("pausedAt", e.PausedAt), slog.Int("trips", e.Trips))
 			case domain.SubscriptionDisabled:
 				h.Logger.WarnContext(ctx, "subscription disabled: its endpoint failed for 5 days", slog.String("subscriptionId", sub.ID),
 					slog.Time("failingSince", e.FailingSince))

@@ -66,6 +66,9 @@ type AttemptResult struct {
 	// tenant.
 	Detail   string
 	Duration time.Duration
+	// TimedOut: the call got no answer within the attempt's timeout (the
+	// pause rule's trigger, RecordTimeout).
+	TimedOut bool
 	// EndedAt is when the attempt ended, by the clock At is read from (the
 	// next attempt's delay counts from it); zero: At.
 	EndedAt time.Time

@@ -1,7 +1,7 @@
 // Package domain holds the subscriber-webhooks context's business rules: the
 // Subscription and Delivery aggregates, their events, the event-type filter,
-// the target URL rules (syntax and forbidden addresses), the retry schedule
-// and the endpoint health rule.
+// the target URL rules (syntax and forbidden addresses), the retry schedule,
+// the endpoint health rule and the pause rule (pause.go).
 //
 // It is pure: no storage, no network, no clock or id generator (callers pass
 // ids, times and random draws in). Aggregates are rebuilt from their events

@@ -43,6 +43,8 @@ func TestEventTypesAreStable(t *testing.T) {
 		"webhooks.subscription-failing":   SubscriptionFailing{},
 		"webhooks.subscription-recovered": SubscriptionRecovered{},
 		"webhooks.subscription-disabled":  SubscriptionDisabled{},
+		"webhooks.subscription-paused":    SubscriptionPaused{},
+		"webhooks.subscription-resumed":   SubscriptionResumed{},
 		"webhooks.delivery-created":       DeliveryCreated{},
 		"webhooks.delivery-attempted":     DeliveryAttempted{},
 		"webhooks.delivery-abandoned":     DeliveryAbandoned{},
@@ -308,6 +310,89 @@ func TestSubscriptionHealthRule(t *testing.T) {
 	}
 	if s.Receives("message.sent", []string{"scp_r", "scp_a"}) {
 		t.Fatal("a disabled subscription receives nothing")
+	}
+}
+
+func TestSubscriptionPauseRule(t *testing.T) {
+	s := newSubscription(t)
+	v := s.Version
+	apply := func(evs []Event, at time.Time) {
+		t.Helper()
+		for _, ev := range evs {
+			v++
+			if err := s.Apply(rec(ev, v, at)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s.Admit(t0) != Admit || s.RecordAnswer(t0, t0) != nil || s.ClaimProbe(t0) != nil {
+		t.Fatal("an endpoint never paused is admitted, and an answer or a claim changes nothing")
+	}
+	// A timeout pauses it for 30 s from the attempt's end.
+	end := t0.Add(15 * time.Second)
+	evs := s.RecordTimeout(t0, end)
+	if len(evs) != 1 || evs[0] != (SubscriptionPaused{SubscriptionID: "sub_1", At: end, Until: end.Add(30 * time.Second), Trips: 1}) {
+		t.Fatalf("first timeout = %+v", evs)
+	}
+	apply(evs, end)
+	if s.Admit(end.Add(29*time.Second)) != Refuse || s.Admit(end.Add(30*time.Second)) != ClaimProbe {
+		t.Fatal("refused during the pause, a probe from its end")
+	}
+	// Attempts under way when it began change nothing, whatever they got.
+	if s.RecordTimeout(t0.Add(time.Second), end.Add(time.Second)) != nil || s.RecordAnswer(end.Add(-time.Millisecond), end.Add(time.Second)) != nil {
+		t.Fatal("an attempt started before the pause changes nothing")
+	}
+	// An attempt that did not see the pause (another process read the
+	// subscription before it) and timed out: still one trip.
+	if s.RecordTimeout(end.Add(time.Second), end.Add(16*time.Second)) != nil {
+		t.Fatal("a second timeout during a pause is not a second trip")
+	}
+	// The probe: held for ProbeHold; its timeout doubles the pause.
+	at := end.Add(40 * time.Second)
+	claim := s.ClaimProbe(at)
+	apply(claim, at)
+	if s.Pause == nil || !s.Pause.Probe || s.Pause.Trips != 1 || s.Admit(at.Add(ProbeHold-time.Millisecond)) != Refuse {
+		t.Fatalf("after the claim: %+v", s.Pause)
+	}
+	evs = s.RecordTimeout(at, at.Add(15*time.Second))
+	if len(evs) != 1 || evs[0].(SubscriptionPaused).Trips != 2 || !evs[0].(SubscriptionPaused).Until.Equal(at.Add(15*time.Second+time.Minute)) {
+		t.Fatalf("probe timed out = %+v", evs)
+	}
+	apply(evs, at)
+	// A probe whose outcome never came: the next claim after ProbeHold
+	// keeps the trips.
+	at = s.Pause.Until
+	apply(s.ClaimProbe(at), at)
+	at = at.Add(ProbeHold)
+	if s.Admit(at) != ClaimProbe {
+		t.Fatal("a probe without an outcome is followed by another")
+	}
+	apply(s.ClaimProbe(at), at)
+	if s.Pause.Trips != 2 {
+		t.Fatalf("trips = %d, want 2", s.Pause.Trips)
+	}
+	// An answer of the probe resumes the endpoint.
+	evs = s.RecordAnswer(at, at.Add(time.Second))
+	if len(evs) != 1 || evs[0] != (SubscriptionResumed{SubscriptionID: "sub_1", PausedAt: at, Trips: 2, At: at.Add(time.Second)}) {
+		t.Fatalf("answer = %+v", evs)
+	}
+	apply(evs, at)
+	if s.Pause != nil || s.Admit(at) != Admit {
+		t.Fatal("resumed")
+	}
+	// A disabled subscription is never paused.
+	apply([]Event{SubscriptionDisabled{SubscriptionID: "sub_1", Reason: DisabledEndpointFailing, FailingSince: t0, At: at}}, at)
+	if s.RecordTimeout(at, at) != nil {
+		t.Fatal("a disabled subscription is not paused")
+	}
+}
+
+func TestPauseFor(t *testing.T) {
+	for trips, want := range map[int]time.Duration{0: 30 * time.Second, 1: 30 * time.Second, 2: time.Minute, 3: 2 * time.Minute,
+		4: 4 * time.Minute, 5: 8 * time.Minute, 6: 10 * time.Minute, 40: 10 * time.Minute} {
+		if got := PauseFor(trips); got != want {
+			t.Errorf("PauseFor(%d) = %v, want %v", trips, got, want)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ const (
 	TypeSubscriptionFailing       = "webhooks.subscription-failing"
 	TypeSubscriptionRecovered     = "webhooks.subscription-recovered"
 	TypeSubscriptionDisabled      = "webhooks.subscription-disabled"
+	TypeSubscriptionPaused        = "webhooks.subscription-paused"
+	TypeSubscriptionResumed       = "webhooks.subscription-resumed"
 	TypeDeliveryCreated           = "webhooks.delivery-created"
 	TypeDeliveryAttempted         = "webhooks.delivery-attempted"
 	TypeDeliveryAbandoned         = "webhooks.delivery-abandoned"
@@ -69,6 +71,27 @@ type SubscriptionDisabled struct {
 	Reason         string    `json:"reason"` // DisabledEndpointFailing
 	FailingSince   time.Time `json:"failingSince"`
 	At             time.Time `json:"at"` // the failed attempt that disabled it
+}
+
+// SubscriptionPaused: an attempt got no answer within its timeout (Probe
+// false), or an attempt claimed the probe of a pause that had ended (Probe
+// true): no other attempt is made before Until (the pause rule, pause.go).
+// Stream "subscription-<subscriptionId>".
+type SubscriptionPaused struct {
+	SubscriptionID string    `json:"subscriptionId"`
+	At             time.Time `json:"at"`
+	Until          time.Time `json:"until"`
+	Trips          int       `json:"trips"` // timeouts in a row
+	Probe          bool      `json:"probe,omitempty"`
+}
+
+// SubscriptionResumed: an attempt made during a pause (its probe) got an
+// answer; attempts are made again. Stream "subscription-<subscriptionId>".
+type SubscriptionResumed struct {
+	SubscriptionID string    `json:"subscriptionId"`
+	PausedAt       time.Time `json:"pausedAt"`
+	Trips          int       `json:"trips"`
+	At             time.Time `json:"at"` // the end of the attempt that got the answer
 }
 
 // DeliveryCreated: an integration event matched a subscription; one delivery
@@ -148,6 +171,12 @@ func (SubscriptionRecovered) EventType() string { return TypeSubscriptionRecover
 
 // EventType implements Event.
 func (SubscriptionDisabled) EventType() string { return TypeSubscriptionDisabled }
+
+// EventType implements Event.
+func (SubscriptionPaused) EventType() string { return TypeSubscriptionPaused }
+
+// EventType implements Event.
+func (SubscriptionResumed) EventType() string { return TypeSubscriptionResumed }
 
 // EventType implements Event.
 func (DeliveryCreated) EventType() string { return TypeDeliveryCreated }

@@ -38,8 +38,11 @@ type Subscription struct {
 	// while the endpoint is healthy.
 	FailingSince *time.Time
 	DisabledAt   *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Pause is set while the endpoint is paused by the pause rule (or has
+	// been, until an attempt gets an answer): see Admit.
+	Pause     *Pause
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// Version is the version of the last applied event (0: no events).
 	Version int64
 }
@@ -152,6 +155,16 @@ func (s *Subscription) Apply(r Recorded) error {
 		}
 		at := e.At
 		s.Status, s.DisabledAt = Disabled, &at
+	case SubscriptionPaused:
+		if err := s.check(e.SubscriptionID, r); err != nil {
+			return err
+		}
+		s.Pause = &Pause{At: e.At, Until: e.Until, Trips: e.Trips, Probe: e.Probe}
+	case SubscriptionResumed:
+		if err := s.check(e.SubscriptionID, r); err != nil {
+			return err
+		}
+		s.Pause = nil
 	default:
 		return errCorrupt(fmt.Sprintf("event %T in a subscription stream", r.Event))
 	}

@@ -1,0 +1,273 @@
+package webhooks_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/modules/kernel/eventstore"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/adapters"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/app"
+	"github.com/switchboard-dev/switchboard/modules/webhooks/domain"
+)
+
+// pit is a transport whose /pit endpoint times out (at once: the error a
+// client's deadline gives) until it answers, and whose other paths answer
+// 204. hold, when set, holds /pit calls until it is closed.
+type pit struct {
+	answers atomic.Bool
+	calls   atomic.Int32
+	fast    atomic.Int32
+	hold    chan struct{}
+	mu      sync.Mutex
+}
+
+func (p *pit) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != "/pit" {
+		p.fast.Add(1)
+		return &http.Response{StatusCode: 204, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
+	}
+	p.calls.Add(1)
+	p.mu.Lock()
+	hold := p.hold
+	p.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	if !p.answers.Load() {
+		return nil, context.DeadlineExceeded
+	}
+	return &http.Response{StatusCode: 204, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
+}
+
+// pauseOf reads a subscription's pause from its row.
+func (e *env) pauseOf(tn tenant, subID string) *adapters.PauseRow {
+	e.t.Helper()
+	rec, err := e.store.GetRecord(context.Background(), tn.ID, adapters.CollectionSubscriptions, subID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var row adapters.SubscriptionRow
+	if err := json.Unmarshal(rec.Data, &row); err != nil {
+		e.t.Fatal(err)
+	}
+	return row.Pause
+}
+
+// An endpoint that gets no answer within the attempt timeout is paused for
+// every process (the in-process gate bounds one process only: in Lambda
+// mode such an endpoint could hold every worker instance): no attempt is
+// made until the pause ends, then one attempt probes it while the others
+// are still refused; a probe that times out doubles the pause, one that is
+// answered resumes the endpoint. Refused attempts are failed attempts
+// retried on the schedule, and reach the endpoint once it answers.
+func TestEndpointThatTimesOutIsPaused(t *testing.T) {
+	p := &pit{}
+	testPause(t, p, newEnv(t, options{allowPrivate: true, transport: p, noJitter: true, retryScale: 0.001}))
+}
+
+// The pause and its probe on DynamoDB: the claim is a conditional write of
+// the subscription's stream, committed before the call.
+func TestEndpointThatTimesOutIsPausedOnDynamoDB(t *testing.T) {
+	p := &pit{}
+	testPause(t, p, newDynamoEnvWith(t, options{allowPrivate: true, transport: p, noJitter: true, retryScale: 0.001}))
+}
+
+func testPause(t *testing.T, p *pit, e *env) {
+	tn := e.onboard("Acme")
+	slow := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+	e.subscribe(tn, tn.Root, "http://127.0.0.1:9/fast", "*")
+	fanOut := func(msg string) {
+		t.Helper()
+		if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, msg))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := func() {
+		t.Helper()
+		for _, it := range e.pending(app.WorkSubscriptionHealth) {
+			if err := e.exec.Handle(context.Background(), it); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.AckOutbox(context.Background(), []eventstore.OutboxEntry{it}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	streamTypes := func() []string {
+		var out []string
+		for _, ev := range e.stream(tn.ID, adapters.SubscriptionStream(slow.SubscriptionID)) {
+			out = append(out, ev.Type)
+		}
+		return out
+	}
+
+	// A timeout pauses the endpoint for 30 s (after the attempt ended).
+	fanOut("msg_1")
+	health()
+	pause := e.pauseOf(tn, slow.SubscriptionID)
+	if p.calls.Load() != 1 || pause == nil || pause.Trips != 1 || !pause.Until.Equal(t0.Add(domain.PauseFirst)) || pause.Probe {
+		t.Fatalf("after a timeout: %d calls, pause %+v; want 1 call and a pause of trip 1 until t0+30s", p.calls.Load(), pause)
+	}
+
+	// While paused: no call; the delivery records why and retries.
+	e.clock.Set(t0.Add(10 * time.Second))
+	fanOut("msg_2")
+	health()
+	if p.calls.Load() != 1 {
+		t.Fatalf("%d calls to the paused endpoint, want 1", p.calls.Load())
+	}
+	paused := 0
+	for _, d := range e.deliveries(tn, slow.SubscriptionID) {
+		if le, _ := d["lastError"].(string); strings.HasPrefix(le, "not attempted: endpoint paused until 2026-03-04T05:06:37Z") && d["status"] == "pending" {
+			paused++
+		}
+	}
+	if paused != 1 {
+		t.Fatalf("%d deliveries refused as paused, want 1: %v", paused, e.deliveries(tn, slow.SubscriptionID))
+	}
+
+	// After the pause: one attempt claims the probe (committed before its
+	// call: another fan-out meanwhile is refused), and its timeout pauses
+	// the endpoint again for twice as long.
+	e.clock.Set(t0.Add(40 * time.Second))
+	p.mu.Lock()
+	p.hold = make(chan struct{})
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() { defer close(done); fanOut("msg_3") }()
+	waitUntil(t, "the probe's call", func() bool { return p.calls.Load() == 2 })
+	if pause := e.pauseOf(tn, slow.SubscriptionID); pause == nil || !pause.Probe || !pause.Until.Equal(t0.Add(40*time.Second+domain.ProbeHold)) {
+		t.Fatalf("during the probe: pause %+v, want a probe held until t0+60s", pause)
+	}
+	fanOut("msg_4")
+	if p.calls.Load() != 2 {
+		t.Fatalf("%d calls while the probe is under way, want 2", p.calls.Load())
+	}
+	close(p.hold)
+	<-done
+	p.mu.Lock()
+	p.hold = nil
+	p.mu.Unlock()
+	health()
+	pause = e.pauseOf(tn, slow.SubscriptionID)
+	if pause == nil || pause.Trips != 2 || !pause.Until.Equal(t0.Add(40*time.Second+2*domain.PauseFirst)) || pause.Probe {
+		t.Fatalf("after the probe timed out: pause %+v; want trip 2 until t0+100s", pause)
+	}
+
+	// The endpoint answers again: the next probe resumes it, and the
+	// refused deliveries are delivered on their retries.
+	p.answers.Store(true)
+	e.clock.Set(t0.Add(2 * time.Minute))
+	fanOut("msg_5")
+	health()
+	if pause := e.pauseOf(tn, slow.SubscriptionID); pause != nil {
+		t.Fatalf("after an answered probe: pause %+v, want none", pause)
+	}
+	calls := p.calls.Load()
+	fanOut("msg_6")
+	if p.calls.Load() != calls+1 {
+		t.Fatal("an attempt after the endpoint resumed was not made")
+	}
+	e.runUntilIdle(t0.Add(48 * time.Hour))
+	got := map[string]int{}
+	for _, d := range e.deliveries(tn, slow.SubscriptionID) {
+		got[d["status"].(string)]++
+	}
+	if got["succeeded"] != 6 {
+		t.Fatalf("the paused endpoint's deliveries = %v, want 6 succeeded", got)
+	}
+	if p.fast.Load() != 6 {
+		t.Fatalf("the other subscriber got %d calls, want 6 (one per event)", p.fast.Load())
+	}
+	want := []string{domain.TypeSubscriptionCreated, domain.TypeSubscriptionFailing, domain.TypeSubscriptionPaused,
+		domain.TypeSubscriptionPaused, domain.TypeSubscriptionPaused, domain.TypeSubscriptionPaused,
+		domain.TypeSubscriptionRecovered, domain.TypeSubscriptionResumed}
+	if got := streamTypes(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("subscription stream = %v\nwant %v", got, want)
+	}
+}
+
+// barrier holds reads of subscription rows, while armed, until two readers
+// are waiting, so that two attempts read the same version.
+type barrier struct {
+	eventstore.Store
+	armed   atomic.Bool
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (b *barrier) GetRecord(ctx context.Context, tenantID, collection, key string) (eventstore.Record, error) {
+	rec, err := b.Store.GetRecord(ctx, tenantID, collection, key)
+	if collection == adapters.CollectionSubscriptions && b.armed.Load() {
+		b.arrived <- struct{}{}
+		<-b.release
+	}
+	return rec, err
+}
+
+// Two attempts that read the ended pause at the same version both try to
+// claim the probe: one wins and calls, the other is refused without a call.
+func TestOneProbeWinsTheClaim(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T, o options) *env{
+		"bolt":     func(t *testing.T, o options) *env { return newEnv(t, o) },
+		"dynamodb": newDynamoEnvWith,
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &pit{}
+			o := options{allowPrivate: true, transport: p, noJitter: true}
+			e := open(t, o)
+			b := &barrier{Store: e.store, arrived: make(chan struct{}, 2), release: make(chan struct{})}
+			e = newEnvOn(t, b, o)
+			tn := e.onboard("Acme")
+			slow := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+			e.drain()
+			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))); err != nil {
+				t.Fatal(err)
+			}
+			e.drain() // the health item: paused
+			if e.pauseOf(tn, slow.SubscriptionID) == nil {
+				t.Fatal("not paused")
+			}
+			e.clock.Set(t0.Add(time.Hour))
+			entries := []eventstore.OutboxEntry{
+				e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_2")),
+				e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_3")),
+			}
+			b.armed.Store(true)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, entry := range entries {
+				wg.Go(func() { errs[i] = e.exec.Handle(context.Background(), entry) })
+			}
+			<-b.arrived
+			<-b.arrived
+			b.armed.Store(false)
+			close(b.release)
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := p.calls.Load(); n != 2 {
+				t.Fatalf("%d calls, want 2 (the first timeout and one probe)", n)
+			}
+			refused := 0
+			for _, d := range e.deliveries(tn, slow.SubscriptionID) {
+				if d["lastError"] == "not attempted: endpoint paused (another attempt is testing it)" {
+					refused++
+				}
+			}
+			if refused != 1 {
+				t.Fatalf("%d deliveries refused while the other probes, want 1: %v", refused, e.deliveries(tn, slow.SubscriptionID))
+			}
+		})
+	}
+}
