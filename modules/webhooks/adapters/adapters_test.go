@@ -174,7 +174,7 @@ func TestSenderOutcomes(t *testing.T) {
 	res = (&adapters.HTTPSender{Client: client, Timeout: 50 * time.Millisecond}).Send(context.Background(), app.Attempt{
 		URL: srv.URL + "/slow", WebhookID: "evt_1", Timestamp: time.Now(), Body: []byte(`{}`), Secret: []byte("k"),
 	})
-	if res.StatusCode != 0 || res.Error != "timeout after 50ms" || !res.TimedOut {
+	if res.StatusCode != 0 || res.Error != "timeout after 50ms" || !res.TimedOut || res.Interrupted {
 		t.Fatalf("slow = %+v", res)
 	}
 	// Cut short by the invocation's end, not the endpoint's timeout: not
@@ -184,7 +184,7 @@ func TestSenderOutcomes(t *testing.T) {
 	res = (&adapters.HTTPSender{Client: client, Timeout: 5 * time.Second}).Send(cut, app.Attempt{
 		URL: srv.URL + "/slow", WebhookID: "evt_1", Timestamp: time.Now(), Body: []byte(`{}`), Secret: []byte("k"),
 	})
-	if res.StatusCode != 0 || res.TimedOut {
+	if res.StatusCode != 0 || res.TimedOut || !res.Interrupted {
 		t.Fatalf("cut short = %+v", res)
 	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -59,6 +59,8 @@ type SubscriptionRow struct {
 	FailingSince   *time.Time `json:"failingSince,omitempty"`
 	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
 	Pause          *PauseRow  `json:"pause,omitempty"`
+	ResumedAt      *time.Time `json:"resumedAt,omitempty"`
+	RecoveredAt    *time.Time `json:"recoveredAt,omitempty"`
 	CreatedAt      time.Time  `json:"createdAt"`
 	UpdatedAt      time.Time  `json:"updatedAt"`
 	Version        int64      `json:"version"` // of its stream, for the next append
@@ -125,7 +127,7 @@ func ProjectSubscription(s *domain.Subscription) (eventstore.Record, error) {
 	data, err := json.Marshal(SubscriptionRow{
 		SubscriptionID: s.ID, ScopeID: s.ScopeID, ScopePath: s.ScopePath, URL: s.URL, EventTypes: s.EventTypes,
 		SealedSecret: s.SealedSecret, Status: string(s.Status), FailingSince: s.FailingSince, DisabledAt: s.DisabledAt,
-		Pause: pauseRow(s.Pause), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
+		Pause: pauseRow(s.Pause), ResumedAt: s.ResumedAt, RecoveredAt: s.RecoveredAt, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Version: s.Version,
 	})
 	if err != nil {
 		return eventstore.Record{}, fmt.Errorf("project subscription %s: %w", s.ID, err)
@@ -182,7 +184,7 @@ func subscriptionFromRow(r SubscriptionRow) *domain.Subscription {
 	return &domain.Subscription{
 		ID: r.SubscriptionID, ScopeID: r.ScopeID, ScopePath: r.ScopePath, URL: r.URL, EventTypes: r.EventTypes,
 		SealedSecret: r.SealedSecret, Status: domain.SubscriptionStatus(r.Status), FailingSince: r.FailingSince,
-		DisabledAt: r.DisabledAt, Pause: r.Pause.pause(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
+		DisabledAt: r.DisabledAt, Pause: r.Pause.pause(), ResumedAt: r.ResumedAt, RecoveredAt: r.RecoveredAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 	}
 }
 

@@ -98,9 +98,10 @@ func (s *HTTPSender) Send(ctx context.Context, a app.Attempt) domain.AttemptResu
 			res.Detail = trimErr(err)
 			return fail(ErrForbiddenAddress.Error())
 		}
-		// The endpoint's timeout, not the invocation's end (a Lambda
+		// The endpoint's timeout, or the invocation's end (a Lambda
 		// deadline, a shutdown) cutting the call short.
-		res.TimedOut = timedOut(err) && parent.Err() == nil
+		res.Interrupted = parent.Err() != nil
+		res.TimedOut = timedOut(err) && !res.Interrupted
 		return fail(describe(err, timeout))
 	}
 	defer resp.Body.Close()

@@ -65,24 +65,14 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	now := a.Clock.Now()
 	var res domain.AttemptResult
 	called := false
-	switch sub.Admit(now) {
-	case domain.Refuse:
+	var probing *domain.Subscription // sub with this attempt's claim of the probe
+	if sub.Admit(now) == domain.Refuse {
 		res.Error = pausedError(sub.Pause)
-	case domain.ClaimProbe:
-		probing, err := a.claimProbe(ctx, tenantID, sub, now)
-		if err != nil {
-			return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)
-		}
-		if probing == nil {
-			res.Error = "not attempted: endpoint paused (another attempt is testing it)"
-			break
-		}
+	} else if res, called, probing, err = a.send(ctx, tenantID, d, sub, body, now); err != nil {
+		return outcome{}, err
+	}
+	if probing != nil {
 		sub = probing
-		fallthrough
-	default:
-		if res, called, err = a.send(ctx, tenantID, d, sub, body, now); err != nil {
-			return outcome{}, err
-		}
 	}
 	res.At, res.EndedAt = now, a.Clock.Now()
 	attempted, err := d.RecordAttempt(n, res, a.Retry, a.Rand())
@@ -96,12 +86,16 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	}
 	// The subscription is written only when its health or its pause changes:
 	// its own work item does it, so that concurrent deliveries never
-	// conflict here.
+	// conflict here. A probe's outcome is written at once as well (the item
+	// may come after the probe's hold, too late to count).
 	health := SubscriptionHealthPayload{SubscriptionID: sub.ID, Succeeded: attempted.Succeeded, At: now}
-	if called {
+	if called && !res.Interrupted {
 		health.Call, health.EndedAt = CallAnswered, res.EndedAt
 		if res.TimedOut {
 			health.Call = CallTimedOut
+		}
+		if probing != nil {
+			a.recordProbe(ctx, tenantID, sub.ID, health)
 		}
 	}
 	if change := healthChange(sub, health); len(change) > 0 {
@@ -135,10 +129,11 @@ func pausedError(p *domain.Pause) string {
 	return fmt.Sprintf("not attempted: endpoint paused until %s (an attempt got no answer in time)", p.Until.UTC().Format(time.RFC3339))
 }
 
-// claimProbe commits the claim of the probe of sub's ended pause at now, at
-// once and outside the caller's unit of work (every process must see it
-// before the call), and returns the subscription with it; nil when another
-// writer moved the subscription first (another attempt claimed the probe).
+// claimProbe commits the claim of the probe of sub's ended pause by the
+// attempt started at now, at once and outside the caller's unit of work
+// (every process must see it before the call), and returns the subscription
+// with it; nil when another writer moved the subscription first (another
+// attempt claimed the probe).
 func (a attempter) claimProbe(ctx context.Context, tenantID string, sub *domain.Subscription, now time.Time) (*domain.Subscription, error) {
 	evs := sub.ClaimProbe(now)
 	err := a.Repo.Save(uow.WithoutUnit(ctx), Changes{TenantID: tenantID, Subscriptions: []SubscriptionChange{{Before: sub, Events: evs}}})
@@ -158,31 +153,97 @@ func (a attempter) claimProbe(ctx context.Context, tenantID string, sub *domain.
 	return &cp, nil
 }
 
+// probeWrites bounds the tries of recordProbe when its write conflicts.
+const probeWrites = 3
+
+// recordProbe writes the pause rule's outcome of a probe at once, outside
+// the caller's unit of work, on the subscription as it reads now: a
+// timed-out probe pauses it again, an answered one resumes it. It does not
+// wait for the attempt's health item, which in Lambda mode may run after
+// the probe's hold ended and another attempt claimed the next probe (whose
+// claim would make this outcome too old to count); nor does it depend on the
+// caller's commit (a fan-out re-run would lose it). The health item still
+// follows and then finds nothing to change. A failure is logged: the hold
+// ends and the next attempt probes again.
+func (a attempter) recordProbe(ctx context.Context, tenantID, subscriptionID string, p SubscriptionHealthPayload) {
+	ctx = uow.WithoutUnit(ctx)
+	for range probeWrites {
+		sub, err := a.Repo.Subscription(ctx, tenantID, subscriptionID)
+		if err != nil {
+			a.Logger.WarnContext(ctx, "probe outcome not recorded", slog.String("subscriptionId", subscriptionID), slog.String("error", err.Error()))
+			return
+		}
+		evs := pauseChange(sub, p)
+		if len(evs) == 0 {
+			return
+		}
+		err = a.Repo.Save(ctx, Changes{TenantID: tenantID, Subscriptions: []SubscriptionChange{{Before: sub, Events: evs}}})
+		if errs.KindOf(err) == errs.KindConflict {
+			continue
+		}
+		if err != nil {
+			a.Logger.WarnContext(ctx, "probe outcome not recorded", slog.String("subscriptionId", subscriptionID), slog.String("error", err.Error()))
+			return
+		}
+		logPause(ctx, a.Logger, subscriptionID, evs)
+		return
+	}
+	a.Logger.WarnContext(ctx, "probe outcome not recorded: the subscription kept changing", slog.String("subscriptionId", subscriptionID))
+}
+
+// logPause logs the pause rule's events of a subscription once committed
+// (a probe's claim is logged by claimProbe).
+func logPause(ctx context.Context, log *slog.Logger, subscriptionID string, evs []domain.Event) {
+	for _, ev := range evs {
+		switch e := ev.(type) {
+		case domain.SubscriptionPaused:
+			if !e.Probe {
+				log.WarnContext(ctx, "subscription endpoint paused: an attempt got no answer in time", slog.String("subscriptionId", subscriptionID),
+					slog.Time("until", e.Until), slog.Int("trips", e.Trips))
+			}
+		case domain.SubscriptionResumed:
+			log.InfoContext(ctx, "subscription endpoint resumed: an attempt got an answer", slog.String("subscriptionId", subscriptionID),
+				slog.Time("pausedAt", e.PausedAt), slog.Int("trips", e.Trips))
+		}
+	}
+}
+
 // send makes the call of an attempt, if the gate admits it: body (nil: the
 // event's payload row, read only then) signed with the subscription's
-// secret. An attempt the gate refuses is a result without a call ("endpoint
-// busy", called false), not an error.
-func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (res domain.AttemptResult, called bool, err error) {
+// secret. When sub's pause has ended, the attempt first claims the probe
+// (after the gate, the body and the key, so that nothing but the call comes
+// between the claim and the call) and returns sub with its claim (probing).
+// An attempt the gate refuses, or whose claim another attempt won, is a
+// result without a call (called false), not an error.
+func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (res domain.AttemptResult, called bool, probing *domain.Subscription, err error) {
 	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
 	if busy != "" {
-		return domain.AttemptResult{Error: busy}, false, nil
+		return domain.AttemptResult{Error: busy}, false, nil, nil
 	}
 	defer leave()
 	if body == nil {
 		if body, err = a.Repo.Payload(ctx, tenantID, d.EventID); err != nil {
-			return domain.AttemptResult{}, false, fmt.Errorf("deliver %s: %w", d.ID, err)
+			return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 	}
 	key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
 	if err != nil {
-		return domain.AttemptResult{}, false, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
+		return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
 	}
 	defer clear(key)
+	if sub.Admit(now) == domain.ClaimProbe {
+		if probing, err = a.claimProbe(ctx, tenantID, sub, now); err != nil {
+			return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
+		}
+		if probing == nil {
+			return domain.AttemptResult{Error: "not attempted: endpoint paused (another attempt is testing it)"}, false, nil, nil
+		}
+	}
 	ic := invocation.From(ctx)
 	return a.Sender.Send(ctx, Attempt{
 		URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
 		InvocationID: ic.InvocationID, TraceID: ic.TraceID,
-	}), true, nil
+	}), true, probing, nil
 }
 
 // abandon fails a pending delivery whose subscription no longer receives

@@ -105,18 +105,13 @@ func (h SubscriptionHealthHandler) Handle(ctx context.Context, p SubscriptionHea
 		return fmt.Errorf("subscription health %s: %w", sub.ID, err)
 	}
 	uow.OnCommit(ctx, func(ctx context.Context) {
+		logPause(ctx, h.Logger, sub.ID, evs)
 		for _, ev := range evs {
 			switch e := ev.(type) {
 			case domain.SubscriptionFailing:
 				h.Logger.InfoContext(ctx, "subscription endpoint failing", slog.String("subscriptionId", sub.ID), slog.Time("since", e.Since))
 			case domain.SubscriptionRecovered:
 				h.Logger.InfoContext(ctx, "subscription endpoint recovered", slog.String("subscriptionId", sub.ID), slog.Time("failingSince", e.FailingSince))
-			case domain.SubscriptionPaused:
-				h.Logger.WarnContext(ctx, "subscription endpoint paused: an attempt got no answer in time", slog.String("subscriptionId", sub.ID),
-					slog.Time("until", e.Until), slog.Int("trips", e.Trips))
-			case domain.SubscriptionResumed:
-				h.Logger.InfoContext(ctx, "subscription endpoint resumed: an attempt got an answer", slog.String("subscriptionId", sub.ID),
-					slog.Time("pausedAt", e.PausedAt), slog.Int("trips", e.Trips))
 			case domain.SubscriptionDisabled:
 				h.Logger.WarnContext(ctx, "subscription disabled: its endpoint failed for 5 days", slog.String("subscriptionId", sub.ID),
 					slog.Time("failingSince", e.FailingSince))

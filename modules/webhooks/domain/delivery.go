@@ -69,6 +69,10 @@ type AttemptResult struct {
 	// TimedOut: the call got no answer within the attempt's timeout (the
 	// pause rule's trigger, RecordTimeout).
 	TimedOut bool
+	// Interrupted: the call was cut short by its caller's end (an
+	// invocation's deadline, a shutdown), not by the endpoint: it says
+	// nothing of the endpoint (the pause rule ignores it).
+	Interrupted bool
 	// EndedAt is when the attempt ended, by the clock At is read from (the
 	// next attempt's delay counts from it); zero: At.
 	EndedAt time.Time

@@ -292,6 +292,9 @@ func TestSubscriptionHealthRule(t *testing.T) {
 	if s.FailingSince != nil {
 		t.Fatal("a success clears the failing state")
 	}
+	if evs := s.RecordFailure(t2.Add(-time.Second)); evs != nil {
+		t.Fatalf("a late report of a failure before the recovery = %+v, want none", evs)
+	}
 	// Failing again from t3: disabled at t3 + 5 days, not before.
 	t3 := t2.Add(time.Hour)
 	_ = s.Apply(rec(s.RecordFailure(t3)[0], 4, t3))
@@ -354,6 +357,9 @@ func TestSubscriptionPauseRule(t *testing.T) {
 	if s.Pause == nil || !s.Pause.Probe || s.Pause.Trips != 1 || s.Admit(at.Add(ProbeHold-time.Millisecond)) != Refuse {
 		t.Fatalf("after the claim: %+v", s.Pause)
 	}
+	if evs := s.RecordTimeout(at.Add(-time.Millisecond), at.Add(15*time.Second)); evs != nil {
+		t.Fatalf("a timeout of an attempt started before the probe's claim = %+v, want none", evs)
+	}
 	evs = s.RecordTimeout(at, at.Add(15*time.Second))
 	if len(evs) != 1 || evs[0].(SubscriptionPaused).Trips != 2 || !evs[0].(SubscriptionPaused).Until.Equal(at.Add(15*time.Second+time.Minute)) {
 		t.Fatalf("probe timed out = %+v", evs)
@@ -379,6 +385,14 @@ func TestSubscriptionPauseRule(t *testing.T) {
 	apply(evs, at)
 	if s.Pause != nil || s.Admit(at) != Admit {
 		t.Fatal("resumed")
+	}
+	// A late or repeated report of a timeout from before the resume pauses
+	// nothing; a new one does.
+	if evs := s.RecordTimeout(at, at.Add(time.Second-time.Millisecond)); evs != nil {
+		t.Fatalf("a timeout started before the resume = %+v, want none", evs)
+	}
+	if evs := s.RecordTimeout(at.Add(time.Second), at.Add(16*time.Second)); len(evs) != 1 || evs[0].(SubscriptionPaused).Trips != 1 {
+		t.Fatalf("a timeout after the resume = %+v, want a pause of trip 1", evs)
 	}
 	// A disabled subscription is never paused.
 	apply([]Event{SubscriptionDisabled{SubscriptionID: "sub_1", Reason: DisabledEndpointFailing, FailingSince: t0, At: at}}, at)

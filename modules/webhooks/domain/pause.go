@@ -86,10 +86,14 @@ func (s *Subscription) ClaimProbe(now time.Time) []Event {
 // PauseFirst; a probe (an attempt started at or after its claim) that timed
 // out pauses it again for PauseFor(trips + 1). An attempt that was already
 // under way when the pause began changes nothing (a burst of timeouts is one
-// trip), nor does any attempt of a disabled subscription.
+// trip), nor does an attempt started before the last pause ended (a late or
+// repeated report of an earlier wave: ResumedAt), nor any attempt of a
+// disabled subscription.
 func (s *Subscription) RecordTimeout(started, ended time.Time) []Event {
 	switch {
 	case s.Status != Enabled:
+		return nil
+	case s.Pause == nil && s.ResumedAt != nil && started.Before(*s.ResumedAt):
 		return nil
 	case s.Pause == nil:
 		return []Event{SubscriptionPaused{SubscriptionID: s.ID, At: ended, Until: ended.Add(PauseFor(1)), Trips: 1}}

@@ -37,10 +37,16 @@ type Subscription struct {
 	// FailingSince is the first failed attempt since the last success, nil
 	// while the endpoint is healthy.
 	FailingSince *time.Time
-	DisabledAt   *time.Time
+	// RecoveredAt is when it last recovered: a failure of an attempt made
+	// before it is a late report and changes nothing.
+	RecoveredAt *time.Time
+	DisabledAt  *time.Time
 	// Pause is set while the endpoint is paused by the pause rule (or has
 	// been, until an attempt gets an answer): see Admit.
-	Pause     *Pause
+	Pause *Pause
+	// ResumedAt is when the last pause ended (an answer): a timeout of an
+	// attempt started before it is older news and pauses nothing.
+	ResumedAt *time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version is the version of the last applied event (0: no events).
@@ -82,13 +88,16 @@ func (s *Subscription) Receives(t string, path []string) bool {
 }
 
 // RecordFailure applies the health rule to a failed attempt at `at`: a
-// healthy endpoint becomes failing since `at`; one failing for DisableAfter
+// healthy endpoint becomes failing since `at` (unless it recovered after
+// `at`: a late or repeated report); one failing for DisableAfter
 // or longer is disabled. Otherwise (failing for less, or disabled already)
 // nothing changes and no event is returned, so the subscription is written
 // only when its state changes.
 func (s *Subscription) RecordFailure(at time.Time) []Event {
 	switch {
 	case s.Status != Enabled:
+		return nil
+	case s.FailingSince == nil && s.RecoveredAt != nil && at.Before(*s.RecoveredAt):
 		return nil
 	case s.FailingSince == nil:
 		return []Event{SubscriptionFailing{SubscriptionID: s.ID, Since: at}}
@@ -148,7 +157,8 @@ func (s *Subscription) Apply(r Recorded) error {
 		if err := s.check(e.SubscriptionID, r); err != nil {
 			return err
 		}
-		s.FailingSince = nil
+		at := e.At
+		s.FailingSince, s.RecoveredAt = nil, &at
 	case SubscriptionDisabled:
 		if err := s.check(e.SubscriptionID, r); err != nil {
 			return err
@@ -164,7 +174,8 @@ func (s *Subscription) Apply(r Recorded) error {
 		if err := s.check(e.SubscriptionID, r); err != nil {
 			return err
 		}
-		s.Pause = nil
+		at := e.At
+		s.Pause, s.ResumedAt = nil, &at
 	default:
 		return errCorrupt(fmt.Sprintf("event %T in a subscription stream", r.Event))
 	}
