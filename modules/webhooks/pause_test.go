@@ -129,7 +129,7 @@ func testPause(t *testing.T, p *pit, e *env) {
 	}
 	paused := 0
 	for _, d := range e.deliveries(tn, slow.SubscriptionID) {
-		if le, _ := d["lastError"].(string); strings.HasPrefix(le, "not attempted: endpoint paused until 2026-03-04T05:06:37Z") && d["status"] == "pending" {
+		if le, _ := d["lastError"].(string); strings.HasPrefix(le, "not attempted: endpoint paused until 2026-03-04T05:06:37.000Z") && d["status"] == "pending" {
 			paused++
 		}
 	}

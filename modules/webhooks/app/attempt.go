@@ -126,7 +126,7 @@ func pausedError(p *domain.Pause) string {
 	if p.Probe {
 		return "not attempted: endpoint paused (another attempt is testing it)"
 	}
-	return fmt.Sprintf("not attempted: endpoint paused until %s (an attempt got no answer in time)", p.Until.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("not attempted: endpoint paused until %s (an attempt got no answer in time)", p.Until.UTC().Format(domain.TimeFormat))
 }
 
 // claimProbe commits the claim of the probe of sub's ended pause by the

@@ -19,11 +19,12 @@ const (
 // attempt timeout) cannot take every worker and stall the other work (a
 // chaos run's finding: one such subscription on ["*"] held all of them):
 // at most MaxSlow of a subscription's attempts may have been in flight for
-// longer than SlowAfter, and at most MaxAtOnce at all; once one of its
-// attempts was slow, for SlowMemory after that only MaxSlow may be in
-// flight at all (else each wave of timeouts let a burst of MaxAtOnce, one
-// per free worker, in before its attempts counted as slow: a second chaos
-// run saw 40 held where 8 were meant). An attempt beyond these is not made:
+// longer than SlowAfter, and at most MaxAtOnce at all; once two of its
+// attempts were slow at once (memoryArm), until SlowMemory after its last
+// slow attempt only MaxSlow may be in flight at all (else each wave of
+// timeouts let a burst of MaxAtOnce, one per free worker, in before its
+// attempts counted as slow: a second chaos run saw 40 held where 8 were
+// meant). An attempt beyond these is not made:
 // it is recorded as a failed attempt ("endpoint busy") and retried on the
 // schedule, as its timeout would have been. A receiver that answers within
 // SlowAfter is never refused below MaxAtOnce. The counts are this
@@ -43,6 +44,13 @@ type endpointLoad struct {
 	inFlight, slow int
 	slowUntil      time.Time // while after now, MaxSlow bounds inFlight
 }
+
+// memoryArm is how many of a subscription's attempts must be slow at once
+// before SlowMemory applies: one slow call of a receiver that answers (a
+// loaded host, a slow moment) must not hold it to MaxSlow for 30 s (a chaos
+// run saw a normal receiver refused 1,513 times after 13 calls over 1 s); a
+// receiver that hangs has many slow at once.
+const memoryArm = 2
 
 // maxGateEntries is how many subscriptions the gate tracks before it drops
 // those without attempts in flight whose slowness it no longer needs.
@@ -103,7 +111,9 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 		if !done {
 			slow = true
 			l.slow++
-			l.slowUntil = time.Now().Add(memory)
+			if l.slow >= memoryArm {
+				l.slowUntil = time.Now().Add(memory)
+			}
 		}
 	})
 	return func() {
@@ -118,7 +128,9 @@ func (g *EndpointGate) enter(key string) (leave func(), busy string) {
 		l.inFlight--
 		if slow {
 			l.slow--
-			l.slowUntil = end.Add(memory)
+			if end.Before(l.slowUntil) {
+				l.slowUntil = end.Add(memory)
+			}
 		}
 		if l.inFlight == 0 && !end.Before(l.slowUntil) && g.state[key] == l {
 			delete(g.state, key)

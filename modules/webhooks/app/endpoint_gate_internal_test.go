@@ -33,6 +33,14 @@ func TestEndpointGate(t *testing.T) {
 	for range 20 {
 		enter("t/a")()
 	}
+	// One slow attempt alone (a slow moment of a receiver that answers)
+	// does not hold the subscription to MaxSlow afterwards.
+	one := enter("t/c")
+	time.Sleep(60 * time.Millisecond)
+	one()
+	for _, leave := range []func(){enter("t/c"), enter("t/c"), enter("t/c")} {
+		leave()
+	}
 	// Four at once are admitted, the fifth is not.
 	var open []func()
 	for range 4 {
