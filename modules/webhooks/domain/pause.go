@@ -11,8 +11,10 @@ import "time"
 // (each is recorded as failed, "endpoint paused", and retried on the
 // schedule). Then one attempt claims the probe (an event appended under
 // optimistic concurrency, so one attempt across all processes wins) and is
-// made while the others are still refused; an answer of any kind resumes
-// the endpoint, another timeout pauses it again for twice as long.
+// made while the others are still refused; its prober records the outcome
+// as soon as the call ends: any ending but a timeout (an answer of any
+// status, a refused connection) resumes the endpoint, another timeout
+// pauses it again for twice as long.
 const (
 	// PauseFirst is the pause after a first timeout; each timeout of a
 	// probe in a row doubles it, up to PauseMax.
