@@ -120,11 +120,15 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	return o, nil
 }
 
+// errProbing is the error of an attempt not made while another attempt
+// probes the paused endpoint (its claim is held, or won the race for it).
+const errProbing = "not attempted: endpoint paused (another attempt is testing it)"
+
 // pausedError is the error of an attempt not made while p holds its
 // endpoint back.
 func pausedError(p *domain.Pause) string {
 	if p.Probe {
-		return "not attempted: endpoint paused (another attempt is testing it)"
+		return errProbing
 	}
 	return fmt.Sprintf("not attempted: endpoint paused until %s (an attempt got no answer in time)", p.Until.UTC().Format(domain.TimeFormat))
 }
@@ -236,7 +240,7 @@ func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery
 			return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 		if probing == nil {
-			return domain.AttemptResult{Error: "not attempted: endpoint paused (another attempt is testing it)"}, false, nil, nil
+			return domain.AttemptResult{Error: errProbing}, false, nil, nil
 		}
 	}
 	ic := invocation.From(ctx)
