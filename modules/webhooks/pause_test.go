@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -290,4 +291,63 @@ func TestOneProbeWinsTheClaim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An endpoint that stays paused longer than the whole retry schedule
+// (27.6 h) loses no delivery to the pause: a try the pause refuses is put
+// off, not counted as an attempt, so every delivery either reaches the
+// endpoint once it answers again or failed after MaxAttempts calls that
+// were all made. (Refused tries used to be failed attempts: the deliveries
+// whose tries fell in pauses failed without a call.)
+func TestDeliveriesOutlastAPauseLongerThanTheSchedule(t *testing.T) {
+	p := &pit{}
+	testOutlast(t, p, newEnv(t, options{allowPrivate: true, transport: p, noJitter: true}))
+}
+
+// The same on DynamoDB: deferrals are events of the delivery's stream.
+func TestDeliveriesOutlastAPauseLongerThanTheScheduleOnDynamoDB(t *testing.T) {
+	p := &pit{}
+	testOutlast(t, p, newDynamoEnvWith(t, options{allowPrivate: true, transport: p, noJitter: true}))
+}
+
+func testOutlast(t *testing.T, p *pit, e *env) {
+	tn := e.onboard("Acme")
+	slow := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+	e.drain()
+	fanOut := func(msg string) {
+		t.Helper()
+		if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, msg))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fanOut("msg_0")
+	e.drain() // its health item pauses the endpoint
+	if e.pauseOf(tn, slow.SubscriptionID) == nil {
+		t.Fatal("not paused after a timeout")
+	}
+	e.clock.Set(t0.Add(time.Second))
+	for i := range 9 {
+		fanOut(fmt.Sprintf("msg_%d", i+1))
+	}
+	e.runUntilIdle(t0.Add(30 * time.Hour))
+	timedOut := p.calls.Load()
+	p.answers.Store(true)
+	e.runUntilIdle(t0.Add(30 * 24 * time.Hour))
+
+	got, attempts := map[string]int{}, 0
+	for _, d := range e.deliveries(tn, slow.SubscriptionID) {
+		got[d["status"].(string)]++
+		n := int(d["attempts"].(float64))
+		attempts += n
+		if d["status"] == "failed" && n != domain.MaxAttempts {
+			t.Errorf("delivery %s failed after %d attempts (%s), want %d calls made first", d["deliveryId"], n, d["lastError"], domain.MaxAttempts)
+		}
+	}
+	if got["succeeded"]+got["failed"] != 10 || got["succeeded"] < 8 {
+		t.Errorf("deliveries %v, want 10 finished, at least 8 of them succeeded (the endpoint answers after 30 h)", got)
+	}
+	if int32(attempts) != p.calls.Load() {
+		t.Errorf("the deliveries count %d attempts, the endpoint got %d calls: a refused try counted as an attempt", attempts, p.calls.Load())
+	}
+	t.Logf("calls while paused: %d; deliveries %v; attempts %d", timedOut, got, attempts)
 }

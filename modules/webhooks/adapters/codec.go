@@ -53,6 +53,8 @@ func streamOf(ev domain.Event) (string, error) {
 		return DeliveryStream(e.DeliveryID), nil
 	case domain.DeliveryAbandoned:
 		return DeliveryStream(e.DeliveryID), nil
+	case domain.DeliveryDeferred:
+		return DeliveryStream(e.DeliveryID), nil
 	case domain.ScopeSubscriptionAdded:
 		return ScopeSubscriptionsStream(e.ScopeID), nil
 	case domain.ScopeSubscriptionRemoved:
@@ -74,6 +76,7 @@ var codec = eventstore.NewCodec[domain.Event](SchemaVersion,
 	domain.DeliveryCreated{},
 	domain.DeliveryAttempted{},
 	domain.DeliveryAbandoned{},
+	domain.DeliveryDeferred{},
 	domain.ScopeSubscriptionAdded{},
 	domain.ScopeSubscriptionRemoved{},
 	domain.ScopeSubscriptionsStarted{},

@@ -44,8 +44,9 @@ type outcome struct {
 // pause rule (domain.Subscription.Admit: no call while the endpoint is
 // paused; the probe claimed first when its pause has ended), else signs and
 // POSTs body (nil: the event's payload row) and records the result with the
-// next attempt on the retry schedule. inline is the body as the next
-// attempt's item carries it ("" when it is in a payload row).
+// next attempt on the retry schedule. A try the gate, the pause or
+// another's probe refuses is put off (deferral), not recorded as an
+// attempt. inline is the body as the next attempt's item carries it ("" when it is in a payload row).
 // Errors are the store's and the key service's: nothing is recorded, and the
 // caller's work item is retried (the attempt is then made again, with the
 // same webhook-id: receivers dedupe by it).
@@ -64,15 +65,18 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	}
 	now := a.Clock.Now()
 	var res domain.AttemptResult
-	called := false
+	var refused *refusal             // why no call was made
 	var probing *domain.Subscription // sub with this attempt's claim of the probe
 	if sub.Admit(now) == domain.Refuse {
-		res.Error = pausedError(sub.Pause)
-	} else if res, called, probing, err = a.send(ctx, tenantID, d, sub, body, now); err != nil {
+		refused = &refusal{err: pausedError(sub.Pause), until: sub.Pause.Until}
+	} else if res, refused, probing, err = a.send(ctx, tenantID, d, sub, body, now); err != nil {
 		return outcome{}, err
 	}
 	if probing != nil {
 		sub = probing
+	}
+	if refused != nil {
+		return a.deferral(d, sub, n, *refused, now, inline)
 	}
 	res.At, res.EndedAt = now, a.Clock.Now()
 	attempted, err := d.RecordAttempt(n, res, a.Retry, a.Rand())
@@ -82,14 +86,14 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	o := outcome{events: []domain.Event{attempted}}
 	if attempted.NextAttemptAt != nil {
 		o.work = append(o.work, Work{Type: WorkDeliver, DueAt: *attempted.NextAttemptAt,
-			Payload: DeliverPayload{DeliveryID: d.ID, Attempt: n + 1, Body: inline}})
+			Payload: DeliverPayload{DeliveryID: d.ID, Attempt: n + 1, Deferrals: d.Deferrals, Body: inline}})
 	}
 	// The subscription is written only when its health or its pause changes:
 	// its own work item does it, so that concurrent deliveries never
 	// conflict here. A probe's outcome is written at once as well (the item
 	// may come after the probe's hold, too late to count).
 	health := SubscriptionHealthPayload{SubscriptionID: sub.ID, Succeeded: attempted.Succeeded, At: now}
-	if called && !res.Interrupted {
+	if !res.Interrupted {
 		health.Call, health.EndedAt = CallAnswered, res.EndedAt
 		if res.TimedOut {
 			health.Call = CallTimedOut
@@ -98,9 +102,7 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 			a.recordProbe(ctx, tenantID, sub.ID, health)
 		}
 	}
-	if change := healthChange(sub, health); len(change) > 0 {
-		o.work = append(o.work, Work{Type: WorkSubscriptionHealth, DueAt: now, Payload: health})
-	}
+	o.work = append(o.work, a.healthWork(sub, health)...)
 	o.log = func(ctx context.Context) {
 		attrs := []any{slog.String("deliveryId", d.ID), slog.String("subscriptionId", sub.ID), slog.String("eventId", d.EventID),
 			slog.Int("attempt", n), slog.Int("statusCode", attempted.StatusCode), slog.Int64("durationMs", attempted.DurationMs)}
@@ -116,6 +118,61 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 		default:
 			a.Logger.WarnContext(ctx, "webhook delivery failed after the last attempt", append(attrs, slog.String("error", attempted.Error))...)
 		}
+	}
+	return o, nil
+}
+
+// healthWork is the WorkSubscriptionHealth item of an attempt's outcome p,
+// when it would change sub: the subscription is written only when its
+// health or its pause changes, by its own item, so that concurrent
+// deliveries never conflict on it.
+func (a attempter) healthWork(sub *domain.Subscription, p SubscriptionHealthPayload) []Work {
+	if len(healthChange(sub, p)) == 0 {
+		return nil
+	}
+	return []Work{{Type: WorkSubscriptionHealth, DueAt: p.At, Payload: p}}
+}
+
+// refusal is why an attempt was not made: err, as the delivery records it,
+// and until, when the endpoint is held back (zero: unknown).
+type refusal struct {
+	err   string
+	until time.Time
+}
+
+// resumeSpread spreads the tries put off until a pause's end over this long
+// after it, so that they do not all come due at one instant.
+const resumeSpread = 5 * time.Second
+
+// deferral records the try of attempt n of d that was not made (refused): it
+// is put off (domain.Delivery.RecordDeferral), not counted as an attempt,
+// to the Schedule's next delay and at least until the refusal's end, and
+// staged again with the same attempt number. It counts as a failure for
+// the endpoint's health, as an attempt that got no answer does.
+func (a attempter) deferral(d *domain.Delivery, sub *domain.Subscription, n int, refused refusal, now time.Time, inline string) (outcome, error) {
+	r := a.Rand()
+	notBefore := refused.until
+	if !notBefore.IsZero() {
+		notBefore = notBefore.Add(time.Duration(r * float64(resumeSpread)))
+	}
+	deferred, err := d.RecordDeferral(n, d.Deferrals, domain.AttemptResult{At: now, Error: refused.err}, notBefore, a.Retry, r)
+	if err != nil {
+		return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)
+	}
+	o := outcome{events: []domain.Event{deferred}}
+	if deferred.NextAttemptAt != nil {
+		o.work = append(o.work, Work{Type: WorkDeliver, DueAt: *deferred.NextAttemptAt,
+			Payload: DeliverPayload{DeliveryID: d.ID, Attempt: n, Deferrals: deferred.Deferral, Body: inline}})
+	}
+	o.work = append(o.work, a.healthWork(sub, SubscriptionHealthPayload{SubscriptionID: sub.ID, At: now})...)
+	o.log = func(ctx context.Context) {
+		attrs := []any{slog.String("deliveryId", d.ID), slog.String("subscriptionId", sub.ID), slog.String("eventId", d.EventID),
+			slog.Int("attempt", n), slog.Int("deferral", deferred.Deferral), slog.String("reason", deferred.Error)}
+		if deferred.NextAttemptAt != nil {
+			a.Logger.InfoContext(ctx, "webhook attempt put off", append(attrs, slog.Time("nextAttemptAt", *deferred.NextAttemptAt))...)
+			return
+		}
+		a.Logger.WarnContext(ctx, "webhook delivery failed: its attempts were put off too many times", attrs...)
 	}
 	return o, nil
 }
@@ -219,35 +276,36 @@ func logPause(ctx context.Context, log *slog.Logger, subscriptionID string, evs 
 // between the claim and the call) and returns sub with its claim (probing).
 // An attempt the gate refuses, or whose claim another attempt won, is a
 // result without a call (called false), not an error.
-func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (res domain.AttemptResult, called bool, probing *domain.Subscription, err error) {
+func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (res domain.AttemptResult, refused *refusal, probing *domain.Subscription, err error) {
 	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
 	if busy != "" {
-		return domain.AttemptResult{Error: busy}, false, nil, nil
+		return domain.AttemptResult{}, &refusal{err: busy}, nil, nil
 	}
 	defer leave()
 	if body == nil {
 		if body, err = a.Repo.Payload(ctx, tenantID, d.EventID); err != nil {
-			return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
+			return domain.AttemptResult{}, nil, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 	}
 	key, err := a.Sealer.Open(ctx, tenantID, PurposeSubscriptionSecret, sub.SealedSecret)
 	if err != nil {
-		return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
+		return domain.AttemptResult{}, nil, nil, fmt.Errorf("deliver %s: open the secret of %s: %w", d.ID, sub.ID, err)
 	}
 	defer clear(key)
 	if sub.Admit(now) == domain.ClaimProbe {
 		if probing, err = a.claimProbe(ctx, tenantID, sub, now); err != nil {
-			return domain.AttemptResult{}, false, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
+			return domain.AttemptResult{}, nil, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
 		if probing == nil {
-			return domain.AttemptResult{Error: errProbing}, false, nil, nil
+			// Another attempt's claim holds the endpoint for ProbeHold.
+			return domain.AttemptResult{}, &refusal{err: errProbing, until: now.Add(domain.ProbeHold)}, nil, nil
 		}
 	}
 	ic := invocation.From(ctx)
 	return a.Sender.Send(ctx, Attempt{
 		URL: sub.URL, WebhookID: d.EventID, Timestamp: now, Body: body, Secret: key,
 		InvocationID: ic.InvocationID, TraceID: ic.TraceID,
-	}), true, probing, nil
+	}), nil, probing, nil
 }
 
 // abandon fails a pending delivery whose subscription no longer receives

@@ -11,13 +11,15 @@ import (
 )
 
 // DeliverHandler runs WorkDeliver: one retry of a delivery (attempt 2 and
-// later; the fan-out makes the first attempt when it creates the delivery).
+// later, or a try put off; the fan-out makes the first attempt when it
+// creates the delivery).
 type DeliverHandler struct {
 	attempter
 }
 
-// Handle makes attempt p.Attempt of a delivery (when it is still due: a
-// redelivered item of an attempt already recorded does nothing, so a
+// Handle makes attempt p.Attempt of a delivery (when it is still due,
+// after p.Deferrals tries put off: a redelivered item of a try already
+// recorded does nothing, so a
 // receiver is not called twice for it), records it, and stages the next
 // attempt on the retry schedule with its due time. A delivery whose
 // subscription is disabled or gone is abandoned without a call. The outcome
@@ -36,8 +38,9 @@ func (h DeliverHandler) Handle(ctx context.Context, p DeliverPayload) error {
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", p.DeliveryID, err)
 	}
-	if !d.Due(p.Attempt) {
-		h.Logger.DebugContext(ctx, "delivery attempt done already", slog.String("deliveryId", d.ID), slog.Int("attempt", p.Attempt))
+	if !d.Next(p.Attempt, p.Deferrals) {
+		h.Logger.DebugContext(ctx, "delivery attempt done already", slog.String("deliveryId", d.ID), slog.Int("attempt", p.Attempt),
+			slog.Int("deferrals", p.Deferrals))
 		return nil
 	}
 	var body []byte // carried by the item (InlineBodyMax), else the event's payload row

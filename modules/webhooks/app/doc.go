@@ -21,7 +21,9 @@
 //  2. DeliverHandler (WorkDeliver) makes one retry, records it, and stages
 //     the next attempt on the Svix schedule (domain.Schedule) as a new
 //     WorkDeliver item with its DueAt; after the last one the delivery is
-//     failed. An attempt (first or retry: attempter) changes nothing outside
+//     failed. A try that is not made (the endpoint gate, the pause rule) is
+//     put off, not counted (domain.Delivery.RecordDeferral), and staged
+//     again with the same attempt number. An attempt (first or retry: attempter) changes nothing outside
 //     its delivery, so concurrent deliveries never conflict; when it may
 //     change the endpoint's health it stages a WorkSubscriptionHealth item.
 //  3. SubscriptionHealthHandler (WorkSubscriptionHealth) applies the health

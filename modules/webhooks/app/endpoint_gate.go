@@ -25,8 +25,8 @@ const (
 // timeouts let a burst of MaxAtOnce, one per free worker, in before its
 // attempts counted as slow: a second chaos run saw 40 held where 8 were
 // meant). An attempt beyond these is not made:
-// it is recorded as a failed attempt ("endpoint busy") and retried on the
-// schedule, as its timeout would have been. A receiver that answers within
+// it is put off ("endpoint busy": domain.Delivery.RecordDeferral), not
+// counted as an attempt, and tried again at the schedule's pace. A receiver that answers within
 // SlowAfter is never refused below MaxAtOnce. The counts are this
 // process's, and start empty. The zero value uses the defaults; a nil gate
 // bounds nothing. Safe for concurrent use.

@@ -67,6 +67,10 @@ type MessageEventDetail struct {
 type DeliverPayload struct {
 	DeliveryID string `json:"deliveryId"`
 	Attempt    int    `json:"attempt"` // 1..domain.MaxAttempts
+	// Deferrals is how many tries of the delivery were put off before this
+	// one (domain.Delivery.Deferrals): with Attempt, what makes a
+	// redelivered item of a try already recorded do nothing. Absent: 0.
+	Deferrals int `json:"deferrals,omitempty"`
 	// Body is the webhook body when it is at most InlineBodyMax bytes: it
 	// travels with the attempt (and its retries) instead of in a
 	// "webhook-payloads" row. A string, not raw JSON: the bytes come back

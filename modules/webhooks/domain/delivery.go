@@ -39,7 +39,9 @@ const CodeInvalidState = "errors.webhook.invalid_state"
 const TimeFormat = clock.TimeFormat
 
 // Delivery is one integration event on its way to one subscription: up to
-// MaxAttempts POSTs on the Schedule, until one gets a 2xx.
+// MaxAttempts POSTs on the Schedule, until one gets a 2xx. An attempt that
+// could not be made (the endpoint paused or busy) is put off (a deferral),
+// not counted: up to MaxDeferrals times.
 type Delivery struct {
 	ID             string
 	SubscriptionID string
@@ -47,7 +49,10 @@ type Delivery struct {
 	EventType      string
 	MessageID      string // the event's message; "" when not recorded
 	Status         DeliveryStatus
-	Attempts       int
+	Attempts       int // attempts made (calls), at most MaxAttempts
+	// Deferrals counts the attempts put off without a call (the endpoint
+	// was paused or busy: RecordDeferral), at most MaxDeferrals.
+	Deferrals      int
 	LastStatusCode int    // 0: no attempt, or no response
 	LastError      string // "" when the last attempt succeeded or none was made
 	NextAttemptAt  *time.Time
@@ -131,11 +136,20 @@ func FoldFirstAttempt(created DeliveryCreated, then []Event) []Event {
 }
 
 // Due reports whether attempt is the delivery's next one: it is pending and
-// made Attempts = attempt-1 so far. A redelivered work item of an attempt
-// already recorded is not due.
+// made Attempts = attempt-1 so far.
 func (d *Delivery) Due(attempt int) bool {
 	return d.Status == Pending && attempt == d.Attempts+1
 }
+
+// Next reports whether the try of attempt after deferrals put-off tries is
+// the delivery's next one (Due, with Deferrals = deferrals). A redelivered
+// work item of a try already recorded, made or put off, is not.
+func (d *Delivery) Next(attempt, deferrals int) bool {
+	return d.Due(attempt) && deferrals == d.Deferrals
+}
+
+// tries counts the delivery's tries so far: attempts made and put off.
+func (d *Delivery) tries() int { return d.Attempts + d.Deferrals }
 
 // RecordAttempt returns the event of attempt (which must be Due) with
 // result: succeeded on a 2xx; otherwise another attempt is due after the
@@ -154,16 +168,47 @@ func (d *Delivery) RecordAttempt(attempt int, res AttemptResult, p RetryPolicy, 
 		if e.Error == "" {
 			e.Error = fmt.Sprintf("unexpected status %d", res.StatusCode)
 		}
-		if delay, ok := p.Delay(attempt+1, r); ok {
+		if attempt < MaxAttempts {
 			// From the attempt's end: a retry due 5 s after a 15 s timeout
 			// is 5 s after the timeout, not at once (chaos run finding).
-			base := res.At
-			if res.EndedAt.After(base) {
-				base = res.EndedAt
-			}
-			next := base.Add(delay)
+			next := res.end().Add(p.TryDelay(d.tries()+1, r))
 			e.NextAttemptAt = &next
 		}
+	}
+	return e, nil
+}
+
+// end is when the attempt ended: EndedAt, or At when unset or earlier.
+func (r AttemptResult) end() time.Time {
+	if r.EndedAt.After(r.At) {
+		return r.EndedAt
+	}
+	return r.At
+}
+
+// RecordDeferral returns the event that puts off the try of attempt after
+// deferrals put-off tries (which must be Next) without a call: res.Error
+// says why (the endpoint paused, being probed, busy). It is not one of the
+// delivery's attempts: the attempt is tried again after the policy's delay
+// for the delivery's tries so far (the Schedule's pace; draw r), and not
+// before notBefore (the pause's end; zero: no bound). The delivery fails
+// when it was put off MaxDeferrals times already.
+func (d *Delivery) RecordDeferral(attempt, deferrals int, res AttemptResult, notBefore time.Time, p RetryPolicy, r float64) (DeliveryDeferred, error) {
+	if !d.Next(attempt, deferrals) {
+		return DeliveryDeferred{}, (&errs.Error{Kind: errs.KindInternal, Code: CodeInvalidState}).
+			With("detail", fmt.Sprintf("deferral %d of attempt %d of delivery %s in status %s after %d attempts and %d deferrals",
+				deferrals+1, attempt, d.ID, d.Status, d.Attempts, d.Deferrals))
+	}
+	e := DeliveryDeferred{DeliveryID: d.ID, Attempt: attempt, Deferral: deferrals + 1, At: res.At, Error: TruncateError(res.Error)}
+	if e.Error == "" {
+		e.Error = "not attempted"
+	}
+	if e.Deferral < MaxDeferrals {
+		next := res.end().Add(p.TryDelay(d.tries()+1, r))
+		if next.Before(notBefore) {
+			next = notBefore
+		}
+		e.NextAttemptAt = &next
 	}
 	return e, nil
 }
@@ -233,6 +278,18 @@ func (d *Delivery) Apply(r Recorded) error {
 			return errCorrupt(fmt.Sprintf("attempt %d of %s in the stream of %q (status %s, %d attempts)", e.Attempt, e.DeliveryID, d.ID, d.Status, d.Attempts))
 		}
 		d.applyAttempt(e)
+	case DeliveryDeferred:
+		if d.Version == 0 || e.DeliveryID != d.ID || !d.Next(e.Attempt, e.Deferral-1) {
+			return errCorrupt(fmt.Sprintf("deferral %d of attempt %d of %s in the stream of %q (status %s, %d attempts, %d deferrals)",
+				e.Deferral, e.Attempt, e.DeliveryID, d.ID, d.Status, d.Attempts, d.Deferrals))
+		}
+		d.Deferrals, d.LastError, d.NextAttemptAt = e.Deferral, e.Error, nil
+		if e.NextAttemptAt != nil {
+			next := *e.NextAttemptAt
+			d.NextAttemptAt = &next
+		} else {
+			d.Status = Failed
+		}
 	case DeliveryAbandoned:
 		if d.Version == 0 || e.DeliveryID != d.ID || d.Status != Pending {
 			return errCorrupt(fmt.Sprintf("delivery %s abandoned in the stream of %q (status %s)", e.DeliveryID, d.ID, d.Status))

@@ -48,6 +48,7 @@ func TestEventTypesAreStable(t *testing.T) {
 		"webhooks.delivery-created":       DeliveryCreated{},
 		"webhooks.delivery-attempted":     DeliveryAttempted{},
 		"webhooks.delivery-abandoned":     DeliveryAbandoned{},
+		"webhooks.delivery-deferred":      DeliveryDeferred{},
 	}
 	for want, ev := range got {
 		if ev.EventType() != want {
@@ -504,6 +505,71 @@ func TestDeliveryLifecycle(t *testing.T) {
 	}
 	// Replays refuse attempts out of order.
 	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryAttempted{DeliveryID: "dlv_1", Attempt: 2}, 2, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+}
+
+// A try that could not be made (the endpoint paused or busy) is put off: it
+// is not an attempt, it keeps the Schedule's pace in time and waits for the
+// pause's end, a redelivered item of it is not due again, and the delivery
+// fails only after MaxDeferrals of them.
+func TestDeliveryDeferral(t *testing.T) {
+	created, _ := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
+	d, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
+	apply := func(ev Event, at time.Time) {
+		t.Helper()
+		if err := d.Apply(rec(ev, d.Version+1, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Attempt 1 refused while the endpoint is paused until t0+30s: put off
+	// to the pause's end (the Schedule's 5 s is sooner).
+	ev, err := d.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, t0.Add(30*time.Second), p, 0.5)
+	if err != nil || ev.Deferral != 1 || ev.Attempt != 1 || ev.NextAttemptAt == nil || !ev.NextAttemptAt.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("first deferral = %+v, %v", ev, err)
+	}
+	apply(ev, t0)
+	if d.Status != Pending || d.Attempts != 0 || d.Deferrals != 1 || d.LastError != "not attempted: endpoint paused until x" ||
+		!d.Next(1, 1) || d.Next(1, 0) || d.Next(2, 1) {
+		t.Fatalf("after a deferral = %+v", d)
+	}
+	// A redelivered item of the try put off is not due again.
+	if _, err := d.RecordDeferral(1, 0, AttemptResult{At: t0}, time.Time{}, p, 0.5); err == nil {
+		t.Fatal("a second deferral of the same try must be refused")
+	}
+	// The attempt made after it is attempt 1, and the next delay follows
+	// the tries so far (2: the Schedule's 5 min).
+	at := t0.Add(30 * time.Second)
+	att, err := d.RecordAttempt(1, AttemptResult{At: at, Error: "status 503"}, p, 0.5)
+	if err != nil || att.NextAttemptAt == nil || !att.NextAttemptAt.Equal(at.Add(Schedule[2])) {
+		t.Fatalf("attempt after a deferral = %+v, %v", att, err)
+	}
+	apply(att, at)
+	if d.Attempts != 1 || d.Deferrals != 1 || !d.Next(2, 1) {
+		t.Fatalf("after the attempt = %+v", d)
+	}
+	// Put off until it fails: past the Schedule each try waits its last
+	// delay; the MaxDeferrals-th deferral fails the delivery.
+	for n := 2; n <= MaxDeferrals; n++ {
+		at = *d.NextAttemptAt
+		ev, err := d.RecordDeferral(2, d.Deferrals, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, time.Time{}, p, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(ev, at)
+		tries := 1 + n
+		if n < MaxDeferrals {
+			want := at.Add(Schedule[min(tries, MaxAttempts-1)])
+			if d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(want) || d.Status != Pending {
+				t.Fatalf("deferral %d: next %v, want %v (%+v)", n, d.NextAttemptAt, want, d)
+			}
+		}
+	}
+	if d.Status != Failed || d.NextAttemptAt != nil || d.Attempts != 1 || d.Deferrals != MaxDeferrals || d.LastError != "not attempted: endpoint busy" {
+		t.Fatalf("after %d deferrals = %+v", MaxDeferrals, d)
+	}
+	// Replays refuse a deferral out of order.
+	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryDeferred{DeliveryID: "dlv_1", Attempt: 1, Deferral: 2}, 2, t0)})
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
 }
 

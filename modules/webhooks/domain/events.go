@@ -14,6 +14,7 @@ const (
 	TypeDeliveryCreated           = "webhooks.delivery-created"
 	TypeDeliveryAttempted         = "webhooks.delivery-attempted"
 	TypeDeliveryAbandoned         = "webhooks.delivery-abandoned"
+	TypeDeliveryDeferred          = "webhooks.delivery-deferred"
 	TypeScopeSubscriptionAdded    = "webhooks.scope-subscription-added"
 	TypeScopeSubscriptionRemoved  = "webhooks.scope-subscription-removed"
 	TypeScopeSubscriptionsStarted = "webhooks.scope-subscriptions-started"
@@ -128,6 +129,20 @@ type DeliveryAttempted struct {
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 }
 
+// DeliveryDeferred: an attempt was not made (its endpoint was paused, being
+// probed, or busy: Error says which) and is put off to NextAttemptAt; it is
+// not one of the delivery's attempts. Deferral numbers the delivery's
+// deferrals (1, 2, ...). Without NextAttemptAt the delivery failed: it was
+// put off MaxDeferrals times. Stream "delivery-<deliveryId>".
+type DeliveryDeferred struct {
+	DeliveryID    string     `json:"deliveryId"`
+	Attempt       int        `json:"attempt"` // the attempt not made
+	Deferral      int        `json:"deferral"`
+	At            time.Time  `json:"at"`
+	Error         string     `json:"error"`
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
 // DeliveryAbandoned: a pending delivery was given up without an attempt
 // because its subscription was disabled (or is gone); it is failed.
 // Stream "delivery-<deliveryId>".
@@ -186,6 +201,9 @@ func (DeliveryAttempted) EventType() string { return TypeDeliveryAttempted }
 
 // EventType implements Event.
 func (DeliveryAbandoned) EventType() string { return TypeDeliveryAbandoned }
+
+// EventType implements Event.
+func (DeliveryDeferred) EventType() string { return TypeDeliveryDeferred }
 
 // EventType implements Event.
 func (ScopeSubscriptionAdded) EventType() string { return TypeScopeSubscriptionAdded }

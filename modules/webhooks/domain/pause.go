@@ -8,8 +8,8 @@ import "time"
 // attempts, so in Lambda mode such an endpoint could hold every worker
 // instance of the queue. When an attempt gets no answer within its timeout,
 // the subscription is paused: no attempt is made before the pause ends
-// (each is recorded as failed, "endpoint paused", and retried on the
-// schedule). Then one attempt claims the probe (an event appended under
+// (each try is put off, "endpoint paused", and not counted as an
+// attempt: Delivery.RecordDeferral). Then one attempt claims the probe (an event appended under
 // optimistic concurrency, so one attempt across all processes wins) and is
 // made while the others are still refused; its prober records the outcome
 // as soon as the call ends: any ending but a timeout (an answer of any

@@ -19,6 +19,15 @@ var Schedule = [...]time.Duration{
 // MaxAttempts is how many attempts a delivery makes at most.
 const MaxAttempts = len(Schedule)
 
+// MaxDeferrals is how many times an attempt of a delivery may be put off
+// without a call (the endpoint paused or busy: Delivery.RecordDeferral)
+// before the delivery fails. A deferral does not count as one of the
+// MaxAttempts; past the Schedule each try waits its last delay (10 h), so
+// the deferrals span about 6.7 days beyond it: longer than an endpoint can
+// fail before its subscription is disabled (5 days), which gives its
+// deliveries up.
+const MaxDeferrals = 16
+
 // DefaultJitter is the share of each delay drawn at random (±10%).
 const DefaultJitter = 0.1
 
@@ -45,4 +54,14 @@ func (p RetryPolicy) Delay(next int, r float64) (time.Duration, bool) {
 	r = min(max(r, 0), 1)
 	f := scale * (1 + p.Jitter*(2*r-1))
 	return time.Duration(float64(Schedule[next-1]) * f), true
+}
+
+// TryDelay returns the delay after a delivery's tries-th try (attempts made
+// and deferrals together): the Schedule's delay before attempt tries+1,
+// and its last delay from the MaxAttempts-th try on. So a delivery whose
+// attempts were never put off follows the Schedule exactly, and one whose
+// tries were put off keeps the Schedule's pace in time.
+func (p RetryPolicy) TryDelay(tries int, r float64) time.Duration {
+	d, _ := p.Delay(min(max(tries+1, 2), MaxAttempts), r)
+	return d
 }
