@@ -568,6 +568,24 @@ func TestDeliveryDeferral(t *testing.T) {
 	if d.Status != Failed || d.NextAttemptAt != nil || d.Attempts != 1 || d.Deferrals != MaxDeferrals || d.LastError != "not attempted: endpoint busy" {
 		t.Fatalf("after %d deferrals = %+v", MaxDeferrals, d)
 	}
+	// A delivery whose every try is put off, at the shortest jitter, is
+	// tried for longer than an endpoint fails before its subscription is
+	// disabled (which abandons the delivery first).
+	d, _ = ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	at = t0
+	for n := range MaxDeferrals {
+		ev, err := d.RecordDeferral(1, n, AttemptResult{At: at, Error: "paused"}, time.Time{}, p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(ev, at)
+		if ev.NextAttemptAt != nil {
+			at = *ev.NextAttemptAt
+		}
+	}
+	if d.Status != Failed || at.Sub(t0) <= DisableAfter+12*time.Hour {
+		t.Fatalf("tries put off end %v after the first (status %s), want over %v", at.Sub(t0), d.Status, DisableAfter+12*time.Hour)
+	}
 	// Replays refuse a deferral out of order.
 	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryDeferred{DeliveryID: "dlv_1", Attempt: 1, Deferral: 2}, 2, t0)})
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")

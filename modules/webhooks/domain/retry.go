@@ -22,11 +22,12 @@ const MaxAttempts = len(Schedule)
 // MaxDeferrals is how many times an attempt of a delivery may be put off
 // without a call (the endpoint paused or busy: Delivery.RecordDeferral)
 // before the delivery fails. A deferral does not count as one of the
-// MaxAttempts; past the Schedule each try waits its last delay (10 h), so
-// the deferrals span about 6.7 days beyond it: longer than an endpoint can
-// fail before its subscription is disabled (5 days), which gives its
-// deliveries up.
-const MaxDeferrals = 16
+// MaxAttempts; past the Schedule each try waits its last delay (10 h), so a
+// delivery whose every try is put off is tried for about 6.1 days (147.6 h;
+// 5.5 days at the shortest jitter) before it fails: longer than an endpoint
+// can fail before its subscription is disabled (DisableAfter, 5 days),
+// which gives its deliveries up.
+const MaxDeferrals = 20
 
 // DefaultJitter is the share of each delay drawn at random (±10%).
 const DefaultJitter = 0.1
