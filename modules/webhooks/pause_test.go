@@ -351,3 +351,81 @@ func testOutlast(t *testing.T, p *pit, e *env) {
 	}
 	t.Logf("calls while paused: %d; deliveries %v; attempts %d", timedOut, got, attempts)
 }
+
+// interloper, while armed, commits a change of the subscription (its
+// recovery: a health write) just before the next commit that appends to
+// the subscription's stream, so that commit (the probe's claim) conflicts.
+type interloper struct {
+	eventstore.Store
+	armed  atomic.Bool
+	stream string
+	write  func() error
+}
+
+func (s *interloper) Commit(ctx context.Context, c *eventstore.Commit) error {
+	for _, a := range c.Appends {
+		if a.StreamID == s.stream && s.armed.CompareAndSwap(true, false) {
+			if err := s.write(); err != nil {
+				return err
+			}
+		}
+	}
+	return s.Store.Commit(ctx, c)
+}
+
+// A claim of the probe that conflicts with a write that is not another
+// claim (a health change) reads the subscription again and claims again:
+// the endpoint is probed, not held back for the probe hold as if another
+// attempt were testing it.
+func TestClaimAfterAnotherWriteClaimsAgain(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T, o options) *env{
+		"bolt":     func(t *testing.T, o options) *env { return newEnv(t, o) },
+		"dynamodb": newDynamoEnvWith,
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &pit{}
+			o := options{allowPrivate: true, transport: p, noJitter: true}
+			e := open(t, o)
+			s := &interloper{Store: e.store}
+			e = newEnvOn(t, s, o)
+			tn := e.onboard("Acme")
+			slow := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+			e.drain()
+			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))); err != nil {
+				t.Fatal(err)
+			}
+			e.drain() // the health item: failing and paused
+			if e.pauseOf(tn, slow.SubscriptionID) == nil {
+				t.Fatal("not paused")
+			}
+			repo := adapters.NewRepository(e.store, e.ids, e.clock)
+			s.stream = adapters.SubscriptionStream(slow.SubscriptionID)
+			s.write = func() error {
+				sub, err := repo.Subscription(context.Background(), tn.ID, slow.SubscriptionID)
+				if err != nil {
+					return err
+				}
+				evs := sub.RecordSuccess(e.clock.Now())
+				if len(evs) == 0 {
+					return fmt.Errorf("no health change to write: %+v", sub)
+				}
+				return repo.Save(context.Background(), app.Changes{TenantID: tn.ID, Subscriptions: []app.SubscriptionChange{{Before: sub, Events: evs}}})
+			}
+			e.clock.Set(t0.Add(time.Hour))
+			s.armed.Store(true)
+			p.answers.Store(true)
+			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_2"))); err != nil {
+				t.Fatal(err)
+			}
+			if s.armed.Load() {
+				t.Fatal("the interloper did not write")
+			}
+			if n := p.calls.Load(); n != 2 {
+				t.Fatalf("%d calls, want 2 (the first timeout, then the probe claimed again)", n)
+			}
+			if pause := e.pauseOf(tn, slow.SubscriptionID); pause != nil {
+				t.Fatalf("after the answered probe: pause %+v, want none", pause)
+			}
+		})
+	}
+}

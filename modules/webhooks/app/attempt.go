@@ -140,9 +140,13 @@ type refusal struct {
 	until time.Time
 }
 
-// resumeSpread spreads the tries put off until a pause's end over this long
-// after it, so that they do not all come due at one instant.
-const resumeSpread = 5 * time.Second
+// resumeSpread is how long after a pause's end the tries put off until then
+// come due: a tenth of the pause left (1 s at least, 1 min at most), so
+// that they do not all come at one instant, and most come once the probe
+// made at the pause's end has resumed the endpoint.
+func resumeSpread(left time.Duration) time.Duration {
+	return min(max(left/10, time.Second), time.Minute)
+}
 
 // deferral records the try of attempt n of d that was not made (refused): it
 // is put off (domain.Delivery.RecordDeferral), not counted as an attempt,
@@ -153,7 +157,7 @@ func (a attempter) deferral(d *domain.Delivery, sub *domain.Subscription, n int,
 	r := a.Rand()
 	notBefore := refused.until
 	if !notBefore.IsZero() {
-		notBefore = notBefore.Add(time.Duration(r * float64(resumeSpread)))
+		notBefore = notBefore.Add(time.Duration(r * float64(resumeSpread(notBefore.Sub(now)))))
 	}
 	deferred, err := d.RecordDeferral(n, d.Deferrals, domain.AttemptResult{At: now, Error: refused.err}, notBefore, a.Retry, r)
 	if err != nil {
@@ -177,6 +181,10 @@ func (a attempter) deferral(d *domain.Delivery, sub *domain.Subscription, n int,
 	return o, nil
 }
 
+// errDisabled is the error of a try not made because its subscription was
+// disabled while it claimed the probe (its next try abandons the delivery).
+const errDisabled = "not attempted: subscription disabled"
+
 // errProbing is the error of an attempt not made while another attempt
 // probes the paused endpoint (its claim is held, or won the race for it).
 const errProbing = "not attempted: endpoint paused (another attempt is testing it)"
@@ -193,9 +201,38 @@ func pausedError(p *domain.Pause) string {
 // claimProbe commits the claim of the probe of sub's ended pause by the
 // attempt started at now, at once and outside the caller's unit of work
 // (every process must see it before the call), and returns the subscription
-// with it; nil when another writer moved the subscription first (another
-// attempt claimed the probe).
-func (a attempter) claimProbe(ctx context.Context, tenantID string, sub *domain.Subscription, now time.Time) (*domain.Subscription, error) {
+// with it. When another writer moved the subscription first, it reads it
+// again (up to probeWrites times): another attempt's claim or a new pause
+// refuses this one (refused, with the end of that hold); a resume admits
+// it without a probe (the subscription as read, probe false); a write that
+// left the pause ended (a health change) lets it claim again.
+func (a attempter) claimProbe(ctx context.Context, tenantID string, sub *domain.Subscription, now time.Time) (claimed *domain.Subscription, probe bool, refused *refusal, err error) {
+	for range probeWrites {
+		claimed, err = a.claim(ctx, tenantID, sub, now)
+		if err != nil || claimed != nil {
+			return claimed, claimed != nil, nil, err
+		}
+		id := sub.ID
+		if sub, err = a.Repo.Subscription(uow.WithoutUnit(ctx), tenantID, id); err != nil {
+			return nil, false, nil, fmt.Errorf("claim the probe of %s: %w", id, err)
+		}
+		if sub.Status != domain.Enabled {
+			// Disabled meanwhile: the next try abandons the delivery.
+			return nil, false, &refusal{err: errDisabled}, nil
+		}
+		switch sub.Admit(now) {
+		case domain.Admit:
+			return sub, false, nil, nil
+		case domain.Refuse:
+			return nil, false, &refusal{err: pausedError(sub.Pause), until: sub.Pause.Until}, nil
+		}
+	}
+	return nil, false, &refusal{err: errProbing, until: now.Add(domain.ProbeHold)}, nil
+}
+
+// claim writes the claim of the probe of sub's ended pause; nil when
+// another writer moved the subscription first.
+func (a attempter) claim(ctx context.Context, tenantID string, sub *domain.Subscription, now time.Time) (*domain.Subscription, error) {
 	evs := sub.ClaimProbe(now)
 	err := a.Repo.Save(uow.WithoutUnit(ctx), Changes{TenantID: tenantID, Subscriptions: []SubscriptionChange{{Before: sub, Events: evs}}})
 	if errs.KindOf(err) == errs.KindConflict {
@@ -293,12 +330,16 @@ func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery
 	}
 	defer clear(key)
 	if sub.Admit(now) == domain.ClaimProbe {
-		if probing, err = a.claimProbe(ctx, tenantID, sub, now); err != nil {
+		var probe bool
+		var refused *refusal
+		if sub, probe, refused, err = a.claimProbe(ctx, tenantID, sub, now); err != nil {
 			return domain.AttemptResult{}, nil, nil, fmt.Errorf("deliver %s: %w", d.ID, err)
 		}
-		if probing == nil {
-			// Another attempt's claim holds the endpoint for ProbeHold.
-			return domain.AttemptResult{}, &refusal{err: errProbing, until: now.Add(domain.ProbeHold)}, nil, nil
+		if refused != nil {
+			return domain.AttemptResult{}, refused, nil, nil
+		}
+		if probe {
+			probing = sub
 		}
 	}
 	ic := invocation.From(ctx)

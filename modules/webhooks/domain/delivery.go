@@ -53,7 +53,7 @@ type Delivery struct {
 	// Deferrals counts the attempts put off without a call (the endpoint
 	// was paused or busy: RecordDeferral), at most MaxDeferrals.
 	Deferrals      int
-	LastStatusCode int    // 0: no attempt, or no response
+	LastStatusCode int    // of the last try: 0 when none was made, it was put off, or no response came
 	LastError      string // "" when the last attempt succeeded or none was made
 	NextAttemptAt  *time.Time
 	CreatedAt      time.Time
@@ -124,12 +124,21 @@ func CreateDelivery(deliveryID, subscriptionID, eventID, eventType string) (Deli
 // FoldFirstAttempt returns the events that record a new delivery and what
 // followed its creation: the creation alone carrying the first attempt
 // (DeliveryCreated.FirstAttempt: one event, one stored item) when then is
-// exactly that attempt; else created followed by then.
+// exactly that attempt, or carrying the first try put off
+// (FirstDeferral); else created followed by then.
 func FoldFirstAttempt(created DeliveryCreated, then []Event) []Event {
 	if len(then) == 1 {
-		if a, ok := then[0].(DeliveryAttempted); ok && a.Attempt == 1 && a.DeliveryID == created.DeliveryID {
-			created.FirstAttempt = &a
-			return []Event{created}
+		switch e := then[0].(type) {
+		case DeliveryAttempted:
+			if e.Attempt == 1 && e.DeliveryID == created.DeliveryID {
+				created.FirstAttempt = &e
+				return []Event{created}
+			}
+		case DeliveryDeferred:
+			if e.Attempt == 1 && e.Deferral == 1 && e.DeliveryID == created.DeliveryID {
+				created.FirstDeferral = &e
+				return []Event{created}
+			}
 		}
 	}
 	return append([]Event{created}, then...)
@@ -267,11 +276,20 @@ func (d *Delivery) Apply(r Recorded) error {
 		d.ID, d.SubscriptionID, d.EventID, d.EventType, d.MessageID = e.DeliveryID, e.SubscriptionID, e.EventID, e.WebhookType, e.MessageID
 		d.Status = Pending
 		d.CreatedAt = r.OccurredAt
-		if e.FirstAttempt != nil {
+		switch {
+		case e.FirstAttempt != nil && e.FirstDeferral != nil:
+			return errCorrupt(fmt.Sprintf("delivery %s created with an attempt and a deferral", d.ID))
+		case e.FirstAttempt != nil:
 			if e.FirstAttempt.Attempt != 1 || e.FirstAttempt.DeliveryID != d.ID {
 				return errCorrupt(fmt.Sprintf("delivery %s created with attempt %d of %s", d.ID, e.FirstAttempt.Attempt, e.FirstAttempt.DeliveryID))
 			}
 			d.applyAttempt(*e.FirstAttempt)
+		case e.FirstDeferral != nil:
+			if e.FirstDeferral.Attempt != 1 || e.FirstDeferral.Deferral != 1 || e.FirstDeferral.DeliveryID != d.ID {
+				return errCorrupt(fmt.Sprintf("delivery %s created with deferral %d of attempt %d of %s", d.ID,
+					e.FirstDeferral.Deferral, e.FirstDeferral.Attempt, e.FirstDeferral.DeliveryID))
+			}
+			d.applyDeferral(*e.FirstDeferral)
 		}
 	case DeliveryAttempted:
 		if d.Version == 0 || e.DeliveryID != d.ID || !d.Due(e.Attempt) {
@@ -283,13 +301,7 @@ func (d *Delivery) Apply(r Recorded) error {
 			return errCorrupt(fmt.Sprintf("deferral %d of attempt %d of %s in the stream of %q (status %s, %d attempts, %d deferrals)",
 				e.Deferral, e.Attempt, e.DeliveryID, d.ID, d.Status, d.Attempts, d.Deferrals))
 		}
-		d.Deferrals, d.LastError, d.NextAttemptAt = e.Deferral, e.Error, nil
-		if e.NextAttemptAt != nil {
-			next := *e.NextAttemptAt
-			d.NextAttemptAt = &next
-		} else {
-			d.Status = Failed
-		}
+		d.applyDeferral(e)
 	case DeliveryAbandoned:
 		if d.Version == 0 || e.DeliveryID != d.ID || d.Status != Pending {
 			return errCorrupt(fmt.Sprintf("delivery %s abandoned in the stream of %q (status %s)", e.DeliveryID, d.ID, d.Status))
@@ -302,6 +314,18 @@ func (d *Delivery) Apply(r Recorded) error {
 	d.Version = r.Version
 	d.UpdatedAt = r.OccurredAt
 	return nil
+}
+
+// applyDeferral records a try put off: the last try made no call, so it
+// has no status code.
+func (d *Delivery) applyDeferral(e DeliveryDeferred) {
+	d.Deferrals, d.LastStatusCode, d.LastError, d.NextAttemptAt = e.Deferral, 0, e.Error, nil
+	if e.NextAttemptAt != nil {
+		next := *e.NextAttemptAt
+		d.NextAttemptAt = &next
+	} else {
+		d.Status = Failed
+	}
 }
 
 // applyAttempt records a due attempt's outcome.

@@ -545,9 +545,18 @@ func TestDeliveryDeferral(t *testing.T) {
 		t.Fatalf("attempt after a deferral = %+v, %v", att, err)
 	}
 	apply(att, at)
-	if d.Attempts != 1 || d.Deferrals != 1 || !d.Next(2, 1) {
+	if d.Attempts != 1 || d.Deferrals != 1 || !d.Next(2, 1) || d.LastStatusCode != 0 {
 		t.Fatalf("after the attempt = %+v", d)
 	}
+	// A try put off after a call that got a status shows no status: the
+	// last try made no call.
+	d.LastStatusCode = 503
+	ev, _ = d.RecordDeferral(2, 1, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, time.Time{}, p, 0.5)
+	cp := *d
+	if err := cp.Apply(rec(ev, cp.Version+1, at)); err != nil || cp.LastStatusCode != 0 || cp.LastError != "not attempted: endpoint busy" {
+		t.Fatalf("a deferral after a 503 = %+v, %v", cp, err)
+	}
+	d.LastStatusCode = 0
 	// Put off until it fails: past the Schedule each try waits its last
 	// delay; the MaxDeferrals-th deferral fails the delivery.
 	for n := 2; n <= MaxDeferrals; n++ {
@@ -586,6 +595,24 @@ func TestDeliveryDeferral(t *testing.T) {
 	if d.Status != Failed || at.Sub(t0) <= DisableAfter+12*time.Hour {
 		t.Fatalf("tries put off end %v after the first (status %s), want over %v", at.Sub(t0), d.Status, DisableAfter+12*time.Hour)
 	}
+	// A first try put off before the delivery was recorded folds into its
+	// creation, and replays as the two events do.
+	first, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	fev, _ := first.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, t0.Add(30*time.Second), p, 0.5)
+	folded := FoldFirstAttempt(created, []Event{fev})
+	if len(folded) != 1 || folded[0].(DeliveryCreated).FirstDeferral == nil {
+		t.Fatalf("folded = %+v", folded)
+	}
+	one, err := ReplayDelivery([]Recorded{rec(folded[0], 1, t0)})
+	two, _ := ReplayDelivery([]Recorded{rec(created, 1, t0), rec(fev, 2, t0)})
+	one.Version, two.Version = 0, 0
+	if err != nil || !reflect.DeepEqual(one, two) {
+		t.Fatalf("folded replay = %+v, %v; want %+v", one, err, two)
+	}
+	both := created
+	both.FirstAttempt, both.FirstDeferral = &DeliveryAttempted{DeliveryID: "dlv_1", Attempt: 1}, &fev
+	_, err = ReplayDelivery([]Recorded{rec(both, 1, t0)})
+	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
 	// Replays refuse a deferral out of order.
 	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryDeferred{DeliveryID: "dlv_1", Attempt: 1, Deferral: 2}, 2, t0)})
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")

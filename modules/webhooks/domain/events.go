@@ -112,6 +112,9 @@ type DeliveryCreated struct {
 	// event records both; nil when the attempt follows as an event of its
 	// own (deliveries created before, or abandoned at once).
 	FirstAttempt *DeliveryAttempted `json:"firstAttempt,omitempty"`
+	// FirstDeferral is the first try when it was put off before the
+	// delivery was recorded (FoldFirstAttempt); never with FirstAttempt.
+	FirstDeferral *DeliveryDeferred `json:"firstDeferral,omitempty"`
 }
 
 // DeliveryAttempted: one POST to the endpoint was made. StatusCode is 0 when
