@@ -46,7 +46,8 @@ type outcome struct {
 // POSTs body (nil: the event's payload row) and records the result with the
 // next attempt on the retry schedule. A try the gate, the pause or
 // another's probe refuses is put off (deferral), not recorded as an
-// attempt. inline is the body as the next attempt's item carries it ("" when it is in a payload row).
+// attempt. inline is the body as the next attempt's item carries it (""
+// when it is in a payload row).
 // Errors are the store's and the key service's: nothing is recorded, and the
 // caller's work item is retried (the attempt is then made again, with the
 // same webhook-id: receivers dedupe by it).
@@ -311,8 +312,9 @@ func logPause(ctx context.Context, log *slog.Logger, subscriptionID string, evs 
 // secret. When sub's pause has ended, the attempt first claims the probe
 // (after the gate, the body and the key, so that nothing but the call comes
 // between the claim and the call) and returns sub with its claim (probing).
-// An attempt the gate refuses, or whose claim another attempt won, is a
-// result without a call (called false), not an error.
+// An attempt the gate refuses, or whose claim another attempt won (or a
+// pause made meanwhile), makes no call and says why (refused), not an
+// error.
 func (a attempter) send(ctx context.Context, tenantID string, d *domain.Delivery, sub *domain.Subscription, body []byte, now time.Time) (res domain.AttemptResult, refused *refusal, probing *domain.Subscription, err error) {
 	leave, busy := a.Gate.enter(tenantID + "/" + sub.ID)
 	if busy != "" {
