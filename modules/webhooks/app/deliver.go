@@ -19,9 +19,9 @@ type DeliverHandler struct {
 
 // Handle makes attempt p.Attempt of a delivery (when it is still due,
 // after p.Deferrals tries put off: a redelivered item of a try already
-// recorded does nothing, so a
-// receiver is not called twice for it), records it, and stages the next
-// attempt on the retry schedule with its due time. A delivery whose
+// recorded does nothing, so a receiver is not called twice for it), records
+// it, and stages the next attempt on the retry schedule with its due time;
+// a try the gate or the pause refuses is put off and staged again. A delivery whose
 // subscription is disabled or gone is abandoned without a call. The outcome
 // of the receiver never fails the item: only store and key failures are
 // returned (the work path retries them).
