@@ -20,9 +20,11 @@ import (
 
 // pit is a transport whose /pit endpoint times out (at once: the error a
 // client's deadline gives) until it answers, and whose other paths answer
-// 204. hold, when set, holds /pit calls until it is closed.
+// 204. hold, when set, holds /pit calls until it is closed. While fails is
+// set, /pit answers 500 at once (a failed attempt that does not pause).
 type pit struct {
 	answers atomic.Bool
+	fails   atomic.Bool
 	calls   atomic.Int32
 	fast    atomic.Int32
 	hold    chan struct{}
@@ -40,6 +42,9 @@ func (p *pit) RoundTrip(r *http.Request) (*http.Response, error) {
 	p.mu.Unlock()
 	if hold != nil {
 		<-hold
+	}
+	if p.fails.Load() {
+		return &http.Response{StatusCode: 500, Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
 	}
 	if !p.answers.Load() {
 		return nil, context.DeadlineExceeded
@@ -429,6 +434,77 @@ func TestClaimAfterAnotherWriteClaimsAgain(t *testing.T) {
 			}
 			if pause := e.pauseOf(tn, slow.SubscriptionID); pause != nil {
 				t.Fatalf("after the answered probe: pause %+v, want none", pause)
+			}
+		})
+	}
+}
+
+// A try refused while another attempt probes the paused endpoint comes again
+// when the probe's hold ends, not at the Schedule's pace: deep in the
+// schedule that pace is 10 h, while the probe knows within seconds whether
+// the endpoint answers again. (It used to wait the pace: the deliveries that
+// came during a probe that resumed the endpoint were the last to get
+// through, hours after the others.)
+func TestTryRefusedDuringAProbeComesAgainAtItsEnd(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			p := &pit{}
+			e := open(t, options{allowPrivate: true, transport: p, noJitter: true})
+			tn := e.onboard("Acme")
+			sub := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+			e.drain()
+			p.fails.Store(true)
+			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))); err != nil {
+				t.Fatal(err)
+			}
+			e.runUntilIdle(t0.Add(7 * time.Hour)) // attempts 1-5 (0, 5 s, 5 min, 30 min, 2 h); the 6th is due 5 h after the 5th
+			retry := e.pending(app.WorkDeliver)
+			if len(retry) != 1 || p.calls.Load() != 5 {
+				t.Fatalf("%d retries pending after %d calls, want 1 after 5", len(retry), p.calls.Load())
+			}
+			due := retry[0].DueAt
+
+			// Another attempt claimed the probe of the endpoint's ended pause
+			// a second before the 6th attempt is due.
+			repo := adapters.NewRepository(e.store, e.ids, e.clock)
+			save := func(evs func(*domain.Subscription) []domain.Event) {
+				t.Helper()
+				s, err := repo.Subscription(context.Background(), tn.ID, sub.SubscriptionID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := repo.Save(context.Background(), app.Changes{TenantID: tn.ID, Subscriptions: []app.SubscriptionChange{{Before: s, Events: evs(s)}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			claimed := due.Add(-time.Second)
+			e.clock.Set(claimed)
+			save(func(s *domain.Subscription) []domain.Event {
+				return []domain.Event{domain.SubscriptionPaused{SubscriptionID: s.ID, At: claimed.Add(-domain.PauseFirst),
+					Until: claimed, Trips: 1}}
+			})
+			save(func(s *domain.Subscription) []domain.Event { return s.ClaimProbe(claimed) })
+
+			e.clock.Set(due)
+			e.drain()
+			d := e.deliveries(tn, sub.SubscriptionID)[0]
+			next, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(d["nextAttemptAt"]))
+			holdEnd := claimed.Add(domain.ProbeHold)
+			if d["attempts"] != 5.0 || next.Before(holdEnd) || next.After(holdEnd.Add(2*time.Second)) {
+				t.Fatalf("refused during the probe: attempts %v, next try %v, want 5 and within 2 s after the hold's end %v (%v)",
+					d["attempts"], next, holdEnd, d)
+			}
+
+			// The probe is answered: the endpoint resumes, and the try put
+			// off gets through at the hold's end.
+			p.fails.Store(false)
+			p.answers.Store(true)
+			save(func(s *domain.Subscription) []domain.Event {
+				return s.RecordAnswer(claimed, claimed.Add(2*time.Second))
+			})
+			e.runUntilIdle(holdEnd.Add(time.Minute))
+			if d := e.deliveries(tn, sub.SubscriptionID)[0]; d["status"] != "succeeded" || d["attempts"] != 6.0 {
+				t.Fatalf("a minute after the hold: %v, want succeeded at attempt 6", d)
 			}
 		})
 	}

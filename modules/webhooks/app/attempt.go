@@ -69,7 +69,7 @@ func (a attempter) attempt(ctx context.Context, tenantID string, d *domain.Deliv
 	var refused *refusal             // why no call was made
 	var probing *domain.Subscription // sub with this attempt's claim of the probe
 	if sub.Admit(now) == domain.Refuse {
-		refused = &refusal{err: pausedError(sub.Pause), until: sub.Pause.Until}
+		refused = pauseRefusal(sub.Pause)
 	} else if res, refused, probing, err = a.send(ctx, tenantID, d, sub, body, now); err != nil {
 		return outcome{}, err
 	}
@@ -135,10 +135,17 @@ func (a attempter) healthWork(sub *domain.Subscription, p SubscriptionHealthPayl
 }
 
 // refusal is why an attempt was not made: err, as the delivery records it,
-// and until, when the endpoint is held back (zero: unknown).
+// and until, when the endpoint is held back (zero: unknown); probe: only
+// while another attempt probes it (its outcome is known by until).
 type refusal struct {
 	err   string
 	until time.Time
+	probe bool
+}
+
+// pauseRefusal is the refusal of an attempt while p holds its endpoint back.
+func pauseRefusal(p *domain.Pause) *refusal {
+	return &refusal{err: pausedError(p), until: p.Until, probe: p.Probe}
 }
 
 // resumeSpread is how long after a pause's end the tries put off until then
@@ -151,7 +158,8 @@ func resumeSpread(left time.Duration) time.Duration {
 
 // deferral records the try of attempt n of d that was not made (refused): it
 // is put off (domain.Delivery.RecordDeferral), not counted as an attempt,
-// to the Schedule's next delay and at least until the refusal's end, and
+// to the Schedule's next delay and at least until the refusal's end (to
+// that end alone when only another attempt's probe refused it), and
 // staged again with the same attempt number. It counts as a failure for
 // the endpoint's health, as an attempt that got no answer does.
 func (a attempter) deferral(d *domain.Delivery, sub *domain.Subscription, n int, refused refusal, now time.Time, inline string) (outcome, error) {
@@ -160,7 +168,8 @@ func (a attempter) deferral(d *domain.Delivery, sub *domain.Subscription, n int,
 	if !notBefore.IsZero() {
 		notBefore = notBefore.Add(time.Duration(r * float64(resumeSpread(notBefore.Sub(now)))))
 	}
-	deferred, err := d.RecordDeferral(n, d.Deferrals, domain.AttemptResult{At: now, Error: refused.err}, notBefore, a.Retry, r)
+	deferred, err := d.RecordDeferral(n, d.Deferrals, domain.AttemptResult{At: now, Error: refused.err},
+		domain.Hold{NotBefore: notBefore, Probe: refused.probe}, a.Retry, r)
 	if err != nil {
 		return outcome{}, fmt.Errorf("deliver %s: %w", d.ID, err)
 	}
@@ -225,10 +234,10 @@ func (a attempter) claimProbe(ctx context.Context, tenantID string, sub *domain.
 		case domain.Admit:
 			return sub, false, nil, nil
 		case domain.Refuse:
-			return nil, false, &refusal{err: pausedError(sub.Pause), until: sub.Pause.Until}, nil
+			return nil, false, pauseRefusal(sub.Pause), nil
 		}
 	}
-	return nil, false, &refusal{err: errProbing, until: now.Add(domain.ProbeHold)}, nil
+	return nil, false, &refusal{err: errProbing, until: now.Add(domain.ProbeHold), probe: true}, nil
 }
 
 // claim writes the claim of the probe of sub's ended pause; nil when

@@ -50,9 +50,13 @@ type Delivery struct {
 	MessageID      string // the event's message; "" when not recorded
 	Status         DeliveryStatus
 	Attempts       int // attempts made (calls), at most MaxAttempts
-	// Deferrals counts the attempts put off without a call (the endpoint
-	// was paused or busy: RecordDeferral), at most MaxDeferrals.
+	// Deferrals counts the tries put off without a call (the endpoint
+	// was paused, probed or busy: RecordDeferral). Of them, Held were put
+	// off only until another attempt's probe ended (Hold.Probe): those do
+	// not count toward MaxDeferrals nor the Schedule's pace.
 	Deferrals      int
+	Held           int
+	heldLast       bool   // the last try was put off until a probe's end
 	LastStatusCode int    // of the last try: 0 when none was made, it was put off, or no response came
 	LastError      string // "" when the last attempt succeeded or none was made
 	NextAttemptAt  *time.Time
@@ -157,8 +161,10 @@ func (d *Delivery) Next(attempt, deferrals int) bool {
 	return d.Due(attempt) && deferrals == d.Deferrals
 }
 
-// tries counts the delivery's tries so far: attempts made and put off.
-func (d *Delivery) tries() int { return d.Attempts + d.Deferrals }
+// tries counts the delivery's tries so far that set the Schedule's pace:
+// attempts made and tries put off, but not those put off until a probe's
+// end (Held).
+func (d *Delivery) tries() int { return d.Attempts + d.Deferrals - d.Held }
 
 // RecordAttempt returns the event of attempt (which must be Due) with
 // result: succeeded on a 2xx; otherwise another attempt is due after the
@@ -195,14 +201,28 @@ func (r AttemptResult) end() time.Time {
 	return r.At
 }
 
+// Hold is how long a try put off is held back.
+type Hold struct {
+	// NotBefore is when the refusal ends (a pause's end, a probe's hold's
+	// end); zero: unknown.
+	NotBefore time.Time
+	// Probe: the try was refused only because another attempt is probing
+	// the endpoint; its outcome is known by NotBefore (ProbeHold).
+	Probe bool
+}
+
 // RecordDeferral returns the event that puts off the try of attempt after
 // deferrals put-off tries (which must be Next) without a call: res.Error
 // says why (the endpoint paused, being probed, busy). It is not one of the
 // delivery's attempts: the attempt is tried again after the policy's delay
 // for the delivery's tries so far (the Schedule's pace; draw r), and not
-// before notBefore (the pause's end; zero: no bound). The delivery fails
-// when it was put off MaxDeferrals times already.
-func (d *Delivery) RecordDeferral(attempt, deferrals int, res AttemptResult, notBefore time.Time, p RetryPolicy, r float64) (DeliveryDeferred, error) {
+// before hold.NotBefore. A try refused only while another attempt probes
+// the endpoint (hold.Probe) comes again at hold.NotBefore instead, without
+// the pace, and counts neither toward the pace nor MaxDeferrals (the event
+// is Held), unless the try before it was held too: one held try in a row,
+// so they stay bounded by the others. The delivery fails when it was put off
+// MaxDeferrals times already (held tries aside).
+func (d *Delivery) RecordDeferral(attempt, deferrals int, res AttemptResult, hold Hold, p RetryPolicy, r float64) (DeliveryDeferred, error) {
 	if !d.Next(attempt, deferrals) {
 		return DeliveryDeferred{}, (&errs.Error{Kind: errs.KindInternal, Code: CodeInvalidState}).
 			With("detail", fmt.Sprintf("deferral %d of attempt %d of delivery %s in status %s after %d attempts and %d deferrals",
@@ -212,10 +232,15 @@ func (d *Delivery) RecordDeferral(attempt, deferrals int, res AttemptResult, not
 	if e.Error == "" {
 		e.Error = "not attempted"
 	}
-	if e.Deferral < MaxDeferrals {
+	switch {
+	case hold.Probe && !hold.NotBefore.IsZero() && !d.heldLast:
+		e.Held = true
+		next := hold.NotBefore
+		e.NextAttemptAt = &next
+	case d.Deferrals-d.Held+1 < MaxDeferrals:
 		next := res.end().Add(p.TryDelay(d.tries()+1, r))
-		if next.Before(notBefore) {
-			next = notBefore
+		if next.Before(hold.NotBefore) {
+			next = hold.NotBefore
 		}
 		e.NextAttemptAt = &next
 	}
@@ -320,6 +345,10 @@ func (d *Delivery) Apply(r Recorded) error {
 // has no status code.
 func (d *Delivery) applyDeferral(e DeliveryDeferred) {
 	d.Deferrals, d.LastStatusCode, d.LastError, d.NextAttemptAt = e.Deferral, 0, e.Error, nil
+	d.heldLast = e.Held
+	if e.Held {
+		d.Held++
+	}
 	if e.NextAttemptAt != nil {
 		next := *e.NextAttemptAt
 		d.NextAttemptAt = &next
@@ -330,6 +359,7 @@ func (d *Delivery) applyDeferral(e DeliveryDeferred) {
 
 // applyAttempt records a due attempt's outcome.
 func (d *Delivery) applyAttempt(e DeliveryAttempted) {
+	d.heldLast = false
 	d.Attempts, d.LastStatusCode, d.LastError = e.Attempt, e.StatusCode, e.Error
 	d.NextAttemptAt = nil
 	switch {

@@ -524,7 +524,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	}
 	// Attempt 1 refused while the endpoint is paused until t0+30s: put off
 	// to the pause's end (the Schedule's 5 s is sooner).
-	ev, err := d.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, t0.Add(30*time.Second), p, 0.5)
+	ev, err := d.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, Hold{NotBefore: t0.Add(30 * time.Second)}, p, 0.5)
 	if err != nil || ev.Deferral != 1 || ev.Attempt != 1 || ev.NextAttemptAt == nil || !ev.NextAttemptAt.Equal(t0.Add(30*time.Second)) {
 		t.Fatalf("first deferral = %+v, %v", ev, err)
 	}
@@ -534,7 +534,7 @@ func TestDeliveryDeferral(t *testing.T) {
 		t.Fatalf("after a deferral = %+v", d)
 	}
 	// A redelivered item of the try put off is not due again.
-	if _, err := d.RecordDeferral(1, 0, AttemptResult{At: t0}, time.Time{}, p, 0.5); err == nil {
+	if _, err := d.RecordDeferral(1, 0, AttemptResult{At: t0}, Hold{}, p, 0.5); err == nil {
 		t.Fatal("a second deferral of the same try must be refused")
 	}
 	// The attempt made after it is attempt 1, and the next delay follows
@@ -551,7 +551,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	// A try put off after a call that got a status shows no status: the
 	// last try made no call.
 	d.LastStatusCode = 503
-	ev, _ = d.RecordDeferral(2, 1, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, time.Time{}, p, 0.5)
+	ev, _ = d.RecordDeferral(2, 1, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, Hold{}, p, 0.5)
 	cp := *d
 	if err := cp.Apply(rec(ev, cp.Version+1, at)); err != nil || cp.LastStatusCode != 0 || cp.LastError != "not attempted: endpoint busy" {
 		t.Fatalf("a deferral after a 503 = %+v, %v", cp, err)
@@ -561,7 +561,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	// delay; the MaxDeferrals-th deferral fails the delivery.
 	for n := 2; n <= MaxDeferrals; n++ {
 		at = *d.NextAttemptAt
-		ev, err := d.RecordDeferral(2, d.Deferrals, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, time.Time{}, p, 0.5)
+		ev, err := d.RecordDeferral(2, d.Deferrals, AttemptResult{At: at, Error: "not attempted: endpoint busy"}, Hold{}, p, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,7 +583,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	d, _ = ReplayDelivery([]Recorded{rec(created, 1, t0)})
 	at = t0
 	for n := range MaxDeferrals {
-		ev, err := d.RecordDeferral(1, n, AttemptResult{At: at, Error: "paused"}, time.Time{}, p, 0)
+		ev, err := d.RecordDeferral(1, n, AttemptResult{At: at, Error: "paused"}, Hold{}, p, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -598,7 +598,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	// A first try put off before the delivery was recorded folds into its
 	// creation, and replays as the two events do.
 	first, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
-	fev, _ := first.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, t0.Add(30*time.Second), p, 0.5)
+	fev, _ := first.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, Hold{NotBefore: t0.Add(30 * time.Second)}, p, 0.5)
 	folded := FoldFirstAttempt(created, []Event{fev})
 	if len(folded) != 1 || folded[0].(DeliveryCreated).FirstDeferral == nil {
 		t.Fatalf("folded = %+v", folded)
@@ -616,6 +616,80 @@ func TestDeliveryDeferral(t *testing.T) {
 	// Replays refuse a deferral out of order.
 	_, err = ReplayDelivery([]Recorded{rec(created, 1, t0), rec(DeliveryDeferred{DeliveryID: "dlv_1", Attempt: 1, Deferral: 2}, 2, t0)})
 	wantCode(t, err, errs.KindInternal, CodeCorruptHistory, "")
+}
+
+// A try refused only while another attempt probes the endpoint comes again
+// at the probe's end, not at the Schedule's pace, and counts neither toward
+// the pace nor MaxDeferrals; one such try in a row, so they stay bounded.
+func TestTryHeldByAProbe(t *testing.T) {
+	created, _ := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
+	d, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
+	apply := func(ev Event, at time.Time) {
+		t.Helper()
+		if err := d.Apply(rec(ev, d.Version+1, at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := t0
+	for n := 1; n <= 5; n++ { // five calls that failed: the pace is now 10 h
+		ev, err := d.RecordAttempt(n, AttemptResult{At: at, StatusCode: 500, Error: "status 500"}, p, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(ev, at)
+		at = *ev.NextAttemptAt
+	}
+	probing := AttemptResult{At: at, Error: "not attempted: endpoint paused (another attempt is testing it)"}
+	held, err := d.RecordDeferral(6, 0, probing, Hold{NotBefore: at.Add(ProbeHold), Probe: true}, p, 0.5)
+	if err != nil || !held.Held || held.NextAttemptAt == nil || !held.NextAttemptAt.Equal(at.Add(ProbeHold)) {
+		t.Fatalf("held = %+v, %v; want held until the probe's end", held, err)
+	}
+	apply(held, at)
+	if d.Deferrals != 1 || d.Held != 1 || d.tries() != 5 || !d.Next(6, 1) {
+		t.Fatalf("after a held try = %+v", d)
+	}
+	// Held again right after: the Schedule's pace (10 h after 5 tries).
+	at = at.Add(ProbeHold)
+	probing.At = at
+	again, _ := d.RecordDeferral(6, 1, probing, Hold{NotBefore: at.Add(ProbeHold), Probe: true}, p, 0.5)
+	if again.Held || again.NextAttemptAt == nil || !again.NextAttemptAt.Equal(at.Add(Schedule[6])) {
+		t.Fatalf("a second held try in a row = %+v, want put off at the pace", again)
+	}
+	// Without the probe's end, the pace.
+	if e, _ := d.RecordDeferral(6, 1, probing, Hold{Probe: true}, p, 0.5); e.Held {
+		t.Fatalf("held without an end = %+v", e)
+	}
+
+	// Held tries between the others: the delivery fails after MaxDeferrals
+	// tries put off at the pace, as without them, and no sooner in time.
+	d, _ = ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	at = t0
+	for d.Status == Pending {
+		probe := d.Deferrals%2 == 0
+		ev, err := d.RecordDeferral(1, d.Deferrals, AttemptResult{At: at, Error: "not attempted"}, Hold{NotBefore: at.Add(ProbeHold), Probe: probe}, p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Held != probe {
+			t.Fatalf("deferral %d held %v, want %v", ev.Deferral, ev.Held, probe)
+		}
+		apply(ev, at)
+		if ev.NextAttemptAt != nil {
+			at = *ev.NextAttemptAt
+		}
+	}
+	if d.Deferrals-d.Held != MaxDeferrals || d.Held != MaxDeferrals || at.Sub(t0) <= DisableAfter+12*time.Hour {
+		t.Fatalf("failed after %d deferrals (%d held), %v after the first; want %d at the pace, over %v",
+			d.Deferrals, d.Held, at.Sub(t0), MaxDeferrals, DisableAfter+12*time.Hour)
+	}
+	// A first try held folds into the creation and replays held.
+	first, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
+	fev, _ := first.RecordDeferral(1, 0, AttemptResult{At: t0}, Hold{NotBefore: t0.Add(ProbeHold), Probe: true}, p, 0.5)
+	one, err := ReplayDelivery([]Recorded{rec(FoldFirstAttempt(created, []Event{fev})[0], 1, t0)})
+	if err != nil || one.Held != 1 || !one.heldLast {
+		t.Fatalf("folded held replay = %+v, %v", one, err)
+	}
 }
 
 // A delivery whose first attempt was made before it was recorded is one

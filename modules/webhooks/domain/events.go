@@ -135,14 +135,18 @@ type DeliveryAttempted struct {
 // DeliveryDeferred: an attempt was not made (its endpoint was paused, being
 // probed, or busy: Error says which) and is put off to NextAttemptAt; it is
 // not one of the delivery's attempts. Deferral numbers the delivery's
-// deferrals (1, 2, ...). Without NextAttemptAt the delivery failed: it was
-// put off MaxDeferrals times. Stream "delivery-<deliveryId>".
+// deferrals (1, 2, ...). Held: it was put off only until another attempt's
+// probe of the endpoint ended (Delivery.RecordDeferral): it counts neither
+// toward MaxDeferrals nor the Schedule's pace. Without NextAttemptAt the
+// delivery failed: it was put off MaxDeferrals times. Stream
+// "delivery-<deliveryId>".
 type DeliveryDeferred struct {
 	DeliveryID    string     `json:"deliveryId"`
 	Attempt       int        `json:"attempt"` // the attempt not made
 	Deferral      int        `json:"deferral"`
 	At            time.Time  `json:"at"`
 	Error         string     `json:"error"`
+	Held          bool       `json:"held,omitempty"`
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
 }
 
