@@ -33,6 +33,9 @@ type Problem struct {
 	Detail       string         `json:"detail"`
 	InvocationID string         `json:"invocationId,omitempty"`
 	Errors       []FieldProblem `json:"errors,omitempty"`
+	// Language is the language Title, Detail and the messages are in (the
+	// Content-Language header, not a member of the body).
+	Language string `json:"-"`
 }
 
 // Status maps an error kind to its HTTP status.
@@ -82,6 +85,10 @@ func From(err error, lang, invocationID string) Problem {
 		Title:        title,
 		Detail:       detail,
 		InvocationID: invocationID,
+		Language:     "en",
+	}
+	if _, ok := catalogs[lang]; ok {
+		p.Language = lang
 	}
 	for _, f := range e.Fields {
 		fp := f.Params
@@ -112,6 +119,9 @@ func Render(w http.ResponseWriter, p Problem, e *errs.Error) {
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")
+	if p.Language != "" {
+		h.Set("Content-Language", p.Language)
+	}
 	if e != nil {
 		if ra, ok := e.Params["retryAfter"]; ok {
 			h.Set("Retry-After", fmt.Sprint(ra))

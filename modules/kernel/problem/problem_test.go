@@ -47,6 +47,18 @@ func TestWriteRendersProblemJSON(t *testing.T) {
 	}
 }
 
+// A problem says the language it is written in (RFC 9110 Content-Language):
+// the one negotiated, English when none was.
+func TestContentLanguage(t *testing.T) {
+	for lang, want := range map[string]string{"de": "de", "en": "en", "": "en", "xx": "en"} {
+		w := httptest.NewRecorder()
+		Write(w, errs.New(errs.KindNotFound, errs.CodeNotFound), lang, "inv_1")
+		if got := w.Header().Get("Content-Language"); got != want {
+			t.Errorf("lang %q: Content-Language %q, want %q", lang, got, want)
+		}
+	}
+}
+
 func TestRetryAfterHeader(t *testing.T) {
 	w := httptest.NewRecorder()
 	Write(w, errs.New(errs.KindRateLimited, errs.CodeRateLimited).With("retryAfter", 7), "en", "inv_1")
