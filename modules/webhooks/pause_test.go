@@ -377,16 +377,17 @@ func testOutlast(t *testing.T, p *pit, e *env) {
 // interloper, while armed, commits a change of the subscription (its
 // recovery: a health write) just before the next commit that appends to
 // the subscription's stream, so that commit (the probe's claim) conflicts.
+// It does so for the next left such commits.
 type interloper struct {
 	eventstore.Store
-	armed  atomic.Bool
+	left   atomic.Int32
 	stream string
 	write  func() error
 }
 
 func (s *interloper) Commit(ctx context.Context, c *eventstore.Commit) error {
 	for _, a := range c.Appends {
-		if a.StreamID == s.stream && s.armed.CompareAndSwap(true, false) {
+		if a.StreamID == s.stream && s.left.Add(-1) >= 0 {
 			if err := s.write(); err != nil {
 				return err
 			}
@@ -421,12 +422,12 @@ func TestClaimAfterAnotherWriteClaimsAgain(t *testing.T) {
 				return repo.Save(context.Background(), app.Changes{TenantID: tn.ID, Subscriptions: []app.SubscriptionChange{{Before: sub, Events: evs}}})
 			}
 			e.clock.Set(t0.Add(time.Hour))
-			s.armed.Store(true)
+			s.left.Store(1)
 			p.answers.Store(true)
 			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_2"))); err != nil {
 				t.Fatal(err)
 			}
-			if s.armed.Load() {
+			if s.left.Load() > 0 {
 				t.Fatal("the interloper did not write")
 			}
 			if n := p.calls.Load(); n != 2 {
@@ -449,34 +450,10 @@ func TestTryRefusedDuringAProbeComesAgainAtItsEnd(t *testing.T) {
 	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			p := &pit{}
-			e := open(t, options{allowPrivate: true, transport: p, noJitter: true})
-			tn := e.onboard("Acme")
-			sub := e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
-			e.drain()
-			p.fails.Store(true)
-			if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))); err != nil {
-				t.Fatal(err)
-			}
-			e.runUntilIdle(t0.Add(7 * time.Hour)) // attempts 1-5 (0, 5 s, 5 min, 30 min, 2 h); the 6th is due 5 h after the 5th
-			retry := e.pending(app.WorkDeliver)
-			if len(retry) != 1 || p.calls.Load() != 5 {
-				t.Fatalf("%d retries pending after %d calls, want 1 after 5", len(retry), p.calls.Load())
-			}
-			due := retry[0].DueAt
+			e, tn, sub, due, save := deepRetry(t, open, p, func(st eventstore.Store) eventstore.Store { return st })
 
 			// Another attempt claimed the probe of the endpoint's ended pause
 			// a second before the 6th attempt is due.
-			repo := adapters.NewRepository(e.store, e.ids, e.clock)
-			save := func(evs func(*domain.Subscription) []domain.Event) {
-				t.Helper()
-				s, err := repo.Subscription(context.Background(), tn.ID, sub.SubscriptionID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := repo.Save(context.Background(), app.Changes{TenantID: tn.ID, Subscriptions: []app.SubscriptionChange{{Before: s, Events: evs(s)}}}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			claimed := due.Add(-time.Second)
 			e.clock.Set(claimed)
 			save(func(s *domain.Subscription) []domain.Event {
@@ -505,6 +482,83 @@ func TestTryRefusedDuringAProbeComesAgainAtItsEnd(t *testing.T) {
 			e.runUntilIdle(holdEnd.Add(time.Minute))
 			if d := e.deliveries(tn, sub.SubscriptionID)[0]; d["status"] != "succeeded" || d["attempts"] != 6.0 {
 				t.Fatalf("a minute after the hold: %v, want succeeded at attempt 6", d)
+			}
+		})
+	}
+}
+
+// deepRetry opens an environment on open's store wrapped by wrap, with one
+// subscription to a pit endpoint that answered 500 to the 5 first attempts
+// of a delivery (no pause), so that its 6th is due 5 h later (due) and the
+// pace of its tries is 10 h; save commits events of the subscription.
+func deepRetry(t *testing.T, open func(t *testing.T, o options) *env, p *pit, wrap func(eventstore.Store) eventstore.Store) (
+	e *env, tn tenant, sub app.CreateSubscriptionOutput, due time.Time, save func(func(*domain.Subscription) []domain.Event)) {
+	t.Helper()
+	o := options{allowPrivate: true, transport: p, noJitter: true}
+	plain := open(t, o)
+	e = newEnvOn(t, wrap(plain.store), o)
+	tn = e.onboard("Acme")
+	sub = e.subscribe(tn, tn.Root, "http://127.0.0.1:9/pit", "*")
+	e.drain()
+	p.fails.Store(true)
+	if err := e.exec.Handle(context.Background(), e.publish(e.event(tn, "message.sent", []string{tn.Root}, "msg_1"))); err != nil {
+		t.Fatal(err)
+	}
+	e.runUntilIdle(t0.Add(7 * time.Hour)) // attempts 1-5 (0, 5 s, 5 min, 30 min, 2 h); the 6th is due 5 h after the 5th
+	retry := e.pending(app.WorkDeliver)
+	if len(retry) != 1 || p.calls.Load() != 5 {
+		t.Fatalf("%d retries pending after %d calls, want 1 after 5", len(retry), p.calls.Load())
+	}
+	repo := adapters.NewRepository(plain.store, e.ids, e.clock)
+	save = func(evs func(*domain.Subscription) []domain.Event) {
+		t.Helper()
+		s, err := repo.Subscription(context.Background(), tn.ID, sub.SubscriptionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Save(context.Background(), app.Changes{TenantID: tn.ID, Subscriptions: []app.SubscriptionChange{{Before: s, Events: evs(s)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, tn, sub, retry[0].DueAt, save
+}
+
+// A claim of the probe that conflicts with other writes each time it is
+// made (probeWrites times) gives up without a call, and holds its try only
+// until a probe's hold from then would end, not at the Schedule's pace.
+func TestClaimThatKeepsConflictingHoldsItsTry(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			p := &pit{}
+			var s *interloper
+			e, tn, sub, due, save := deepRetry(t, open, p, func(st eventstore.Store) eventstore.Store {
+				s = &interloper{Store: st}
+				return s
+			})
+			// The endpoint's pause ended a second before the 6th attempt.
+			save(func(sb *domain.Subscription) []domain.Event {
+				return []domain.Event{domain.SubscriptionPaused{SubscriptionID: sb.ID, At: due.Add(-time.Minute), Until: due.Add(-time.Second), Trips: 1}}
+			})
+			s.stream = adapters.SubscriptionStream(sub.SubscriptionID)
+			s.write = func() error { // a health change each time: recovered, failing, recovered
+				save(func(sb *domain.Subscription) []domain.Event {
+					if evs := sb.RecordSuccess(e.clock.Now()); len(evs) > 0 {
+						return evs
+					}
+					return sb.RecordFailure(e.clock.Now())
+				})
+				return nil
+			}
+			e.clock.Set(due)
+			s.left.Store(3)
+			e.drain()
+			if s.left.Load() > 0 || p.calls.Load() != 5 {
+				t.Fatalf("%d interloper writes left, %d calls; want 0 and 5 (the claim gave up)", s.left.Load(), p.calls.Load())
+			}
+			d := e.deliveries(tn, sub.SubscriptionID)[0]
+			next, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(d["nextAttemptAt"]))
+			if end := due.Add(domain.ProbeHold); next.Before(end) || next.After(end.Add(2*time.Second)) {
+				t.Fatalf("the try whose claim kept conflicting: %v, want it put off to %v (+ up to 2 s)", d, end)
 			}
 		})
 	}

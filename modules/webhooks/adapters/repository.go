@@ -271,7 +271,8 @@ func (r *Repository) ReplaySubscription(ctx context.Context, tenantID, subscript
 }
 
 // Delivery implements app.Repository (a delivery's stream is short: created,
-// at most domain.MaxAttempts attempts and domain.MaxDeferrals tries put off).
+// at most domain.MaxAttempts attempts and domain.MaxDeferrals tries put off
+// at the pace, with at most one held try after each of those: ~60 events).
 func (r *Repository) Delivery(ctx context.Context, tenantID, deliveryID string) (*domain.Delivery, error) {
 	stream := DeliveryStream(deliveryID)
 	h, err := r.history(ctx, tenantID, stream)

@@ -41,7 +41,8 @@ const TimeFormat = clock.TimeFormat
 // Delivery is one integration event on its way to one subscription: up to
 // MaxAttempts POSTs on the Schedule, until one gets a 2xx. An attempt that
 // could not be made (the endpoint paused or busy) is put off (a deferral),
-// not counted: up to MaxDeferrals times.
+// not counted: up to MaxDeferrals times, besides the tries held only while
+// another attempt probed the endpoint (Held).
 type Delivery struct {
 	ID             string
 	SubscriptionID string

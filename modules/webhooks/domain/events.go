@@ -138,7 +138,8 @@ type DeliveryAttempted struct {
 // deferrals (1, 2, ...). Held: it was put off only until another attempt's
 // probe of the endpoint ended (Delivery.RecordDeferral): it counts neither
 // toward MaxDeferrals nor the Schedule's pace. Without NextAttemptAt the
-// delivery failed: it was put off MaxDeferrals times. Stream
+// delivery failed: it was put off MaxDeferrals times, held tries aside (so
+// Deferral may exceed MaxDeferrals). Stream
 // "delivery-<deliveryId>".
 type DeliveryDeferred struct {
 	DeliveryID    string     `json:"deliveryId"`

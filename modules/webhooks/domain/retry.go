@@ -26,7 +26,8 @@ const MaxAttempts = len(Schedule)
 // delivery whose every try is put off is tried for about 6.1 days (147.6 h;
 // 5.5 days at the shortest jitter) before it fails: longer than an endpoint
 // can fail before its subscription is disabled (DisableAfter, 5 days),
-// which gives its deliveries up.
+// which gives its deliveries up. Tries held only while another attempt
+// probed the endpoint (Hold.Probe) are not counted here.
 const MaxDeferrals = 20
 
 // DefaultJitter is the share of each delay drawn at random (±10%).
