@@ -512,23 +512,25 @@ func TestDeliveryLifecycle(t *testing.T) {
 // is not an attempt, it keeps the Schedule's pace in time and waits for the
 // pause's end, a redelivered item of it is not due again, and the delivery
 // fails only after MaxDeferrals of them.
+// mustApply applies ev, recorded at at, to d as its next version.
+func mustApply(t *testing.T, d *Delivery, ev Event, at time.Time) {
+	t.Helper()
+	if err := d.Apply(rec(ev, d.Version+1, at)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDeliveryDeferral(t *testing.T) {
 	created, _ := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
 	d, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
 	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
-	apply := func(ev Event, at time.Time) {
-		t.Helper()
-		if err := d.Apply(rec(ev, d.Version+1, at)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Attempt 1 refused while the endpoint is paused until t0+30s: put off
 	// to the pause's end (the Schedule's 5 s is sooner).
 	ev, err := d.RecordDeferral(1, 0, AttemptResult{At: t0, Error: "not attempted: endpoint paused until x"}, Hold{NotBefore: t0.Add(30 * time.Second)}, p, 0.5)
 	if err != nil || ev.Deferral != 1 || ev.Attempt != 1 || ev.NextAttemptAt == nil || !ev.NextAttemptAt.Equal(t0.Add(30*time.Second)) {
 		t.Fatalf("first deferral = %+v, %v", ev, err)
 	}
-	apply(ev, t0)
+	mustApply(t, d, ev, t0)
 	if d.Status != Pending || d.Attempts != 0 || d.Deferrals != 1 || d.LastError != "not attempted: endpoint paused until x" ||
 		!d.Next(1, 1) || d.Next(1, 0) || d.Next(2, 1) {
 		t.Fatalf("after a deferral = %+v", d)
@@ -544,7 +546,7 @@ func TestDeliveryDeferral(t *testing.T) {
 	if err != nil || att.NextAttemptAt == nil || !att.NextAttemptAt.Equal(at.Add(Schedule[2])) {
 		t.Fatalf("attempt after a deferral = %+v, %v", att, err)
 	}
-	apply(att, at)
+	mustApply(t, d, att, at)
 	if d.Attempts != 1 || d.Deferrals != 1 || !d.Next(2, 1) || d.LastStatusCode != 0 {
 		t.Fatalf("after the attempt = %+v", d)
 	}
@@ -565,7 +567,7 @@ func TestDeliveryDeferral(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		apply(ev, at)
+		mustApply(t, d, ev, at)
 		tries := 1 + n
 		if n < MaxDeferrals {
 			want := at.Add(Schedule[min(tries, MaxAttempts-1)])
@@ -587,7 +589,7 @@ func TestDeliveryDeferral(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		apply(ev, at)
+		mustApply(t, d, ev, at)
 		if ev.NextAttemptAt != nil {
 			at = *ev.NextAttemptAt
 		}
@@ -625,19 +627,13 @@ func TestTryHeldByAProbe(t *testing.T) {
 	created, _ := CreateDelivery("dlv_1", "sub_1", "evt_1", "message.sent")
 	d, _ := ReplayDelivery([]Recorded{rec(created, 1, t0)})
 	p := RetryPolicy{Scale: 1, Jitter: DefaultJitter}
-	apply := func(ev Event, at time.Time) {
-		t.Helper()
-		if err := d.Apply(rec(ev, d.Version+1, at)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	at := t0
 	for n := 1; n <= 5; n++ { // five calls that failed: the pace is now 10 h
 		ev, err := d.RecordAttempt(n, AttemptResult{At: at, StatusCode: 500, Error: "status 500"}, p, 0.5)
 		if err != nil {
 			t.Fatal(err)
 		}
-		apply(ev, at)
+		mustApply(t, d, ev, at)
 		at = *ev.NextAttemptAt
 	}
 	probing := AttemptResult{At: at, Error: "not attempted: endpoint paused (another attempt is testing it)"}
@@ -645,7 +641,7 @@ func TestTryHeldByAProbe(t *testing.T) {
 	if err != nil || !held.Held || held.NextAttemptAt == nil || !held.NextAttemptAt.Equal(at.Add(ProbeHold)) {
 		t.Fatalf("held = %+v, %v; want held until the probe's end", held, err)
 	}
-	apply(held, at)
+	mustApply(t, d, held, at)
 	if d.Deferrals != 1 || d.Held != 1 || d.tries() != 5 || !d.Next(6, 1) {
 		t.Fatalf("after a held try = %+v", d)
 	}
@@ -674,7 +670,7 @@ func TestTryHeldByAProbe(t *testing.T) {
 		if ev.Held != probe {
 			t.Fatalf("deferral %d held %v, want %v", ev.Deferral, ev.Held, probe)
 		}
-		apply(ev, at)
+		mustApply(t, d, ev, at)
 		if ev.NextAttemptAt != nil {
 			at = *ev.NextAttemptAt
 		}
